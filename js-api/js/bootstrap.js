@@ -1,0 +1,391 @@
+// Skiff's tenant bootstrap: builds the global scope a worker script sees out of deno's
+// extension scripts, hides every internal (Deno, __bootstrap, ops), and runs the dispatch loop
+// that turns events from the runtime into calls of the tenant's fetch handler.
+//
+// Everything the dispatcher relies on is captured here, before tenant code runs, so a tenant
+// that patches globals or prototypes cannot change how responses leave the isolate.
+
+import { core, internals, primordials } from "ext:core/mod.js";
+import {
+  op_skiff_config,
+  op_skiff_env,
+  op_skiff_log,
+  op_skiff_next_event,
+  op_skiff_respond,
+  op_skiff_respond_stream,
+  op_skiff_take_module,
+  op_skiff_wait_until,
+} from "ext:core/ops";
+
+const {
+  ArrayPrototypePush,
+  Error,
+  JSONParse,
+  ObjectDefineProperty,
+  ObjectFreeze,
+  ObjectPrototypeIsPrototypeOf,
+  ObjectSetPrototypeOf,
+  Promise,
+  PromisePrototypeThen,
+  PromiseResolve,
+  ReflectApply,
+  String,
+  SymbolFor,
+  TypeError,
+  Uint8Array,
+} = primordials;
+
+// 26_fetch.js reads deno_telemetry's helpers from `internals`; with these in place it never
+// loads the TypeScript telemetry modules. Skiff traces requests on the Rust side instead.
+internals.__telemetry ??= {
+  TRACING_ENABLED: false,
+  PROPAGATORS: [],
+  DID_NOT_ENTER: {},
+  builtinTracer: () => undefined,
+  enterSpan: () => undefined,
+  exitSpan: () => {},
+  ContextManager: { active: () => undefined },
+};
+internals.__telemetryUtil ??= {
+  updateSpanFromClientResponse: () => {},
+  updateSpanFromError: () => {},
+  updateSpanFromRequest: () => {},
+};
+
+const load = (specifier) => core.loadExtScript(specifier);
+const url = load("ext:deno_web/00_url.js");
+const urlPattern = load("ext:deno_web/01_urlpattern.js");
+const consoleMod = load("ext:deno_web/01_console.js");
+const domException = load("ext:deno_web/01_dom_exception.js");
+const event = load("ext:deno_web/02_event.js");
+const structuredCloneMod = load("ext:deno_web/02_structured_clone.js");
+const timers = load("ext:deno_web/02_timers.js");
+const abortSignal = load("ext:deno_web/03_abort_signal.js");
+const globalInterfaces = load("ext:deno_web/04_global_interfaces.js");
+const base64 = load("ext:deno_web/05_base64.js");
+const streams = load("ext:deno_web/06_streams.js");
+const encoding = load("ext:deno_web/08_text_encoding.js");
+const file = load("ext:deno_web/09_file.js");
+const compression = load("ext:deno_web/14_compression.js");
+const performanceMod = load("ext:deno_web/15_performance.js");
+const headers = load("ext:deno_fetch/20_headers.js");
+const formData = load("ext:deno_fetch/21_formdata.js");
+const body = load("ext:deno_fetch/22_body.js");
+const request = load("ext:deno_fetch/23_request.js");
+const response = load("ext:deno_fetch/23_response.js");
+const fetchMod = load("ext:deno_fetch/26_fetch.js");
+const cryptoMod = load("ext:deno_crypto/00_crypto.js");
+
+const { InnerBody } = body;
+const { fromInnerRequest, newInnerRequest } = request;
+const { Response, ResponsePrototype, toInnerResponse } = response;
+const { ReadableStreamPrototype, readableStreamForRid, resourceForReadableStream } = streams;
+const { Event } = event;
+
+const config = op_skiff_config();
+const EMPTY = new Uint8Array(0);
+const LOG_ERROR = 3;
+
+function logError(prefix, error) {
+  let text;
+  try {
+    text = error && typeof error.stack === "string" ? error.stack : String(error);
+  } catch {
+    text = "<unprintable error>";
+  }
+  op_skiff_log(LOG_ERROR, `${prefix}${text}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The global scope.
+
+function defineGlobal(name, value) {
+  ObjectDefineProperty(globalThis, name, {
+    __proto__: null,
+    value,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
+function defineGetter(name, get) {
+  ObjectDefineProperty(globalThis, name, {
+    __proto__: null,
+    get,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+performanceMod.setTimeOrigin();
+
+const requestContext = new core.AsyncVariable();
+
+// Tenant fetch(): the subrequest budget of the current incoming request, then deno_fetch,
+// whose permission checks refuse host-local addresses (see outbound.rs).
+function fetch(input, init = undefined) {
+  const context = requestContext.get();
+  if (context !== undefined) {
+    context.subrequests += 1;
+    if (context.subrequests > config.subrequestLimit) {
+      return Promise.reject(
+        new TypeError(
+          `Too many subrequests: a request may make at most ${config.subrequestLimit} fetch() calls`,
+        ),
+      );
+    }
+  }
+  return fetchMod.fetch(input, init);
+}
+
+class Navigator {
+  get userAgent() {
+    return "Skiff/0.1";
+  }
+}
+const navigator = new Navigator();
+
+const tenantConsole = new consoleMod.Console((message, level) => op_skiff_log(level, message));
+
+const globals = {
+  AbortController: abortSignal.AbortController,
+  AbortSignal: abortSignal.AbortSignal,
+  Blob: file.Blob,
+  ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
+  CompressionStream: compression.CompressionStream,
+  CountQueuingStrategy: streams.CountQueuingStrategy,
+  Crypto: cryptoMod.Crypto,
+  CryptoKey: cryptoMod.CryptoKey,
+  CustomEvent: event.CustomEvent,
+  DecompressionStream: compression.DecompressionStream,
+  DOMException: domException.DOMException,
+  ErrorEvent: event.ErrorEvent,
+  Event: event.Event,
+  EventTarget: event.EventTarget,
+  File: file.File,
+  FormData: formData.FormData,
+  Headers: headers.Headers,
+  MessageEvent: event.MessageEvent,
+  Navigator,
+  Performance: performanceMod.Performance,
+  PerformanceEntry: performanceMod.PerformanceEntry,
+  PerformanceMark: performanceMod.PerformanceMark,
+  PerformanceMeasure: performanceMod.PerformanceMeasure,
+  PromiseRejectionEvent: event.PromiseRejectionEvent,
+  ReadableByteStreamController: streams.ReadableByteStreamController,
+  ReadableStream: streams.ReadableStream,
+  ReadableStreamBYOBReader: streams.ReadableStreamBYOBReader,
+  ReadableStreamBYOBRequest: streams.ReadableStreamBYOBRequest,
+  ReadableStreamDefaultController: streams.ReadableStreamDefaultController,
+  ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
+  Request: request.Request,
+  Response,
+  SubtleCrypto: cryptoMod.SubtleCrypto,
+  TextDecoder: encoding.TextDecoder,
+  TextDecoderStream: encoding.TextDecoderStream,
+  TextEncoder: encoding.TextEncoder,
+  TextEncoderStream: encoding.TextEncoderStream,
+  TransformStream: streams.TransformStream,
+  TransformStreamDefaultController: streams.TransformStreamDefaultController,
+  URL: url.URL,
+  URLPattern: urlPattern.URLPattern,
+  URLSearchParams: url.URLSearchParams,
+  WritableStream: streams.WritableStream,
+  WritableStreamDefaultController: streams.WritableStreamDefaultController,
+  WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter,
+  atob: base64.atob,
+  btoa: base64.btoa,
+  clearInterval: timers.clearInterval,
+  clearTimeout: timers.clearTimeout,
+  console: tenantConsole,
+  fetch,
+  queueMicrotask: core.queueMicrotask,
+  reportError: event.reportError,
+  setInterval: timers.setInterval,
+  setTimeout: timers.setTimeout,
+  structuredClone: structuredCloneMod.structuredClone,
+};
+for (const name in globals) defineGlobal(name, globals[name]);
+defineGetter("crypto", () => cryptoMod.crypto);
+defineGetter("navigator", () => navigator);
+defineGetter("performance", () => performanceMod.performance);
+defineGetter("self", () => globalThis);
+
+// The global object is an EventTarget (a WorkerGlobalScope, as in a service worker).
+ObjectSetPrototypeOf(globalThis, globalInterfaces.WorkerGlobalScope.prototype);
+event.setEventTargetData(globalThis);
+event.saveGlobalThisReference(globalThis);
+
+// A rejection nobody handles is logged, then dispatched as "unhandledrejection" on the global;
+// it never stops the isolate.
+core.setUnhandledPromiseRejectionHandler((promise, reason) => {
+  const rejection = new event.PromiseRejectionEvent("unhandledrejection", {
+    cancelable: true,
+    promise,
+    reason,
+  });
+  globalThis.dispatchEvent(rejection);
+  if (!rejection.defaultPrevented) logError("Uncaught (in promise) ", reason);
+  return true;
+});
+core.setReportExceptionCallback((error) => logError("Uncaught ", error));
+
+// Nothing internal stays reachable from tenant code.
+for (const name of ["Deno", "__bootstrap"]) delete globalThis[name];
+
+// ---------------------------------------------------------------------------------------------
+// The Workers handler API.
+
+const env = ObjectFreeze(JSONParse(op_skiff_env()));
+
+class ExecutionContext {
+  waitUntil(promise) {
+    trackWaitUntil(promise);
+  }
+  passThroughOnException() {
+    // Skiff has no origin behind a worker to pass through to; accepted for compatibility.
+  }
+}
+
+function trackWaitUntil(promise) {
+  op_skiff_wait_until(true);
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = timers.setTimeout(() => resolve(true), config.waitUntilMs);
+  });
+  const settled = PromisePrototypeThen(
+    PromiseResolve(promise),
+    () => false,
+    (error) => {
+      logError("Uncaught (in waitUntil) ", error);
+      return false;
+    },
+  );
+  PromisePrototypeThen(primordials.SafePromiseRace([settled, timeout]), (timedOut) => {
+    timers.clearTimeout(timer);
+    if (timedOut) {
+      op_skiff_log(2, `waitUntil() work was cancelled after ${config.waitUntilMs} ms`);
+    }
+    op_skiff_wait_until(false);
+  });
+}
+
+const kRespondWith = SymbolFor("skiff.respondWith");
+
+class FetchEvent extends Event {
+  #request;
+  #ctx;
+  constructor(request, ctx) {
+    super("fetch");
+    this.#request = request;
+    this.#ctx = ctx;
+    this[kRespondWith] = undefined;
+  }
+  get request() {
+    return this.#request;
+  }
+  respondWith(response) {
+    if (this[kRespondWith] !== undefined) {
+      throw new DOMException("respondWith() was already called", "InvalidStateError");
+    }
+    this[kRespondWith] = PromiseResolve(response);
+  }
+  waitUntil(promise) {
+    this.#ctx.waitUntil(promise);
+  }
+  passThroughOnException() {
+    this.#ctx.passThroughOnException();
+  }
+}
+defineGlobal("FetchEvent", FetchEvent);
+const DOMException = domException.DOMException;
+
+let handler = null;
+
+function resolveHandler() {
+  if (handler !== null) return handler;
+  const namespace = op_skiff_take_module();
+  const defaultExport = namespace?.default;
+  if (defaultExport !== undefined && defaultExport !== null && typeof defaultExport.fetch === "function") {
+    const target = defaultExport;
+    const fetchFn = defaultExport.fetch;
+    handler = (req, ctx) => ReflectApply(fetchFn, target, [req, env, ctx]);
+  } else if (event.listenerCount(globalThis, "fetch") > 0) {
+    handler = (req, ctx) => {
+      const fetchEvent = new FetchEvent(req, ctx);
+      globalThis.dispatchEvent(fetchEvent);
+      const result = fetchEvent[kRespondWith];
+      if (result === undefined) {
+        throw new Error("The fetch event listener did not call respondWith()");
+      }
+      return result;
+    };
+  } else {
+    handler = () => {
+      throw new Error(
+        "The script has no fetch handler: export default { fetch } or addEventListener(\"fetch\", ...)",
+      );
+    };
+  }
+  return handler;
+}
+
+function sendResponse(id, res) {
+  if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, res)) {
+    throw new TypeError("The fetch handler must return a Response (or a Promise of one)");
+  }
+  const inner = toInnerResponse(res);
+  const headerList = inner.headerList;
+  const innerBody = inner.body;
+  if (innerBody === null) {
+    op_skiff_respond(id, inner.status, headerList, EMPTY);
+    return;
+  }
+  const source = innerBody.streamOrStatic;
+  if (!ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, source) && !source.consumed) {
+    const bytes = typeof source.body === "string" ? core.encode(source.body) : source.body;
+    source.consumed = true;
+    op_skiff_respond(id, inner.status, headerList, bytes);
+    return;
+  }
+  const rid = resourceForReadableStream(innerBody.stream, innerBody.length ?? undefined);
+  op_skiff_respond_stream(id, inner.status, headerList, rid);
+}
+
+function sendError(id) {
+  op_skiff_respond(
+    id,
+    500,
+    [["content-type", "text/plain;charset=UTF-8"]],
+    core.encode("Internal Server Error\n"),
+  );
+}
+
+async function dispatch(ev) {
+  try {
+    const requestBody = ev.bodyRid === null ? null : new InnerBody(readableStreamForRid(ev.bodyRid));
+    const inner = newInnerRequest(ev.method, ev.url, () => ev.headers, requestBody, false);
+    const req = fromInnerRequest(inner, "immutable");
+    const res = await resolveHandler()(req, new ExecutionContext());
+    sendResponse(ev.id, res);
+  } catch (error) {
+    logError("Uncaught ", error);
+    sendError(ev.id);
+  }
+}
+
+(async () => {
+  while (true) {
+    const ev = await op_skiff_next_event();
+    if (ev === null) break;
+    // Each request runs in its own async context, which carries its subrequest budget through
+    // every await of the handler; the loop itself goes on in the previous context.
+    const previous = requestContext.enter({ subrequests: 0 });
+    try {
+      dispatch(ev);
+    } finally {
+      core.setAsyncContext(previous);
+    }
+  }
+})();

@@ -1,0 +1,101 @@
+//! The tenant global scope of Skiff.
+//!
+//! This crate assembles deno's extension crates (`deno_webidl`, `deno_web`, `deno_net`,
+//! `deno_fetch`, `deno_crypto`) into the WinterTC minimum common API and adds the Workers
+//! handler API on top: `export default { fetch }` and `addEventListener("fetch")`, the `env`
+//! bindings, `ctx.waitUntil`, console capture and the outbound `fetch()` policy.
+//!
+//! It knows nothing about HTTP servers. The runtime hands it [`FetchRequest`]s through an
+//! [`EventSender`]; JavaScript pulls them with `op_skiff_next_event` and answers each with
+//! `op_skiff_respond` (a complete body) or `op_skiff_respond_stream` (a body streamed out of a
+//! `ReadableStream`). Bodies travel as [`BodyStream`]s of [`bytes::Bytes`] chunks over bounded
+//! channels, so neither direction is buffered whole.
+
+mod body;
+mod log;
+mod ops;
+mod outbound;
+
+use std::sync::Arc;
+
+use deno_core::Extension;
+
+pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
+pub use log::{LogEvent, LogLevel, LogSink};
+pub use ops::{
+    EventReceiver, EventSender, FetchRequest, ResponseBody, ResponseHead, event_channel,
+};
+pub use outbound::OutboundPolicy;
+
+/// Everything a tenant isolate is configured with when it is created.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The script's name, attached to every log event.
+    pub script: String,
+    /// The `env` object: vars (strings or JSON values) and secrets, already merged.
+    pub env: serde_json::Map<String, serde_json::Value>,
+    /// Where `console.*` output and uncaught errors go.
+    pub log: LogSink,
+    /// Which addresses outbound `fetch()` may reach, and how many subrequests a request may make.
+    pub outbound: OutboundPolicy,
+    /// How long `ctx.waitUntil` work may run after the response, in milliseconds.
+    pub wait_until_ms: u64,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("script", &self.script)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("outbound", &self.outbound)
+            .finish()
+    }
+}
+
+deno_core::extension!(
+    skiff_worker,
+    deps = [deno_webidl, deno_web, deno_net, deno_fetch, deno_crypto],
+    ops = [
+        ops::op_skiff_log,
+        ops::op_skiff_next_event,
+        ops::op_skiff_respond,
+        ops::op_skiff_respond_stream,
+        ops::op_skiff_env,
+        ops::op_skiff_config,
+        ops::op_skiff_take_module,
+        ops::op_skiff_wait_until,
+    ],
+    esm_entry_point = "ext:skiff_worker/bootstrap.js",
+    esm = [dir "js", "bootstrap.js"],
+    options = { config: WorkerConfig, events: EventReceiver },
+    state = |state, options| {
+        ops::init_state(state, options.config, options.events);
+    },
+);
+
+/// The extensions that make up a tenant isolate's global scope, in load order.
+pub fn extensions(config: WorkerConfig, events: EventReceiver) -> Vec<Extension> {
+    let fetch_options = outbound::fetch_options(&config.outbound);
+    vec![
+        deno_webidl::deno_webidl::init(),
+        deno_web::deno_web::init(
+            Arc::new(deno_web::BlobStore::default()),
+            None,
+            false,
+            deno_web::InMemoryBroadcastChannel::default(),
+        ),
+        deno_net::deno_net::init(None, None),
+        deno_fetch::deno_fetch::init(fetch_options),
+        deno_crypto::deno_crypto::init(None),
+        skiff_worker::init(config, events),
+    ]
+}
+
+/// Hands the evaluated tenant module namespace to the JavaScript dispatcher. The runtime calls
+/// this once, after the tenant's main module has been evaluated and before the first event.
+pub fn set_tenant_module(
+    state: &mut deno_core::OpState,
+    namespace: deno_core::v8::Global<deno_core::v8::Object>,
+) {
+    ops::set_tenant_module(state, namespace);
+}

@@ -1,0 +1,302 @@
+//! Ops of the `skiff_worker` extension: how events get into an isolate and responses get out.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use deno_core::ByteString;
+use deno_core::error::ResourceError;
+use deno_core::{OpState, ResourceId, op2, v8};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::body::{BodyReceiver, RequestBodyResource, body_channel};
+use crate::log::{LogLevel, LogSink};
+use crate::WorkerConfig;
+
+/// How many chunks of a streamed response may wait between the isolate and the HTTP side.
+const RESPONSE_CHANNEL_CHUNKS: usize = 8;
+/// The largest chunk read out of a response stream at once.
+const RESPONSE_READ_LIMIT: usize = 64 * 1024;
+
+/// An HTTP request for the tenant's fetch handler.
+#[derive(Debug)]
+pub struct FetchRequest {
+    pub method: String,
+    /// The absolute URL, e.g. `https://hello.localhost/path?q`.
+    pub url: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// `None` for a request without a body (GET, HEAD, or an empty body).
+    pub body: Option<BodyReceiver>,
+}
+
+/// A request queued for an isolate, with the place its response goes.
+#[derive(Debug)]
+struct FetchEvent {
+    request: FetchRequest,
+    respond: oneshot::Sender<ResponseHead>,
+}
+
+/// The status, headers and body of a tenant's response.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(ByteString, ByteString)>,
+    pub body: ResponseBody,
+}
+
+/// A response body: complete, or a stream of chunks that ends when the sender is dropped.
+#[derive(Debug)]
+pub enum ResponseBody {
+    Full(Bytes),
+    Stream(BodyReceiver),
+}
+
+/// The runtime's end of an isolate's event queue.
+#[derive(Clone, Debug)]
+pub struct EventSender {
+    tx: mpsc::UnboundedSender<FetchEvent>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl EventSender {
+    /// Queues a request for the isolate; the receiver resolves with the response head, or
+    /// fails if the isolate stops first. Fails at once, giving the request back, when the
+    /// isolate is gone.
+    pub fn send(
+        &self,
+        request: FetchRequest,
+    ) -> Result<oneshot::Receiver<ResponseHead>, FetchRequest> {
+        let (respond, response) = oneshot::channel();
+        self.tx
+            .send(FetchEvent { request, respond })
+            .map_err(|e| e.0.request)?;
+        Ok(response)
+    }
+
+    /// Requests and `waitUntil` tasks that the isolate has accepted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// True once the isolate has stopped taking events.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The isolate's end of its event queue; given to [`crate::extensions`].
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: mpsc::UnboundedReceiver<FetchEvent>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// A connected event queue for one isolate.
+pub fn event_channel() -> (EventSender, EventReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    (
+        EventSender {
+            tx,
+            in_flight: in_flight.clone(),
+        },
+        EventReceiver { rx, in_flight },
+    )
+}
+
+struct Inbox(Rc<RefCell<mpsc::UnboundedReceiver<FetchEvent>>>);
+
+struct InFlight(Arc<AtomicUsize>);
+
+#[derive(Default)]
+struct Pending {
+    next_id: u32,
+    responders: HashMap<u32, oneshot::Sender<ResponseHead>>,
+}
+
+struct TenantModule(Option<v8::Global<v8::Object>>);
+
+pub(crate) fn init_state(state: &mut OpState, config: WorkerConfig, events: EventReceiver) {
+    state.put(Inbox(Rc::new(RefCell::new(events.rx))));
+    state.put(InFlight(events.in_flight));
+    state.put(Pending::default());
+    state.put(TenantModule(None));
+    state.put(config.log.clone());
+    state.put(crate::outbound::permissions(&config.outbound));
+    state.put(config);
+}
+
+pub(crate) fn set_tenant_module(state: &mut OpState, namespace: v8::Global<v8::Object>) {
+    state.borrow_mut::<TenantModule>().0 = Some(namespace);
+}
+
+#[op2(fast)]
+pub fn op_skiff_log(state: &mut OpState, #[smi] level: u32, #[string] message: &str) {
+    let sink = state.borrow::<LogSink>();
+    sink.emit(LogLevel::from_console(level), message);
+}
+
+/// The `env` object's contents, as JSON text (parsed once, in JavaScript).
+#[op2]
+#[string]
+pub fn op_skiff_env(state: &mut OpState) -> String {
+    serde_json::Value::Object(state.borrow::<WorkerConfig>().env.clone()).to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigForJs {
+    script: String,
+    subrequest_limit: u32,
+    wait_until_ms: u64,
+}
+
+#[op2]
+#[serde]
+pub fn op_skiff_config(state: &mut OpState) -> ConfigForJs {
+    let config = state.borrow::<WorkerConfig>();
+    ConfigForJs {
+        script: config.script.clone(),
+        subrequest_limit: config.outbound.subrequests,
+        wait_until_ms: config.wait_until_ms,
+    }
+}
+
+/// The tenant's module namespace, handed over once.
+#[op2]
+pub fn op_skiff_take_module(state: &mut OpState) -> Option<v8::Global<v8::Object>> {
+    state.borrow_mut::<TenantModule>().0.take()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventForJs {
+    id: u32,
+    method: String,
+    url: String,
+    headers: Vec<(String, ByteString)>,
+    body_rid: Option<ResourceId>,
+}
+
+/// Waits for the next event. Resolves to `null` when the isolate is being shut down.
+#[op2]
+#[serde]
+pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventForJs> {
+    let inbox = state.borrow().borrow::<Inbox>().0.clone();
+    let FetchEvent { request, respond } =
+        std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
+    let mut state = state.borrow_mut();
+    state
+        .borrow::<InFlight>()
+        .0
+        .fetch_add(1, Ordering::AcqRel);
+    let body_rid = request
+        .body
+        .map(|body| state.resource_table.add(RequestBodyResource::new(body)));
+    let pending = state.borrow_mut::<Pending>();
+    let id = pending.next_id;
+    pending.next_id = pending.next_id.wrapping_add(1);
+    pending.responders.insert(id, respond);
+    Some(EventForJs {
+        id,
+        method: request.method,
+        url: request.url,
+        headers: request
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, ByteString::from(v)))
+            .collect(),
+        body_rid,
+    })
+}
+
+fn take_responder(state: &mut OpState, id: u32) -> Option<oneshot::Sender<ResponseHead>> {
+    state.borrow_mut::<Pending>().responders.remove(&id)
+}
+
+fn finish(state: &OpState) {
+    state.borrow::<InFlight>().0.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Answers event `id` with a complete body. Returns false when the client has gone away.
+#[op2]
+pub fn op_skiff_respond(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] status: u16,
+    #[serde] headers: Vec<(ByteString, ByteString)>,
+    #[buffer(copy)] body: Bytes,
+) -> bool {
+    let Some(responder) = take_responder(state, id) else {
+        return false;
+    };
+    finish(state);
+    responder
+        .send(ResponseHead {
+            status,
+            headers,
+            body: ResponseBody::Full(body),
+        })
+        .is_ok()
+}
+
+/// Answers event `id` with a body read from resource `rid` (a `ReadableStream` turned into a
+/// resource by `resourceForReadableStream`). Chunks are pumped on the isolate's thread into a
+/// bounded channel, so a slow client slows the stream instead of filling memory.
+#[op2]
+pub fn op_skiff_respond_stream(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] status: u16,
+    #[serde] headers: Vec<(ByteString, ByteString)>,
+    #[smi] rid: ResourceId,
+) -> Result<bool, ResourceError> {
+    let resource = state.resource_table.take_any(rid)?;
+    let Some(responder) = take_responder(state, id) else {
+        resource.close();
+        return Ok(false);
+    };
+    let (tx, rx) = body_channel(RESPONSE_CHANNEL_CHUNKS);
+    let in_flight = state.borrow::<InFlight>().0.clone();
+    let sent = responder
+        .send(ResponseHead {
+            status,
+            headers,
+            body: ResponseBody::Stream(rx),
+        })
+        .is_ok();
+    deno_core::unsync::spawn(async move {
+        loop {
+            match resource.clone().read(RESPONSE_READ_LIMIT).await {
+                Ok(view) if view.is_empty() => break,
+                Ok(view) => {
+                    if tx.send(Ok(Bytes::copy_from_slice(&view))).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    let _ = tx.send(Err(std::io::Error::other(err.to_string()))).await;
+                    break;
+                }
+            }
+        }
+        resource.close();
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+    });
+    Ok(sent)
+}
+
+/// Tracks a `ctx.waitUntil` task: `begin` true when it starts, false when it settles.
+#[op2(fast)]
+pub fn op_skiff_wait_until(state: &mut OpState, begin: bool) {
+    let counter = &state.borrow::<InFlight>().0;
+    if begin {
+        counter.fetch_add(1, Ordering::AcqRel);
+    } else {
+        counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,69 @@
+//! A script version: the modules of a tenant's worker and the `env` it runs with.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+/// The base URL tenant modules are served under; a module `lib/util.js` has the specifier
+/// `file:///bundle/lib/util.js`. Nothing is read from disk: the loader serves the bundle only.
+pub const BUNDLE_BASE: &str = "file:///bundle/";
+
+/// One immutable version of a script: its modules and its bindings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptBundle {
+    /// The script's name; it answers for `NAME.<zone>`.
+    pub name: String,
+    /// The path of the main module within `modules`.
+    pub main_module: String,
+    /// Module path -> JavaScript source.
+    pub modules: BTreeMap<String, String>,
+    /// Vars (strings or JSON values) and secrets, as the tenant's `env` sees them.
+    pub env: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ScriptBundle {
+    /// A bundle of one module.
+    pub fn single(name: &str, source: impl Into<String>) -> Self {
+        let mut modules = BTreeMap::new();
+        modules.insert("index.js".to_string(), source.into());
+        Self {
+            name: name.to_string(),
+            main_module: "index.js".to_string(),
+            modules,
+            env: serde_json::Map::new(),
+        }
+    }
+
+    /// The content address of this version: sha256 over the module paths and sources, the
+    /// main module and the bindings, hex encoded.
+    pub fn version_id(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.main_module.as_bytes());
+        for (path, source) in &self.modules {
+            hash.update([0]);
+            hash.update(path.as_bytes());
+            hash.update([0]);
+            hash.update(source.as_bytes());
+        }
+        hash.update([0]);
+        hash.update(serde_json::Value::Object(self.env.clone()).to_string().as_bytes());
+        hex::encode(hash.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_id_changes_with_source_and_env() {
+        let a = ScriptBundle::single("a", "export default {}");
+        let mut b = a.clone();
+        assert_eq!(a.version_id(), b.version_id());
+        b.modules.insert("index.js".into(), "export default { x: 1 }".into());
+        assert_ne!(a.version_id(), b.version_id());
+        let mut c = a.clone();
+        c.env.insert("K".into(), "v".into());
+        assert_ne!(a.version_id(), c.version_id());
+    }
+}

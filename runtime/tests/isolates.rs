@@ -1,0 +1,193 @@
+//! Isolates on the worker pool: loading, dispatch, streaming, errors, and many per thread.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use skiff_runtime::{
+    FetchRequest, IsolateOptions, LogEvent, LogSink, ResponseBody, ResponseHead, RuntimeError,
+    ScriptBundle, WorkerPool, body_channel,
+};
+
+fn get(url: &str) -> FetchRequest {
+    FetchRequest {
+        method: "GET".into(),
+        url: url.into(),
+        headers: vec![("host".into(), b"test.localhost".to_vec())],
+        body: None,
+    }
+}
+
+async fn body_bytes(head: ResponseHead) -> Vec<u8> {
+    match head.body {
+        ResponseBody::Full(bytes) => bytes.to_vec(),
+        ResponseBody::Stream(mut rx) => {
+            let mut out = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                out.extend_from_slice(&chunk.expect("chunk"));
+            }
+            out
+        }
+    }
+}
+
+fn capture_logs(script: &str) -> (LogSink, Arc<Mutex<Vec<LogEvent>>>) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink_logs = logs.clone();
+    let sink = LogSink::new(
+        script,
+        Arc::new(move |e| sink_logs.lock().expect("logs").push(e)),
+    );
+    (sink, logs)
+}
+
+async fn load(pool: &WorkerPool, name: &str, source: &str) -> skiff_runtime::IsolateHandle {
+    pool.load(
+        Arc::new(ScriptBundle::single(name, source)),
+        IsolateOptions::new(name),
+    )
+    .await
+    .expect("script loads")
+}
+
+#[tokio::test]
+async fn module_handler_answers() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let isolate = load(
+        &pool,
+        "hello",
+        r#"export default { async fetch(req, env, ctx) {
+            const u = new URL(req.url);
+            return new Response(`hi ${u.pathname} ${req.method} ${req.headers.get("host")}`, {
+              status: 201, headers: { "x-skiff": "yes" } });
+        } };"#,
+    )
+    .await;
+    let head = isolate
+        .fetch(get("http://test.localhost/a/b?c=1"))
+        .await
+        .expect("response");
+    assert_eq!(head.status, 201);
+    assert!(
+        head.headers
+            .iter()
+            .any(|(k, v)| k.to_vec() == b"x-skiff" && v.to_vec() == b"yes")
+    );
+    assert_eq!(body_bytes(head).await, b"hi /a/b GET test.localhost");
+}
+
+#[tokio::test]
+async fn request_body_streams_in_and_response_streams_out() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let isolate = load(
+        &pool,
+        "echo",
+        r#"export default { async fetch(req) {
+            let n = 0;
+            const reader = req.body.getReader();
+            for (;;) { const { done, value } = await reader.read(); if (done) break; n += value.length; }
+            const stream = new ReadableStream({
+              i: 0,
+              pull(c) { if (this.i++ < 3) c.enqueue(new TextEncoder().encode(`part${this.i};`)); else c.close(); },
+            });
+            return new Response(stream, { headers: { "x-len": String(n) } });
+        } };"#,
+    )
+    .await;
+    let (tx, rx) = body_channel(4);
+    let mut request = get("http://echo.localhost/");
+    request.method = "POST".into();
+    request.body = Some(rx);
+    let sender = tokio::spawn(async move {
+        for _ in 0..10 {
+            tx.send(Ok(Bytes::from(vec![b'x'; 1000]))).await.expect("send");
+        }
+    });
+    let head = isolate.fetch(request).await.expect("response");
+    sender.await.expect("sender");
+    assert!(
+        head.headers
+            .iter()
+            .any(|(k, v)| k.to_vec() == b"x-len" && v.to_vec() == b"10000")
+    );
+    assert!(matches!(head.body, ResponseBody::Stream(_)));
+    assert_eq!(body_bytes(head).await, b"part1;part2;part3;");
+}
+
+#[tokio::test]
+async fn thrown_error_gives_500_and_is_logged() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let (log, logs) = capture_logs("boom");
+    let mut options = IsolateOptions::new("boom");
+    options.log = log;
+    let isolate = pool
+        .load(
+            Arc::new(ScriptBundle::single(
+                "boom",
+                r#"let n = 0; export default { fetch() { if (n++ === 0) throw new Error("kaboom"); return new Response("fine"); } };"#,
+            )),
+            options,
+        )
+        .await
+        .expect("loads");
+    let head = isolate.fetch(get("http://boom.localhost/")).await.expect("500");
+    assert_eq!(head.status, 500);
+    let head = isolate.fetch(get("http://boom.localhost/")).await.expect("200");
+    assert_eq!(head.status, 200);
+    assert_eq!(body_bytes(head).await, b"fine");
+    let logs = logs.lock().expect("logs");
+    assert!(
+        logs.iter().any(|e| e.message.contains("kaboom") && e.message.contains("index.js")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
+async fn syntax_error_is_a_load_error_with_location() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let err = pool
+        .load(
+            Arc::new(ScriptBundle::single("bad", "export default {\n  fetch( {\n}")),
+            IsolateOptions::new("bad"),
+        )
+        .await
+        .expect_err("must not load");
+    match err {
+        RuntimeError::Load { message, .. } => {
+            assert!(message.contains("index.js"), "{message}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dozens_of_isolates_share_a_thread() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let source = format!(
+            "globalThis.mine = {i}; export default {{ fetch() {{ return new Response(String(globalThis.mine)); }} }};"
+        );
+        handles.push(load(&pool, &format!("s{i}"), &source).await);
+    }
+    assert_eq!(pool.isolates_per_thread(), vec![40]);
+    // Interleave requests across all of them, twice, and drop half in between.
+    for round in 0..2 {
+        for (i, handle) in handles.iter().enumerate() {
+            let head = handle.fetch(get("http://x.localhost/")).await.expect("response");
+            assert_eq!(body_bytes(head).await, i.to_string().as_bytes(), "round {round}");
+        }
+    }
+    for handle in handles.iter().step_by(2) {
+        handle.shutdown();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pool.isolates_per_thread() != vec![20] {
+        assert!(tokio::time::Instant::now() < deadline, "isolates did not stop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for (i, handle) in handles.iter().enumerate().skip(1).step_by(2) {
+        let head = handle.fetch(get("http://x.localhost/")).await.expect("response");
+        assert_eq!(body_bytes(head).await, i.to_string().as_bytes());
+    }
+}
