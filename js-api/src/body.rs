@@ -4,11 +4,9 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use deno_core::{
-    AsyncRefCell, AsyncResult, BufView, CancelFuture, CancelHandle, RcRef, Resource,
-};
-use deno_error::JsErrorBox;
 use deno_core::futures::FutureExt;
+use deno_core::{AsyncRefCell, AsyncResult, BufView, CancelFuture, CancelHandle, RcRef, Resource};
+use deno_error::JsErrorBox;
 use tokio::sync::mpsc;
 
 /// One chunk of a body, or the I/O error that ended it.
@@ -56,9 +54,7 @@ impl Resource for RequestBodyResource {
                         Err(_) => return Err(JsErrorBox::generic("request body read cancelled")),
                         Ok(None) => return Ok(BufView::from(Bytes::new())),
                         Ok(Some(Err(err))) => {
-                            return Err(JsErrorBox::generic(format!(
-                                "request body failed: {err}"
-                            )));
+                            return Err(JsErrorBox::generic(format!("request body failed: {err}")));
                         }
                         Ok(Some(Ok(chunk))) => chunk,
                     }

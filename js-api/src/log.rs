@@ -96,6 +96,8 @@ impl LogSink {
 
 impl std::fmt::Debug for LogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSink").field("script", &self.script).finish()
+        f.debug_struct("LogSink")
+            .field("script", &self.script)
+            .finish()
     }
 }

@@ -13,9 +13,9 @@ use deno_core::{OpState, ResourceId, op2, v8};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::WorkerConfig;
 use crate::body::{BodyReceiver, RequestBodyResource, body_channel};
 use crate::log::{LogLevel, LogSink};
-use crate::WorkerConfig;
 
 /// How many chunks of a streamed response may wait between the isolate and the HTTP side.
 const RESPONSE_CHANNEL_CHUNKS: usize = 8;
@@ -190,10 +190,7 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
     let FetchEvent { request, respond } =
         std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
     let mut state = state.borrow_mut();
-    state
-        .borrow::<InFlight>()
-        .0
-        .fetch_add(1, Ordering::AcqRel);
+    state.borrow::<InFlight>().0.fetch_add(1, Ordering::AcqRel);
     let body_rid = request
         .body
         .map(|body| state.resource_table.add(RequestBodyResource::new(body)));

@@ -151,9 +151,8 @@ impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addrs.iter().any(|a| is_host_local(a.ip())) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
@@ -207,19 +206,39 @@ mod tests {
     #[test]
     fn host_local_ranges() {
         for ip in [
-            "127.0.0.1", "10.9.8.7", "172.31.0.1", "192.168.0.1", "169.254.169.254", "0.0.0.0",
-            "100.64.1.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:10.0.0.1",
+            "127.0.0.1",
+            "10.9.8.7",
+            "172.31.0.1",
+            "192.168.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.1.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
         ] {
             assert!(is_host_local(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1", "172.32.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "172.32.0.1",
+        ] {
             assert!(!is_host_local(ip.parse().expect("ip")), "{ip}");
         }
     }
 
     #[test]
     fn literal_hook_refuses_ipv6_ranges() {
-        for uri in ["http://[fd00::1]/", "http://[fe80::1]:8080/x", "http://10.0.0.1/"] {
+        for uri in [
+            "http://[fd00::1]/",
+            "http://[fe80::1]:8080/x",
+            "http://10.0.0.1/",
+        ] {
             let mut request = http::Request::builder().uri(uri).body(()).expect("request");
             assert!(refuse_host_local_literal(&mut request).is_err(), "{uri}");
         }

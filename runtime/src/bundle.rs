@@ -46,7 +46,11 @@ impl ScriptBundle {
             hash.update(source.as_bytes());
         }
         hash.update([0]);
-        hash.update(serde_json::Value::Object(self.env.clone()).to_string().as_bytes());
+        hash.update(
+            serde_json::Value::Object(self.env.clone())
+                .to_string()
+                .as_bytes(),
+        );
         hex::encode(hash.finalize())
     }
 }
@@ -60,7 +64,8 @@ mod tests {
         let a = ScriptBundle::single("a", "export default {}");
         let mut b = a.clone();
         assert_eq!(a.version_id(), b.version_id());
-        b.modules.insert("index.js".into(), "export default { x: 1 }".into());
+        b.modules
+            .insert("index.js".into(), "export default { x: 1 }".into());
         assert_ne!(a.version_id(), b.version_id());
         let mut c = a.clone();
         c.env.insert("K".into(), "v".into());

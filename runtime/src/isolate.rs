@@ -13,7 +13,6 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use skiff_js_api::{
 use tokio::sync::oneshot;
 
 use crate::bundle::BUNDLE_BASE;
+use crate::pool::ThreadLoad;
 use crate::{RuntimeError, ScriptBundle};
 
 /// How an isolate is set up, besides its bundle.
@@ -166,7 +166,7 @@ fn module_url(path: &str) -> Result<ModuleSpecifier, RuntimeError> {
 pub(crate) async fn run(
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
-    isolates: Arc<AtomicUsize>,
+    load: Arc<ThreadLoad>,
     ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
 ) {
     let script = bundle.name.clone();
@@ -199,6 +199,10 @@ pub(crate) async fn run(
             return;
         }
     };
+    // Counted from before creation to after the runtime is dropped (declared first, dropped
+    // last), so a retiring thread never exits with an engine still alive on it.
+    load.isolate_started();
+    let _count = scopeguard(move || load.isolate_ended());
     let runtime = JsRuntime::try_new(RuntimeOptions {
         extensions: skiff_js_api::extensions(config, inbox),
         module_loader: Some(Rc::new(StaticModuleLoader::new(modules))),
@@ -211,10 +215,6 @@ pub(crate) async fn run(
             return;
         }
     };
-    isolates.fetch_add(1, Ordering::Relaxed);
-    let _count = scopeguard(move || {
-        isolates.fetch_sub(1, Ordering::Relaxed);
-    });
 
     if let Err(message) = evaluate_main(&mut runtime, &main).await {
         let _ = ready.send(Err(load_error(message)));

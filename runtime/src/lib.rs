@@ -15,6 +15,6 @@ pub use error::RuntimeError;
 pub use isolate::{IsolateHandle, IsolateOptions};
 pub use pool::WorkerPool;
 pub use skiff_js_api::{
-    BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink,
-    OutboundPolicy, ResponseBody, ResponseHead, body_channel,
+    BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,
+    ResponseBody, ResponseHead, body_channel,
 };

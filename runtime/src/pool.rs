@@ -4,59 +4,94 @@
 //! dropped. Each thread runs a current-thread tokio runtime with a `LocalSet`; every isolate on
 //! it is one local task that polls its event loop. The rest of the node only holds
 //! [`IsolateHandle`]s, which are `Send`.
+//!
+//! # Why threads retire
+//!
+//! The QuickJS backend of deno_core (crate `v8x`) registers every native function a runtime
+//! creates (about 800 per tenant isolate: ops, classes, accessors) in a per-thread dispatch
+//! table that only grows, and passes the table index through QuickJS's 16-bit `magic` field.
+//! After about 32,767 entries the index wraps and calls land on the wrong native function: on
+//! this build the 42nd runtime created on one thread fails to boot ("SyntaxError: unexpected
+//! token: 'undefined'" from an op returning the wrong value), whether or not earlier ones were
+//! dropped. So a thread may create at most [`ISOLATES_PER_THREAD`] isolates in its lifetime.
+//! When its budget is spent it retires: it takes no new isolates, a fresh thread takes its
+//! place, and it exits once the isolates it still runs have ended.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::isolate::{self, IsolateHandle, IsolateOptions};
 use crate::{RuntimeError, ScriptBundle};
 
+/// How many isolates one pool thread creates in its lifetime (see the module docs).
+pub const ISOLATES_PER_THREAD: usize = 32;
+
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Live isolates on one thread; the thread waits on `idle` when it retires.
+#[derive(Default)]
+pub(crate) struct ThreadLoad {
+    isolates: AtomicUsize,
+    idle: Notify,
+}
+
+impl ThreadLoad {
+    pub(crate) fn isolate_started(&self) {
+        self.isolates.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn isolate_ended(&self) {
+        if self.isolates.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.isolates.load(Ordering::Acquire)
+    }
+}
 
 struct PoolThread {
     jobs: mpsc::UnboundedSender<Job>,
-    isolates: Arc<AtomicUsize>,
-    join: Option<JoinHandle<()>>,
+    load: Arc<ThreadLoad>,
+    created: usize,
+    join: JoinHandle<()>,
 }
 
-/// A fixed set of threads that isolates are placed on, the least loaded first.
+struct Threads {
+    /// Threads that take new isolates.
+    active: Vec<PoolThread>,
+    /// Threads whose creation budget is spent, running their remaining isolates.
+    retired: Vec<PoolThread>,
+    spawned: usize,
+}
+
+/// A set of threads that isolates are placed on, the least loaded first.
 pub struct WorkerPool {
-    threads: Vec<PoolThread>,
-    next: AtomicUsize,
+    threads: Mutex<Threads>,
+    stop: watch::Sender<bool>,
 }
 
 impl WorkerPool {
     /// Starts `threads` worker threads (at least one).
     pub fn new(threads: usize) -> std::io::Result<Self> {
-        let threads = (0..threads.max(1))
-            .map(|index| {
-                let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let join = std::thread::Builder::new()
-                    .name(format!("skiff-isolates-{index}"))
-                    .spawn(move || {
-                        let local = tokio::task::LocalSet::new();
-                        local.block_on(&runtime, async move {
-                            while let Some(job) = rx.recv().await {
-                                job();
-                            }
-                        });
-                    })?;
-                Ok(PoolThread {
-                    jobs,
-                    isolates: Arc::new(AtomicUsize::new(0)),
-                    join: Some(join),
-                })
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let (stop, _) = watch::channel(false);
+        let mut state = Threads {
+            active: Vec::new(),
+            retired: Vec::new(),
+            spawned: 0,
+        };
+        for _ in 0..threads.max(1) {
+            let thread = spawn_thread(state.spawned, stop.subscribe())?;
+            state.spawned += 1;
+            state.active.push(thread);
+        }
         Ok(Self {
-            threads,
-            next: AtomicUsize::new(0),
+            threads: Mutex::new(state),
+            stop,
         })
     }
 
@@ -66,16 +101,20 @@ impl WorkerPool {
         Self::new(cores)
     }
 
-    pub fn thread_count(&self) -> usize {
-        self.threads.len()
+    /// Isolates alive on each thread that still takes new ones, in thread order.
+    pub fn isolates_per_thread(&self) -> Vec<usize> {
+        self.lock().active.iter().map(|t| t.load.count()).collect()
     }
 
-    /// Isolates alive on each thread, in thread order.
-    pub fn isolates_per_thread(&self) -> Vec<usize> {
-        self.threads
+    /// Isolates alive on all threads, retired ones included.
+    pub fn isolates(&self) -> usize {
+        let threads = self.lock();
+        threads
+            .active
             .iter()
-            .map(|t| t.isolates.load(Ordering::Relaxed))
-            .collect()
+            .chain(&threads.retired)
+            .map(|t| t.load.count())
+            .sum()
     }
 
     /// Creates an isolate for `bundle` on the least loaded thread, evaluates the bundle, and
@@ -85,37 +124,97 @@ impl WorkerPool {
         bundle: Arc<ScriptBundle>,
         options: IsolateOptions,
     ) -> Result<IsolateHandle, RuntimeError> {
-        let thread = self.pick_thread();
         let (ready_tx, ready_rx) = oneshot::channel();
-        let isolates = thread.isolates.clone();
-        let job: Job = Box::new(move || {
-            tokio::task::spawn_local(isolate::run(bundle, options, isolates, ready_tx));
-        });
-        thread.jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
+        {
+            let (jobs, load) = self.reserve()?;
+            let job: Job = Box::new(move || {
+                tokio::task::spawn_local(isolate::run(bundle, options, load, ready_tx));
+            });
+            jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
+        }
         ready_rx.await.map_err(|_| RuntimeError::PoolGone)?
     }
 
-    fn pick_thread(&self) -> &PoolThread {
-        // Round-robin start, then the thread with the fewest isolates from there.
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.threads.len();
-        (0..n)
-            .map(|i| &self.threads[(start + i) % n])
-            .min_by_key(|t| t.isolates.load(Ordering::Relaxed))
-            .unwrap_or(&self.threads[0])
+    /// Picks the least loaded active thread and counts one creation against its budget,
+    /// retiring and replacing it when the budget is spent.
+    fn reserve(&self) -> Result<(mpsc::UnboundedSender<Job>, Arc<ThreadLoad>), RuntimeError> {
+        let mut threads = self.lock();
+        threads.retired.retain(|t| !t.join.is_finished());
+        let index = (0..threads.active.len())
+            .min_by_key(|&i| threads.active[i].load.count())
+            .ok_or(RuntimeError::PoolGone)?;
+        let thread = &mut threads.active[index];
+        thread.created += 1;
+        let picked = (thread.jobs.clone(), thread.load.clone());
+        if thread.created >= ISOLATES_PER_THREAD {
+            let fresh = spawn_thread(threads.spawned, self.stop.subscribe())
+                .map_err(|_| RuntimeError::PoolGone)?;
+            threads.spawned += 1;
+            let old = std::mem::replace(&mut threads.active[index], fresh);
+            threads.retired.push(old);
+        }
+        Ok(picked)
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Threads> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn spawn_thread(index: usize, mut stop: watch::Receiver<bool>) -> std::io::Result<PoolThread> {
+    let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+    let load = Arc::new(ThreadLoad::default());
+    let thread_load = load.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let join = std::thread::Builder::new()
+        .name(format!("skiff-isolates-{index}"))
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async move {
+                loop {
+                    tokio::select! {
+                        job = rx.recv() => match job {
+                            Some(job) => job(),
+                            None => break,
+                        },
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    }
+                }
+                // Retired: serve the isolates still here until they end.
+                loop {
+                    let idle = thread_load.idle.notified();
+                    tokio::pin!(idle);
+                    idle.as_mut().enable();
+                    if thread_load.count() == 0 {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = idle => {}
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    }
+                }
+            });
+        })?;
+    Ok(PoolThread {
+        jobs,
+        load,
+        created: 0,
+        join,
+    })
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        for thread in &mut self.threads {
-            let (closed, _) = mpsc::unbounded_channel();
-            thread.jobs = closed;
-        }
-        for thread in &mut self.threads {
-            if let Some(join) = thread.join.take() {
-                let _ = join.join();
-            }
+        let _ = self.stop.send(true);
+        let mut threads = self.lock();
+        let mut all = std::mem::take(&mut threads.active);
+        all.append(&mut threads.retired);
+        drop(threads);
+        for thread in all {
+            drop(thread.jobs);
+            let _ = thread.join.join();
         }
     }
 }
