@@ -26,10 +26,12 @@ const {
   ObjectPrototypeIsPrototypeOf,
   ObjectSetPrototypeOf,
   Promise,
+  PromisePrototypeCatch,
   PromisePrototypeThen,
   PromiseResolve,
   ReflectApply,
   String,
+  StringPrototypeMatch,
   SymbolFor,
   TypeError,
   Uint8Array,
@@ -53,6 +55,7 @@ internals.__telemetryUtil ??= {
 };
 
 const load = (specifier) => core.loadExtScript(specifier);
+const webidl = load("ext:deno_webidl/00_webidl.js");
 const url = load("ext:deno_web/00_url.js");
 const urlPattern = load("ext:deno_web/01_urlpattern.js");
 const consoleMod = load("ext:deno_web/01_console.js");
@@ -136,7 +139,16 @@ function fetch(input, init = undefined) {
       );
     }
   }
-  return fetchMod.fetch(input, init);
+  return PromisePrototypeCatch(fetchMod.fetch(input, init), (error) => {
+    // deno's permission check words its refusal for the Deno CLI; say it for workers.
+    if (error?.name === "NotCapable") {
+      const target = StringPrototypeMatch(error.message, /"([^"]+)"/)?.[1] ?? "that address";
+      throw new TypeError(
+        `fetch() to ${target} refused: workers cannot reach loopback, private or link-local addresses`,
+      );
+    }
+    throw error;
+  });
 }
 
 class Navigator {
@@ -214,6 +226,7 @@ defineGetter("self", () => globalThis);
 
 // The global object is an EventTarget (a WorkerGlobalScope, as in a service worker).
 ObjectSetPrototypeOf(globalThis, globalInterfaces.WorkerGlobalScope.prototype);
+globalThis[webidl.brand] = webidl.brand;
 event.setEventTargetData(globalThis);
 event.saveGlobalThisReference(globalThis);
 

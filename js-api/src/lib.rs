@@ -75,6 +75,7 @@ deno_core::extension!(
 
 /// The extensions that make up a tenant isolate's global scope, in load order.
 pub fn extensions(config: WorkerConfig, events: EventReceiver) -> Vec<Extension> {
+    install_crypto_provider();
     let fetch_options = outbound::fetch_options(&config.outbound);
     vec![
         deno_webidl::deno_webidl::init(),
@@ -89,6 +90,17 @@ pub fn extensions(config: WorkerConfig, events: EventReceiver) -> Vec<Extension>
         deno_crypto::deno_crypto::init(None),
         skiff_worker::init(config, events),
     ]
+}
+
+/// deno_fetch's TLS client uses rustls' process-wide crypto provider; with more than one
+/// provider compiled in, rustls cannot pick one itself (and the resulting panic inside an op
+/// would abort the process), so Skiff installs ring's once.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means some other part of the process installed one first; that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// Hands the evaluated tenant module namespace to the JavaScript dispatcher. The runtime calls

@@ -82,6 +82,12 @@ impl EventSender {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// The counter behind [`EventSender::in_flight`], for watching it without keeping the
+    /// queue open.
+    pub fn in_flight_counter(&self) -> Arc<AtomicUsize> {
+        self.in_flight.clone()
+    }
+
     /// True once the isolate has stopped taking events.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()

@@ -28,6 +28,9 @@ use crate::bundle::BUNDLE_BASE;
 use crate::pool::ThreadLoad;
 use crate::{RuntimeError, ScriptBundle};
 
+/// How often a draining isolate checks whether its work is done.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+
 /// How an isolate is set up, besides its bundle.
 #[derive(Clone, Debug)]
 pub struct IsolateOptions {
@@ -91,7 +94,8 @@ impl IsolateHandle {
         response.await.map_err(|_| gone())
     }
 
-    /// Stops taking events; the isolate ends once nothing it accepted is pending.
+    /// Asks the isolate to stop: it ends once nothing it accepted is pending (or the
+    /// waitUntil budget has passed). Requests sent meanwhile are still served.
     pub fn shutdown(&self) {
         if let Ok(mut signal) = self.shutdown.0.lock()
             && let Some(tx) = signal.take()
@@ -221,6 +225,7 @@ pub(crate) async fn run(
         return;
     }
 
+    let in_flight = events.in_flight_counter();
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
     let handle = IsolateHandle {
         script: bundle.name.as_str().into(),
@@ -232,25 +237,37 @@ pub(crate) async fn run(
         return;
     }
 
-    // Serve until shutdown; the event loop never finishes by itself while the dispatcher
-    // waits for events.
+    // Serve until shut down, then finish what was accepted: requests in flight, streamed
+    // bodies and waitUntil work, for at most the waitUntil budget.
     let isolate = runtime.isolate_ptr();
     let rt = &mut *runtime.0;
     let serve = entered(
         isolate,
         std::future::poll_fn(|cx| rt.poll_event_loop(cx, PollEventLoopOptions::default())),
     );
-    tokio::select! {
-        result = serve => {
-            if let Err(err) = result {
-                options.log.emit(skiff_js_api::LogLevel::Error, &format!("Uncaught {err}"));
-                tracing::warn!(script = %bundle.name, %err, "isolate stopped after an engine error");
+    tokio::pin!(serve);
+    let mut drain_deadline = None;
+    loop {
+        tokio::select! {
+            result = &mut serve => {
+                if let Err(err) = result {
+                    options.log.emit(skiff_js_api::LogLevel::Error, &format!("Uncaught {err}"));
+                    tracing::warn!(script = %bundle.name, %err, "isolate stopped after an engine error");
+                }
+                break;
+            }
+            _ = &mut shutdown_rx, if drain_deadline.is_none() => {
+                drain_deadline = Some(tokio::time::Instant::now() + options.wait_until);
+            }
+            _ = tokio::time::sleep(DRAIN_POLL), if drain_deadline.is_some() => {
+                let expired = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                if in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 || expired {
+                    break;
+                }
             }
         }
-        _ = &mut shutdown_rx => {
-            tracing::debug!(script = %bundle.name, "isolate shutting down");
-        }
     }
+    tracing::debug!(script = %bundle.name, "isolate stopped");
 }
 
 /// Loads and evaluates the main module (and its imports), then hands the module namespace to

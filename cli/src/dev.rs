@@ -1,0 +1,190 @@
+//! `skiff dev`: one worker on 127.0.0.1:8787, console output in colour, reload on change.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use notify::{RecursiveMode, Watcher};
+use skiff_edge_node::{EdgeNode, NodeConfig, Project, ScriptSource, SourceError};
+use skiff_runtime::{BUNDLE_BASE, LogEvent, LogLevel, ScriptBundle};
+
+use crate::RuntimeArgs;
+
+#[derive(Args)]
+pub struct DevArgs {
+    /// The worker: a module file, a project folder, or its skiff.toml (default: current folder).
+    entry: Option<PathBuf>,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// A var for the worker's env, KEY=VALUE (repeatable).
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+struct Colors {
+    on: bool,
+}
+
+impl Colors {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn level(&self, level: LogLevel) -> String {
+        let (code, label) = match level {
+            LogLevel::Debug => ("2", "debug"),
+            LogLevel::Info => ("36", "info "),
+            LogLevel::Log => ("37", "log  "),
+            LogLevel::Warn => ("33", "warn "),
+            LogLevel::Error => ("31", "error"),
+        };
+        self.paint(code, label)
+    }
+}
+
+fn colors() -> Colors {
+    Colors {
+        on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Rewrites engine locations (`file:///bundle/src/index.js:3:9`) to project paths.
+fn project_locations(message: &str, root: &Path) -> String {
+    let root = root.display().to_string();
+    let root = root.trim_end_matches('/');
+    message.replace(BUNDLE_BASE, &format!("{root}/"))
+}
+
+struct DevSource {
+    project: Project,
+    name: String,
+    vars: BTreeMap<String, String>,
+}
+
+impl DevSource {
+    fn open(entry: &Path, vars: BTreeMap<String, String>) -> Result<Self, SourceError> {
+        let project = Project::open(entry)?;
+        let name = project.default_name();
+        Ok(Self {
+            project,
+            name,
+            vars,
+        })
+    }
+
+    fn bundle(&self) -> Result<ScriptBundle, SourceError> {
+        self.project.bundle(&self.name, &self.vars)
+    }
+}
+
+impl ScriptSource for DevSource {
+    fn load_all(&self) -> Result<Vec<ScriptBundle>, SourceError> {
+        Ok(vec![self.bundle()?])
+    }
+}
+
+pub async fn run(args: DevArgs) -> Result<()> {
+    let entry = args.entry.clone().unwrap_or_else(|| PathBuf::from("."));
+    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let source = DevSource::open(&entry, vars)
+        .with_context(|| format!("opening the worker at {}", entry.display()))?;
+    let root = source.project.root.clone();
+    let colors = Arc::new(colors());
+
+    let mut config = NodeConfig::new(SocketAddr::new(args.ip, args.port));
+    args.runtime.apply(&mut config);
+    config.default_script = Some(source.name.clone());
+    let log_colors = colors.clone();
+    let log_root = root.clone();
+    config.log = Arc::new(move |event: LogEvent| {
+        let time = log_colors.paint("2", &format_time(event.time_ms));
+        let message = project_locations(&event.message, &log_root);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{time} {} {message}", log_colors.level(event.level));
+    });
+    let node = EdgeNode::start(config, &source)
+        .await
+        .context("starting the dev server")?;
+    let registry = node.registry().clone();
+    // Load now, so that a broken script is reported before the first request.
+    if let Some(Err(err)) = registry.isolate(&source.name).await {
+        eprintln!(
+            "{}",
+            colors.paint("31", &project_locations(&err.to_string(), &root))
+        );
+    }
+    println!(
+        "skiff dev: {} ready on http://{}",
+        source.name,
+        node.http_addr()
+    );
+
+    let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && (event.kind.is_modify() || event.kind.is_create() || event.kind.is_remove())
+        {
+            let _ = changed_tx.send(());
+        }
+    })
+    .context("starting the file watcher")?;
+    watcher
+        .watch(&root, RecursiveMode::Recursive)
+        .with_context(|| format!("watching {}", root.display()))?;
+
+    let signal = crate::wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            result = &mut signal => {
+                result?;
+                break;
+            }
+            Some(()) = changed_rx.recv() => {
+                // Let a burst of editor writes settle, then reload once.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while changed_rx.try_recv().is_ok() {}
+                match source.bundle() {
+                    Ok(bundle) => match registry.install(bundle).await {
+                        Ok(()) => println!("{}", colors.paint("32", "skiff dev: reloaded")),
+                        Err(err) => eprintln!(
+                            "{}",
+                            colors.paint("31", &project_locations(&err.to_string(), &root))
+                        ),
+                    },
+                    Err(err) => eprintln!("{}", colors.paint("31", &err.to_string())),
+                }
+            }
+        }
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+fn format_time(time_ms: u64) -> String {
+    let secs = time_ms / 1000;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02}.{:03}", time_ms % 1000)
+}

@@ -1,0 +1,154 @@
+//! `skiff`: run a worker locally (`skiff dev`) or an edge node (`skiff node`).
+
+mod dev;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use skiff_edge_node::{DirectorySource, EdgeNode, Limits, NodeConfig};
+use skiff_runtime::OutboundPolicy;
+
+#[derive(Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Skiff: an edge runtime for Workers-style JavaScript"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one worker locally, reloading when its files change.
+    Dev(dev::DevArgs),
+    /// Run an edge node serving the scripts in a directory.
+    Node(NodeArgs),
+}
+
+/// Settings shared by `skiff node` and `skiff dev`.
+#[derive(Args, Clone, Debug)]
+pub struct RuntimeArgs {
+    /// Largest request body accepted, in bytes (413 above).
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    max_body_bytes: u64,
+    /// Let workers fetch() loopback and private addresses (local development and tests).
+    #[arg(long)]
+    allow_private_fetch: bool,
+    /// Subrequests (fetch calls) allowed per incoming request.
+    #[arg(long, default_value_t = 50)]
+    subrequests: u32,
+    /// Seconds ctx.waitUntil() work may run after its response.
+    #[arg(long, default_value_t = 30)]
+    wait_until_secs: u64,
+    /// Worker threads for isolates (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+impl RuntimeArgs {
+    fn apply(&self, config: &mut NodeConfig) {
+        config.limits = Limits {
+            max_body_bytes: self.max_body_bytes,
+            ..Limits::default()
+        };
+        config.outbound = OutboundPolicy {
+            allow_private: self.allow_private_fetch,
+            subrequests: self.subrequests,
+        };
+        config.wait_until = Duration::from_secs(self.wait_until_secs);
+        config.threads = self.threads;
+    }
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Address for HTTP/1.1 and h2c.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address for HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
+    #[arg(long)]
+    tls_listen: Option<SocketAddr>,
+    /// Directory of scripts: NAME.js files and NAME/ project folders.
+    #[arg(long)]
+    scripts: PathBuf,
+    /// Script NAME answers for NAME.<zone>.
+    #[arg(long, default_value = "localhost")]
+    zone: String,
+    /// Directory of HOST.crt/HOST.key PEM pairs (self-signed certificate when absent).
+    #[arg(long)]
+    certs: Option<PathBuf>,
+    /// Seconds in-flight requests get to finish on SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Node(args) => {
+            init_tracing();
+            runtime.block_on(run_node(args))
+        }
+        Command::Dev(args) => runtime.block_on(dev::run(args)),
+    }
+}
+
+async fn run_node(args: NodeArgs) -> Result<()> {
+    let mut config = NodeConfig::new(args.listen);
+    config.tls_listen = args.tls_listen;
+    config.zone = args.zone;
+    config.certs_dir = args.certs;
+    config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    args.runtime.apply(&mut config);
+    let source = DirectorySource::new(&args.scripts);
+    let node = EdgeNode::start(config, &source).await.with_context(|| {
+        format!(
+            "starting the edge node with scripts from {}",
+            args.scripts.display()
+        )
+    })?;
+    println!("skiff node: listening on http://{}", node.http_addr());
+    if let Some(addr) = node.https_addr() {
+        println!("skiff node: listening on https://{addr}");
+    }
+    println!("skiff node: scripts {}", node.registry().names().join(", "));
+    wait_for_signal().await?;
+    println!("skiff node: shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+    }
+    Ok(())
+}
+
+/// A log hook shared by the node and dev commands.
+pub type SharedLog = Arc<dyn Fn(skiff_runtime::LogEvent) + Send + Sync>;

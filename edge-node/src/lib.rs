@@ -1,0 +1,228 @@
+//! skiff-edge-node: the process that answers tenants' HTTP and HTTPS traffic.
+//!
+//! An [`EdgeNode`] listens for HTTP/1.1 and HTTP/2 (cleartext h2c and TLS with ALPN), applies
+//! the input [`Limits`] before any tenant code runs, maps `NAME.<zone>` to script `NAME`
+//! through the [`ScriptRegistry`], and streams each request into the script's isolate and the
+//! response back. It sees isolates only through `skiff_runtime::IsolateHandle`.
+
+mod registry;
+mod server;
+mod source;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::server::graceful::GracefulShutdown;
+use skiff_runtime::{LogEvent, OutboundPolicy, WorkerPool};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use registry::{IsolateDefaults, LogHook, ScriptRegistry};
+pub use server::{Limits, NodeBody};
+pub use source::{
+    DirectorySource, Manifest, Project, ScriptSource, SourceError, parse_dev_vars,
+    validate_script_name,
+};
+pub use tls::{SniResolver, TlsError};
+
+/// A node failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot start worker threads: {0}")]
+    Threads(std::io::Error),
+}
+
+/// Everything an edge node is started with.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// Cleartext HTTP/1.1 and h2c.
+    pub listen: SocketAddr,
+    /// HTTPS with ALPN h2 and http/1.1, if set.
+    pub tls_listen: Option<SocketAddr>,
+    /// Script `NAME` answers for `NAME.<zone>`.
+    pub zone: String,
+    /// PEM certificates by host name; a self-signed one for the zone when unset.
+    pub certs_dir: Option<PathBuf>,
+    pub limits: Limits,
+    pub outbound: OutboundPolicy,
+    /// How long `ctx.waitUntil` work may run after its response.
+    pub wait_until: Duration,
+    /// Worker threads for isolates; one per core when zero.
+    pub threads: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Where tenants' console output goes.
+    pub log: LogHook,
+    /// The script that answers hosts outside the zone, if any.
+    pub default_script: Option<String>,
+}
+
+impl NodeConfig {
+    /// Defaults: HTTP on `listen`, zone `localhost`, the standard limits, tenant logs to
+    /// `tracing`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            tls_listen: None,
+            zone: "localhost".into(),
+            certs_dir: None,
+            limits: Limits::default(),
+            outbound: OutboundPolicy::default(),
+            wait_until: Duration::from_secs(30),
+            threads: 0,
+            shutdown_grace: Duration::from_secs(30),
+            log: Arc::new(log_to_tracing),
+            default_script: None,
+        }
+    }
+}
+
+fn log_to_tracing(event: LogEvent) {
+    tracing::info!(
+        target: "tenant",
+        script = %event.script,
+        level = event.level.as_str(),
+        "{}",
+        event.message
+    );
+}
+
+/// A running edge node.
+pub struct EdgeNode {
+    registry: Arc<ScriptRegistry>,
+    http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    accept_loops: Vec<JoinHandle<()>>,
+    graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
+    shutdown_grace: Duration,
+}
+
+impl EdgeNode {
+    /// Binds the listeners, loads every script from `source`, and starts serving. Isolates
+    /// are created in the background so the first requests find them warm.
+    pub async fn start(config: NodeConfig, source: &dyn ScriptSource) -> Result<Self, NodeError> {
+        let pool = if config.threads == 0 {
+            WorkerPool::with_default_threads()
+        } else {
+            WorkerPool::new(config.threads)
+        }
+        .map_err(NodeError::Threads)?;
+        let registry = Arc::new(ScriptRegistry::new(
+            pool,
+            IsolateDefaults {
+                outbound: config.outbound.clone(),
+                wait_until: config.wait_until,
+                log: config.log.clone(),
+            },
+        ));
+        for bundle in source.load_all()? {
+            registry.replace(bundle);
+        }
+
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Listen { addr, source })
+        };
+        let http = bind(config.listen).await?;
+        let http_addr = http.local_addr().map_err(|source| NodeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let shared = Arc::new(server::Shared {
+            registry: registry.clone(),
+            zone: config.zone.to_ascii_lowercase(),
+            limits: config.limits.clone(),
+            default_script: config.default_script.clone(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
+        let mut accept_loops = vec![tokio::spawn(server::serve(
+            http,
+            None,
+            shared.clone(),
+            stop_rx.clone(),
+            graceful.clone(),
+        ))];
+
+        let mut https_addr = None;
+        if let Some(tls_listen) = config.tls_listen {
+            let resolver = match &config.certs_dir {
+                Some(dir) => SniResolver::from_dir(dir)?,
+                None => SniResolver::self_signed(&config.zone)?,
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver)?);
+            let listener = bind(tls_listen).await?;
+            https_addr = Some(listener.local_addr().map_err(|source| NodeError::Listen {
+                addr: tls_listen,
+                source,
+            })?);
+            accept_loops.push(tokio::spawn(server::serve(
+                listener,
+                Some(acceptor),
+                shared,
+                stop_rx,
+                graceful.clone(),
+            )));
+        }
+
+        let warm = registry.clone();
+        tokio::spawn(async move { warm.warm_all().await });
+        tracing::info!(%http_addr, ?https_addr, scripts = registry.names().len(), "edge node serving");
+        Ok(Self {
+            registry,
+            http_addr,
+            https_addr,
+            stop,
+            accept_loops,
+            graceful,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    pub fn registry(&self) -> &Arc<ScriptRegistry> {
+        &self.registry
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to the grace period),
+    /// then stops the isolates.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for accept in self.accept_loops {
+            let _ = accept.await;
+        }
+        let graceful = self.graceful.lock().ok().and_then(|mut g| g.take());
+        if let Some(graceful) = graceful {
+            if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+            }
+        }
+        self.registry.shutdown_all();
+        tracing::info!("edge node stopped");
+    }
+}

@@ -1,0 +1,431 @@
+//! The HTTP side: accept loops, input limits, and the bridge between hyper and isolates.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use skiff_runtime::{BodyReceiver, FetchRequest, ResponseBody, RuntimeError, body_channel};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::registry::ScriptRegistry;
+
+/// Input limits applied before any tenant code runs.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest request target (path and query), in bytes: longer gets 414.
+    pub max_url_bytes: usize,
+    /// Largest header section (names, values and separators), in bytes: larger gets 431.
+    pub max_header_bytes: usize,
+    /// Largest request body, in bytes: larger gets 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_url_bytes: 16 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_body_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// How many request body chunks may wait between hyper and the isolate.
+const REQUEST_BODY_CHUNKS: usize = 8;
+
+/// Everything a connection's requests need.
+pub(crate) struct Shared {
+    pub registry: Arc<ScriptRegistry>,
+    pub zone: String,
+    pub limits: Limits,
+    /// The script for hosts outside the zone (`skiff dev` serves one script on any host).
+    pub default_script: Option<String>,
+}
+
+/// A response body: empty, complete, or streamed from an isolate.
+pub enum NodeBody {
+    Full(Option<Bytes>),
+    Stream(BodyReceiver),
+}
+
+impl Body for NodeBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            NodeBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            NodeBody::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| c.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, NodeBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            NodeBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            NodeBody::Full(None) => SizeHint::with_exact(0),
+            NodeBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response<NodeBody> {
+    let mut message = message.into();
+    message.push('\n');
+    let mut response = Response::new(NodeBody::Full(Some(Bytes::from(message))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The host a request is for, without port, lowercased: `Host` for HTTP/1, `:authority` for
+/// HTTP/2.
+fn request_host(req: &Request<Incoming>) -> Option<(String, String)> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })?;
+    let host = without_port(&authority)
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    Some((host, authority))
+}
+
+fn without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        // An IPv6 literal: `[::1]:8080`.
+        return authority
+            .split_once(']')
+            .map_or(authority, |(host, _)| &host[1..]);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// `NAME.<zone>` -> `NAME` (one label only).
+fn script_for_host<'a>(host: &'a str, zone: &str) -> Option<&'a str> {
+    let name = host.strip_suffix(zone)?.strip_suffix('.')?;
+    (!name.is_empty() && !name.contains('.')).then_some(name)
+}
+
+fn header_bytes(req: &Request<Incoming>) -> usize {
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+/// One request, from hyper to the tenant and back.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    scheme: &'static str,
+    req: Request<Incoming>,
+) -> Result<Response<NodeBody>, Infallible> {
+    let limits = &shared.limits;
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > limits.max_url_bytes {
+        return Ok(plain(StatusCode::URI_TOO_LONG, "URI too long"));
+    }
+    if header_bytes(&req) > limits.max_header_bytes {
+        return Ok(plain(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large",
+        ));
+    }
+    let Some((host, authority)) = request_host(&req) else {
+        return Ok(plain(StatusCode::BAD_REQUEST, "Missing Host header"));
+    };
+    let script = script_for_host(&host, &shared.zone)
+        .filter(|s| shared.registry.contains(s))
+        .or(shared.default_script.as_deref());
+    let Some(script) = script else {
+        return Ok(plain(
+            StatusCode::NOT_FOUND,
+            format!("No worker is deployed at {host}"),
+        ));
+    };
+    let declared_length = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > limits.max_body_bytes) {
+        return Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body larger than {} bytes", limits.max_body_bytes),
+        ));
+    }
+
+    let span =
+        tracing::info_span!("request", script, method = %req.method(), path = req.uri().path());
+    let _enter = span.enter();
+
+    let isolate = match shared.registry.isolate(script).await {
+        Some(Ok(isolate)) => isolate,
+        Some(Err(err)) => {
+            tracing::warn!(%err, "worker could not start");
+            return Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Worker failed to start",
+            ));
+        }
+        None => {
+            return Ok(plain(
+                StatusCode::NOT_FOUND,
+                format!("No worker is deployed at {host}"),
+            ));
+        }
+    };
+
+    let (parts, incoming) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{scheme}://{authority}{path}");
+    let mut headers: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect();
+    if !parts.headers.contains_key(HOST) {
+        headers.push(("host".into(), authority.as_bytes().to_vec()));
+    }
+    let has_body = match declared_length {
+        Some(length) => length > 0,
+        None => parts.headers.contains_key(TRANSFER_ENCODING) || !incoming.is_end_stream(),
+    };
+    let (body, overflow) = if has_body {
+        let (tx, rx) = body_channel(REQUEST_BODY_CHUNKS);
+        let (overflow_tx, overflow_rx) = oneshot::channel();
+        tokio::spawn(forward_body(
+            incoming,
+            tx,
+            limits.max_body_bytes,
+            overflow_tx,
+        ));
+        (Some(rx), Some(overflow_rx))
+    } else {
+        (None, None)
+    };
+
+    let request = FetchRequest {
+        method: parts.method.as_str().to_string(),
+        url,
+        headers,
+        body,
+    };
+    let response = async {
+        match overflow {
+            Some(overflow) => {
+                tokio::select! {
+                    head = isolate.fetch(request) => Some(head),
+                    Ok(()) = overflow => None,
+                }
+            }
+            None => Some(isolate.fetch(request).await),
+        }
+    };
+    let head = match response.await {
+        None => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body larger than {} bytes", limits.max_body_bytes),
+            ));
+        }
+        Some(Err(RuntimeError::IsolateGone { .. })) => {
+            return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable"));
+        }
+        Some(Err(err)) => {
+            tracing::warn!(%err, "dispatch failed");
+            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"));
+        }
+        Some(Ok(head)) => head,
+    };
+
+    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match head.body {
+        ResponseBody::Full(bytes) if bytes.is_empty() => NodeBody::Full(None),
+        ResponseBody::Full(bytes) => NodeBody::Full(Some(bytes)),
+        ResponseBody::Stream(rx) => NodeBody::Stream(rx),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let response_headers = response.headers_mut();
+    for (name, value) in head.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&name),
+            HeaderValue::from_bytes(&value),
+        ) else {
+            tracing::debug!("dropping an invalid response header");
+            continue;
+        };
+        // The connection's framing is hyper's business, not the tenant's.
+        if name == TRANSFER_ENCODING || name == http::header::CONNECTION {
+            continue;
+        }
+        response_headers.append(name, value);
+    }
+    Ok(response)
+}
+
+/// Copies a request body from hyper into the isolate's channel, stopping at `max` bytes.
+async fn forward_body(
+    mut incoming: Incoming,
+    tx: skiff_runtime::BodySender,
+    max: u64,
+    overflow: oneshot::Sender<()>,
+) {
+    let mut total: u64 = 0;
+    while let Some(frame) = incoming.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(err) => {
+                let _ = tx.send(Err(std::io::Error::other(err))).await;
+                return;
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len() as u64;
+        if total > max {
+            let _ = overflow.send(());
+            let _ = tx
+                .send(Err(std::io::Error::other(
+                    "request body exceeds the node's limit",
+                )))
+                .await;
+            return;
+        }
+        if tx.send(Ok(data)).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own ceilings sit above Skiff's limits so that the service answers with the
+    // precise status; past them hyper answers 431 itself.
+    let head_room = limits.max_url_bytes + limits.max_header_bytes + 16 * 1024;
+    builder
+        .http1()
+        .max_buf_size(head_room.max(8192))
+        .max_headers(4096)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30));
+    builder
+        .http2()
+        .max_header_list_size(head_room as u32)
+        .timer(hyper_util::rt::TokioTimer::new());
+    builder
+}
+
+/// Accepts connections on `listener` until `stop` flips, serving each with `shared`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
+) {
+    let builder = Arc::new(builder(&shared.limits));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|g| g.watcher()));
+        let Some(watcher) = watcher else { return };
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req| handle(shared.clone(), scheme, req));
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls_stream) => {
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                        watcher.watch(conn.into_owned()).await
+                    }
+                    Err(err) => {
+                        tracing::debug!(%peer, %err, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_map_to_scripts() {
+        assert_eq!(
+            script_for_host("hello.localhost", "localhost"),
+            Some("hello")
+        );
+        assert_eq!(script_for_host("a.b.localhost", "localhost"), None);
+        assert_eq!(script_for_host("localhost", "localhost"), None);
+        assert_eq!(script_for_host("hello.example.com", "localhost"), None);
+        assert_eq!(script_for_host("xlocalhost", "localhost"), None);
+    }
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(without_port("hello.localhost:8080"), "hello.localhost");
+        assert_eq!(without_port("hello.localhost"), "hello.localhost");
+        assert_eq!(without_port("[::1]:8080"), "::1");
+    }
+}

@@ -1,0 +1,103 @@
+//! Helpers for the edge node's integration tests: a node on port 0 over a temporary script
+//! directory, and clients that reach `NAME.localhost` on it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skiff_edge_node::{DirectorySource, EdgeNode, NodeConfig};
+use skiff_runtime::LogEvent;
+
+pub struct TestNode {
+    pub node: EdgeNode,
+    pub logs: Arc<Mutex<Vec<LogEvent>>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Writes `scripts` (name -> source) as `NAME.js` files.
+pub fn script_dir(scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, source) in scripts {
+        std::fs::write(dir.path().join(format!("{name}.js")), source).expect("write script");
+    }
+    dir
+}
+
+pub fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+pub async fn start_with(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut NodeConfig),
+) -> TestNode {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let mut config = NodeConfig::new("127.0.0.1:0".parse().expect("addr"));
+    config.threads = 2;
+    config.log = Arc::new(move |event| sink.lock().expect("logs").push(event));
+    configure(&mut config);
+    let node = EdgeNode::start(config, &DirectorySource::new(dir.path()))
+        .await
+        .expect("node starts");
+    TestNode { node, logs, dir }
+}
+
+pub async fn start(scripts: &[(&str, &str)]) -> TestNode {
+    start_with(script_dir(scripts), |_| {}).await
+}
+
+impl TestNode {
+    pub fn url(&self, script: &str, path: &str) -> String {
+        format!(
+            "http://{script}.localhost:{}{path}",
+            self.node.http_addr().port()
+        )
+    }
+
+    /// A client that resolves every `*.localhost` name used by `scripts` to the node.
+    pub fn client(&self, scripts: &[&str]) -> reqwest::Client {
+        client_for(self.node.http_addr(), scripts)
+    }
+
+    pub fn logged(&self, needle: &str) -> bool {
+        self.logs
+            .lock()
+            .expect("logs")
+            .iter()
+            .any(|e| e.message.contains(needle))
+    }
+
+    /// Waits until a log line containing `needle` appears, or fails after 10 s.
+    pub async fn wait_for_log(&self, needle: &str) {
+        wait_until(|| self.logged(needle), &format!("log line {needle:?}")).await;
+    }
+}
+
+pub fn client_for(addr: SocketAddr, scripts: &[&str]) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30));
+    for script in scripts {
+        builder = builder.resolve(&format!("{script}.localhost"), addr);
+    }
+    builder.build().expect("client")
+}
+
+/// Polls `condition` every 10 ms until it holds; panics after 10 s.
+pub async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
