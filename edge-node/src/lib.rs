@@ -214,13 +214,12 @@ impl EdgeNode {
             let _ = accept.await;
         }
         let graceful = self.graceful.lock().ok().and_then(|mut g| g.take());
-        if let Some(graceful) = graceful {
-            if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
+        if let Some(graceful) = graceful
+            && tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("shutdown grace period over; closing remaining connections");
-            }
+        {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
         }
         self.registry.shutdown_all();
         tracing::info!("edge node stopped");

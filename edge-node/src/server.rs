@@ -18,6 +18,7 @@ use skiff_runtime::{BodyReceiver, FetchRequest, ResponseBody, RuntimeError, body
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
 
 use crate::registry::ScriptRegistry;
 
@@ -189,22 +190,47 @@ pub(crate) async fn handle(
 
     let span =
         tracing::info_span!("request", script, method = %req.method(), path = req.uri().path());
-    let _enter = span.enter();
+    let script = script.to_string();
+    let target = Target {
+        script,
+        host,
+        authority,
+        declared_length,
+        scheme,
+    };
+    Ok(dispatch(&shared, target, req).instrument(span).await)
+}
 
-    let isolate = match shared.registry.isolate(script).await {
+/// Where a request goes, once the limits and routing have passed it.
+struct Target {
+    script: String,
+    host: String,
+    authority: String,
+    declared_length: Option<u64>,
+    scheme: &'static str,
+}
+
+/// Runs the request through the script's isolate and turns its answer into a response.
+async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Response<NodeBody> {
+    let Target {
+        script,
+        host,
+        authority,
+        declared_length,
+        scheme,
+    } = target;
+    let limits = &shared.limits;
+    let isolate = match shared.registry.isolate(&script).await {
         Some(Ok(isolate)) => isolate,
         Some(Err(err)) => {
             tracing::warn!(%err, "worker could not start");
-            return Ok(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Worker failed to start",
-            ));
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker failed to start");
         }
         None => {
-            return Ok(plain(
+            return plain(
                 StatusCode::NOT_FOUND,
                 format!("No worker is deployed at {host}"),
-            ));
+            );
         }
     };
 
@@ -256,17 +282,17 @@ pub(crate) async fn handle(
     };
     let head = match response.await {
         None => {
-            return Ok(plain(
+            return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("Request body larger than {} bytes", limits.max_body_bytes),
-            ));
+            );
         }
         Some(Err(RuntimeError::IsolateGone { .. })) => {
-            return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable"));
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable");
         }
         Some(Err(err)) => {
             tracing::warn!(%err, "dispatch failed");
-            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"));
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error");
         }
         Some(Ok(head)) => head,
     };
@@ -294,7 +320,7 @@ pub(crate) async fn handle(
         }
         response_headers.append(name, value);
     }
-    Ok(response)
+    response
 }
 
 /// Copies a request body from hyper into the isolate's channel, stopping at `max` bytes.

@@ -1,0 +1,176 @@
+//! The `skiff` binary as a user runs it: `skiff node` with SIGTERM, `skiff dev` with vars,
+//! reload on change and load errors.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `skiff` process whose stdout and stderr lines arrive on a channel.
+struct Skiff {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Skiff {
+    fn spawn(args: &[&str], dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("skiff starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for reader in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line (from now on) containing `needle`; panics after 60 s.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    fn port_from(line: &str) -> u16 {
+        line.rsplit(':')
+            .next()
+            .and_then(|p| p.trim().trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for Skiff {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(host: &str, port: u16) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .resolve(host, ([127, 0, 0, 1], port).into())
+        .build()
+        .expect("client")
+}
+
+#[test]
+fn node_finishes_in_flight_requests_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("scripts/slow.js"),
+        r#"export default { async fetch() {
+            console.log("slow request started");
+            await new Promise((r) => setTimeout(r, 500));
+            return new Response("finished");
+        } };"#,
+    )
+    .expect("write");
+    let mut node = Skiff::spawn(
+        &["node", "--listen", "127.0.0.1:0", "--scripts", "scripts"],
+        dir.path(),
+    );
+    let port = Skiff::port_from(&node.wait_for("listening on http://"));
+    let request = std::thread::spawn(move || {
+        client("slow.localhost", port)
+            .get(format!("http://slow.localhost:{port}/"))
+            .send()
+            .and_then(|r| r.text())
+    });
+    node.wait_for("slow request started");
+    node.signal(libc::SIGTERM);
+    let body = request
+        .join()
+        .expect("thread")
+        .expect("in-flight request completes");
+    assert_eq!(body, "finished");
+    let status = node.child.wait().expect("exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn dev_serves_vars_reloads_and_reports_errors_with_location() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("worker.js");
+    std::fs::write(
+        &script,
+        r#"export default { fetch(req, env) { console.warn("serving", env.WHO); return new Response("v1 " + env.WHO); } };"#,
+    )
+    .expect("write");
+    let mut dev = Skiff::spawn(
+        &["dev", "worker.js", "--port", "0", "--var", "WHO=world"],
+        dir.path(),
+    );
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    let http = client("127.0.0.1", port);
+    let get = || {
+        http.get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("request")
+    };
+    assert_eq!(get(), "v1 world");
+    let line = dev.wait_for("serving world");
+    assert!(line.contains("warn"), "{line}");
+
+    // A change is picked up without a restart.
+    std::fs::write(
+        &script,
+        r#"export default { fetch() { return new Response("v2"); } };"#,
+    )
+    .expect("write");
+    dev.wait_for("reloaded");
+    assert_eq!(get(), "v2");
+
+    // A broken change is reported with file and line, and the last good version keeps serving.
+    std::fs::write(
+        &script,
+        "export default {\n  fetch() {\n    return new Response(\"x\";\n  }\n};\n",
+    )
+    .expect("write");
+    let error = dev.wait_for("worker.js:3");
+    assert!(error.contains("worker.js:3"), "{error}");
+    assert_eq!(get(), "v2");
+}

@@ -1,0 +1,274 @@
+//! The node's HTTP surface: input limits, HTTP/2, TLS with SNI, and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ECHO_LEN: &str = r#"export default { async fetch(req) {
+    const body = await req.arrayBuffer();
+    return new Response(`${req.method} ${body.byteLength}`);
+} };"#;
+
+/// Sends raw bytes on a fresh connection and returns the status line's code.
+async fn raw_status(addr: std::net::SocketAddr, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("response before the deadline");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                response.extend_from_slice(&buf[..n]);
+                if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+#[tokio::test]
+async fn input_limits_answer_before_tenant_code() {
+    let node = start_with(script_dir(&[("echo", ECHO_LEN)]), |config| {
+        config.limits.max_body_bytes = 1024 * 1024;
+    })
+    .await;
+    let client = node.client(&["echo"]);
+    let addr = node.node.http_addr();
+
+    // URL over 16 KiB -> 414.
+    let long = format!("/{}", "a".repeat(17 * 1024));
+    let res = client
+        .get(node.url("echo", &long))
+        .send()
+        .await
+        .expect("long url");
+    assert_eq!(res.status(), 414);
+    let res = client
+        .get(node.url("echo", &format!("/{}", "a".repeat(15 * 1024))))
+        .send()
+        .await
+        .expect("url under the limit");
+    assert_eq!(res.status(), 200);
+
+    // Headers over 64 KiB -> 431 (several headers, each under hyper's own limits).
+    let mut request = client.get(node.url("echo", "/"));
+    for i in 0..9 {
+        request = request.header(format!("x-big-{i}"), "b".repeat(8 * 1024));
+    }
+    assert_eq!(request.send().await.expect("big headers").status(), 431);
+
+    // A declared body over the limit -> 413 without reading it.
+    let res = client
+        .post(node.url("echo", "/"))
+        .body(vec![0u8; 1024 * 1024 + 1])
+        .send()
+        .await
+        .expect("big body");
+    assert_eq!(res.status(), 413);
+    // A chunked body that turns out too large -> 413 too.
+    let chunks = futures::stream::iter(
+        (0..20).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![1u8; 64 * 1024]))),
+    );
+    let res = client
+        .post(node.url("echo", "/"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("chunked body");
+    assert_eq!(res.status(), 413);
+    // Under the limit the tenant sees the whole body.
+    let res = client
+        .post(node.url("echo", "/"))
+        .body(vec![7u8; 512 * 1024])
+        .send()
+        .await
+        .expect("body under the limit");
+    assert_eq!(
+        res.text().await.expect("body"),
+        format!("POST {}", 512 * 1024)
+    );
+
+    // Malformed requests -> 400.
+    assert_eq!(raw_status(addr, b"NOT A REQUEST\r\n\r\n").await, 400);
+    assert_eq!(
+        raw_status(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: echo.localhost\r\nBad Header\r\n\r\n"
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        raw_status(
+            addr,
+            b"POST / HTTP/1.1\r\nHost: echo.localhost\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"
+        )
+        .await,
+        400
+    );
+
+    // Unknown host -> 404 with a short message.
+    let res = client_for(addr, &["nobody"])
+        .get(format!("http://nobody.localhost:{}/", addr.port()))
+        .send()
+        .await
+        .expect("unknown host");
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.expect("body").contains("nobody.localhost"));
+
+    // None of it hurt the node.
+    let res = client
+        .get(node.url("echo", "/"))
+        .send()
+        .await
+        .expect("still serving");
+    assert_eq!(res.text().await.expect("body"), "GET 0");
+}
+
+#[tokio::test]
+async fn http2_cleartext_and_over_tls() {
+    let node = start_with(script_dir(&[("hello", ECHO_LEN)]), |config| {
+        config.tls_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("hello.localhost", node.node.http_addr())
+        .build()
+        .expect("client");
+    for _ in 0..3 {
+        let res = h2c
+            .post(node.url("hello", "/"))
+            .body("four")
+            .send()
+            .await
+            .expect("h2c");
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
+        assert_eq!(res.text().await.expect("body"), "POST 4");
+    }
+    let https_addr = node.node.https_addr().expect("tls listener");
+    let tls = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve("hello.localhost", https_addr)
+        .build()
+        .expect("client");
+    let res = tls
+        .get(format!("https://hello.localhost:{}/", https_addr.port()))
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(res.version(), reqwest::Version::HTTP_2, "ALPN picks h2");
+    assert_eq!(res.text().await.expect("body"), "GET 0");
+}
+
+#[tokio::test]
+async fn sni_chooses_the_certificate_for_the_host() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let mut roots = Vec::new();
+    for host in ["alpha.localhost", "beta.localhost"] {
+        let generated = rcgen::generate_simple_self_signed(vec![host.to_string()]).expect("cert");
+        std::fs::write(
+            certs.path().join(format!("{host}.crt")),
+            generated.cert.pem(),
+        )
+        .expect("write");
+        std::fs::write(
+            certs.path().join(format!("{host}.key")),
+            generated.key_pair.serialize_pem(),
+        )
+        .expect("write");
+        roots.push(reqwest::Certificate::from_pem(generated.cert.pem().as_bytes()).expect("root"));
+    }
+    let cert_dir = certs.path().to_path_buf();
+    let node = start_with(
+        script_dir(&[("alpha", ECHO_LEN), ("beta", ECHO_LEN)]),
+        move |config| {
+            config.tls_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            config.certs_dir = Some(cert_dir);
+        },
+    )
+    .await;
+    let addr = node.node.https_addr().expect("tls listener");
+    // A client trusting only alpha's certificate: verification (which checks the name too)
+    // passes for alpha and fails for beta, so the node chose by SNI.
+    let trusts_alpha = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(roots[0].clone())
+        .resolve("alpha.localhost", addr)
+        .resolve("beta.localhost", addr)
+        .build()
+        .expect("client");
+    let res = trusts_alpha
+        .get(format!("https://alpha.localhost:{}/", addr.port()))
+        .send()
+        .await
+        .expect("alpha verifies");
+    assert_eq!(res.status(), 200);
+    assert!(
+        trusts_alpha
+            .get(format!("https://beta.localhost:{}/", addr.port()))
+            .send()
+            .await
+            .is_err(),
+        "beta must be served beta's certificate"
+    );
+    let trusts_beta = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(roots[1].clone())
+        .resolve("beta.localhost", addr)
+        .build()
+        .expect("client");
+    let res = trusts_beta
+        .get(format!("https://beta.localhost:{}/", addr.port()))
+        .send()
+        .await
+        .expect("beta verifies");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let node = start(&[(
+        "slow",
+        r#"export default { async fetch() {
+            console.log("slow request started");
+            await new Promise((r) => setTimeout(r, 300));
+            return new Response("finished");
+        } };"#,
+    )])
+    .await;
+    let client = node.client(&["slow"]);
+    let url = node.url("slow", "/");
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = url.clone();
+        async move { client.get(url).send().await?.text().await }
+    });
+    node.wait_for_log("slow request started").await;
+    let addr = node.node.http_addr();
+    let TestNode { node: edge, .. } = node;
+    let shutdown = tokio::spawn(edge.shutdown());
+    let body = in_flight
+        .await
+        .expect("task")
+        .expect("in-flight request completes");
+    assert_eq!(body, "finished");
+    shutdown.await.expect("shutdown");
+    // After shutdown nothing listens.
+    assert!(TcpStream::connect(addr).await.is_err());
+}
