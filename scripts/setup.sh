@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building Skiff needs on Debian 12 when it is missing: cmake (v8x builds
+# QuickJS-ng and WAMR with it), libsimde-dev (WAMR's SIMD headers, which its build would
+# otherwise clone with git), and wrk for the benchmark. Needs root or sudo for apt-get.
+set -euo pipefail
+
+need=()
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+[ -f /usr/include/simde/x86/sse2.h ] || need+=(libsimde-dev)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
