@@ -212,7 +212,8 @@ const globals = {
   clearTimeout: timers.clearTimeout,
   console: tenantConsole,
   fetch,
-  queueMicrotask: core.queueMicrotask,
+  // deno_core installs queueMicrotask on the global (reporting callback errors); keep it.
+  queueMicrotask: globalThis.queueMicrotask,
   reportError: event.reportError,
   setInterval: timers.setInterval,
   setTimeout: timers.setTimeout,

@@ -1,0 +1,97 @@
+//! The tenant global scope: every WinterTC minimum common API name is there and works, and no
+//! internal is.
+
+use std::sync::Arc;
+
+use skiff_runtime::{
+    FetchRequest, IsolateOptions, LogSink, ResponseBody, ScriptBundle, WorkerPool,
+};
+
+const PROBE: &str = r#"
+const names = [
+  "AbortController", "AbortSignal", "Blob", "ByteLengthQueuingStrategy", "CompressionStream",
+  "CountQueuingStrategy", "Crypto", "CryptoKey", "DecompressionStream", "DOMException",
+  "ErrorEvent", "Event", "EventTarget", "File", "FormData", "Headers", "PromiseRejectionEvent",
+  "ReadableByteStreamController", "ReadableStream", "ReadableStreamBYOBReader",
+  "ReadableStreamBYOBRequest", "ReadableStreamDefaultController", "ReadableStreamDefaultReader",
+  "Request", "Response", "SubtleCrypto", "TextDecoder", "TextDecoderStream", "TextEncoder",
+  "TextEncoderStream", "TransformStream", "TransformStreamDefaultController", "URL", "URLPattern",
+  "URLSearchParams", "WebAssembly", "WritableStream", "WritableStreamDefaultController",
+  "WritableStreamDefaultWriter", "atob", "btoa", "console", "crypto", "fetch", "navigator",
+  "performance", "queueMicrotask", "setTimeout", "clearTimeout", "setInterval", "clearInterval",
+  "structuredClone",
+];
+async function checks() {
+  const out = {};
+  out.missing = names.filter((n) => typeof globalThis[n] === "undefined");
+  out.internals = ["Deno", "__bootstrap", "__skiff"].filter((n) => n in globalThis);
+  out.globalIsEventTarget = globalThis instanceof EventTarget;
+  let heard = false;
+  globalThis.addEventListener("ping", () => { heard = true; });
+  globalThis.dispatchEvent(new Event("ping"));
+  out.globalDispatch = heard;
+  out.userAgent = navigator.userAgent;
+  out.timeOrigin = typeof performance.timeOrigin === "number" && performance.timeOrigin > 0;
+  out.now = typeof performance.now() === "number";
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"));
+  out.sha256 = [...new Uint8Array(digest)].slice(0, 4).map((b) => b.toString(16).padStart(2, "0")).join("");
+  out.uuid = /^[0-9a-f-]{36}$/.test(crypto.randomUUID());
+  out.clone = structuredClone(new Map([[1, { a: [1n] }]])).get(1).a[0] === 1n;
+  const compressed = new Blob(["hello hello hello"]).stream().pipeThrough(new CompressionStream("gzip"));
+  out.gzip = await new Response(compressed.pipeThrough(new DecompressionStream("gzip"))).text();
+  out.pattern = new URLPattern({ pathname: "/u/:id" }).exec("https://x.test/u/42")?.pathname.groups.id;
+  out.base64 = atob(btoa("skiff"));
+  const reader = new ReadableStream({ type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2, 3])); c.close(); } })
+    .getReader({ mode: "byob" });
+  out.byob = (await reader.read(new Uint8Array(8))).value.length;
+  out.timer = await new Promise((resolve) => setTimeout(() => resolve("fired"), 1));
+  out.micro = await new Promise((resolve) => queueMicrotask(() => resolve("ran")));
+  out.wasm = typeof WebAssembly.Module === "function";
+  const form = new FormData();
+  form.append("k", "v");
+  out.form = form.get("k");
+  out.abort = (() => { const c = new AbortController(); c.abort(); return c.signal.aborted; })();
+  let text = "";
+  for await (const chunk of new Blob(["é"]).stream().pipeThrough(new TextDecoderStream())) text += chunk;
+  out.textStream = text;
+  return out;
+}
+export default { async fetch() { return Response.json(await checks()); } };
+"#;
+
+#[tokio::test]
+async fn wintertc_globals_are_present_and_work() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let isolate = pool
+        .load(
+            Arc::new(ScriptBundle::single("globals", PROBE)),
+            IsolateOptions {
+                log: LogSink::new("globals", Arc::new(|e| eprintln!("tenant: {}", e.message))),
+                ..IsolateOptions::new("globals")
+            },
+        )
+        .await
+        .expect("loads");
+    let head = isolate
+        .fetch(FetchRequest {
+            method: "GET".into(),
+            url: "http://globals.localhost/".into(),
+            headers: vec![],
+            body: None,
+        })
+        .await
+        .expect("response");
+    assert_eq!(head.status, 200);
+    let ResponseBody::Full(body) = head.body else {
+        panic!("Response.json has a complete body");
+    };
+    let out: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let expected = serde_json::json!({
+        "missing": [], "internals": [], "globalIsEventTarget": true, "globalDispatch": true,
+        "userAgent": "Skiff/0.1", "timeOrigin": true, "now": true, "sha256": "ba7816bf",
+        "uuid": true, "clone": true, "gzip": "hello hello hello", "pattern": "42",
+        "base64": "skiff", "byob": 3, "timer": "fired", "micro": "ran", "wasm": true,
+        "form": "v", "abort": true, "textStream": "é",
+    });
+    assert_eq!(out, expected);
+}
