@@ -321,3 +321,31 @@ async fn subrequests_are_capped_per_request() {
         assert!(body.starts_with("3 Too many subrequests"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn runaway_recursion_is_an_error_not_a_crash() {
+    let node = start(&[(
+        "deep",
+        r#"function down(n) { return down(n + 1) + 1; }
+        export default { fetch(req) {
+            if (new URL(req.url).pathname === "/caught") {
+                try { down(0); } catch (e) { return new Response("caught " + e.name); }
+            }
+            if (new URL(req.url).pathname === "/uncaught") down(0);
+            return new Response("alive");
+        } };"#,
+    )])
+    .await;
+    let client = node.client(&["deep"]);
+    let get = |path: &str| {
+        let client = client.clone();
+        let url = node.url("deep", path);
+        async move {
+            let res = client.get(url).send().await.expect("request");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        }
+    };
+    assert_eq!(get("/caught").await, (200, "caught RangeError".to_string()));
+    assert_eq!(get("/uncaught").await.0, 500);
+    assert_eq!(get("/").await, (200, "alive".to_string()));
+}
