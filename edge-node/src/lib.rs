@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::server::graceful::GracefulShutdown;
-use skiff_runtime::{LogEvent, OutboundPolicy, WorkerPool};
+use skiff_runtime::{OutboundPolicy, WorkerPool, log_to_tracing};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -88,16 +88,6 @@ impl NodeConfig {
             default_script: None,
         }
     }
-}
-
-fn log_to_tracing(event: LogEvent) {
-    tracing::info!(
-        target: "tenant",
-        script = %event.script,
-        level = event.level.as_str(),
-        "{}",
-        event.message
-    );
 }
 
 /// A running edge node.

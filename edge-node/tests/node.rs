@@ -94,26 +94,12 @@ async fn wait_until_finishes_after_the_response() {
         } };"#,
     )])
     .await;
-    let client = node.client(&["later"]);
-    let get = |path: &str| {
-        let client = client.clone();
-        let url = node.url("later", path);
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .expect("request")
-                .text()
-                .await
-                .expect("body")
-        }
-    };
-    assert_eq!(get("/start").await, "started");
-    assert_eq!(get("/status").await, "pending");
-    assert_eq!(get("/release").await, "released");
+    let get = |path| node.get("later", path);
+    assert_eq!(get("/start").await, (200, "started".to_string()));
+    assert_eq!(get("/status").await, (200, "pending".to_string()));
+    assert_eq!(get("/release").await, (200, "released".to_string()));
     node.wait_for_log("waitUntil finished").await;
-    assert_eq!(get("/status").await, "done");
+    assert_eq!(get("/status").await, (200, "done".to_string()));
 }
 
 #[tokio::test]
@@ -336,15 +322,7 @@ async fn runaway_recursion_is_an_error_not_a_crash() {
         } };"#,
     )])
     .await;
-    let client = node.client(&["deep"]);
-    let get = |path: &str| {
-        let client = client.clone();
-        let url = node.url("deep", path);
-        async move {
-            let res = client.get(url).send().await.expect("request");
-            (res.status().as_u16(), res.text().await.expect("body"))
-        }
-    };
+    let get = |path| node.get("deep", path);
     assert_eq!(get("/caught").await, (200, "caught RangeError".to_string()));
     assert_eq!(get("/uncaught").await.0, 500);
     assert_eq!(get("/").await, (200, "alive".to_string()));

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use deno_core::Extension;
 
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
-pub use log::{LogEvent, LogLevel, LogSink};
+pub use log::{LogEvent, LogLevel, LogSink, log_to_tracing};
 pub use ops::{
     EventReceiver, EventSender, FetchRequest, ResponseBody, ResponseHead, event_channel,
 };

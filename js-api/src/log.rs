@@ -49,6 +49,17 @@ pub struct LogEvent {
     pub message: String,
 }
 
+/// Writes a tenant log event to `tracing`, under the `tenant` target.
+pub fn log_to_tracing(event: LogEvent) {
+    tracing::info!(
+        target: "tenant",
+        script = %event.script,
+        level = event.level.as_str(),
+        "{}",
+        event.message
+    );
+}
+
 /// Where an isolate's log events go. Cheap to clone; called on the isolate's thread.
 #[derive(Clone)]
 pub struct LogSink {
@@ -64,20 +75,9 @@ impl LogSink {
         }
     }
 
-    /// A sink that hands events to `tracing` under the `tenant` target.
+    /// A sink that hands events to [`log_to_tracing`].
     pub fn tracing(script: &str) -> Self {
-        Self::new(
-            script,
-            Arc::new(|event: LogEvent| {
-                tracing::info!(
-                    target: "tenant",
-                    script = %event.script,
-                    level = event.level.as_str(),
-                    "{}",
-                    event.message
-                );
-            }),
-        )
+        Self::new(script, Arc::new(log_to_tracing))
     }
 
     pub fn emit(&self, level: LogLevel, message: &str) {

@@ -16,5 +16,5 @@ pub use isolate::{IsolateHandle, IsolateOptions};
 pub use pool::WorkerPool;
 pub use skiff_js_api::{
     BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,
-    ResponseBody, ResponseHead, body_channel,
+    ResponseBody, ResponseHead, body_channel, log_to_tracing,
 };

@@ -66,6 +66,17 @@ impl TestNode {
         client_for(self.node.http_addr(), scripts)
     }
 
+    /// GET `path` on `script`: the status and the body as text.
+    pub async fn get(&self, script: &str, path: &str) -> (u16, String) {
+        let res = self
+            .client(&[script])
+            .get(self.url(script, path))
+            .send()
+            .await
+            .expect("request");
+        (res.status().as_u16(), res.text().await.expect("body"))
+    }
+
     pub fn logged(&self, needle: &str) -> bool {
         self.logs
             .lock()
