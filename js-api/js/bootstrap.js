@@ -18,7 +18,6 @@ import {
 } from "ext:core/ops";
 
 const {
-  ArrayPrototypePush,
   Error,
   JSONParse,
   ObjectDefineProperty,
@@ -30,11 +29,14 @@ const {
   PromisePrototypeThen,
   PromiseResolve,
   ReflectApply,
+  SafeWeakMap,
   String,
   StringPrototypeMatch,
-  SymbolFor,
   TypeError,
   Uint8Array,
+  WeakMapPrototypeGet,
+  WeakMapPrototypeHas,
+  WeakMapPrototypeSet,
 } = primordials;
 
 // 26_fetch.js reads deno_telemetry's helpers from `internals`; with these in place it never
@@ -285,7 +287,8 @@ function trackWaitUntil(promise) {
   });
 }
 
-const kRespondWith = SymbolFor("skiff.respondWith");
+// FetchEvent -> the promise given to respondWith(); out of tenant reach.
+const respondedWith = new SafeWeakMap();
 
 class FetchEvent extends Event {
   #request;
@@ -294,16 +297,15 @@ class FetchEvent extends Event {
     super("fetch");
     this.#request = request;
     this.#ctx = ctx;
-    this[kRespondWith] = undefined;
   }
   get request() {
     return this.#request;
   }
   respondWith(response) {
-    if (this[kRespondWith] !== undefined) {
+    if (WeakMapPrototypeHas(respondedWith, this)) {
       throw new DOMException("respondWith() was already called", "InvalidStateError");
     }
-    this[kRespondWith] = PromiseResolve(response);
+    WeakMapPrototypeSet(respondedWith, this, PromiseResolve(response));
   }
   waitUntil(promise) {
     this.#ctx.waitUntil(promise);
@@ -329,7 +331,7 @@ function resolveHandler() {
     handler = (req, ctx) => {
       const fetchEvent = new FetchEvent(req, ctx);
       globalThis.dispatchEvent(fetchEvent);
-      const result = fetchEvent[kRespondWith];
+      const result = WeakMapPrototypeGet(respondedWith, fetchEvent);
       if (result === undefined) {
         throw new Error("The fetch event listener did not call respondWith()");
       }
