@@ -18,12 +18,29 @@ pub type LogHook = Arc<dyn Fn(LogEvent) + Send + Sync>;
 
 struct Slot {
     bundle: Arc<ScriptBundle>,
-    isolate: tokio::sync::Mutex<Option<IsolateHandle>>,
+    isolate: tokio::sync::Mutex<SlotState>,
+}
+
+/// A script version's isolate: not created yet (or stopped), live, or failed to load. A bundle
+/// is immutable, so a load error is remembered instead of being retried on every request.
+enum SlotState {
+    Empty,
+    Live(IsolateHandle),
+    Failed(String),
+}
+
+impl Slot {
+    fn new(bundle: Arc<ScriptBundle>, state: SlotState) -> Arc<Self> {
+        Arc::new(Self {
+            bundle,
+            isolate: tokio::sync::Mutex::new(state),
+        })
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(isolate) = self.isolate.get_mut().take() {
+        if let SlotState::Live(isolate) = self.isolate.get_mut() {
             isolate.shutdown();
         }
     }
@@ -59,10 +76,7 @@ impl ScriptRegistry {
 
     /// Installs `bundle` as the current version of its script.
     pub fn replace(&self, bundle: ScriptBundle) {
-        let slot = Arc::new(Slot {
-            bundle: Arc::new(bundle),
-            isolate: tokio::sync::Mutex::new(None),
-        });
+        let slot = Slot::new(Arc::new(bundle), SlotState::Empty);
         let name = slot.bundle.name.clone();
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         slots.insert(name, slot);
@@ -73,10 +87,7 @@ impl ScriptRegistry {
     pub async fn install(&self, bundle: ScriptBundle) -> Result<(), RuntimeError> {
         let bundle = Arc::new(bundle);
         let isolate = self.load(&bundle).await?;
-        let slot = Arc::new(Slot {
-            bundle,
-            isolate: tokio::sync::Mutex::new(Some(isolate)),
-        });
+        let slot = Slot::new(bundle, SlotState::Live(isolate));
         let name = slot.bundle.name.clone();
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         slots.insert(name, slot);
@@ -109,15 +120,22 @@ impl ScriptRegistry {
     /// The live isolate of `name`, created if needed. `None` if no such script.
     pub async fn isolate(&self, name: &str) -> Option<Result<IsolateHandle, RuntimeError>> {
         let slot = self.slot(name)?;
-        let mut isolate = slot.isolate.lock().await;
-        if let Some(handle) = isolate.as_ref()
-            && !handle.is_closed()
-        {
-            return Some(Ok(handle.clone()));
+        let mut state = slot.isolate.lock().await;
+        match &*state {
+            SlotState::Live(handle) if !handle.is_closed() => return Some(Ok(handle.clone())),
+            SlotState::Failed(message) => {
+                return Some(Err(RuntimeError::Load {
+                    script: name.to_string(),
+                    message: message.clone(),
+                }));
+            }
+            SlotState::Live(_) | SlotState::Empty => {}
         }
         let loaded = self.load(&slot.bundle).await;
-        if let Ok(handle) = &loaded {
-            *isolate = Some(handle.clone());
+        match &loaded {
+            Ok(handle) => *state = SlotState::Live(handle.clone()),
+            Err(RuntimeError::Load { message, .. }) => *state = SlotState::Failed(message.clone()),
+            Err(_) => *state = SlotState::Empty,
         }
         Some(loaded)
     }

@@ -327,3 +327,30 @@ async fn runaway_recursion_is_an_error_not_a_crash() {
     assert_eq!(get("/uncaught").await.0, 500);
     assert_eq!(get("/").await, (200, "alive".to_string()));
 }
+
+#[tokio::test]
+async fn a_script_that_fails_to_load_answers_503_and_is_not_reloaded_per_request() {
+    let node = start(&[
+        (
+            "broken",
+            r#"console.log("booting broken"); throw new Error("top-level failure");
+            export default { fetch() { return new Response("never"); } };"#,
+        ),
+        ("fine", HELLO),
+    ])
+    .await;
+    for _ in 0..3 {
+        let (status, body) = node.get("broken", "/").await;
+        assert_eq!(status, 503);
+        assert!(!body.contains("top-level failure"), "{body}");
+    }
+    let boots = node
+        .logs
+        .lock()
+        .expect("logs")
+        .iter()
+        .filter(|e| e.message.contains("booting broken"))
+        .count();
+    assert_eq!(boots, 1, "the failed version is loaded once");
+    assert_eq!(node.get("fine", "/x").await, (200, "hello /x".to_string()));
+}
