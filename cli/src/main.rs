@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use skiff_edge_node::{DirectorySource, EdgeNode, Limits, NodeConfig};
-use skiff_runtime::OutboundPolicy;
+use skiff_runtime::{IsolateLimits, OutboundPolicy};
 
 #[derive(Parser)]
 #[command(
@@ -49,13 +49,31 @@ pub struct RuntimeArgs {
     /// Worker threads for isolates (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// CPU milliseconds a request may use (503 above).
+    #[arg(long, default_value_t = 50)]
+    cpu_ms: u64,
+    /// CPU milliseconds a script's top level may use when it loads.
+    #[arg(long, default_value_t = 400)]
+    startup_cpu_ms: u64,
+    /// JavaScript heap per isolate, in MiB (503 above).
+    #[arg(long, default_value_t = 128)]
+    memory_mib: usize,
+    /// Seconds a request may take to produce its response head (503 above).
+    #[arg(long, default_value_t = 30)]
+    wall_clock_secs: u64,
 }
 
 impl RuntimeArgs {
     fn apply(&self, config: &mut NodeConfig) {
         config.limits = Limits {
             max_body_bytes: self.max_body_bytes,
+            wall_clock: Duration::from_secs(self.wall_clock_secs),
             ..Limits::default()
+        };
+        config.isolate_limits = IsolateLimits {
+            cpu: Duration::from_millis(self.cpu_ms),
+            startup_cpu: Duration::from_millis(self.startup_cpu_ms),
+            memory: self.memory_mib * 1024 * 1024,
         };
         config.outbound = OutboundPolicy {
             allow_private: self.allow_private_fetch,

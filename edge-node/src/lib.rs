@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::server::graceful::GracefulShutdown;
-use skiff_runtime::{OutboundPolicy, WorkerPool, log_to_tracing};
+use skiff_runtime::{IsolateLimits, OutboundPolicy, WorkerPool, log_to_tracing};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub outbound: OutboundPolicy,
     /// How long `ctx.waitUntil` work may run after its response.
     pub wait_until: Duration,
+    /// CPU, startup CPU and memory per isolate.
+    pub isolate_limits: IsolateLimits,
     /// Worker threads for isolates; one per core when zero.
     pub threads: usize,
     /// How long shutdown waits for in-flight requests.
@@ -82,6 +84,7 @@ impl NodeConfig {
             limits: Limits::default(),
             outbound: OutboundPolicy::default(),
             wait_until: Duration::from_secs(30),
+            isolate_limits: IsolateLimits::default(),
             threads: 0,
             shutdown_grace: Duration::from_secs(30),
             log: Arc::new(log_to_tracing),
@@ -116,6 +119,7 @@ impl EdgeNode {
             IsolateDefaults {
                 outbound: config.outbound.clone(),
                 wait_until: config.wait_until,
+                limits: config.isolate_limits,
                 log: config.log.clone(),
             },
         ));

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use skiff_runtime::{
-    IsolateHandle, IsolateOptions, LogEvent, LogSink, OutboundPolicy, RuntimeError, ScriptBundle,
-    WorkerPool,
+    IsolateHandle, IsolateLimits, IsolateOptions, LogEvent, LogSink, OutboundPolicy, RuntimeError,
+    ScriptBundle, WorkerPool,
 };
 
 /// Receives every log event of every isolate on the node.
@@ -51,6 +51,7 @@ impl Drop for Slot {
 pub struct IsolateDefaults {
     pub outbound: OutboundPolicy,
     pub wait_until: std::time::Duration,
+    pub limits: IsolateLimits,
     pub log: LogHook,
 }
 
@@ -146,6 +147,7 @@ impl ScriptRegistry {
             log: LogSink::new(&bundle.name, log),
             outbound: self.defaults.outbound.clone(),
             wait_until: self.defaults.wait_until,
+            limits: self.defaults.limits,
         };
         let started = std::time::Instant::now();
         let result = self.pool.load(bundle.clone(), options).await;

@@ -31,6 +31,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Largest request body, in bytes: larger gets 413.
     pub max_body_bytes: u64,
+    /// Longest a tenant may take to produce a response head: longer gets 503.
+    pub wall_clock: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +41,7 @@ impl Default for Limits {
             max_url_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,
             max_body_bytes: 100 * 1024 * 1024,
+            wall_clock: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -280,7 +283,13 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
             None => Some(isolate.fetch(request).await),
         }
     };
-    let head = match response.await {
+    let Ok(response) = tokio::time::timeout(limits.wall_clock, response).await else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Worker exceeded wall clock time limit",
+        );
+    };
+    let head = match response {
         None => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,

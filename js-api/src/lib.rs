@@ -23,7 +23,8 @@ use deno_core::Extension;
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
 pub use log::{LogEvent, LogLevel, LogSink, log_to_tracing};
 pub use ops::{
-    EventReceiver, EventSender, FetchRequest, ResponseBody, ResponseHead, event_channel,
+    EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
+    event_channel, fail_pending,
 };
 pub use outbound::OutboundPolicy;
 

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use deno_core::ByteString;
@@ -55,11 +55,44 @@ pub enum ResponseBody {
     Stream(BodyReceiver),
 }
 
+/// What an isolate is busy with, readable from any thread.
+#[derive(Debug, Default)]
+pub struct IsolateLoad {
+    in_flight: AtomicUsize,
+    submitted: AtomicU64,
+    accepted: AtomicU64,
+}
+
+impl IsolateLoad {
+    /// Requests and `waitUntil` tasks accepted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Requests sent to the isolate since it started.
+    pub fn submitted(&self) -> u64 {
+        self.submitted.load(Ordering::Acquire)
+    }
+
+    /// Requests the isolate has taken from its queue since it started.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Acquire)
+    }
+
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The runtime's end of an isolate's event queue.
 #[derive(Clone, Debug)]
 pub struct EventSender {
     tx: mpsc::UnboundedSender<FetchEvent>,
-    in_flight: Arc<AtomicUsize>,
+    load: Arc<IsolateLoad>,
 }
 
 impl EventSender {
@@ -71,21 +104,17 @@ impl EventSender {
         request: FetchRequest,
     ) -> Result<oneshot::Receiver<ResponseHead>, FetchRequest> {
         let (respond, response) = oneshot::channel();
-        self.tx
-            .send(FetchEvent { request, respond })
-            .map_err(|e| e.0.request)?;
+        self.load.submitted.fetch_add(1, Ordering::AcqRel);
+        if let Err(err) = self.tx.send(FetchEvent { request, respond }) {
+            self.load.submitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(err.0.request);
+        }
         Ok(response)
     }
 
-    /// Requests and `waitUntil` tasks that the isolate has accepted and not yet finished.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    /// The counter behind [`EventSender::in_flight`], for watching it without keeping the
-    /// queue open.
-    pub fn in_flight_counter(&self) -> Arc<AtomicUsize> {
-        self.in_flight.clone()
+    /// What the isolate is busy with; holding it does not keep the queue open.
+    pub fn load(&self) -> &Arc<IsolateLoad> {
+        &self.load
     }
 
     /// True once the isolate has stopped taking events.
@@ -98,25 +127,25 @@ impl EventSender {
 #[derive(Debug)]
 pub struct EventReceiver {
     rx: mpsc::UnboundedReceiver<FetchEvent>,
-    in_flight: Arc<AtomicUsize>,
+    load: Arc<IsolateLoad>,
 }
 
 /// A connected event queue for one isolate.
 pub fn event_channel() -> (EventSender, EventReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let in_flight = Arc::new(AtomicUsize::new(0));
+    let load = Arc::new(IsolateLoad::default());
     (
         EventSender {
             tx,
-            in_flight: in_flight.clone(),
+            load: load.clone(),
         },
-        EventReceiver { rx, in_flight },
+        EventReceiver { rx, load },
     )
 }
 
 struct Inbox(Rc<RefCell<mpsc::UnboundedReceiver<FetchEvent>>>);
 
-struct InFlight(Arc<AtomicUsize>);
+struct Load(Arc<IsolateLoad>);
 
 #[derive(Default)]
 struct Pending {
@@ -128,7 +157,7 @@ struct TenantModule(Option<v8::Global<v8::Object>>);
 
 pub(crate) fn init_state(state: &mut OpState, config: WorkerConfig, events: EventReceiver) {
     state.put(Inbox(Rc::new(RefCell::new(events.rx))));
-    state.put(InFlight(events.in_flight));
+    state.put(Load(events.load));
     state.put(Pending::default());
     state.put(TenantModule(None));
     state.put(config.log.clone());
@@ -196,7 +225,9 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
     let FetchEvent { request, respond } =
         std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
     let mut state = state.borrow_mut();
-    state.borrow::<InFlight>().0.fetch_add(1, Ordering::AcqRel);
+    let load = &state.borrow::<Load>().0;
+    load.accepted.fetch_add(1, Ordering::AcqRel);
+    load.begin();
     let body_rid = request
         .body
         .map(|body| state.resource_table.add(RequestBodyResource::new(body)));
@@ -222,7 +253,7 @@ fn take_responder(state: &mut OpState, id: u32) -> Option<oneshot::Sender<Respon
 }
 
 fn finish(state: &OpState) {
-    state.borrow::<InFlight>().0.fetch_sub(1, Ordering::AcqRel);
+    state.borrow::<Load>().0.end();
 }
 
 /// Answers event `id` with a complete body. Returns false when the client has gone away.
@@ -264,7 +295,7 @@ pub fn op_skiff_respond_stream(
         return Ok(false);
     };
     let (tx, rx) = body_channel(RESPONSE_CHANNEL_CHUNKS);
-    let in_flight = state.borrow::<InFlight>().0.clone();
+    let load = state.borrow::<Load>().0.clone();
     let sent = responder
         .send(ResponseHead {
             status,
@@ -288,7 +319,7 @@ pub fn op_skiff_respond_stream(
             }
         }
         resource.close();
-        in_flight.fetch_sub(1, Ordering::AcqRel);
+        load.end();
     });
     Ok(sent)
 }
@@ -296,10 +327,36 @@ pub fn op_skiff_respond_stream(
 /// Tracks a `ctx.waitUntil` task: `begin` true when it starts, false when it settles.
 #[op2(fast)]
 pub fn op_skiff_wait_until(state: &mut OpState, begin: bool) {
-    let counter = &state.borrow::<InFlight>().0;
+    let load = &state.borrow::<Load>().0;
     if begin {
-        counter.fetch_add(1, Ordering::AcqRel);
+        load.begin();
     } else {
-        counter.fetch_sub(1, Ordering::AcqRel);
+        load.end();
     }
+}
+
+/// Answers every request the isolate has accepted but not answered, and every request still
+/// queued for it, with `status` and a plain-text `message`: used when an isolate is condemned.
+/// Returns how many requests were answered.
+pub fn fail_pending(state: &mut OpState, status: u16, message: &str) -> usize {
+    let head = || ResponseHead {
+        status,
+        headers: vec![(
+            ByteString::from("content-type"),
+            ByteString::from("text/plain;charset=UTF-8"),
+        )],
+        body: ResponseBody::Full(Bytes::from(format!("{message}\n"))),
+    };
+    let mut answered = 0;
+    let pending = std::mem::take(&mut state.borrow_mut::<Pending>().responders);
+    for (_, responder) in pending {
+        answered += usize::from(responder.send(head()).is_ok());
+    }
+    let inbox = state.borrow::<Inbox>().0.clone();
+    let mut inbox = inbox.borrow_mut();
+    inbox.close();
+    while let Ok(event) = inbox.try_recv() {
+        answered += usize::from(event.respond.send(head()).is_ok());
+    }
+    answered
 }

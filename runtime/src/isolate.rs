@@ -6,7 +6,9 @@
 //! `HandleScope`, and `OwnedIsolate`'s drop asserts it is the current one). Whichever isolate
 //! was created or scoped last stays current, so driving or dropping another one on the same
 //! thread would act on the wrong engine state. Every poll and the final drop therefore run
-//! with their own isolate entered: see [`Entered`] and [`TenantRuntime`].
+//! with their own isolate entered: see [`Sliced`] and [`TenantRuntime`].
+//!
+//! Each poll is also a CPU slice that the watchdog (see `limits.rs`) can cut short.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -20,11 +22,13 @@ use deno_core::{
     JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, StaticModuleLoader, v8,
 };
 use skiff_js_api::{
-    EventSender, FetchRequest, LogSink, OutboundPolicy, ResponseHead, WorkerConfig, event_channel,
+    EventSender, FetchRequest, IsolateLoad, LogLevel, LogSink, OutboundPolicy, ResponseHead,
+    WorkerConfig, event_channel,
 };
 use tokio::sync::oneshot;
 
 use crate::bundle::BUNDLE_BASE;
+use crate::limits::{Condemned, IsolateLimits, LimitKind, ThreadClock, thread_cpu_now};
 use crate::pool::ThreadLoad;
 use crate::{RuntimeError, ScriptBundle};
 
@@ -38,16 +42,18 @@ pub struct IsolateOptions {
     pub outbound: OutboundPolicy,
     /// How long `ctx.waitUntil` work may run after its response.
     pub wait_until: Duration,
+    pub limits: IsolateLimits,
 }
 
 impl IsolateOptions {
     /// Defaults for `script`: logs through `tracing`, no private addresses, 50 subrequests,
-    /// 30 s of `waitUntil`.
+    /// 30 s of `waitUntil`, the default [`IsolateLimits`].
     pub fn new(script: &str) -> Self {
         Self {
             log: LogSink::tracing(script),
             outbound: OutboundPolicy::default(),
             wait_until: Duration::from_secs(30),
+            limits: IsolateLimits::default(),
         }
     }
 }
@@ -77,7 +83,7 @@ impl IsolateHandle {
 
     /// Requests and `waitUntil` tasks accepted and not yet finished.
     pub fn in_flight(&self) -> usize {
-        self.events.in_flight()
+        self.events.load().in_flight()
     }
 
     /// True once the isolate has stopped (engine error, panic or shutdown).
@@ -105,25 +111,125 @@ impl IsolateHandle {
     }
 }
 
-/// Runs a future with an isolate entered for the duration of each poll.
-struct Entered<F> {
+/// CPU spent by an isolate against its allowance (see `limits.rs` for the rules).
+struct CpuAccount {
+    limits: IsolateLimits,
+    load: Arc<IsolateLoad>,
+    starting: bool,
+    busy: bool,
+    /// Requests accepted before the current busy period began.
+    accepted_before: u64,
+    /// CPU spent in the current busy period (or in startup).
+    spent: Duration,
+}
+
+impl CpuAccount {
+    fn new(limits: IsolateLimits, load: Arc<IsolateLoad>) -> Self {
+        Self {
+            limits,
+            load,
+            starting: true,
+            busy: false,
+            accepted_before: 0,
+            spent: Duration::ZERO,
+        }
+    }
+
+    /// How much CPU the next slice may use.
+    fn allowance(&mut self) -> Duration {
+        if self.starting {
+            return self.limits.startup_cpu.saturating_sub(self.spent);
+        }
+        let load = &self.load;
+        if !self.busy && (load.in_flight() > 0 || load.submitted() > load.accepted()) {
+            self.busy = true;
+            self.accepted_before = load.accepted();
+            self.spent = Duration::ZERO;
+        }
+        if !self.busy {
+            return self.limits.cpu;
+        }
+        let requests = load.submitted().saturating_sub(self.accepted_before).max(1);
+        let budget = self
+            .limits
+            .cpu
+            .saturating_mul(requests.min(u32::MAX as u64) as u32);
+        budget.saturating_sub(self.spent)
+    }
+
+    /// Records a finished slice.
+    fn charge(&mut self, cpu: Duration) {
+        if self.starting || self.busy {
+            self.spent += cpu;
+        }
+        let load = &self.load;
+        if self.busy && load.in_flight() == 0 && load.submitted() == load.accepted() {
+            self.busy = false;
+        }
+    }
+
+    fn started(&mut self) {
+        self.starting = false;
+        self.spent = Duration::ZERO;
+    }
+}
+
+/// What every slice of one isolate needs: its engine, its watchdog entry, its account.
+struct SliceContext {
     isolate: *const v8::Isolate,
+    terminate: v8::IsolateHandle,
+    condemned: Arc<Condemned>,
+    clock: Arc<ThreadClock>,
+    account: CpuAccount,
+}
+
+impl SliceContext {
+    /// Runs `f` as one CPU slice of this isolate: entered, watched by the watchdog, and
+    /// charged to the account. `None` if the isolate is (or becomes) condemned.
+    fn slice<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
+        if self.condemned.get().is_some() {
+            return None;
+        }
+        let allowance = self.account.allowance();
+        self.clock
+            .begin(self.terminate.clone(), self.condemned.clone(), allowance);
+        let started = thread_cpu_now();
+        // SAFETY: `isolate` points into the `JsRuntime` that outlives this context; enter and
+        // exit are paired on this thread.
+        unsafe { (*self.isolate).enter() };
+        let result = f();
+        // SAFETY: as above; the isolate entered just before is the current one again.
+        unsafe { (*self.isolate).exit() };
+        self.clock.end();
+        self.account
+            .charge(thread_cpu_now().saturating_sub(started));
+        self.condemned.get().is_none().then_some(result)
+    }
+}
+
+/// Polls `future` as CPU slices of one isolate. Resolves early (with `None`) once the isolate
+/// is condemned.
+struct Sliced<'a, F> {
+    context: &'a mut SliceContext,
     future: F,
 }
 
-impl<F: Future + Unpin> Future for Entered<F> {
-    type Output = F::Output;
+impl<F: Future + Unpin> Future for Sliced<'_, F> {
+    type Output = Option<F::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let isolate = self.isolate;
-        // SAFETY: `isolate` points into the `JsRuntime` that `future` borrows, which outlives
-        // this poll; enter and exit are paired on this thread.
-        unsafe { (*isolate).enter() };
-        let result = Pin::new(&mut self.future).poll(cx);
-        // SAFETY: as above; the isolate entered just before is the current one again.
-        unsafe { (*isolate).exit() };
-        result
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        let this = &mut *self;
+        let future = &mut this.future;
+        match this.context.slice(|| Pin::new(future).poll(cx)) {
+            None => Poll::Ready(None),
+            Some(Poll::Pending) => Poll::Pending,
+            Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
+        }
     }
+}
+
+fn sliced<F: Future + Unpin>(context: &mut SliceContext, future: F) -> Sliced<'_, F> {
+    Sliced { context, future }
 }
 
 /// A `JsRuntime` that enters its own isolate before it is dropped.
@@ -134,11 +240,6 @@ impl TenantRuntime {
         let isolate: &v8::Isolate = self.0.v8_isolate();
         isolate
     }
-}
-
-/// `future`, polled with `isolate` entered. The isolate must outlive the future.
-fn entered<F: Future + Unpin>(isolate: *const v8::Isolate, future: F) -> Entered<F> {
-    Entered { isolate, future }
 }
 
 impl Drop for TenantRuntime {
@@ -166,11 +267,12 @@ fn module_url(path: &str) -> Result<ModuleSpecifier, RuntimeError> {
 }
 
 /// Creates the isolate, evaluates the bundle, reports readiness through `ready`, then serves
-/// events until shut down. Runs as a local task on a pool thread.
+/// events until shut down or condemned. Runs as a local task on a pool thread.
 pub(crate) async fn run(
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
-    load: Arc<ThreadLoad>,
+    thread: Arc<ThreadLoad>,
+    clock: Arc<ThreadClock>,
     ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
 ) {
     let script = bundle.name.clone();
@@ -205,11 +307,13 @@ pub(crate) async fn run(
     };
     // Counted from before creation to after the runtime is dropped (declared first, dropped
     // last), so a retiring thread never exits with an engine still alive on it.
-    load.isolate_started();
-    let _count = scopeguard(move || load.isolate_ended());
+    thread.isolate_started();
+    let _count = scopeguard(move || thread.isolate_ended());
+    let limits = options.limits;
     let runtime = JsRuntime::try_new(RuntimeOptions {
         extensions: skiff_js_api::extensions(config, inbox),
         module_loader: Some(Rc::new(StaticModuleLoader::new(modules))),
+        create_params: Some(v8::CreateParams::default().heap_limits(0, limits.memory)),
         ..Default::default()
     });
     let mut runtime = match runtime {
@@ -219,14 +323,50 @@ pub(crate) async fn run(
             return;
         }
     };
-
-    if let Err(message) = evaluate_main(&mut runtime, &main).await {
-        let _ = ready.send(Err(load_error(message)));
-        return;
+    let condemned = Arc::new(Condemned::default());
+    let terminate = runtime.0.v8_isolate().thread_safe_handle();
+    {
+        let condemned = condemned.clone();
+        let terminate = terminate.clone();
+        runtime
+            .0
+            .add_near_heap_limit_callback(move |current, _initial| {
+                condemned.set(LimitKind::Memory);
+                terminate.terminate_execution();
+                // Room for the engine to unwind the terminated script.
+                current.saturating_mul(2)
+            });
     }
+    let mut context = SliceContext {
+        isolate: runtime.isolate_ptr(),
+        terminate,
+        condemned,
+        clock,
+        account: CpuAccount::new(limits, events.load().clone()),
+    };
 
-    let in_flight = events.in_flight_counter();
+    match evaluate_main(&mut runtime, &mut context, &main).await {
+        Ok(()) => {}
+        Err(message) => {
+            let message = match context.condemned.get() {
+                Some(LimitKind::Cpu) => format!(
+                    "script startup exceeded the CPU time limit ({} ms)",
+                    limits.startup_cpu.as_millis()
+                ),
+                Some(LimitKind::Memory) => format!(
+                    "script startup exceeded the memory limit ({} MiB)",
+                    limits.memory / (1024 * 1024)
+                ),
+                None => message,
+            };
+            let _ = ready.send(Err(load_error(message)));
+            return;
+        }
+    }
+    context.account.started();
+
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
+    let load = events.load().clone();
     let handle = IsolateHandle {
         script: bundle.name.as_str().into(),
         version: bundle.version_id().into(),
@@ -239,10 +379,9 @@ pub(crate) async fn run(
 
     // Serve until shut down, then finish what was accepted: requests in flight, streamed
     // bodies and waitUntil work, for at most the waitUntil budget.
-    let isolate = runtime.isolate_ptr();
     let rt = &mut *runtime.0;
-    let serve = entered(
-        isolate,
+    let serve = sliced(
+        &mut context,
         std::future::poll_fn(|cx| rt.poll_event_loop(cx, PollEventLoopOptions::default())),
     );
     tokio::pin!(serve);
@@ -250,8 +389,8 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             result = &mut serve => {
-                if let Err(err) = result {
-                    options.log.emit(skiff_js_api::LogLevel::Error, &format!("Uncaught {err}"));
+                if let Some(Err(err)) = result {
+                    options.log.emit(LogLevel::Error, &format!("Uncaught {err}"));
                     tracing::warn!(script = %bundle.name, %err, "isolate stopped after an engine error");
                 }
                 break;
@@ -261,29 +400,57 @@ pub(crate) async fn run(
             }
             _ = tokio::time::sleep(DRAIN_POLL), if drain_deadline.is_some() => {
                 let expired = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                if in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 || expired {
+                if load.in_flight() == 0 || expired {
                     break;
                 }
             }
         }
     }
-    tracing::debug!(script = %bundle.name, "isolate stopped");
+    if let Some(kind) = context.condemned.get() {
+        let failed =
+            skiff_js_api::fail_pending(&mut runtime.0.op_state().borrow_mut(), 503, kind.message());
+        options.log.emit(
+            LogLevel::Error,
+            &format!("{}; the isolate was stopped", kind.message()),
+        );
+        tracing::warn!(script = %bundle.name, ?kind, failed, "isolate condemned");
+        drop(runtime);
+        release_freed_memory();
+    } else {
+        tracing::debug!(script = %bundle.name, "isolate stopped");
+    }
+}
+
+/// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
+/// leave the node's RSS raised.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only walks the allocator's free lists.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Loads and evaluates the main module (and its imports), then hands the module namespace to
 /// the dispatcher. A failure comes back as the engine's message, with the file and line.
-async fn evaluate_main(runtime: &mut TenantRuntime, main: &ModuleSpecifier) -> Result<(), String> {
-    let isolate = runtime.isolate_ptr();
+async fn evaluate_main(
+    runtime: &mut TenantRuntime,
+    context: &mut SliceContext,
+    main: &ModuleSpecifier,
+) -> Result<(), String> {
+    let terminated = || "terminated".to_string();
     let rt = &mut *runtime.0;
-    let id = entered(isolate, Box::pin(rt.load_main_es_module(main)))
+    let id = sliced(context, Box::pin(rt.load_main_es_module(main)))
         .await
+        .ok_or_else(terminated)?
         .map_err(|e| e.to_string())?;
-    let evaluation = rt.mod_evaluate(id);
-    entered(
-        isolate,
+    // Evaluation starts synchronously: the bundle's top level runs inside this call.
+    let evaluation = context
+        .slice(|| rt.mod_evaluate(id))
+        .ok_or_else(terminated)?;
+    sliced(
+        context,
         Box::pin(rt.with_event_loop_future(evaluation, PollEventLoopOptions::default())),
     )
     .await
+    .ok_or_else(terminated)?
     .map_err(|e| e.to_string())?;
     let namespace = rt.get_module_namespace(id).map_err(|e| e.to_string())?;
     skiff_js_api::set_tenant_module(&mut rt.op_state().borrow_mut(), namespace);

@@ -8,11 +8,13 @@
 mod bundle;
 mod error;
 mod isolate;
+mod limits;
 mod pool;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use error::RuntimeError;
 pub use isolate::{IsolateHandle, IsolateOptions};
+pub use limits::{IsolateLimits, LimitKind};
 pub use pool::WorkerPool;
 pub use skiff_js_api::{
     BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,

@@ -24,12 +24,17 @@ use std::thread::JoinHandle;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::isolate::{self, IsolateHandle, IsolateOptions};
+use crate::limits::{ThreadClock, WatchList, Watchdog};
 use crate::{RuntimeError, ScriptBundle};
 
 /// How many isolates one pool thread creates in its lifetime (see the module docs).
 pub const ISOLATES_PER_THREAD: usize = 32;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a pool thread, given that thread's CPU clock.
+type Job = Box<dyn FnOnce(&Arc<ThreadClock>) + Send>;
+
+/// How often the watchdog looks at running JavaScript.
+const WATCHDOG_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Live isolates on one thread; the thread waits on `idle` when it retires.
 #[derive(Default)]
@@ -73,25 +78,31 @@ struct Threads {
 pub struct WorkerPool {
     threads: Mutex<Threads>,
     stop: watch::Sender<bool>,
+    watched: Arc<WatchList>,
+    _watchdog: Watchdog,
 }
 
 impl WorkerPool {
     /// Starts `threads` worker threads (at least one).
     pub fn new(threads: usize) -> std::io::Result<Self> {
         let (stop, _) = watch::channel(false);
+        let watchdog = Watchdog::start(WATCHDOG_INTERVAL)?;
+        let watched = watchdog.watch_list();
         let mut state = Threads {
             active: Vec::new(),
             retired: Vec::new(),
             spawned: 0,
         };
         for _ in 0..threads.max(1) {
-            let thread = spawn_thread(state.spawned, stop.subscribe())?;
+            let thread = spawn_thread(state.spawned, stop.subscribe(), watched.clone())?;
             state.spawned += 1;
             state.active.push(thread);
         }
         Ok(Self {
             threads: Mutex::new(state),
             stop,
+            watched,
+            _watchdog: watchdog,
         })
     }
 
@@ -127,8 +138,9 @@ impl WorkerPool {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
             let (jobs, load) = self.reserve()?;
-            let job: Job = Box::new(move || {
-                tokio::task::spawn_local(isolate::run(bundle, options, load, ready_tx));
+            let job: Job = Box::new(move |clock| {
+                let clock = clock.clone();
+                tokio::task::spawn_local(isolate::run(bundle, options, load, clock, ready_tx));
             });
             jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
         }
@@ -147,7 +159,7 @@ impl WorkerPool {
         thread.created += 1;
         let picked = (thread.jobs.clone(), thread.load.clone());
         if thread.created >= ISOLATES_PER_THREAD {
-            let fresh = spawn_thread(threads.spawned, self.stop.subscribe())
+            let fresh = spawn_thread(threads.spawned, self.stop.subscribe(), self.watched.clone())
                 .map_err(|_| RuntimeError::PoolGone)?;
             threads.spawned += 1;
             let old = std::mem::replace(&mut threads.active[index], fresh);
@@ -161,7 +173,11 @@ impl WorkerPool {
     }
 }
 
-fn spawn_thread(index: usize, mut stop: watch::Receiver<bool>) -> std::io::Result<PoolThread> {
+fn spawn_thread(
+    index: usize,
+    mut stop: watch::Receiver<bool>,
+    watched: Arc<WatchList>,
+) -> std::io::Result<PoolThread> {
     let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
     let load = Arc::new(ThreadLoad::default());
     let thread_load = load.clone();
@@ -171,12 +187,14 @@ fn spawn_thread(index: usize, mut stop: watch::Receiver<bool>) -> std::io::Resul
     let join = std::thread::Builder::new()
         .name(format!("skiff-isolates-{index}"))
         .spawn(move || {
+            let clock = ThreadClock::for_current_thread();
+            watched.add(&clock);
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, async move {
                 loop {
                     tokio::select! {
                         job = rx.recv() => match job {
-                            Some(job) => job(),
+                            Some(job) => job(&clock),
                             None => break,
                         },
                         _ = stop.wait_for(|stop| *stop) => return,

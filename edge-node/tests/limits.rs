@@ -1,0 +1,89 @@
+//! Tenant limits over HTTP: CPU, memory and wall clock.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const NOISY: &str = r#"export default { async fetch(req) {
+    const path = new URL(req.url).pathname;
+    if (path === "/spin") { while (true) {} }
+    if (path === "/bomb") { const hoard = []; let i = 0; while (true) hoard.push({ i: i++, s: "item " + i }); }
+    if (path === "/hang") { await new Promise(() => {}); }
+    return new Response("ok");
+} };"#;
+const QUIET: &str = r#"export default { fetch() { return new Response("quiet"); } };"#;
+
+async fn node() -> TestNode {
+    node_with_cpu(Duration::from_millis(50)).await
+}
+
+async fn node_with_cpu(cpu: Duration) -> TestNode {
+    start_with(
+        script_dir(&[("noisy", NOISY), ("quiet", QUIET)]),
+        |config| {
+            config.threads = 1; // both tenants on one thread
+            config.isolate_limits.memory = 32 * 1024 * 1024;
+            config.isolate_limits.cpu = cpu;
+            config.limits.wall_clock = Duration::from_secs(5);
+        },
+    )
+    .await
+}
+
+/// GETs `quiet` one request after another while `path` on `noisy` is pending; every quiet
+/// request must succeed. Returns the noisy response.
+async fn noisy_beside_quiet(node: &TestNode, path: &str) -> (u16, String) {
+    let noisy = {
+        let client = node.client(&["noisy"]);
+        let url = node.url("noisy", path);
+        tokio::spawn(async move {
+            let res = client.get(url).send().await.expect("noisy request");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut quiet = 0;
+    while quiet == 0 || !noisy.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the noisy request never ended"
+        );
+        assert_eq!(node.get("quiet", "/").await, (200, "quiet".to_string()));
+        quiet += 1;
+    }
+    noisy.await.expect("task")
+}
+
+#[tokio::test]
+async fn cpu_hog_gets_503_neighbour_unharmed_and_it_serves_again() {
+    let node = node().await;
+    let (status, body) = noisy_beside_quiet(&node, "/spin").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Worker exceeded CPU time limit"), "{body}");
+    assert_eq!(node.get("noisy", "/").await, (200, "ok".to_string()));
+    node.wait_for_log("Worker exceeded CPU time limit").await;
+}
+
+#[tokio::test]
+async fn memory_bomb_gets_503_node_survives_and_it_serves_again() {
+    // A generous CPU limit, so that the memory limit is the one that trips.
+    let node = node_with_cpu(Duration::from_secs(10)).await;
+    let (status, body) = noisy_beside_quiet(&node, "/bomb").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Worker exceeded memory limit"), "{body}");
+    assert_eq!(node.get("noisy", "/").await, (200, "ok".to_string()));
+}
+
+#[tokio::test]
+async fn a_request_that_never_answers_gets_503_at_the_wall_clock_limit() {
+    let node = start_with(script_dir(&[("noisy", NOISY)]), |config| {
+        config.limits.wall_clock = Duration::from_millis(300);
+    })
+    .await;
+    let (status, body) = node.get("noisy", "/hang").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("wall clock"), "{body}");
+    assert_eq!(node.get("noisy", "/").await, (200, "ok".to_string()));
+}

@@ -1,0 +1,232 @@
+//! Per-isolate limits and the CPU watchdog that enforces them.
+//!
+//! CPU time is read from the pool thread's own CPU clock, so time the thread spends descheduled
+//! does not count. Each poll of an isolate is a *slice* of JavaScript execution. A watchdog
+//! thread looks at the running slice of every pool thread and terminates the isolate when it
+//! goes over its allowance:
+//!
+//! - while the isolate has requests in flight (a *busy period*), the CPU it spends in the busy
+//!   period may not exceed the per-request limit times the requests accepted in that period:
+//!   a single request gets exactly its limit, and concurrent requests cannot exhaust each
+//!   other's budgets;
+//! - while it has none (timers firing between requests), one slice may not exceed the
+//!   per-request limit;
+//! - while the bundle is being evaluated, the startup limit applies.
+//!
+//! Termination condemns the isolate: its pending requests are answered with 503 and it is
+//! disposed; the next request gets a fresh isolate. Other isolates on the thread were only
+//! delayed for the length of the slice.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use deno_core::v8;
+
+/// Limits for one isolate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsolateLimits {
+    /// CPU time per request.
+    pub cpu: Duration,
+    /// CPU time to evaluate the bundle's top level.
+    pub startup_cpu: Duration,
+    /// JavaScript heap per isolate, in bytes.
+    pub memory: usize,
+}
+
+impl Default for IsolateLimits {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_millis(50),
+            startup_cpu: Duration::from_millis(400),
+            memory: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why an isolate was condemned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    Cpu,
+    Memory,
+}
+
+impl LimitKind {
+    /// The message a client gets with the 503.
+    pub fn message(self) -> &'static str {
+        match self {
+            LimitKind::Cpu => "Worker exceeded CPU time limit",
+            LimitKind::Memory => "Worker exceeded memory limit",
+        }
+    }
+}
+
+/// The reason an isolate was condemned, set once from any thread.
+#[derive(Debug, Default)]
+pub(crate) struct Condemned(AtomicU8);
+
+impl Condemned {
+    pub(crate) fn set(&self, kind: LimitKind) {
+        let code = match kind {
+            LimitKind::Cpu => 1,
+            LimitKind::Memory => 2,
+        };
+        let _ = self
+            .0
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub(crate) fn get(&self) -> Option<LimitKind> {
+        match self.0.load(Ordering::Acquire) {
+            1 => Some(LimitKind::Cpu),
+            2 => Some(LimitKind::Memory),
+            _ => None,
+        }
+    }
+}
+
+/// The CPU time the calling thread has used.
+pub(crate) fn thread_cpu_now() -> Duration {
+    clock_time(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; an invalid clock id only makes the call fail.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// The JavaScript currently running on one pool thread, as the watchdog sees it.
+struct Slice {
+    isolate: v8::IsolateHandle,
+    condemned: Arc<Condemned>,
+    /// The thread's CPU clock when the slice may no longer run.
+    deadline: Duration,
+}
+
+/// One pool thread's CPU clock and running slice.
+pub(crate) struct ThreadClock {
+    clock: libc::clockid_t,
+    slice: Mutex<Option<Slice>>,
+}
+
+impl ThreadClock {
+    /// The clock of the calling thread; call on the pool thread itself.
+    pub(crate) fn for_current_thread() -> Arc<Self> {
+        let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+        // SAFETY: pthread_self() is the calling thread; `clock` is a valid out-pointer.
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+        if rc != 0 {
+            tracing::warn!(rc, "no per-thread CPU clock; CPU limits cannot be enforced");
+        }
+        Arc::new(Self {
+            clock,
+            slice: Mutex::new(None),
+        })
+    }
+
+    /// Marks a slice of `isolate` as running, allowed to use `allowance` of CPU from now.
+    pub(crate) fn begin(
+        &self,
+        isolate: v8::IsolateHandle,
+        condemned: Arc<Condemned>,
+        allowance: Duration,
+    ) {
+        let deadline = thread_cpu_now().saturating_add(allowance);
+        *self.slice.lock().unwrap_or_else(|e| e.into_inner()) = Some(Slice {
+            isolate,
+            condemned,
+            deadline,
+        });
+    }
+
+    pub(crate) fn end(&self) {
+        *self.slice.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Called by the watchdog: terminates the running slice if it is over its deadline.
+    fn check(&self) {
+        let slice = self.slice.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slice) = slice.as_ref()
+            && clock_time(self.clock) > slice.deadline
+            && slice.condemned.get().is_none()
+        {
+            slice.condemned.set(LimitKind::Cpu);
+            slice.isolate.terminate_execution();
+        }
+    }
+}
+
+/// The thread clocks a watchdog looks at.
+#[derive(Default)]
+pub(crate) struct WatchList(Mutex<Vec<Weak<ThreadClock>>>);
+
+impl WatchList {
+    pub(crate) fn add(&self, clock: &Arc<ThreadClock>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(clock));
+    }
+}
+
+/// A thread that checks every pool thread's running slice at a fixed interval.
+pub(crate) struct Watchdog {
+    threads: Arc<WatchList>,
+    stop: Arc<AtomicBool>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub(crate) fn start(interval: Duration) -> std::io::Result<Self> {
+        let threads: Arc<WatchList> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let join = {
+            let threads = threads.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("skiff-watchdog".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(interval);
+                        let mut threads = threads.0.lock().unwrap_or_else(|e| e.into_inner());
+                        threads.retain(|clock| match clock.upgrade() {
+                            Some(clock) => {
+                                clock.check();
+                                true
+                            }
+                            None => false,
+                        });
+                    }
+                })?
+        };
+        Ok(Self {
+            threads,
+            stop,
+            join: Some(join),
+        })
+    }
+
+    pub(crate) fn watch_list(&self) -> Arc<WatchList> {
+        self.threads.clone()
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
