@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use skiff_edge_node::{DirectorySource, EdgeNode, Limits, NodeConfig};
+use skiff_edge_node::{CacheLimits, DirectorySource, EdgeNode, Limits, NodeConfig};
 use skiff_runtime::{IsolateLimits, OutboundPolicy};
 
 #[derive(Parser)]
@@ -61,6 +61,12 @@ pub struct RuntimeArgs {
     /// Seconds a request may take to produce its response head (503 above).
     #[arg(long, default_value_t = 30)]
     wall_clock_secs: u64,
+    /// Total engine heap of cached isolates, in MiB; the least recently used are evicted.
+    #[arg(long, default_value_t = 4096)]
+    cache_memory_mib: u64,
+    /// Seconds an isolate may sit idle before it is evicted.
+    #[arg(long, default_value_t = 900)]
+    isolate_idle_secs: u64,
 }
 
 impl RuntimeArgs {
@@ -69,6 +75,10 @@ impl RuntimeArgs {
             max_body_bytes: self.max_body_bytes,
             wall_clock: Duration::from_secs(self.wall_clock_secs),
             ..Limits::default()
+        };
+        config.cache = CacheLimits {
+            memory_bytes: self.cache_memory_mib * 1024 * 1024,
+            idle_ttl: Duration::from_secs(self.isolate_idle_secs),
         };
         config.isolate_limits = IsolateLimits {
             cpu: Duration::from_millis(self.cpu_ms),

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use registry::{IsolateDefaults, LogHook, ScriptRegistry};
+pub use registry::{CacheCounters, CacheLimits, IsolateDefaults, LogHook, ScriptRegistry};
 pub use server::{Limits, NodeBody};
 pub use source::{
     DirectorySource, Manifest, Project, ScriptSource, SourceError, parse_dev_vars,
@@ -62,6 +62,8 @@ pub struct NodeConfig {
     pub wait_until: Duration,
     /// CPU, startup CPU and memory per isolate.
     pub isolate_limits: IsolateLimits,
+    /// Bounds of the isolate cache.
+    pub cache: CacheLimits,
     /// Worker threads for isolates; one per core when zero.
     pub threads: usize,
     /// How long shutdown waits for in-flight requests.
@@ -85,6 +87,7 @@ impl NodeConfig {
             outbound: OutboundPolicy::default(),
             wait_until: Duration::from_secs(30),
             isolate_limits: IsolateLimits::default(),
+            cache: CacheLimits::default(),
             threads: 0,
             shutdown_grace: Duration::from_secs(30),
             log: Arc::new(log_to_tracing),
@@ -122,6 +125,7 @@ impl EdgeNode {
                 limits: config.isolate_limits,
                 log: config.log.clone(),
             },
+            config.cache,
         ));
         for bundle in source.load_all()? {
             registry.replace(bundle);
@@ -215,7 +219,7 @@ impl EdgeNode {
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
-        self.registry.shutdown_all();
+        self.registry.shutdown_all().await;
         tracing::info!("edge node stopped");
     }
 }

@@ -1,7 +1,7 @@
 //! Errors of the runtime: where the fault lies decides the HTTP status the node answers with.
 
 /// A failure to load a script or to get a response out of an isolate.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The tenant's bundle did not load: a syntax error, a missing module, a throw at top level.
     /// The message carries the file and line where the engine reported them.

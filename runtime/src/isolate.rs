@@ -67,6 +67,7 @@ pub struct IsolateHandle {
     version: Arc<str>,
     events: EventSender,
     shutdown: Arc<ShutdownSignal>,
+    heap_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -79,6 +80,11 @@ impl IsolateHandle {
 
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The engine heap the isolate used once its bundle was evaluated.
+    pub fn heap_bytes(&self) -> usize {
+        self.heap_bytes
     }
 
     /// Requests and `waitUntil` tasks accepted and not yet finished.
@@ -367,7 +373,13 @@ pub(crate) async fn run(
 
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
     let load = events.load().clone();
+    let heap_bytes = runtime
+        .0
+        .v8_isolate()
+        .get_heap_statistics()
+        .total_heap_size();
     let handle = IsolateHandle {
+        heap_bytes,
         script: bundle.name.as_str().into(),
         version: bundle.version_id().into(),
         events,

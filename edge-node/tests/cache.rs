@@ -1,0 +1,163 @@
+//! The isolate cache: LRU eviction under a memory budget, idle eviction, many scripts, and
+//! version swaps under load.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use skiff_runtime::{IsolateOptions, ScriptBundle, WorkerPool};
+
+/// Each script counts its own requests: a fresh isolate answers 1.
+fn counter(name: &str) -> String {
+    format!(
+        "let n = 0; export default {{ fetch() {{ n++; return new Response('{name} ' + n); }} }};"
+    )
+}
+
+/// The engine heap of one counter isolate, measured on a pool of its own.
+async fn counter_heap_bytes() -> u64 {
+    let pool = WorkerPool::new(1).expect("pool");
+    let isolate = pool
+        .load(
+            Arc::new(ScriptBundle::single("probe", counter("probe"))),
+            IsolateOptions::new("probe"),
+        )
+        .await
+        .expect("loads");
+    isolate.heap_bytes() as u64
+}
+
+#[tokio::test]
+async fn the_least_recently_used_isolate_is_evicted_under_a_memory_budget() {
+    let heap = counter_heap_bytes().await;
+    let scripts: Vec<(String, String)> = ["a", "b", "c"]
+        .iter()
+        .map(|n| (n.to_string(), counter(n)))
+        .collect();
+    let refs: Vec<(&str, &str)> = scripts
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    let node = start_with(script_dir(&refs), |config| {
+        // Room for two isolates, not three.
+        config.cache.memory_bytes = heap * 5 / 2;
+    })
+    .await;
+    let registry = node.node.registry().clone();
+    // Let the start-up warming finish, then use a and b (a first, so it is the older).
+    wait_until(|| registry.cached_isolates() > 0, "warm isolates").await;
+    assert_eq!(node.get("a", "/").await.1, "a 1");
+    assert_eq!(node.get("b", "/").await.1, "b 1");
+    assert_eq!(node.get("b", "/").await.1, "b 2");
+    // c needs room: a, least recently used, goes.
+    assert_eq!(node.get("c", "/").await.1.split(' ').next(), Some("c"));
+    registry.run_pending_evictions().await;
+    assert_eq!(node.get("b", "/").await.1, "b 3", "b stayed");
+    assert_eq!(
+        node.get("a", "/").await.1,
+        "a 1",
+        "a was evicted and booted again"
+    );
+    assert!(
+        registry
+            .counters()
+            .evictions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn an_idle_isolate_is_evicted_after_its_ttl() {
+    let node = start_with(script_dir(&[("idle", &counter("idle"))]), |config| {
+        config.cache.idle_ttl = Duration::from_millis(200);
+    })
+    .await;
+    let registry = node.node.registry().clone();
+    assert_eq!(node.get("idle", "/").await.1, "idle 1");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        registry.run_pending_evictions().await;
+        if registry.cached_isolates() == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle isolate was not evicted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.get("idle", "/").await.1, "idle 1", "a fresh isolate");
+}
+
+#[tokio::test]
+async fn two_hundred_scripts_all_answer() {
+    let scripts: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("s{i}"), counter(&format!("s{i}"))))
+        .collect();
+    let refs: Vec<(&str, &str)> = scripts
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    let node = start_with(script_dir(&refs), |_| {}).await;
+    let names: Vec<&str> = refs.iter().map(|(n, _)| *n).collect();
+    let client = node.client(&names);
+    for round in 1..=2 {
+        let requests = names.iter().map(|name| {
+            let client = client.clone();
+            let url = node.url(name, "/");
+            async move { client.get(url).send().await?.text().await }
+        });
+        let bodies = futures::future::join_all(requests).await;
+        for (name, body) in names.iter().zip(bodies) {
+            assert_eq!(body.expect("answered"), format!("{name} {round}"));
+        }
+    }
+    assert_eq!(node.node.registry().cached_isolates(), 200);
+}
+
+#[tokio::test]
+async fn a_version_swap_under_load_fails_no_request() {
+    let version = |v: u32| {
+        format!(
+            "export default {{ async fetch() {{ await new Promise((r) => setTimeout(r, 2)); return new Response('v{v}'); }} }};"
+        )
+    };
+    let node = start(&[("swap", &version(1))]).await;
+    let registry = node.node.registry().clone();
+    let client = node.client(&["swap"]);
+    let url = node.url("swap", "/");
+    let load = (0..8).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..60 {
+                let res = client.get(&url).send().await.expect("request");
+                assert_eq!(res.status(), 200, "no request fails during a swap");
+                seen.push(res.text().await.expect("body"));
+            }
+            seen
+        })
+    });
+    let load: Vec<_> = load.collect();
+    for v in 2..=4 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        registry
+            .install(ScriptBundle::single("swap", version(v)))
+            .await
+            .expect("new version loads");
+    }
+    let mut seen = Vec::new();
+    for task in load {
+        seen.extend(task.await.expect("task"));
+    }
+    assert!(
+        seen.iter()
+            .all(|b| ["v1", "v2", "v3", "v4"].contains(&b.as_str())),
+        "{seen:?}"
+    );
+    assert_eq!(node.get("swap", "/").await.1, "v4");
+}
