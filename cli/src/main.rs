@@ -102,6 +102,9 @@ struct NodeArgs {
     /// Address for HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long)]
     tls_listen: Option<SocketAddr>,
+    /// Address for the admin listener (Prometheus metrics at /metrics).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Directory of scripts: NAME.js files and NAME/ project folders.
     #[arg(long)]
     scripts: PathBuf,
@@ -145,6 +148,7 @@ fn main() -> Result<()> {
 async fn run_node(args: NodeArgs) -> Result<()> {
     let mut config = NodeConfig::new(args.listen);
     config.tls_listen = args.tls_listen;
+    config.admin_listen = args.admin_listen;
     config.zone = args.zone;
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
@@ -159,6 +163,9 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     println!("skiff node: listening on http://{}", node.http_addr());
     if let Some(addr) = node.https_addr() {
         println!("skiff node: listening on https://{addr}");
+    }
+    if let Some(addr) = node.admin_addr() {
+        println!("skiff node: metrics on http://{addr}/metrics");
     }
     println!("skiff node: scripts {}", node.registry().names().join(", "));
     wait_for_signal().await?;

@@ -5,6 +5,7 @@
 //! through the [`ScriptRegistry`], and streams each request into the script's isolate and the
 //! response back. It sees isolates only through `skiff_runtime::IsolateHandle`.
 
+mod metrics;
 mod registry;
 mod server;
 mod source;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use metrics::RequestMetrics;
 pub use registry::{CacheCounters, CacheLimits, IsolateDefaults, LogHook, ScriptRegistry};
 pub use server::{Limits, NodeBody};
 pub use source::{
@@ -52,6 +54,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// HTTPS with ALPN h2 and http/1.1, if set.
     pub tls_listen: Option<SocketAddr>,
+    /// Admin HTTP (Prometheus `/metrics`), if set.
+    pub admin_listen: Option<SocketAddr>,
     /// Script `NAME` answers for `NAME.<zone>`.
     pub zone: String,
     /// PEM certificates by host name; a self-signed one for the zone when unset.
@@ -81,6 +85,7 @@ impl NodeConfig {
         Self {
             listen,
             tls_listen: None,
+            admin_listen: None,
             zone: "localhost".into(),
             certs_dir: None,
             limits: Limits::default(),
@@ -101,6 +106,7 @@ pub struct EdgeNode {
     registry: Arc<ScriptRegistry>,
     http_addr: SocketAddr,
     https_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
     graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
@@ -146,8 +152,10 @@ impl EdgeNode {
             zone: config.zone.to_ascii_lowercase(),
             limits: config.limits.clone(),
             default_script: config.default_script.clone(),
+            metrics: Arc::new(RequestMetrics::default()),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let shared_metrics = shared.metrics.clone();
         let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
         let mut accept_loops = vec![tokio::spawn(server::serve(
             http,
@@ -178,6 +186,21 @@ impl EdgeNode {
             )));
         }
 
+        let mut admin_addr = None;
+        if let Some(admin_listen) = config.admin_listen {
+            let listener = bind(admin_listen).await?;
+            admin_addr = Some(listener.local_addr().map_err(|source| NodeError::Listen {
+                addr: admin_listen,
+                source,
+            })?);
+            accept_loops.push(tokio::spawn(metrics::serve_admin(
+                listener,
+                registry.clone(),
+                shared_metrics.clone(),
+                stop.subscribe(),
+            )));
+        }
+
         let warm = registry.clone();
         tokio::spawn(async move { warm.warm_all().await });
         tracing::info!(%http_addr, ?https_addr, scripts = registry.names().len(), "edge node serving");
@@ -185,6 +208,7 @@ impl EdgeNode {
             registry,
             http_addr,
             https_addr,
+            admin_addr,
             stop,
             accept_loops,
             graceful,
@@ -198,6 +222,10 @@ impl EdgeNode {
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
         self.https_addr
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     pub fn registry(&self) -> &Arc<ScriptRegistry> {

@@ -56,6 +56,7 @@ pub(crate) struct Shared {
     pub limits: Limits,
     /// The script for hosts outside the zone (`skiff dev` serves one script on any host).
     pub default_script: Option<String>,
+    pub metrics: Arc<crate::metrics::RequestMetrics>,
 }
 
 /// A response body: empty, complete, or streamed from an isolate.
@@ -150,34 +151,45 @@ fn header_bytes(req: &Request<Incoming>) -> usize {
         .sum()
 }
 
-/// One request, from hyper to the tenant and back.
+/// One request, from hyper to the tenant and back, timed for the metrics.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     scheme: &'static str,
     req: Request<Incoming>,
 ) -> Result<Response<NodeBody>, Infallible> {
+    let started = std::time::Instant::now();
+    let response = route(&shared, scheme, req).await;
+    shared.metrics.record(response.status(), started.elapsed());
+    Ok(response)
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    scheme: &'static str,
+    req: Request<Incoming>,
+) -> Response<NodeBody> {
     let limits = &shared.limits;
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > limits.max_url_bytes {
-        return Ok(plain(StatusCode::URI_TOO_LONG, "URI too long"));
+        return plain(StatusCode::URI_TOO_LONG, "URI too long");
     }
     if header_bytes(&req) > limits.max_header_bytes {
-        return Ok(plain(
+        return plain(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request header fields too large",
-        ));
+        );
     }
     let Some((host, authority)) = request_host(&req) else {
-        return Ok(plain(StatusCode::BAD_REQUEST, "Missing Host header"));
+        return plain(StatusCode::BAD_REQUEST, "Missing Host header");
     };
     let script = script_for_host(&host, &shared.zone)
         .filter(|s| shared.registry.contains(s))
         .or(shared.default_script.as_deref());
     let Some(script) = script else {
-        return Ok(plain(
+        return plain(
             StatusCode::NOT_FOUND,
             format!("No worker is deployed at {host}"),
-        ));
+        );
     };
     let declared_length = req
         .headers()
@@ -185,10 +197,10 @@ pub(crate) async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > limits.max_body_bytes) {
-        return Ok(plain(
+        return plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Request body larger than {} bytes", limits.max_body_bytes),
-        ));
+        );
     }
 
     let span =
@@ -201,7 +213,7 @@ pub(crate) async fn handle(
         declared_length,
         scheme,
     };
-    Ok(dispatch(&shared, target, req).instrument(span).await)
+    dispatch(shared, target, req).instrument(span).await
 }
 
 /// Where a request goes, once the limits and routing have passed it.

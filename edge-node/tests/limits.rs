@@ -87,3 +87,48 @@ async fn a_request_that_never_answers_gets_503_at_the_wall_clock_limit() {
     assert!(body.contains("wall clock"), "{body}");
     assert_eq!(node.get("noisy", "/").await, (200, "ok".to_string()));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_cold_starts_and_limit_kills() {
+    let node = start_with(
+        script_dir(&[("noisy", NOISY), ("quiet", QUIET)]),
+        |config| {
+            config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        },
+    )
+    .await;
+    assert_eq!(node.get("quiet", "/").await.0, 200);
+    assert_eq!(node.get("noisy", "/spin").await.0, 503);
+    assert_eq!(node.get("nobody", "/").await.0, 404);
+    let admin = node.node.admin_addr().expect("admin listener");
+    let page = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let value = |line: &str| -> f64 {
+        page.lines()
+            .find_map(|l| {
+                l.strip_prefix(line)
+                    .map(|v| v.trim().parse().expect("number"))
+            })
+            .unwrap_or_else(|| panic!("no {line} in\n{page}"))
+    };
+    assert_eq!(value("skiff_limit_kills_total{kind=\"cpu\"}"), 1.0);
+    assert_eq!(value("skiff_limit_kills_total{kind=\"memory\"}"), 0.0);
+    assert!(value("skiff_cold_starts_total") >= 2.0);
+    assert!(value("skiff_isolates_alive") >= 1.0);
+    assert_eq!(
+        value("skiff_request_duration_seconds_count{status=\"2xx\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("skiff_request_duration_seconds_count{status=\"4xx\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("skiff_request_duration_seconds_count{status=\"5xx\"}"),
+        1.0
+    );
+}

@@ -63,6 +63,27 @@ const urlPattern = load("ext:deno_web/01_urlpattern.js");
 const consoleMod = load("ext:deno_web/01_console.js");
 const domException = load("ext:deno_web/01_dom_exception.js");
 const event = load("ext:deno_web/02_event.js");
+// Errors raised by deno's Rust code travel by class name; map the DOMException ones to real
+// DOMExceptions (atob's InvalidCharacterError, WebCrypto's NotSupportedError, ...).
+for (
+  const name of [
+    "DataError",
+    "IndexSizeError",
+    "InvalidAccessError",
+    "InvalidCharacterError",
+    "InvalidStateError",
+    "NotSupportedError",
+    "OperationError",
+    "QuotaExceededError",
+    "SyntaxError",
+    "TypeMismatchError",
+  ]
+) {
+  core.registerErrorBuilder(
+    `DOMException${name}`,
+    (message) => new domException.DOMException(message, name),
+  );
+}
 const structuredCloneMod = load("ext:deno_web/02_structured_clone.js");
 const timers = load("ext:deno_web/02_timers.js");
 const abortSignal = load("ext:deno_web/03_abort_signal.js");
@@ -71,6 +92,7 @@ const base64 = load("ext:deno_web/05_base64.js");
 const streams = load("ext:deno_web/06_streams.js");
 const encoding = load("ext:deno_web/08_text_encoding.js");
 const file = load("ext:deno_web/09_file.js");
+const messagePort = load("ext:deno_web/13_message_port.js");
 const compression = load("ext:deno_web/14_compression.js");
 const performanceMod = load("ext:deno_web/15_performance.js");
 const headers = load("ext:deno_fetch/20_headers.js");
@@ -180,7 +202,9 @@ const globals = {
   File: file.File,
   FormData: formData.FormData,
   Headers: headers.Headers,
+  MessageChannel: messagePort.MessageChannel,
   MessageEvent: event.MessageEvent,
+  MessagePort: messagePort.MessagePort,
   Navigator,
   Performance: performanceMod.Performance,
   PerformanceEntry: performanceMod.PerformanceEntry,

@@ -28,7 +28,7 @@ use skiff_js_api::{
 use tokio::sync::oneshot;
 
 use crate::bundle::BUNDLE_BASE;
-use crate::limits::{Condemned, IsolateLimits, LimitKind, ThreadClock, thread_cpu_now};
+use crate::limits::{Condemned, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now};
 use crate::pool::ThreadLoad;
 use crate::{RuntimeError, ScriptBundle};
 
@@ -279,6 +279,7 @@ pub(crate) async fn run(
     options: IsolateOptions,
     thread: Arc<ThreadLoad>,
     clock: Arc<ThreadClock>,
+    kills: Arc<LimitKills>,
     ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
 ) {
     let script = bundle.name.clone();
@@ -354,6 +355,9 @@ pub(crate) async fn run(
     match evaluate_main(&mut runtime, &mut context, &main).await {
         Ok(()) => {}
         Err(message) => {
+            if let Some(kind) = context.condemned.get() {
+                kills.record(kind);
+            }
             let message = match context.condemned.get() {
                 Some(LimitKind::Cpu) => format!(
                     "script startup exceeded the CPU time limit ({} ms)",
@@ -419,6 +423,7 @@ pub(crate) async fn run(
         }
     }
     if let Some(kind) = context.condemned.get() {
+        kills.record(kind);
         let failed =
             skiff_js_api::fail_pending(&mut runtime.0.op_state().borrow_mut(), 503, kind.message());
         options.log.emit(

@@ -14,7 +14,7 @@ mod pool;
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use error::RuntimeError;
 pub use isolate::{IsolateHandle, IsolateOptions};
-pub use limits::{IsolateLimits, LimitKind};
+pub use limits::{IsolateLimits, LimitKills, LimitKind};
 pub use pool::WorkerPool;
 pub use skiff_js_api::{
     BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,

@@ -61,6 +61,30 @@ impl LimitKind {
     }
 }
 
+/// How many isolates were condemned, by limit, since the pool started.
+#[derive(Debug, Default)]
+pub struct LimitKills {
+    cpu: std::sync::atomic::AtomicU64,
+    memory: std::sync::atomic::AtomicU64,
+}
+
+impl LimitKills {
+    pub(crate) fn record(&self, kind: LimitKind) {
+        let counter = match kind {
+            LimitKind::Cpu => &self.cpu,
+            LimitKind::Memory => &self.memory,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, kind: LimitKind) -> u64 {
+        match kind {
+            LimitKind::Cpu => self.cpu.load(Ordering::Relaxed),
+            LimitKind::Memory => self.memory.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The reason an isolate was condemned, set once from any thread.
 #[derive(Debug, Default)]
 pub(crate) struct Condemned(AtomicU8);

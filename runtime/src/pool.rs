@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::isolate::{self, IsolateHandle, IsolateOptions};
-use crate::limits::{ThreadClock, WatchList, Watchdog};
+use crate::limits::{LimitKills, ThreadClock, WatchList, Watchdog};
 use crate::{RuntimeError, ScriptBundle};
 
 /// How many isolates one pool thread creates in its lifetime (see the module docs).
@@ -79,6 +79,7 @@ pub struct WorkerPool {
     threads: Mutex<Threads>,
     stop: watch::Sender<bool>,
     watched: Arc<WatchList>,
+    kills: Arc<LimitKills>,
     _watchdog: Watchdog,
 }
 
@@ -102,6 +103,7 @@ impl WorkerPool {
             threads: Mutex::new(state),
             stop,
             watched,
+            kills: Arc::default(),
             _watchdog: watchdog,
         })
     }
@@ -128,6 +130,11 @@ impl WorkerPool {
             .sum()
     }
 
+    /// Isolates condemned for breaking a limit, by limit.
+    pub fn limit_kills(&self) -> &LimitKills {
+        &self.kills
+    }
+
     /// Creates an isolate for `bundle` on the least loaded thread, evaluates the bundle, and
     /// returns a handle once the script is ready for requests.
     pub async fn load(
@@ -138,9 +145,12 @@ impl WorkerPool {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
             let (jobs, load) = self.reserve()?;
+            let kills = self.kills.clone();
             let job: Job = Box::new(move |clock| {
                 let clock = clock.clone();
-                tokio::task::spawn_local(isolate::run(bundle, options, load, clock, ready_tx));
+                tokio::task::spawn_local(isolate::run(
+                    bundle, options, load, clock, kills, ready_tx,
+                ));
             });
             jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
         }

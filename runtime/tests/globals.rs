@@ -54,6 +54,12 @@ async function checks() {
   let text = "";
   for await (const chunk of new Blob(["é"]).stream().pipeThrough(new TextDecoderStream())) text += chunk;
   out.textStream = text;
+  try { atob("*"); out.atobError = "none"; } catch (e) { out.atobError = `${e instanceof DOMException} ${e.name}`; }
+  const channel = new MessageChannel();
+  out.message = await new Promise((resolve) => {
+    channel.port2.onmessage = (e) => { resolve(e.data.hello); channel.port1.close(); channel.port2.close(); };
+    channel.port1.postMessage({ hello: "port" });
+  });
   return out;
 }
 export default { async fetch() { return Response.json(await checks()); } };
@@ -92,6 +98,7 @@ async fn wintertc_globals_are_present_and_work() {
         "uuid": true, "clone": true, "gzip": "hello hello hello", "pattern": "42",
         "base64": "skiff", "byob": 3, "timer": "fired", "micro": "ran", "wasm": true,
         "form": "v", "abort": true, "textStream": "é",
+        "atobError": "true InvalidCharacterError", "message": "port",
     });
     assert_eq!(out, expected);
 }

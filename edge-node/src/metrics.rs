@@ -1,0 +1,174 @@
+//! Node metrics in the Prometheus text format, served on the admin listener at `/metrics`.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use skiff_runtime::LimitKind;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::registry::ScriptRegistry;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Request latency (to the response head) by status class.
+#[derive(Default)]
+pub struct RequestMetrics {
+    /// [class 1..=5][bucket, then +Inf]
+    counts: [[AtomicU64; BUCKETS.len() + 1]; 5],
+    sum_micros: [AtomicU64; 5],
+}
+
+impl RequestMetrics {
+    pub fn record(&self, status: StatusCode, elapsed: Duration) {
+        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        self.counts[class][bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros[class].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP skiff_request_duration_seconds Time from request to response head.\n# TYPE skiff_request_duration_seconds histogram"
+        );
+        for (class, counts) in self.counts.iter().enumerate() {
+            let label = format!("{}xx", class + 1);
+            let mut cumulative = 0;
+            for (i, count) in counts.iter().enumerate() {
+                cumulative += count.load(Ordering::Relaxed);
+                let le = BUCKETS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "skiff_request_duration_seconds_bucket{{status=\"{label}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let sum = self.sum_micros[class].load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "skiff_request_duration_seconds_sum{{status=\"{label}\"}} {sum}\nskiff_request_duration_seconds_count{{status=\"{label}\"}} {cumulative}"
+            );
+        }
+    }
+}
+
+/// The whole `/metrics` page.
+pub fn render(registry: &ScriptRegistry, requests: &RequestMetrics) -> String {
+    let mut out = String::new();
+    let counters = registry.counters();
+    let kills = registry.pool().limit_kills();
+    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    gauge(
+        &mut out,
+        "skiff_isolates_alive",
+        "Isolates alive on the worker threads.",
+        "gauge",
+        registry.pool().isolates() as u64,
+    );
+    gauge(
+        &mut out,
+        "skiff_isolates_cached",
+        "Isolates in the isolate cache.",
+        "gauge",
+        registry.cached_isolates(),
+    );
+    gauge(
+        &mut out,
+        "skiff_warm_pool_size",
+        "Pre-booted runtimes waiting for a tenant (no warm pool yet: always 0).",
+        "gauge",
+        0,
+    );
+    gauge(
+        &mut out,
+        "skiff_cold_starts_total",
+        "Isolates booted because a request found none.",
+        "counter",
+        counters.cold_starts.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "skiff_evictions_total",
+        "Isolates evicted from the cache for memory or idleness.",
+        "counter",
+        counters.evictions.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP skiff_limit_kills_total Isolates stopped for breaking a limit.\n# TYPE skiff_limit_kills_total counter\nskiff_limit_kills_total{{kind=\"cpu\"}} {}\nskiff_limit_kills_total{{kind=\"memory\"}} {}",
+        kills.get(LimitKind::Cpu),
+        kills.get(LimitKind::Memory)
+    );
+    requests.render(&mut out);
+    out
+}
+
+/// Serves `/metrics` on `listener` until `stop` flips.
+pub(crate) async fn serve_admin(
+    listener: TcpListener,
+    registry: Arc<ScriptRegistry>,
+    requests: Arc<RequestMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(%err, "admin accept failed");
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let registry = registry.clone();
+        let requests = requests.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let registry = registry.clone();
+                let requests = requests.clone();
+                async move {
+                    let response = if req.uri().path() == "/metrics" {
+                        let mut response =
+                            Response::new(Full::new(Bytes::from(render(&registry, &requests))));
+                        response.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                        );
+                        response
+                    } else {
+                        let mut response = Response::new(Full::new(Bytes::from("not found\n")));
+                        *response.status_mut() = StatusCode::NOT_FOUND;
+                        response
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
