@@ -114,6 +114,9 @@ struct NodeArgs {
     /// Directory of HOST.crt/HOST.key PEM pairs (self-signed certificate when absent).
     #[arg(long)]
     certs: Option<PathBuf>,
+    /// Do not boot the scripts' isolates at start (each boots on its first request).
+    #[arg(long)]
+    no_warm: bool,
     /// Seconds in-flight requests get to finish on SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
@@ -149,6 +152,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     let mut config = NodeConfig::new(args.listen);
     config.tls_listen = args.tls_listen;
     config.admin_listen = args.admin_listen;
+    config.warm_on_start = !args.no_warm;
     config.zone = args.zone;
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);

@@ -76,6 +76,8 @@ pub struct NodeConfig {
     pub log: LogHook,
     /// The script that answers hosts outside the zone, if any.
     pub default_script: Option<String>,
+    /// Boot every script's isolate at start, so that first requests find it warm.
+    pub warm_on_start: bool,
 }
 
 impl NodeConfig {
@@ -97,6 +99,7 @@ impl NodeConfig {
             shutdown_grace: Duration::from_secs(30),
             log: Arc::new(log_to_tracing),
             default_script: None,
+            warm_on_start: true,
         }
     }
 }
@@ -201,8 +204,10 @@ impl EdgeNode {
             )));
         }
 
-        let warm = registry.clone();
-        tokio::spawn(async move { warm.warm_all().await });
+        if config.warm_on_start {
+            let warm = registry.clone();
+            tokio::spawn(async move { warm.warm_all().await });
+        }
         tracing::info!(%http_addr, ?https_addr, scripts = registry.names().len(), "edge node serving");
         Ok(Self {
             registry,
