@@ -104,6 +104,28 @@ impl NodeConfig {
     }
 }
 
+/// Starts booting the isolate of the script a TLS ClientHello names, so that it is (nearly)
+/// ready when the request arrives after the handshake.
+fn prewarm_hook(registry: Arc<ScriptRegistry>, zone: String) -> tls::SniHook {
+    Arc::new(move |server_name: &str| {
+        let host = server_name.to_ascii_lowercase();
+        let Some(script) = server::script_for_host(&host, &zone) else {
+            return;
+        };
+        if !registry.contains(script) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let registry = registry.clone();
+        let script = script.to_string();
+        runtime.spawn(async move {
+            let _ = registry.isolate(&script).await;
+        });
+    })
+}
+
 /// A running edge node.
 pub struct EdgeNode {
     registry: Arc<ScriptRegistry>,
@@ -173,7 +195,8 @@ impl EdgeNode {
             let resolver = match &config.certs_dir {
                 Some(dir) => SniResolver::from_dir(dir)?,
                 None => SniResolver::self_signed(&config.zone)?,
-            };
+            }
+            .with_hello_hook(prewarm_hook(registry.clone(), shared.zone.clone()));
             let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver)?);
             let listener = bind(tls_listen).await?;
             https_addr = Some(listener.local_addr().map_err(|source| NodeError::Listen {

@@ -94,6 +94,19 @@ impl Body for NodeBody {
     }
 }
 
+/// A 413 for a body the node did not read to its end: the connection cannot carry another
+/// request, so the client is told not to reuse it.
+fn payload_too_large(max: u64) -> Response<NodeBody> {
+    let mut response = plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Request body larger than {max} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 fn plain(status: StatusCode, message: impl Into<String>) -> Response<NodeBody> {
     let mut message = message.into();
     message.push('\n');
@@ -139,7 +152,7 @@ fn without_port(authority: &str) -> &str {
 }
 
 /// `NAME.<zone>` -> `NAME` (one label only).
-fn script_for_host<'a>(host: &'a str, zone: &str) -> Option<&'a str> {
+pub(crate) fn script_for_host<'a>(host: &'a str, zone: &str) -> Option<&'a str> {
     let name = host.strip_suffix(zone)?.strip_suffix('.')?;
     (!name.is_empty() && !name.contains('.')).then_some(name)
 }
@@ -197,10 +210,7 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > limits.max_body_bytes) {
-        return plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body larger than {} bytes", limits.max_body_bytes),
-        );
+        return payload_too_large(limits.max_body_bytes);
     }
 
     let span =
@@ -303,10 +313,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     };
     let head = match response {
         None => {
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body larger than {} bytes", limits.max_body_bytes),
-            );
+            return payload_too_large(limits.max_body_bytes);
         }
         Some(Err(RuntimeError::IsolateGone { .. })) => {
             return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable");

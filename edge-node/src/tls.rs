@@ -31,12 +31,26 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// Called with the server name of every ClientHello, before the handshake completes.
+pub type SniHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Certificates by host name, exact names before wildcards before the default.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SniResolver {
     exact: HashMap<String, Arc<CertifiedKey>>,
     wildcard: HashMap<String, Arc<CertifiedKey>>,
     default: Option<Arc<CertifiedKey>>,
+    on_hello: Option<SniHook>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SniResolver")
+            .field("exact", &self.exact.keys().collect::<Vec<_>>())
+            .field("wildcard", &self.wildcard.keys().collect::<Vec<_>>())
+            .field("default", &self.default.is_some())
+            .finish()
+    }
 }
 
 impl SniResolver {
@@ -99,6 +113,13 @@ impl SniResolver {
         })
     }
 
+    /// Calls `hook` with each ClientHello's server name (the node starts booting the tenant's
+    /// isolate while the handshake finishes).
+    pub fn with_hello_hook(mut self, hook: SniHook) -> Self {
+        self.on_hello = Some(hook);
+        self
+    }
+
     fn find(&self, name: &str) -> Option<Arc<CertifiedKey>> {
         let name = name.to_ascii_lowercase();
         if let Some(key) = self.exact.get(&name) {
@@ -116,7 +137,12 @@ impl SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         match hello.server_name() {
-            Some(name) => self.find(name),
+            Some(name) => {
+                if let Some(hook) = &self.on_hello {
+                    hook(name);
+                }
+                self.find(name)
+            }
             None => self.default.clone(),
         }
     }

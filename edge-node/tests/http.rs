@@ -272,3 +272,98 @@ async fn shutdown_lets_in_flight_requests_finish() {
     // After shutdown nothing listens.
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_client_hello_starts_booting_the_tenant_before_any_request() {
+    let node = start_with(
+        script_dir(&[("early", ECHO_LEN), ("other", ECHO_LEN)]),
+        |config| {
+            config.tls_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            config.warm_on_start = false;
+        },
+    )
+    .await;
+    let registry = node.node.registry().clone();
+    assert_eq!(registry.cached_isolates(), 0);
+    // Only a handshake naming early.localhost: no HTTP request is ever sent.
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(insecure_client_config()));
+    let stream = TcpStream::connect(node.node.https_addr().expect("tls listener"))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("early.localhost").expect("name");
+    let _tls = tls.connect(name, stream).await.expect("handshake");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        registry.run_pending_evictions().await;
+        if registry.cached_isolates() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ClientHello booted no isolate"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        registry
+            .counters()
+            .cold_starts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "only the named tenant"
+    );
+}
+
+/// A rustls client that accepts any certificate (the node's is self-signed).
+fn insecure_client_config() -> rustls::ClientConfig {
+    #[derive(Debug)]
+    struct AcceptAny(std::sync::Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAny(provider)))
+        .with_no_client_auth()
+}
