@@ -589,6 +589,18 @@ impl SkiffNode {
                 "--listen",
                 "127.0.0.1:0",
                 "--allow-private-fetch",
+                // One request runs a whole test file: lift the per-request limits that a
+                // tenant's worker would have, as workerd's default config has none of them.
+                "--cpu-ms",
+                "600000",
+                "--startup-cpu-ms",
+                "600000",
+                "--wall-clock-secs",
+                "600",
+                "--subrequests",
+                "10000",
+                "--memory-mib",
+                "1024",
                 "--scripts",
             ])
             .arg(scripts)
