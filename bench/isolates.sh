@@ -47,7 +47,7 @@ echo "cold start over $N scripts: p50 $(awk -v v="$p50" 'BEGIN{printf "%.1f", v*
 echo "density: idle node $((idle / 1024)) MB, with $N isolates $((loaded / 1024)) MB: $(awk -v a="$idle" -v b="$loaded" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/1024/n}') MB per isolate"
 kill $node; wait $node 2>/dev/null || true
 
-start_node --cpu-ms 100
+start_node --no-warm --cpu-ms 100
 curl -s -o /dev/null -H "Host: s1.localhost" "http://127.0.0.1:$port/"
 curl -s -o /dev/null -H "Host: burner.localhost" "http://127.0.0.1:$port/"
 p99_of() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000} print v}'; }
