@@ -75,20 +75,8 @@ async fn an_idle_isolate_is_evicted_after_its_ttl() {
         config.cache.idle_ttl = Duration::from_millis(200);
     })
     .await;
-    let registry = node.node.registry().clone();
     assert_eq!(node.get("idle", "/").await.1, "idle 1");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        registry.run_pending_evictions().await;
-        if registry.cached_isolates() == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the idle isolate was not evicted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_cached(&node, 0, "the idle isolate's eviction").await;
     assert_eq!(node.get("idle", "/").await.1, "idle 1", "a fresh isolate");
 }
 

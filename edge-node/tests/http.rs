@@ -292,18 +292,7 @@ async fn a_client_hello_starts_booting_the_tenant_before_any_request() {
         .expect("connect");
     let name = rustls::pki_types::ServerName::try_from("early.localhost").expect("name");
     let _tls = tls.connect(name, stream).await.expect("handshake");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        registry.run_pending_evictions().await;
-        if registry.cached_isolates() == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the ClientHello booted no isolate"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_cached(&node, 1, "the isolate booted by the ClientHello").await;
     assert_eq!(
         registry
             .counters()

@@ -101,6 +101,24 @@ pub fn client_for(addr: SocketAddr, scripts: &[&str]) -> reqwest::Client {
     builder.build().expect("client")
 }
 
+/// Waits until the node's isolate cache holds `count` isolates (moka counts lazily, so its
+/// pending work is run first each time); panics after 10 s.
+pub async fn wait_for_cached(node: &TestNode, count: u64, what: &str) {
+    let registry = node.node.registry();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        registry.run_pending_evictions().await;
+        if registry.cached_isolates() == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds; panics after 10 s.
 pub async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
