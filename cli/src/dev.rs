@@ -128,19 +128,7 @@ pub async fn run(args: DevArgs) -> Result<()> {
         .await
         .context("starting the dev server")?;
     let registry = node.registry().clone();
-    // Load now, so that a broken script is reported before the first request.
-    if let Some(Err(err)) = registry.isolate(&source.name).await {
-        eprintln!(
-            "{}",
-            colors.paint("31", &project_locations(&err.to_string(), &root))
-        );
-    }
-    println!(
-        "skiff dev: {} ready on http://{}",
-        source.name,
-        node.http_addr()
-    );
-
+    // Watch before saying "ready", so that no change made after it is missed.
     let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
@@ -153,6 +141,19 @@ pub async fn run(args: DevArgs) -> Result<()> {
     watcher
         .watch(&root, RecursiveMode::Recursive)
         .with_context(|| format!("watching {}", root.display()))?;
+
+    // Load now, so that a broken script is reported before the first request.
+    if let Some(Err(err)) = registry.isolate(&source.name).await {
+        eprintln!(
+            "{}",
+            colors.paint("31", &project_locations(&err.to_string(), &root))
+        );
+    }
+    println!(
+        "skiff dev: {} ready on http://{}",
+        source.name,
+        node.http_addr()
+    );
 
     let signal = crate::wait_for_signal();
     tokio::pin!(signal);
