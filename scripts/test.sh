@@ -6,4 +6,4 @@ cd "$root"
 "$root/scripts/setup.sh"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -q -- -D warnings
-cargo test --release --workspace
+cargo test --release --workspace --no-fail-fast
