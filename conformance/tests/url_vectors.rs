@@ -42,6 +42,9 @@ async fn url_vectors_match_expectations() -> Result<()> {
     )?;
     let mut config = NodeConfig::new("127.0.0.1:0".parse()?);
     config.threads = 1;
+    // One request checks thousands of vectors: lift the per-request CPU limit a tenant has.
+    config.isolate_limits.cpu = std::time::Duration::from_secs(120);
+    config.limits.wall_clock = std::time::Duration::from_secs(300);
     config.log = Arc::new(|event| eprintln!("worker log: {}", event.message));
     let node = EdgeNode::start(config, &DirectorySource::new(scripts.path())).await?;
     let client = reqwest::Client::builder()
