@@ -295,15 +295,20 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         body,
     };
     let response = async {
-        match overflow {
-            Some(overflow) => {
-                tokio::select! {
-                    head = isolate.fetch(request) => Some(head),
-                    Ok(()) = overflow => None,
-                }
-            }
-            None => Some(isolate.fetch(request).await),
+        let Some(mut overflow) = overflow else {
+            return Some(isolate.fetch(request).await);
+        };
+        let head = tokio::select! {
+            biased;
+            Ok(()) = &mut overflow => return None,
+            head = isolate.fetch(request) => head,
+        };
+        // The overflow is signalled before the tenant sees its body fail, so a tenant that
+        // answered because of that failure is overruled here: the client gets the 413.
+        if overflow.try_recv().is_ok() {
+            return None;
         }
+        Some(head)
     };
     let Ok(response) = tokio::time::timeout(limits.wall_clock, response).await else {
         return plain(
