@@ -162,16 +162,14 @@ impl EdgeNode {
             registry.replace(bundle);
         }
 
+        // A bound listener and the address it got (port 0 picks one).
         let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| NodeError::Listen { addr, source })
+            let listen_error = |source| NodeError::Listen { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+            let local = listener.local_addr().map_err(listen_error)?;
+            Ok::<_, NodeError>((listener, local))
         };
-        let http = bind(config.listen).await?;
-        let http_addr = http.local_addr().map_err(|source| NodeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        let (http, http_addr) = bind(config.listen).await?;
         let shared = Arc::new(server::Shared {
             registry: registry.clone(),
             zone: config.zone.to_ascii_lowercase(),
@@ -198,11 +196,8 @@ impl EdgeNode {
             }
             .with_hello_hook(prewarm_hook(registry.clone(), shared.zone.clone()));
             let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver)?);
-            let listener = bind(tls_listen).await?;
-            https_addr = Some(listener.local_addr().map_err(|source| NodeError::Listen {
-                addr: tls_listen,
-                source,
-            })?);
+            let (listener, local) = bind(tls_listen).await?;
+            https_addr = Some(local);
             accept_loops.push(tokio::spawn(server::serve(
                 listener,
                 Some(acceptor),
@@ -214,11 +209,8 @@ impl EdgeNode {
 
         let mut admin_addr = None;
         if let Some(admin_listen) = config.admin_listen {
-            let listener = bind(admin_listen).await?;
-            admin_addr = Some(listener.local_addr().map_err(|source| NodeError::Listen {
-                addr: admin_listen,
-                source,
-            })?);
+            let (listener, local) = bind(admin_listen).await?;
+            admin_addr = Some(local);
             accept_loops.push(tokio::spawn(metrics::serve_admin(
                 listener,
                 registry.clone(),

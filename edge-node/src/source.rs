@@ -128,17 +128,19 @@ fn is_module(path: &Path) -> bool {
     )
 }
 
+/// The entries of `dir`, sorted by name, so that loading is deterministic.
+pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+    let mut entries = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
 fn collect_modules(
     root: &Path,
     dir: &Path,
     out: &mut BTreeMap<String, String>,
 ) -> Result<(), SourceError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_error(dir))?
-        .collect::<Result<_, _>>()
-        .map_err(io_error(dir))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in sorted_entries(dir).map_err(io_error(dir))? {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -307,13 +309,8 @@ impl DirectorySource {
 
 impl ScriptSource for DirectorySource {
     fn load_all(&self) -> Result<Vec<ScriptBundle>, SourceError> {
-        let mut entries: Vec<_> = std::fs::read_dir(&self.dir)
-            .map_err(io_error(&self.dir))?
-            .collect::<Result<_, _>>()
-            .map_err(io_error(&self.dir))?;
-        entries.sort_by_key(|e| e.file_name());
         let mut bundles = Vec::new();
-        for entry in entries {
+        for entry in sorted_entries(&self.dir).map_err(io_error(&self.dir))? {
             let path = entry.path();
             let file_name = entry.file_name().to_string_lossy().into_owned();
             if file_name.starts_with('.') {

@@ -61,12 +61,7 @@ impl SniResolver {
             move |source| TlsError::Io { path, source }
         };
         let mut resolver = Self::default();
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .collect::<Result<_, _>>()
-            .map_err(io(dir))?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
+        for entry in crate::source::sorted_entries(dir).map_err(io(dir))? {
             let cert_path = entry.path();
             if cert_path.extension().is_none_or(|e| e != "crt") {
                 continue;
