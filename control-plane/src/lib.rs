@@ -1,0 +1,1 @@
+//! skiff-control-plane: placeholder, being built.
