@@ -285,7 +285,7 @@ mod tests {
         let mut tampered = bytes.clone();
         let last = tampered.len() - 3;
         tampered[last] ^= 1;
-        let err = Bundle::from_verified_bytes(&tampered, &hash).unwrap_err();
+        let err = Bundle::from_verified_bytes(&tampered, &hash).expect_err("tampered bytes");
         assert!(err.contains("refusing"), "{err}");
     }
 
@@ -297,7 +297,7 @@ mod tests {
                 {"type":"secret_text","name":"S","text":"s"},
                 {"type":"json","name":"J","json":{"x":1}}]}"#,
         )
-        .unwrap();
+        .expect("metadata parses");
         assert_eq!(metadata.bindings.len(), 3);
         assert!(matches!(&metadata.bindings[1], Binding::SecretText { name, .. } if name == "S"));
     }
@@ -307,7 +307,7 @@ mod tests {
         let event = SyncEvent::Tail {
             scripts: vec!["a".into()],
         };
-        let text = serde_json::to_string(&event).unwrap();
+        let text = serde_json::to_string(&event).expect("serialises");
         assert_eq!(text, r#"{"type":"tail","scripts":["a"]}"#);
     }
 }
