@@ -1,6 +1,9 @@
-//! `skiff`: run a worker locally (`skiff dev`) or an edge node (`skiff node`).
+//! `skiff`: run a worker locally (`skiff dev`), an edge node (`skiff node`), and deploy
+//! workers to the platform through the control plane (`deploy`, `versions`, `secret`, ...).
 
+mod client;
 mod dev;
+mod platform;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +32,22 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run an edge node serving the scripts in a directory.
     Node(NodeArgs),
+    /// Create a worker project: skiff.toml, src/index.js, .gitignore.
+    Init(platform::InitArgs),
+    /// Upload the project in the current folder and deploy it to every edge node.
+    Deploy(platform::DeployArgs),
+    /// List a script's versions, or deploy versions (gradual rollouts: V1@90 V2@10).
+    #[command(subcommand)]
+    Versions(platform::VersionsCommand),
+    /// Deploy the previous version again (or the one named).
+    Rollback(platform::RollbackArgs),
+    /// Stop serving a script on every node and delete it.
+    Delete(platform::DeleteArgs),
+    /// Manage a script's secrets (values from stdin, never shown again).
+    #[command(subcommand)]
+    Secret(platform::SecretCommand),
+    /// Stream a script's console output and exceptions from every node.
+    Tail(platform::TailArgs),
 }
 
 /// Settings shared by `skiff node` and `skiff dev`.
@@ -133,8 +152,22 @@ fn init_tracing() {
         .init();
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The message and its causes, one per line; no backtrace for users.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  {}", cause.to_string().replace('\n', "\n  "));
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,6 +178,13 @@ fn main() -> Result<()> {
             runtime.block_on(run_node(args))
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
+        Command::Init(args) => platform::init(args),
+        Command::Deploy(args) => runtime.block_on(platform::deploy(args)),
+        Command::Versions(command) => runtime.block_on(platform::versions(command)),
+        Command::Rollback(args) => runtime.block_on(platform::rollback(args)),
+        Command::Delete(args) => runtime.block_on(platform::delete(args)),
+        Command::Secret(command) => runtime.block_on(platform::secret(command)),
+        Command::Tail(args) => runtime.block_on(platform::tail(args)),
     }
 }
 
