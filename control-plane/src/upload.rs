@@ -170,10 +170,8 @@ async fn read_upload(
         .await
         .map_err(|err| multipart_error(err, max))?
     {
-        let path = field
-            .name()
-            .ok_or_else(|| ApiError::bad_request("bad upload: a module part has no name"))?
-            .to_string();
+        let path = part_name(&field)
+            .ok_or_else(|| ApiError::bad_request("bad upload: a module part has no name"))?;
         validate_module_path(&path)?;
         if path == "metadata" || modules.contains_key(&path) {
             return Err(ApiError::bad_request(format!(
@@ -203,6 +201,46 @@ async fn read_upload(
         modules,
     };
     Ok((metadata, bundle))
+}
+
+/// A part's name: `name="..."`, or the RFC 5987 form `name*=utf-8''...` that some clients
+/// (reqwest among them) use for names with characters such as '/'.
+fn part_name(field: &Field<'_>) -> Option<String> {
+    if let Some(name) = field.name() {
+        return Some(name.to_string());
+    }
+    let disposition = field
+        .headers()
+        .get(axum::http::header::CONTENT_DISPOSITION)?
+        .to_str()
+        .ok()?;
+    let value = disposition
+        .split(';')
+        .map(str::trim)
+        .find_map(|param| param.strip_prefix("name*="))?;
+    let (charset, rest) = value.split_once('\'')?;
+    if !charset.eq_ignore_ascii_case("utf-8") {
+        return None;
+    }
+    let (_language, encoded) = rest.split_once('\'')?;
+    percent_decode(encoded)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Appends the part's bytes to `out`, failing with 413 once they exceed `room`.
@@ -350,6 +388,13 @@ mod tests {
             error_line("script startup exceeded the CPU time limit (400 ms)"),
             None
         );
+    }
+
+    #[test]
+    fn percent_encoded_names_decode() {
+        assert_eq!(percent_decode("lib%2Fx.js").as_deref(), Some("lib/x.js"));
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("plain.js").as_deref(), Some("plain.js"));
     }
 
     #[test]
