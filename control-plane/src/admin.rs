@@ -13,6 +13,7 @@ use skiff_protocol::{
 };
 
 use crate::error::{ApiError, StoreError};
+use crate::extract::JsonBody;
 use crate::state::AppState;
 use crate::store::{self, now_ms};
 use crate::validate::{validate_env_name, validate_script_name};
@@ -104,7 +105,7 @@ fn deploy(
 pub async fn create_deployment(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(request): Json<DeploymentRequest>,
+    JsonBody(request): JsonBody<DeploymentRequest>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     validate_split(&request.versions)?;
     let (revision, deployment) = state
@@ -195,7 +196,7 @@ pub async fn list_secrets(
 pub async fn put_secret(
     State(state): State<Arc<AppState>>,
     Path((name, key)): Path<(String, String)>,
-    Json(body): Json<SecretValue>,
+    JsonBody(body): JsonBody<SecretValue>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     validate_script_name(&name)?;
     validate_env_name(&key)?;

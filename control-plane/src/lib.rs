@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod error;
+mod extract;
 mod state;
 mod store;
 mod sync;
@@ -148,6 +149,9 @@ impl ControlPlane {
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "control plane server task failed");
         }
+        // Dropping the worker pool joins its thread: not on the async runtime.
+        let state = self.state;
+        let _ = tokio::task::spawn_blocking(move || drop(state)).await;
         tracing::info!("control plane stopped");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use skiff_protocol::{Ack, NODE_ID_HEADER, NodeList, SyncEvent};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{ApiError, StoreError};
+use crate::extract::{JsonBody, QueryArgs};
 use crate::state::AppState;
 use crate::store;
 
@@ -75,7 +76,7 @@ pub struct SyncQuery {
 pub async fn sync(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(query): Query<SyncQuery>,
+    QueryArgs(query): QueryArgs<SyncQuery>,
 ) -> Result<Response, ApiError> {
     let node = headers
         .get(NODE_ID_HEADER)
@@ -217,7 +218,7 @@ pub async fn get_bundle(
 pub async fn ack(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
-    Json(ack): Json<Ack>,
+    JsonBody(ack): JsonBody<Ack>,
 ) -> Result<StatusCode, ApiError> {
     let id = node.clone();
     state
@@ -250,7 +251,7 @@ async fn node_list(state: &AppState) -> Result<NodeList, ApiError> {
 
 pub async fn list_nodes(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<NodesQuery>,
+    QueryArgs(query): QueryArgs<NodesQuery>,
 ) -> Result<Json<NodeList>, ApiError> {
     let mut events = state.node_events.subscribe();
     let mut shutdown = state.shutdown.subscribe();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,13 +12,14 @@ use skiff_protocol::TailEvent;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
+use crate::extract::JsonBody;
 use crate::state::AppState;
 use crate::store;
 use crate::sync::{data_frame, event_stream, ping_frame, ping_ticker, stopped};
 
 pub async fn post_logs(
     State(state): State<Arc<AppState>>,
-    Json(events): Json<Vec<TailEvent>>,
+    JsonBody(events): JsonBody<Vec<TailEvent>>,
 ) -> StatusCode {
     for event in events {
         // No subscriber is not an error: the events are simply not wanted.

@@ -24,6 +24,9 @@ use crate::validate::{validate_env_name, validate_module_path, validate_script_n
 /// Room for the metadata part and the multipart framing above the module limit.
 pub const BODY_OVERHEAD: usize = 1024 * 1024;
 
+/// The largest `metadata` part.
+const METADATA_LIMIT: usize = 512 * 1024;
+
 pub async fn put_script(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -159,7 +162,16 @@ async fn read_upload(
         ));
     }
     let mut metadata_bytes = Vec::new();
-    read_part(first, &mut metadata_bytes, BODY_OVERHEAD, max).await?;
+    read_part(first, &mut metadata_bytes, METADATA_LIMIT, max, || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the metadata part exceeds {}",
+                describe_size(METADATA_LIMIT)
+            ),
+        )
+    })
+    .await?;
     let metadata: UploadMetadata = serde_json::from_slice(&metadata_bytes)
         .map_err(|err| ApiError::bad_request(format!("bad upload metadata: {err}")))?;
 
@@ -179,7 +191,10 @@ async fn read_upload(
             )));
         }
         let mut source = Vec::new();
-        read_part(field, &mut source, max - total.min(max), max).await?;
+        read_part(field, &mut source, max - total.min(max), max, || {
+            too_large(max)
+        })
+        .await?;
         total += source.len();
         let source = String::from_utf8(source).map_err(|_| {
             ApiError::bad_request(format!("bad upload: module {path:?} is not UTF-8 text"))
@@ -243,12 +258,13 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Appends the part's bytes to `out`, failing with 413 once they exceed `room`.
+/// Appends the part's bytes to `out`, failing with `overflow()` once they exceed `room`.
 async fn read_part(
     mut field: Field<'_>,
     out: &mut Vec<u8>,
     room: usize,
     max: usize,
+    overflow: impl Fn() -> ApiError,
 ) -> Result<(), ApiError> {
     while let Some(chunk) = field
         .chunk()
@@ -256,7 +272,7 @@ async fn read_part(
         .map_err(|err| multipart_error(err, max))?
     {
         if out.len() + chunk.len() > room {
-            return Err(too_large(max));
+            return Err(overflow());
         }
         out.extend_from_slice(&chunk);
     }
@@ -313,6 +329,8 @@ async fn validate_in_isolate(
         env,
     });
     let mut options = IsolateOptions::new(name);
+    // The isolate is stopped right after it loads; nothing it starts is waited for.
+    options.wait_until = std::time::Duration::ZERO;
     options.limits = IsolateLimits {
         startup_cpu: state.config.startup_cpu,
         memory: state.config.memory_bytes,

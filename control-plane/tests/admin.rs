@@ -294,6 +294,18 @@ async fn bad_uploads_are_refused_and_nothing_is_stored() {
     assert_eq!(bad_json.status(), 400);
     assert!(error_body(bad_json).await.error.contains("metadata"));
 
+    let metadata_second = reqwest::multipart::Form::new()
+        .text("index.js", HELLO)
+        .text("metadata", r#"{"main_module":"index.js"}"#);
+    let metadata_second = api
+        .put("/v1/scripts/hello")
+        .multipart(metadata_second)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(metadata_second.status(), 400);
+    assert!(error_body(metadata_second).await.error.contains("metadata"));
+
     let not_multipart = api
         .put("/v1/scripts/hello")
         .header("content-type", "application/json")
@@ -484,6 +496,15 @@ async fn gradual_deployments_are_validated() {
         let response = post_deployment(&api, "hello", &bad).await;
         assert_eq!(response.status(), 400, "{bad:?}");
     }
+    let malformed = api
+        .post("/v1/scripts/hello/deployments")
+        .header("content-type", "application/json")
+        .body("{\"versions\": [")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(malformed.status(), 400);
+    assert!(!error_body(malformed).await.error.is_empty());
     let missing = post_deployment(&api, "nope", &[(&v1, 100.0)]).await;
     assert_eq!(missing.status(), 404);
 
