@@ -299,3 +299,77 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
     assert_eq!(scripts, Vec::<String>::new());
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn bursts_arrive_whole_and_gradual_deployments_carry_both_versions() {
+    let dir = tempdir();
+    let cp = start(dir.path()).await;
+    let api = Api::admin(&cp);
+    let node = Api::node(&cp);
+    let v1 = api.deploy("hello", HELLO).await;
+    let v2 = api.deploy("hello", "export default {};\n").await;
+    let mut stream = subscribe(&node, "n1", v2.revision).await;
+
+    let mut last = 0;
+    for i in 0..5 {
+        let change: skiff_protocol::ChangeResponse = api
+            .put(&format!("/v1/scripts/hello/secrets/KEY_{i}"))
+            .json(&SecretValue {
+                value: format!("v{i}"),
+            })
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("ChangeResponse");
+        last = change.revision;
+    }
+    // However the burst was split into events, the last one is at the last revision and
+    // carries every secret.
+    let mut events = 0;
+    let state = loop {
+        let SyncEvent::Update {
+            revision,
+            mut changes,
+        } = stream.expect_data(WAIT).await
+        else {
+            panic!("updates only");
+        };
+        events += 1;
+        assert!(revision <= last);
+        if revision == last {
+            break changes.pop().and_then(|c| c.state).expect("state");
+        }
+    };
+    assert!(events <= 5);
+    assert_eq!(state.secrets.len(), 5);
+
+    let split = skiff_protocol::DeploymentRequest {
+        versions: vec![
+            skiff_protocol::DeployedVersion {
+                version_id: v1.version.id.clone(),
+                percentage: 90.0,
+            },
+            skiff_protocol::DeployedVersion {
+                version_id: v2.version.id.clone(),
+                percentage: 10.0,
+            },
+        ],
+    };
+    let response = api
+        .post("/v1/scripts/hello/deployments")
+        .json(&split)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let SyncEvent::Update { changes, .. } = stream.expect_data(WAIT).await else {
+        panic!("an update for the deployment");
+    };
+    let state = changes[0].state.as_ref().expect("state");
+    assert_eq!(state.deployment.versions, split.versions);
+    let ids: Vec<_> = state.versions.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, vec![v1.version.id.as_str(), v2.version.id.as_str()]);
+    cp.shutdown().await;
+}
