@@ -191,7 +191,7 @@ async fn read_upload(
             )));
         }
         let mut source = Vec::new();
-        read_part(field, &mut source, max - total.min(max), max, || {
+        read_part(field, &mut source, max.saturating_sub(total), max, || {
             too_large(max)
         })
         .await?;
