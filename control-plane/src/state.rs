@@ -1,0 +1,152 @@
+//! What every request handler shares: the store, the tokens, the validation pool, and the
+//! in-memory signals that wake sync streams, node long-polls and tail subscribers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use skiff_protocol::TailEvent;
+use skiff_runtime::WorkerPool;
+use tokio::sync::{broadcast, watch};
+
+use crate::ControlConfig;
+use crate::auth::Tokens;
+use crate::store::Store;
+
+/// How many log events a slow tail subscriber may fall behind before it misses some.
+const TAIL_BUFFER: usize = 1024;
+
+pub struct AppState {
+    pub config: ControlConfig,
+    pub store: Store,
+    pub tokens: Tokens,
+    /// One thread; loads each upload once before it is accepted.
+    pub pool: WorkerPool,
+    /// The latest committed revision; sync streams wait on it.
+    pub revision: watch::Sender<u64>,
+    /// Bumped on every ack, node connect and disconnect; node long-polls wait on it.
+    pub node_events: watch::Sender<u64>,
+    /// Open sync streams per node id.
+    connected: Mutex<BTreeMap<String, usize>>,
+    /// Log events from nodes, to tail subscribers.
+    pub tail: broadcast::Sender<Arc<TailEvent>>,
+    /// Open tail subscriptions per script.
+    tail_subscribers: Mutex<BTreeMap<String, usize>>,
+    /// The scripts with at least one tail subscriber; sync streams wait on it.
+    pub tailed: watch::Sender<Vec<String>>,
+    /// Set when the control plane shuts down: open streams end.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    pub fn new(
+        config: ControlConfig,
+        store: Store,
+        tokens: Tokens,
+        pool: WorkerPool,
+        revision: u64,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            tokens,
+            pool,
+            revision: watch::Sender::new(revision),
+            node_events: watch::Sender::new(0),
+            connected: Mutex::default(),
+            tail: broadcast::Sender::new(TAIL_BUFFER),
+            tail_subscribers: Mutex::default(),
+            tailed: watch::Sender::new(Vec::new()),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    /// Announces a committed revision to the sync streams.
+    pub fn published(&self, revision: u64) {
+        self.revision.send_if_modified(|current| {
+            if revision > *current {
+                *current = revision;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn node_event(&self) {
+        self.node_events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Marks `node` connected until the guard is dropped.
+    pub fn node_connected(self: &Arc<Self>, node: &str) -> ConnectedGuard {
+        *lock(&self.connected).entry(node.to_string()).or_default() += 1;
+        self.node_event();
+        ConnectedGuard {
+            state: self.clone(),
+            node: node.to_string(),
+        }
+    }
+
+    pub fn connected_nodes(&self) -> BTreeSet<String> {
+        lock(&self.connected).keys().cloned().collect()
+    }
+
+    /// Counts a tail subscriber of `script` until the guard is dropped.
+    pub fn tail_subscribed(self: &Arc<Self>, script: &str) -> TailGuard {
+        let mut subscribers = lock(&self.tail_subscribers);
+        *subscribers.entry(script.to_string()).or_default() += 1;
+        self.tailed
+            .send_replace(subscribers.keys().cloned().collect());
+        TailGuard {
+            state: self.clone(),
+            script: script.to_string(),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn decrement(map: &mut BTreeMap<String, usize>, key: &str) {
+    if let Some(count) = map.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            map.remove(key);
+        }
+    }
+}
+
+/// A node's open sync stream.
+pub struct ConnectedGuard {
+    state: Arc<AppState>,
+    node: String,
+}
+
+impl Drop for ConnectedGuard {
+    fn drop(&mut self) {
+        decrement(&mut lock(&self.state.connected), &self.node);
+        self.state.node_event();
+    }
+}
+
+/// An open tail subscription.
+pub struct TailGuard {
+    state: Arc<AppState>,
+    script: String,
+}
+
+impl Drop for TailGuard {
+    fn drop(&mut self) {
+        let mut subscribers = lock(&self.state.tail_subscribers);
+        decrement(&mut subscribers, &self.script);
+        let scripts: Vec<String> = subscribers.keys().cloned().collect();
+        self.state.tailed.send_if_modified(|current| {
+            if *current != scripts {
+                *current = scripts;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
