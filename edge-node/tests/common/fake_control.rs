@@ -69,7 +69,7 @@ struct Data {
     changes: Vec<(u64, ScriptChange)>,
     tailed: Vec<String>,
     bundles: HashMap<String, Vec<u8>>,
-    /// Bundles served with a flipped byte.
+    /// Bundles served with different (well-formed) content.
     tampered: HashSet<String>,
     next_version: u64,
     // Recorded requests.
@@ -186,7 +186,7 @@ impl FakeControl {
         }));
     }
 
-    /// Serves the bundle of `source` with a flipped byte (or, with `false`, correctly again).
+    /// Serves the bundle of `source` with other content (or, with `false`, correctly again).
     pub fn tamper(&self, source: &str, tampered: bool) {
         let hash = bundle(source).hash();
         let mut data = self.data();
@@ -356,8 +356,12 @@ async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
                 return status(StatusCode::NOT_FOUND);
             };
             if data.tampered.contains(*hash) {
-                let last = bytes.len() - 3;
-                bytes[last] ^= 1;
+                // Still a well-formed bundle of valid JavaScript: only the hash tells.
+                let mut bundle: Bundle = serde_json::from_slice(&bytes).expect("a bundle");
+                for source in bundle.modules.values_mut() {
+                    source.push_str("\n// tampered\n");
+                }
+                bytes = bundle.to_bytes();
             }
             Response::new(Full::new(Bytes::from(bytes)).boxed())
         }
