@@ -31,7 +31,7 @@ pub use registry::{
 };
 pub use server::{Limits, NodeBody};
 pub use source::{
-    DirectorySource, Manifest, Project, ScriptSource, SourceError, parse_dev_vars,
+    DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,
     validate_script_name,
 };
 pub use sync::{SyncConfig, SyncError, SyncStatus, load_or_create_node_id};
@@ -271,6 +271,12 @@ impl EdgeNode {
             sync,
             sync_status,
         })
+    }
+
+    /// Starts a node whose scripts all come from config sync (`config.sync`), beginning
+    /// with what its data directory already holds.
+    pub async fn start_synced(config: NodeConfig) -> Result<Self, NodeError> {
+        Self::start(config, &NoScripts).await
     }
 
     pub fn http_addr(&self) -> SocketAddr {

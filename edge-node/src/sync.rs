@@ -419,6 +419,26 @@ impl SseParser {
     }
 }
 
+/// Parses one event's data. Events of a type this node does not know (from a newer control
+/// plane) are skipped; a malformed event of a known type is an error.
+fn parse_event(data: &str) -> Result<Option<SyncEvent>, SyncError> {
+    match serde_json::from_str(data) {
+        Ok(event) => Ok(Some(event)),
+        Err(err) => {
+            let kind = serde_json::from_str::<serde_json::Value>(data)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
+            match kind.as_deref() {
+                Some(kind) if !["snapshot", "update", "tail"].contains(&kind) => {
+                    tracing::debug!(kind, "skipping a sync event of an unknown type");
+                    Ok(None)
+                }
+                _ => Err(SyncError::Event(err.to_string())),
+            }
+        }
+    }
+}
+
 /// The scripts whose log events go to the control plane.
 #[derive(Default)]
 pub(crate) struct TailSet {
@@ -703,8 +723,9 @@ impl SyncClient {
                 Ok(Some(chunk)) => chunk?,
             };
             for data in parser.push(&chunk)? {
-                let event: SyncEvent =
-                    serde_json::from_str(&data).map_err(|err| SyncError::Event(err.to_string()))?;
+                let Some(event) = parse_event(&data)? else {
+                    continue;
+                };
                 self.handle(event).await?;
                 *applied = true;
             }
@@ -864,6 +885,15 @@ mod tests {
             .expect("parses");
         assert_eq!(events, vec!["{\"a\":1}".to_string(), "x\ny".to_string()]);
         assert!(parser.push(b"\n\n: ping\n").expect("parses").is_empty());
+    }
+
+    #[test]
+    fn unknown_event_types_are_skipped() {
+        let tail = parse_event(r#"{"type":"tail","scripts":["a"]}"#).expect("parses");
+        assert!(matches!(tail, Some(SyncEvent::Tail { .. })));
+        assert!(matches!(parse_event(r#"{"type":"drain"}"#), Ok(None)));
+        assert!(parse_event(r#"{"type":"update","revision":"x"}"#).is_err());
+        assert!(parse_event("not json").is_err());
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use common::*;
 use fake_control::{FakeControl, Script, TOKEN, Version};
-use skiff_edge_node::{SyncConfig, SyncStatus};
+use std::sync::{Arc, Mutex};
+
+use skiff_edge_node::{EdgeNode, NodeConfig, SyncConfig, SyncStatus};
 
 /// A worker that answers `NAME TAG A B` from its env.
 fn worker(name: &str, tag: &str) -> String {
@@ -207,6 +209,40 @@ async fn a_restarted_node_serves_its_persisted_scripts_without_the_control_plane
     assert!(!status(&node).connected());
     let page = metrics(&node).await;
     assert!(page.contains("skiff_sync_connected 0"), "{page}");
+    node.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_snapshot_removes_the_scripts_it_does_not_list() {
+    let control = FakeControl::start().await;
+    let (x, y) = (worker("x", "v1"), worker("y", "v1"));
+    control.deploy("x", &[Version::all(&x)], &[]);
+    control.deploy("y", &[Version::all(&y)], &[]);
+    let revision = control.deploy("y", &[Version::all(&worker("y", "v2"))], &[]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let node = synced_node(&control.url(), data.path()).await;
+    wait_for_revision(&node, revision).await;
+    node.node.shutdown().await;
+
+    // Another control plane, behind the node's revision: it answers with a snapshot.
+    let other = FakeControl::start().await;
+    let z = worker("z", "v1");
+    let snapshot = other.deploy("z", &[Version::all(&z)], &[]);
+    assert!(snapshot < revision);
+    let mut config = NodeConfig::new("127.0.0.1:0".parse().expect("addr"));
+    config.threads = 1;
+    config.sync = Some(SyncConfig::new(other.url(), TOKEN, data.path()).expect("sync config"));
+    let node = TestNode {
+        node: EdgeNode::start_synced(config).await.expect("node starts"),
+        logs: Arc::new(Mutex::new(Vec::new())),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    wait_until(|| other.acks().contains(&snapshot), "the snapshot's ack").await;
+    assert_eq!(other.sync_requests(), vec![revision]);
+    assert_eq!(status(&node).revision(), snapshot);
+    assert_eq!(node.get("x", "/").await.0, 404);
+    assert_eq!(node.get("y", "/").await.0, 404);
+    assert_eq!(node.get("z", "/").await, (200, "z v1".into()));
     node.node.shutdown().await;
 }
 
