@@ -577,6 +577,8 @@ pub(crate) struct SyncClient {
     scripts: BTreeMap<String, ScriptState>,
     /// The revision applied and persisted.
     revision: u64,
+    /// A subscription silent for this long is dropped.
+    idle_timeout: Duration,
 }
 
 /// The running sync tasks of a node.
@@ -652,6 +654,7 @@ impl SyncClient {
             tailed,
             scripts,
             revision,
+            idle_timeout: IDLE_TIMEOUT,
         })
     }
 
@@ -722,8 +725,8 @@ impl SyncClient {
         let mut body = response.bytes_stream();
         let mut parser = SseParser::default();
         loop {
-            let chunk = match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
-                Err(_) => return Err(SyncError::Idle(IDLE_TIMEOUT)),
+            let chunk = match tokio::time::timeout(self.idle_timeout, body.next()).await {
+                Err(_) => return Err(SyncError::Idle(self.idle_timeout)),
                 Ok(None) => return Err(SyncError::Closed),
                 Ok(Some(chunk)) => chunk?,
             };
@@ -731,8 +734,9 @@ impl SyncClient {
                 let Some(event) = parse_event(&data)? else {
                     continue;
                 };
+                let changes_config = !matches!(event, SyncEvent::Tail { .. });
                 self.handle(event).await?;
-                *applied = true;
+                *applied |= changes_config;
             }
         }
     }
@@ -890,6 +894,62 @@ mod tests {
             .expect("parses");
         assert_eq!(events, vec!["{\"a\":1}".to_string(), "x\ny".to_string()]);
         assert!(parser.push(b"\n\n: ping\n").expect("parses").is_empty());
+    }
+
+    /// A control plane that accepts sync subscriptions, answers their headers and then stays
+    /// silent; counts the subscriptions.
+    async fn silent_control_plane() -> (String, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let subscriptions = Arc::new(AtomicU64::new(0));
+        let counter = subscriptions.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0; 4096];
+                    let _ = stream.read(&mut request).await;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    // Hold the connection open, saying nothing.
+                    let _ = stream.read(&mut request).await;
+                });
+            }
+        });
+        (url, subscriptions)
+    }
+
+    #[tokio::test]
+    async fn a_silent_subscription_is_dropped_and_renewed() {
+        let (url, subscriptions) = silent_control_plane().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = SyncConfig::new(url, "token", dir.path()).expect("config");
+        let registry = Arc::new(ScriptRegistry::new(
+            skiff_runtime::WorkerPool::new(1).expect("pool"),
+            crate::registry::IsolateDefaults {
+                outbound: Default::default(),
+                wait_until: Duration::from_secs(1),
+                limits: Default::default(),
+                log: Arc::new(|_| {}),
+            },
+            Default::default(),
+        ));
+        let mut client = SyncClient::restore(&config, registry, Arc::default()).expect("restores");
+        client.idle_timeout = Duration::from_millis(200);
+        let status = client.status();
+        let (_queue, events) = mpsc::channel(1);
+        let tasks = client.spawn(events);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while subscriptions.load(Ordering::Relaxed) < 3 {
+            assert!(Instant::now() < deadline, "no renewed subscription");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(status.revision(), 0);
+        tasks.stop().await;
     }
 
     #[test]
