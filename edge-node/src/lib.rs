@@ -3,12 +3,15 @@
 //! An [`EdgeNode`] listens for HTTP/1.1 and HTTP/2 (cleartext h2c and TLS with ALPN), applies
 //! the input [`Limits`] before any tenant code runs, maps `NAME.<zone>` to script `NAME`
 //! through the [`ScriptRegistry`], and streams each request into the script's isolate and the
-//! response back. It sees isolates only through `skiff_runtime::IsolateHandle`.
+//! response back. It sees isolates only through `skiff_runtime::IsolateHandle`. With a
+//! [`SyncConfig`] it serves what the control plane deploys, kept in step by the config-sync
+//! client (`sync.rs`).
 
 mod metrics;
 mod registry;
 mod server;
 mod source;
+mod sync;
 mod tls;
 
 use std::net::SocketAddr;
@@ -23,12 +26,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use metrics::RequestMetrics;
-pub use registry::{CacheCounters, CacheLimits, IsolateDefaults, LogHook, ScriptRegistry};
+pub use registry::{
+    CacheCounters, CacheLimits, Deployment, IsolateDefaults, LogHook, ScriptRegistry,
+};
 pub use server::{Limits, NodeBody};
 pub use source::{
-    DirectorySource, Manifest, Project, ScriptSource, SourceError, parse_dev_vars,
+    DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,
     validate_script_name,
 };
+pub use sync::{SyncConfig, SyncError, SyncStatus, load_or_create_node_id};
 pub use tls::{SniResolver, TlsError};
 
 /// A node failed to start.
@@ -45,6 +51,8 @@ pub enum NodeError {
     Source(#[from] SourceError),
     #[error("cannot start worker threads: {0}")]
     Threads(std::io::Error),
+    #[error("config sync: {0}")]
+    Sync(#[from] SyncError),
 }
 
 /// Everything an edge node is started with.
@@ -78,6 +86,8 @@ pub struct NodeConfig {
     pub default_script: Option<String>,
     /// Boot every script's isolate at start, so that first requests find it warm.
     pub warm_on_start: bool,
+    /// Serve what the control plane deploys (config sync), if set.
+    pub sync: Option<SyncConfig>,
 }
 
 impl NodeConfig {
@@ -100,6 +110,7 @@ impl NodeConfig {
             log: Arc::new(log_to_tracing),
             default_script: None,
             warm_on_start: true,
+            sync: None,
         }
     }
 }
@@ -136,12 +147,27 @@ pub struct EdgeNode {
     accept_loops: Vec<JoinHandle<()>>,
     graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
     shutdown_grace: Duration,
+    sync: Option<sync::SyncTasks>,
+    sync_status: Option<Arc<SyncStatus>>,
 }
 
 impl EdgeNode {
     /// Binds the listeners, loads every script from `source`, and starts serving. Isolates
     /// are created in the background so the first requests find them warm.
+    ///
+    /// With `config.sync`, the state persisted in its data directory is loaded after
+    /// `source` (a synced script replaces a source's script of the same name), then the
+    /// sync client subscribes to the control plane; [`EdgeNode::shutdown`] stops it.
     pub async fn start(config: NodeConfig, source: &dyn ScriptSource) -> Result<Self, NodeError> {
+        let tailed = Arc::new(sync::TailSet::default());
+        let (log, tail_events) = match &config.sync {
+            Some(sync) => {
+                let (hook, events) =
+                    sync::tail_hook(config.log.clone(), tailed.clone(), sync.node_id.clone());
+                (hook, Some(events))
+            }
+            None => (config.log.clone(), None),
+        };
         let pool = if config.threads == 0 {
             WorkerPool::with_default_threads()
         } else {
@@ -154,13 +180,18 @@ impl EdgeNode {
                 outbound: config.outbound.clone(),
                 wait_until: config.wait_until,
                 limits: config.isolate_limits,
-                log: config.log.clone(),
+                log,
             },
             config.cache,
         ));
         for bundle in source.load_all()? {
             registry.replace(bundle);
         }
+        let sync_client = match &config.sync {
+            Some(sync) => Some(sync::SyncClient::restore(sync, registry.clone(), tailed)?),
+            None => None,
+        };
+        let sync_status = sync_client.as_ref().map(sync::SyncClient::status);
 
         // A bound listener and the address it got (port 0 picks one).
         let bind = |addr: SocketAddr| async move {
@@ -215,6 +246,7 @@ impl EdgeNode {
                 listener,
                 registry.clone(),
                 shared_metrics.clone(),
+                sync_status.clone(),
                 stop.subscribe(),
             )));
         }
@@ -223,6 +255,9 @@ impl EdgeNode {
             let warm = registry.clone();
             tokio::spawn(async move { warm.warm_all().await });
         }
+        let sync = sync_client
+            .zip(tail_events)
+            .map(|(client, events)| client.spawn(events));
         tracing::info!(%http_addr, ?https_addr, scripts = registry.names().len(), "edge node serving");
         Ok(Self {
             registry,
@@ -233,7 +268,15 @@ impl EdgeNode {
             accept_loops,
             graceful,
             shutdown_grace: config.shutdown_grace,
+            sync,
+            sync_status,
         })
+    }
+
+    /// Starts a node whose scripts all come from config sync (`config.sync`), beginning
+    /// with what its data directory already holds.
+    pub async fn start_synced(config: NodeConfig) -> Result<Self, NodeError> {
+        Self::start(config, &NoScripts).await
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -252,9 +295,17 @@ impl EdgeNode {
         &self.registry
     }
 
-    /// Stops accepting connections, lets in-flight requests finish (up to the grace period),
-    /// then stops the isolates.
+    /// The config-sync subscription's state, when the node syncs.
+    pub fn sync_status(&self) -> Option<&Arc<SyncStatus>> {
+        self.sync_status.as_ref()
+    }
+
+    /// Stops config sync and accepting connections, lets in-flight requests finish (up to the
+    /// grace period), then stops the isolates.
     pub async fn shutdown(self) {
+        if let Some(sync) = self.sync {
+            sync.stop().await;
+        }
         let _ = self.stop.send(true);
         for accept in self.accept_loops {
             let _ = accept.await;

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::registry::ScriptRegistry;
+use crate::sync::SyncStatus;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -70,7 +71,11 @@ impl RequestMetrics {
 }
 
 /// The whole `/metrics` page.
-pub fn render(registry: &ScriptRegistry, requests: &RequestMetrics) -> String {
+pub fn render(
+    registry: &ScriptRegistry,
+    requests: &RequestMetrics,
+    sync: Option<&SyncStatus>,
+) -> String {
     let mut out = String::new();
     let counters = registry.counters();
     let kills = registry.pool().limit_kills();
@@ -121,6 +126,22 @@ pub fn render(registry: &ScriptRegistry, requests: &RequestMetrics) -> String {
         kills.get(LimitKind::Cpu),
         kills.get(LimitKind::Memory)
     );
+    if let Some(sync) = sync {
+        gauge(
+            &mut out,
+            "skiff_sync_revision",
+            "The control plane revision the node applied and persisted.",
+            "gauge",
+            sync.revision(),
+        );
+        gauge(
+            &mut out,
+            "skiff_sync_connected",
+            "1 while the config-sync subscription is open.",
+            "gauge",
+            u64::from(sync.connected()),
+        );
+    }
     requests.render(&mut out);
     out
 }
@@ -130,6 +151,7 @@ pub(crate) async fn serve_admin(
     listener: TcpListener,
     registry: Arc<ScriptRegistry>,
     requests: Arc<RequestMetrics>,
+    sync: Option<Arc<SyncStatus>>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -145,14 +167,16 @@ pub(crate) async fn serve_admin(
         };
         let registry = registry.clone();
         let requests = requests.clone();
+        let sync = sync.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let registry = registry.clone();
                 let requests = requests.clone();
+                let sync = sync.clone();
                 async move {
                     let response = if req.uri().path() == "/metrics" {
-                        let mut response =
-                            Response::new(Full::new(Bytes::from(render(&registry, &requests))));
+                        let page = render(&registry, &requests, sync.as_deref());
+                        let mut response = Response::new(Full::new(Bytes::from(page)));
                         response.headers_mut().insert(
                             http::header::CONTENT_TYPE,
                             http::HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -1,10 +1,11 @@
 //! The scripts a node serves and the cache of their live isolates.
 //!
-//! Each script has one current [`ScriptBundle`] (its version). Isolates live in an
-//! [`IsolateCache`] keyed by version id, bounded by the engine heap they use and by idle time;
-//! an evicted isolate is asked to stop, finishes what it accepted, and is disposed. Replacing a
-//! script swaps its current version atomically: a request sees the old version or the new one,
-//! and the old isolate drains before it ends.
+//! Each script has a deployment: one [`ScriptBundle`] (a version) serving everything, or
+//! several with weights during a gradual rollout, each request picking one at random. Isolates
+//! live in a moka cache keyed by script and version id, bounded by the engine heap they use and
+//! by idle time; an evicted isolate is asked to stop, finishes what it accepted, and is
+//! disposed. Replacing a deployment is atomic: a request sees the old one or the new one, and
+//! the isolates of versions that left it drain before they end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -47,6 +48,9 @@ impl Default for CacheLimits {
     }
 }
 
+/// A script's versions and their weights (percentages): what its requests are split over.
+pub type Deployment = Vec<(ScriptBundle, f64)>;
+
 /// Counters of the cache, for metrics.
 #[derive(Debug, Default)]
 pub struct CacheCounters {
@@ -54,13 +58,89 @@ pub struct CacheCounters {
     pub evictions: std::sync::atomic::AtomicU64,
 }
 
-/// A script's current version.
-struct Current {
+/// One version of a deployment: the bundle and its isolate cache key.
+#[derive(Clone)]
+struct Deployed {
     bundle: Arc<ScriptBundle>,
-    version: Arc<str>,
+    /// `NAME@VERSION_ID`: scripts with identical code and env still get isolates of their own.
+    key: Arc<str>,
 }
 
-/// Script name -> current version; version id -> live isolate.
+/// What a script serves: one version, or several with weights (a gradual rollout).
+struct Current {
+    first: Deployed,
+    /// The other versions, each with the cumulative weight up to and including it; empty
+    /// when one version serves everything.
+    others: Box<[(Deployed, f64)]>,
+    /// The weight of `first`.
+    first_weight: f64,
+}
+
+impl Current {
+    /// Builds a deployment from versions and weights (percentages, or any non-negative
+    /// numbers). Versions with a zero, negative or non-finite weight are left out, unless every
+    /// weight is such: then the first version serves everything. `None` if `versions` is
+    /// empty.
+    fn new(name: &str, versions: Deployment) -> Option<Self> {
+        let serves = |weight: f64| weight.is_finite() && weight > 0.0;
+        let everything_zero = !versions.iter().any(|(_, w)| serves(*w));
+        let mut deployed = versions
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (_, weight))| serves(*weight) || (everything_zero && *i == 0))
+            .map(|(_, (mut bundle, weight))| {
+                bundle.name = name.to_string();
+                let key: Arc<str> = format!("{name}@{}", bundle.version_id()).into();
+                let weight = if serves(weight) { weight } else { 1.0 };
+                (
+                    Deployed {
+                        bundle: Arc::new(bundle),
+                        key,
+                    },
+                    weight,
+                )
+            });
+        let (first, first_weight) = deployed.next()?;
+        let mut cumulative = first_weight;
+        let others = deployed
+            .map(|(d, weight)| {
+                cumulative += weight;
+                (d, cumulative)
+            })
+            .collect();
+        Some(Self {
+            first,
+            others,
+            first_weight,
+        })
+    }
+
+    /// The version a request gets: always `first` for a single version, else a weighted
+    /// random pick.
+    fn pick(&self) -> &Deployed {
+        let Some((_, total)) = self.others.last() else {
+            return &self.first;
+        };
+        let point = fastrand::f64() * total;
+        if point < self.first_weight {
+            return &self.first;
+        }
+        self.others
+            .iter()
+            .find(|(_, cumulative)| point < *cumulative)
+            .map_or(&self.first, |(d, _)| d)
+    }
+
+    fn versions(&self) -> impl Iterator<Item = &Deployed> {
+        std::iter::once(&self.first).chain(self.others.iter().map(|(d, _)| d))
+    }
+
+    fn keys(&self) -> Vec<Arc<str>> {
+        self.versions().map(|d| d.key.clone()).collect()
+    }
+}
+
+/// Script name -> current deployment; version -> live isolate.
 pub struct ScriptRegistry {
     pool: Arc<WorkerPool>,
     defaults: IsolateDefaults,
@@ -122,67 +202,87 @@ impl ScriptRegistry {
         self.isolates.run_pending_tasks().await;
     }
 
-    /// Installs `bundle` as the current version of its script. The previous version's isolate
-    /// leaves the cache and drains.
+    /// Installs `bundle` as the only version of its script. The previous versions' isolates
+    /// leave the cache and drain.
     pub fn replace(&self, bundle: ScriptBundle) {
-        let version: Arc<str> = bundle.version_id().into();
         let name = bundle.name.clone();
-        let previous = {
-            let mut scripts = self.scripts.write().unwrap_or_else(|e| e.into_inner());
-            scripts.insert(
-                name,
-                Current {
-                    bundle: Arc::new(bundle),
-                    version: version.clone(),
-                },
-            )
-        };
-        if let Some(previous) = previous
-            && previous.version != version
+        self.replace_split(&name, vec![(bundle, 100.0)]);
+    }
+
+    /// Makes `versions` the deployment of `name`: each request picks one at random by weight
+    /// (percentages; see [`ScriptRegistry::apply`] for zero weights). Every bundle is served
+    /// under `name`. An empty list removes the script.
+    pub fn replace_split(&self, name: &str, versions: Deployment) {
+        let versions = (!versions.is_empty()).then_some(versions);
+        self.apply(vec![(name.to_string(), versions)]);
+    }
+
+    /// Applies several deployments at once, under one lock: a request sees every script as
+    /// it was before or as it is after. `None` (or an empty list) removes the script.
+    /// Versions with a zero, negative or non-finite weight are not served, unless every weight of a
+    /// deployment is such, then its first version serves everything. Versions that leave a
+    /// deployment leave the isolate cache and drain.
+    pub fn apply(&self, changes: Vec<(String, Option<Deployment>)>) {
+        let prepared: Vec<(String, Option<Current>)> = changes
+            .into_iter()
+            .map(|(name, versions)| {
+                let current = versions.and_then(|v| Current::new(&name, v));
+                (name, current)
+            })
+            .collect();
+        let mut retired = Vec::new();
         {
-            self.retire(previous.version);
+            let mut scripts = self.scripts.write().unwrap_or_else(|e| e.into_inner());
+            for (name, current) in prepared {
+                let kept = current.as_ref().map(Current::keys).unwrap_or_default();
+                let previous = match current {
+                    Some(current) => scripts.insert(name, current),
+                    None => scripts.remove(&name),
+                };
+                if let Some(previous) = previous {
+                    retired.extend(previous.keys().into_iter().filter(|k| !kept.contains(k)));
+                }
+            }
+        }
+        for key in retired {
+            self.retire(key);
         }
     }
 
-    /// Loads `bundle` into a new isolate and, once it is ready, makes it the current version
-    /// of its script. On a load error the previous version stays in place.
+    /// Loads `bundle` into a new isolate and, once it is ready, makes it the only version of
+    /// its script. On a load error the previous deployment stays in place.
     pub async fn install(&self, bundle: ScriptBundle) -> Result<(), RuntimeError> {
-        let version: Arc<str> = bundle.version_id().into();
-        let bundle = Arc::new(bundle);
-        let isolate = self.load(&bundle).await?;
-        self.isolates.insert(version.clone(), isolate).await;
+        let name = bundle.name.clone();
+        let Some(current) = Current::new(&name, vec![(bundle, 100.0)]) else {
+            return Ok(());
+        };
+        let isolate = self.load(&current.first.bundle).await?;
+        self.isolates
+            .insert(current.first.key.clone(), isolate)
+            .await;
+        let kept = current.first.key.clone();
         let previous = {
             let mut scripts = self.scripts.write().unwrap_or_else(|e| e.into_inner());
-            scripts.insert(
-                bundle.name.clone(),
-                Current {
-                    bundle,
-                    version: version.clone(),
-                },
-            )
+            scripts.insert(name, current)
         };
-        if let Some(previous) = previous
-            && previous.version != version
-        {
-            self.retire(previous.version);
+        if let Some(previous) = previous {
+            for key in previous.keys() {
+                if key != kept {
+                    self.retire(key);
+                }
+            }
         }
         Ok(())
     }
 
-    fn retire(&self, version: Arc<str>) {
+    fn retire(&self, key: Arc<str>) {
         let isolates = self.isolates.clone();
-        tokio::spawn(async move { isolates.invalidate(&version).await });
+        tokio::spawn(async move { isolates.invalidate(&key).await });
     }
 
     /// Stops serving `name`.
     pub fn remove(&self, name: &str) {
-        let removed = {
-            let mut scripts = self.scripts.write().unwrap_or_else(|e| e.into_inner());
-            scripts.remove(name)
-        };
-        if let Some(removed) = removed {
-            self.retire(removed.version);
-        }
+        self.apply(vec![(name.to_string(), None)]);
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -197,56 +297,69 @@ impl ScriptRegistry {
         names
     }
 
-    fn current(&self, name: &str) -> Option<(Arc<ScriptBundle>, Arc<str>)> {
+    /// The version of `name` a request gets now.
+    fn current(&self, name: &str) -> Option<Deployed> {
+        let scripts = self.scripts.read().unwrap_or_else(|e| e.into_inner());
+        scripts.get(name).map(|c| c.pick().clone())
+    }
+
+    /// Every version of `name`'s deployment.
+    fn deployed(&self, name: &str) -> Vec<Deployed> {
         let scripts = self.scripts.read().unwrap_or_else(|e| e.into_inner());
         scripts
             .get(name)
-            .map(|c| (c.bundle.clone(), c.version.clone()))
+            .map(|c| c.versions().cloned().collect())
+            .unwrap_or_default()
     }
 
-    /// The live isolate of `name`'s current version, created if needed. `None` if no such
-    /// script.
+    /// The live isolate of a version of `name` (picked by the deployment's weights), created
+    /// if needed. `None` if no such script.
     pub async fn isolate(&self, name: &str) -> Option<Result<IsolateHandle, RuntimeError>> {
-        let (bundle, version) = self.current(name)?;
-        if let Some(message) = self.failed_load(&version) {
-            return Some(Err(RuntimeError::Load {
-                script: name.to_string(),
-                message,
-            }));
-        }
-        // Concurrent first requests share one load.
-        let isolate = self
-            .isolates
-            .try_get_with(version.clone(), async {
-                self.counters
-                    .cold_starts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.load(&bundle).await
-            })
-            .await;
-        let isolate = match isolate {
-            Ok(isolate) => isolate,
-            Err(err) => {
-                let err = Arc::unwrap_or_clone(err);
-                if let RuntimeError::Load { message, .. } = &err {
-                    self.failed
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(version, message.clone());
-                }
-                return Some(Err(err));
-            }
-        };
-        if isolate.is_closed() {
+        let deployed = self.current(name)?;
+        let isolate = self.isolate_of(name, &deployed).await;
+        if matches!(&isolate, Ok(isolate) if isolate.is_closed()) {
             // Condemned or crashed: boot the version again.
-            self.isolates.invalidate(&version).await;
+            self.isolates.invalidate(&deployed.key).await;
             return Some(Box::pin(self.isolate(name)).await.unwrap_or_else(|| {
                 Err(RuntimeError::IsolateGone {
                     script: name.to_string(),
                 })
             }));
         }
-        Some(Ok(isolate))
+        Some(isolate)
+    }
+
+    async fn isolate_of(
+        &self,
+        name: &str,
+        deployed: &Deployed,
+    ) -> Result<IsolateHandle, RuntimeError> {
+        if let Some(message) = self.failed_load(&deployed.key) {
+            return Err(RuntimeError::Load {
+                script: name.to_string(),
+                message,
+            });
+        }
+        // Concurrent first requests share one load.
+        let isolate = self
+            .isolates
+            .try_get_with(deployed.key.clone(), async {
+                self.counters
+                    .cold_starts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.load(&deployed.bundle).await
+            })
+            .await;
+        isolate.map_err(|err| {
+            let err = Arc::unwrap_or_clone(err);
+            if let RuntimeError::Load { message, .. } = &err {
+                self.failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(deployed.key.clone(), message.clone());
+            }
+            err
+        })
     }
 
     fn failed_load(&self, version: &str) -> Option<String> {
@@ -278,7 +391,15 @@ impl ScriptRegistry {
     /// Creates the isolates of every script now, so first requests do not wait.
     pub async fn warm_all(&self) {
         for name in self.names() {
-            let _ = self.isolate(&name).await;
+            self.warm(&name).await;
+        }
+    }
+
+    /// Creates the isolates of every version of `name`'s deployment now. A version that
+    /// fails to load is remembered as failed (its requests get 503); nothing else happens.
+    pub async fn warm(&self, name: &str) {
+        for deployed in self.deployed(name) {
+            let _ = self.isolate_of(name, &deployed).await;
         }
     }
 
@@ -290,5 +411,45 @@ impl ScriptRegistry {
             .clear();
         self.isolates.invalidate_all();
         self.isolates.run_pending_tasks().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(source: &str) -> ScriptBundle {
+        ScriptBundle::single("s", source)
+    }
+
+    #[test]
+    fn a_split_picks_versions_by_weight() {
+        let current = Current::new("s", vec![(version("a"), 90.0), (version("b"), 10.0)])
+            .expect("a deployment");
+        let b = current.others[0].0.key.clone();
+        let picks = 100_000;
+        let of_b = (0..picks).filter(|_| current.pick().key == b).count();
+        let share = of_b as f64 / picks as f64;
+        assert!((share - 0.10).abs() < 0.01, "b got {share}");
+    }
+
+    #[test]
+    fn zero_weights_are_not_served() {
+        let current = Current::new("s", vec![(version("a"), 0.0), (version("b"), 100.0)])
+            .expect("a deployment");
+        assert!(current.others.is_empty());
+        assert_eq!(current.pick().bundle.modules["index.js"], "b");
+        let all_zero = Current::new("s", vec![(version("a"), 0.0), (version("b"), f64::NAN)])
+            .expect("a deployment");
+        assert_eq!(all_zero.pick().bundle.modules["index.js"], "a");
+        assert!(Current::new("s", Vec::new()).is_none());
+    }
+
+    #[test]
+    fn identical_bundles_of_two_scripts_get_isolates_of_their_own() {
+        let one = Current::new("one", vec![(version("x"), 100.0)]).expect("a deployment");
+        let two = Current::new("two", vec![(version("x"), 100.0)]).expect("a deployment");
+        assert_ne!(one.first.key, two.first.key);
+        assert_eq!(two.first.bundle.name, "two");
     }
 }

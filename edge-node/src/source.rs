@@ -39,6 +39,16 @@ pub trait ScriptSource: Send + Sync {
     fn load_all(&self) -> Result<Vec<ScriptBundle>, SourceError>;
 }
 
+/// A source without scripts, for a node that serves only what config sync brings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoScripts;
+
+impl ScriptSource for NoScripts {
+    fn load_all(&self) -> Result<Vec<ScriptBundle>, SourceError> {
+        Ok(Vec::new())
+    }
+}
+
 /// `skiff.toml`: a worker project's manifest.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
