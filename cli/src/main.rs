@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use skiff_edge_node::{CacheLimits, DirectorySource, EdgeNode, Limits, NodeConfig};
+use skiff_control_plane::{ControlConfig, ControlPlane};
+use skiff_edge_node::{CacheLimits, DirectorySource, EdgeNode, Limits, NodeConfig, SyncConfig};
 use skiff_runtime::{IsolateLimits, OutboundPolicy};
 
 #[derive(Parser)]
@@ -30,7 +31,9 @@ struct Cli {
 enum Command {
     /// Serve one worker locally, reloading when its files change.
     Dev(dev::DevArgs),
-    /// Run an edge node serving the scripts in a directory.
+    /// Run the control plane: scripts, versions, deployments and secrets, pushed to the nodes.
+    Control(ControlPlaneArgs),
+    /// Run an edge node serving what the control plane deploys, or the scripts in a directory.
     Node(NodeArgs),
     /// Create a worker project: skiff.toml, src/index.js, .gitignore.
     Init(platform::InitArgs),
@@ -114,6 +117,16 @@ impl RuntimeArgs {
 }
 
 #[derive(Args)]
+struct ControlPlaneArgs {
+    /// Address of the API and of the nodes' sync channel.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    listen: SocketAddr,
+    /// Where the store (SQLite) and the API tokens live.
+    #[arg(long, default_value = "skiff-control")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
 struct NodeArgs {
     /// Address for HTTP/1.1 and h2c.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -125,8 +138,17 @@ struct NodeArgs {
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
     /// Directory of scripts: NAME.js files and NAME/ project folders.
+    #[arg(long, required_unless_present = "control")]
+    scripts: Option<PathBuf>,
+    /// The control plane to sync scripts from (needs --node-token and --data-dir).
+    #[arg(long, requires_all = ["node_token", "data_dir"])]
+    control: Option<String>,
+    /// The node token (`skiff control` writes it to its DATA_DIR/node.token).
+    #[arg(long, env = "SKIFF_NODE_TOKEN", hide_env_values = true)]
+    node_token: Option<String>,
+    /// Where the node keeps what it applied, to serve it also when the control plane is down.
     #[arg(long)]
-    scripts: PathBuf,
+    data_dir: Option<PathBuf>,
     /// Script NAME answers for NAME.<zone>.
     #[arg(long, default_value = "localhost")]
     zone: String,
@@ -173,6 +195,10 @@ fn run(cli: Cli) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
+        Command::Control(args) => {
+            init_tracing();
+            runtime.block_on(run_control(args))
+        }
         Command::Node(args) => {
             init_tracing();
             runtime.block_on(run_node(args))
@@ -197,13 +223,30 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     args.runtime.apply(&mut config);
-    let source = DirectorySource::new(&args.scripts);
-    let node = EdgeNode::start(config, &source).await.with_context(|| {
-        format!(
-            "starting the edge node with scripts from {}",
-            args.scripts.display()
-        )
-    })?;
+    if let (Some(control), Some(token), Some(data_dir)) =
+        (&args.control, &args.node_token, &args.data_dir)
+    {
+        let sync = SyncConfig::new(control.clone(), token.trim(), data_dir)
+            .with_context(|| format!("preparing the data dir {}", data_dir.display()))?;
+        println!(
+            "skiff node: syncing from {control} as node {}",
+            sync.node_id
+        );
+        config.sync = Some(sync);
+    }
+    let node = match &args.scripts {
+        Some(scripts) => EdgeNode::start(config, &DirectorySource::new(scripts))
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the edge node with scripts from {}",
+                    scripts.display()
+                )
+            })?,
+        None => EdgeNode::start_synced(config)
+            .await
+            .context("starting the edge node")?,
+    };
     println!("skiff node: listening on http://{}", node.http_addr());
     if let Some(addr) = node.https_addr() {
         println!("skiff node: listening on https://{addr}");
@@ -215,6 +258,29 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     wait_for_signal().await?;
     println!("skiff node: shutting down");
     node.shutdown().await;
+    Ok(())
+}
+
+async fn run_control(args: ControlPlaneArgs) -> Result<()> {
+    let config = ControlConfig::new(args.listen, args.data_dir.clone());
+    let control = ControlPlane::start(config).await.with_context(|| {
+        format!(
+            "starting the control plane with data in {}",
+            args.data_dir.display()
+        )
+    })?;
+    println!("skiff control: listening on http://{}", control.addr());
+    println!(
+        "skiff control: admin token in {} (for the CLI: SKIFF_API_TOKEN)",
+        control.admin_token_path().display()
+    );
+    println!(
+        "skiff control: node token in {} (for skiff node --node-token)",
+        control.node_token_path().display()
+    );
+    wait_for_signal().await?;
+    println!("skiff control: shutting down");
+    control.shutdown().await;
     Ok(())
 }
 

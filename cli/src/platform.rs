@@ -12,8 +12,9 @@ use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use skiff_edge_node::{Project, validate_script_name};
 use skiff_protocol::{
-    Binding, ChangeResponse, DeployedVersion, DeploymentRequest, NodeList, RollbackRequest,
-    SecretName, SecretValue, TailEvent, UploadMetadata, UploadResponse, VersionInfo, VersionList,
+    Binding, ChangeResponse, DeployedVersion, DeploymentRequest, MAX_BUNDLE_BYTES, NodeList,
+    RollbackRequest, SecretName, SecretValue, TailEvent, UploadMetadata, UploadResponse,
+    VersionInfo, VersionList,
 };
 
 use crate::client::{Client, ControlArgs, read_events};
@@ -254,7 +255,8 @@ fn upload_form(project: &Project, name: &str) -> Result<(Form, usize)> {
     let metadata = Part::text(serde_json::to_string(&metadata)?)
         .file_name("metadata.json")
         .mime_str("application/json")?;
-    let mut form = Form::new().part("metadata", metadata);
+    // Part names are module paths such as `lib/util.js`: sent as they are, not percent-encoded.
+    let mut form = Form::new().percent_encode_noop().part("metadata", metadata);
     let mut size = 0;
     for (path, source) in bundle.modules {
         size += source.len();
@@ -279,6 +281,16 @@ pub async fn deploy(args: DeployArgs) -> Result<()> {
     validate_script_name(&name).map_err(|message| anyhow!(message))?;
     let client = Client::new(&args.control)?;
     let (form, size) = upload_form(&project, &name)?;
+    // The control plane refuses these with 413 too; saying so before sending them spares the
+    // upload and gives the reason even when the connection is cut mid-body.
+    if size > MAX_BUNDLE_BYTES {
+        bail!(
+            "the modules of {name} add up to {}; the control plane accepts at most {} \
+             (413 Payload Too Large). Leave large assets out of the bundle.",
+            human_size(size as u64),
+            human_size(MAX_BUNDLE_BYTES as u64)
+        );
+    }
     let started = Instant::now();
     let uploaded: UploadResponse = client
         .json(

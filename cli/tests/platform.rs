@@ -1,0 +1,528 @@
+//! The whole platform as a user runs it: `skiff control`, three `skiff node` processes syncing
+//! from it, and the CLI deploying to them, all on loopback with ports picked by the kernel.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Skiff, client};
+
+/// A control plane and the edge nodes syncing from it.
+struct Platform {
+    dir: tempfile::TempDir,
+    control: Option<Skiff>,
+    control_port: u16,
+    admin_token: String,
+    node_token: String,
+    nodes: Vec<Option<Node>>,
+}
+
+struct Node {
+    /// Killed when the node is dropped.
+    _process: Skiff,
+    port: u16,
+}
+
+impl Platform {
+    fn start(nodes: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut platform = Self {
+            dir,
+            control: None,
+            control_port: 0,
+            admin_token: String::new(),
+            node_token: String::new(),
+            nodes: Vec::new(),
+        };
+        platform.start_control();
+        let data = platform.dir.path().join("control");
+        platform.admin_token = read_token(&data.join("admin.token"));
+        platform.node_token = read_token(&data.join("node.token"));
+        for _ in 0..nodes {
+            platform.add_node();
+        }
+        platform
+    }
+
+    fn control_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.control_port)
+    }
+
+    /// Starts the control plane (again, on the same port and data dir after the first time).
+    fn start_control(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.control_port);
+        let mut control = Skiff::spawn(
+            &["control", "--listen", &listen, "--data-dir", "control"],
+            self.dir.path(),
+        );
+        self.control_port = Skiff::port_from(&control.wait_for("listening on http://"));
+        self.control = Some(control);
+    }
+
+    fn stop_control(&mut self) {
+        self.control = None;
+    }
+
+    fn add_node(&mut self) -> usize {
+        self.nodes.push(None);
+        let index = self.nodes.len() - 1;
+        self.start_node(index);
+        index
+    }
+
+    /// Starts node `index` with its own data dir (kept across restarts).
+    fn start_node(&mut self, index: usize) {
+        let data_dir = format!("node-{index}");
+        let url = self.control_url();
+        let mut process = Skiff::spawn(
+            &[
+                "node",
+                "--listen",
+                "127.0.0.1:0",
+                "--threads",
+                "1",
+                "--data-dir",
+                &data_dir,
+                "--control",
+                &url,
+                "--node-token",
+                &self.node_token,
+            ],
+            self.dir.path(),
+        );
+        let port = Skiff::port_from(&process.wait_for("listening on http://"));
+        self.nodes[index] = Some(Node {
+            _process: process,
+            port,
+        });
+    }
+
+    fn stop_node(&mut self, index: usize) {
+        self.nodes[index] = None;
+    }
+
+    fn node_port(&self, index: usize) -> u16 {
+        self.nodes[index].as_ref().expect("node running").port
+    }
+
+    /// Runs the CLI in `cwd` with the admin token; `stdin` is piped in.
+    fn cli(&self, args: &[&str], cwd: &Path, stdin: &str) -> Output {
+        self.cli_with_token(args, cwd, stdin, &self.admin_token)
+    }
+
+    fn cli_with_token(&self, args: &[&str], cwd: &Path, stdin: &str, token: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(cwd)
+            .env("SKIFF_CONTROL_URL", self.control_url())
+            .env("SKIFF_API_TOKEN", token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("skiff runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("skiff finishes")
+    }
+
+    /// `skiff init NAME` and a `src/index.js` of `source`; returns the project folder.
+    fn project(&self, name: &str, source: &str) -> PathBuf {
+        let projects = self.dir.path().join("projects");
+        std::fs::create_dir_all(&projects).expect("mkdir");
+        let dir = projects.join(name);
+        if !dir.exists() {
+            let out = self.cli(&["init", name], &projects, "");
+            assert!(out.status.success(), "init: {}", text(&out));
+        }
+        std::fs::write(dir.join("src/index.js"), source).expect("write module");
+        dir
+    }
+
+    /// One request to `NAME.localhost` on node `index`: status and body.
+    fn get(&self, index: usize, script: &str) -> (u16, String) {
+        let port = self.node_port(index);
+        let host = format!("{script}.localhost");
+        let response = client(&host, port)
+            .get(format!("http://{host}:{port}/"))
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().expect("body"))
+    }
+
+    /// Waits (up to 30 s) until node `index` answers `expected` for `script`.
+    fn wait_for_body(&self, index: usize, script: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(index, script);
+            if status == 200 && body == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {index} still answers {status} {body:?} for {script}, not {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A raw admin API call.
+    fn api(&self, method: reqwest::Method, path: &str) -> (u16, String) {
+        let response = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.control_url()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .expect("api call");
+        let status = response.status().as_u16();
+        (status, response.text().expect("body"))
+    }
+}
+
+fn read_token(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(token) = std::fs::read_to_string(path)
+            && !token.trim().is_empty()
+        {
+            return token.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no token in {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// stdout and stderr of a CLI run.
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn answer(body: &str) -> String {
+    format!("export default {{ fetch() {{ return new Response({body:?}); }} }};\n")
+}
+
+/// The version ids of `name`, newest first, from `skiff versions list --format json`.
+fn version_ids(platform: &Platform, project: &Path) -> Vec<String> {
+    let out = platform.cli(&["versions", "list", "--format", "json"], project, "");
+    assert!(out.status.success(), "versions list: {}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    list["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn deploys_reach_every_node_and_roll_back() {
+    let platform = Platform::start(3);
+    let project = platform.project("hello", &answer("v1"));
+
+    let out = platform.cli(&["deploy"], &project, "");
+    let output = text(&out);
+    assert!(out.status.success(), "deploy: {output}");
+    assert!(output.contains("Live on 3/3 nodes"), "{output}");
+    assert!(output.contains("startup"), "{output}");
+    // `deploy` returned after every node acknowledged: each already serves the new version.
+    for node in 0..3 {
+        assert_eq!(platform.get(node, "hello"), (200, "v1".to_string()));
+    }
+
+    std::fs::write(project.join("src/index.js"), answer("v2")).expect("write");
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "second deploy: {}", text(&out));
+    for node in 0..3 {
+        assert_eq!(platform.get(node, "hello"), (200, "v2".to_string()));
+    }
+
+    let out = platform.cli(&["rollback"], &project, "");
+    assert!(out.status.success(), "rollback: {}", text(&out));
+    assert!(text(&out).contains("Live on 3/3 nodes"), "{}", text(&out));
+    for node in 0..3 {
+        assert_eq!(platform.get(node, "hello"), (200, "v1".to_string()));
+    }
+
+    // A gradual rollout: 90 % v1, 10 % v2, over 1,000 requests spread across the nodes.
+    let ids = version_ids(&platform, &project);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let (v2, v1) = (&ids[0], &ids[1]);
+    let out = platform.cli(
+        &[
+            "versions",
+            "deploy",
+            &format!("{v1}@90"),
+            &format!("{v2}@10"),
+        ],
+        &project,
+        "",
+    );
+    assert!(out.status.success(), "versions deploy: {}", text(&out));
+    let mut v2_answers = 0;
+    for i in 0..1000 {
+        let (status, body) = platform.get(i % 3, "hello");
+        assert_eq!(status, 200);
+        match body.as_str() {
+            "v1" => {}
+            "v2" => v2_answers += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        (60..=140).contains(&v2_answers),
+        "v2 answered {v2_answers} of 1000 requests at 10 %"
+    );
+
+    let out = platform.cli(&["delete", "hello"], &project, "");
+    assert!(out.status.success(), "delete: {}", text(&out));
+    for node in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while platform.get(node, "hello").0 != 404 {
+            assert!(Instant::now() < deadline, "node {node} still serves hello");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn nodes_catch_up_after_joining_restarting_and_losing_the_control_plane() {
+    let mut platform = Platform::start(1);
+    let project = platform.project("app", &answer("one"));
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+
+    // A node started after the deploy catches up.
+    let late = platform.add_node();
+    platform.wait_for_body(late, "app", "one");
+
+    // A node that was down while a change was made catches up when it comes back.
+    platform.stop_node(late);
+    std::fs::write(project.join("src/index.js"), answer("two")).expect("write");
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    assert_eq!(platform.get(0, "app"), (200, "two".to_string()));
+    platform.start_node(late);
+    platform.wait_for_body(late, "app", "two");
+
+    // With the control plane down, nodes keep serving, also after their own restart.
+    platform.stop_control();
+    assert_eq!(platform.get(late, "app"), (200, "two".to_string()));
+    platform.stop_node(0);
+    platform.start_node(0);
+    platform.wait_for_body(0, "app", "two");
+
+    // The control plane comes back: the nodes reconnect and get the next change.
+    platform.start_control();
+    std::fs::write(project.join("src/index.js"), answer("three")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = platform.cli(&["deploy", "--wait-secs", "20"], &project, "");
+        let output = text(&out);
+        assert!(out.status.success(), "deploy: {output}");
+        if output.contains("Live on 2/2 nodes") {
+            break;
+        }
+        // The nodes may not have reconnected yet; deploying the same code again is harmless.
+        assert!(
+            Instant::now() < deadline,
+            "nodes did not reconnect: {output}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for node in 0..2 {
+        assert_eq!(platform.get(node, "app"), (200, "three".to_string()));
+    }
+}
+
+#[test]
+fn secrets_reach_env_but_never_the_api() {
+    let platform = Platform::start(1);
+    let project = platform.project(
+        "vault",
+        "export default { fetch(req, env) { return new Response(`${env.GREETING}:${env.API_KEY}`); } };\n",
+    );
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    assert_eq!(
+        platform.get(0, "vault"),
+        (200, "Hello:undefined".to_string())
+    );
+
+    let secret = "s3cret-value-4711";
+    let out = platform.cli(
+        &["secret", "put", "API_KEY"],
+        &project,
+        &format!("{secret}\n"),
+    );
+    assert!(out.status.success(), "secret put: {}", text(&out));
+    platform.wait_for_body(0, "vault", &format!("Hello:{secret}"));
+
+    let out = platform.cli(&["secret", "list"], &project, "");
+    assert!(text(&out).contains("API_KEY"), "{}", text(&out));
+    for args in [
+        &["secret", "list"][..],
+        &["versions", "list"],
+        &["versions", "list", "--format", "json"],
+    ] {
+        let out = platform.cli(args, &project, "");
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(!text(&out).contains(secret), "{args:?} shows the secret");
+    }
+    for path in [
+        "/v1/scripts",
+        "/v1/scripts/vault/versions",
+        "/v1/scripts/vault/secrets",
+    ] {
+        let (status, body) = platform.api(reqwest::Method::GET, path);
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains(secret), "{path} shows the secret: {body}");
+    }
+
+    let out = platform.cli(&["secret", "delete", "API_KEY"], &project, "");
+    assert!(out.status.success(), "secret delete: {}", text(&out));
+    platform.wait_for_body(0, "vault", "Hello:undefined");
+}
+
+#[test]
+fn bad_uploads_and_tokens_are_refused_and_store_nothing() {
+    let platform = Platform::start(1);
+    let scripts_before = platform.api(reqwest::Method::GET, "/v1/scripts");
+
+    let project = platform.project("guarded", &answer("ok"));
+    let out = platform.cli_with_token(&["deploy"], &project, "", "not-a-token");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("401"), "{}", text(&out));
+    let out = platform.cli_with_token(&["deploy"], &project, "", &platform.node_token);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("403"), "{}", text(&out));
+
+    let broken = platform.project(
+        "broken",
+        "export default {\n  fetch() {\n    return new Response(\"x\";\n  }\n};\n",
+    );
+    let out = platform.cli(&["deploy"], &broken, "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("line 3"), "{}", text(&out));
+
+    let huge = platform.project(
+        "huge",
+        &format!("// {}\n{}", "x".repeat(11 * 1024 * 1024), answer("big")),
+    );
+    let out = platform.cli(&["deploy"], &huge, "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at most 10.0 MiB"), "{}", text(&out));
+    // The control plane's own 413 for the same bundle, past the CLI's check.
+    let module = std::fs::read_to_string(huge.join("src/index.js")).expect("read");
+    let form = reqwest::blocking::multipart::Form::new()
+        .part(
+            "metadata",
+            reqwest::blocking::multipart::Part::text(r#"{"main_module":"index.js"}"#),
+        )
+        .part("index.js", reqwest::blocking::multipart::Part::text(module));
+    let response = reqwest::blocking::Client::new()
+        .put(format!("{}/v1/scripts/huge", platform.control_url()))
+        .bearer_auth(&platform.admin_token)
+        .multipart(form)
+        .send();
+    // The control plane answers 413 before reading the whole body; the client may see the
+    // answer or, still writing, a closed connection. Either way nothing may be stored.
+    if let Ok(response) = response {
+        assert_eq!(response.status().as_u16(), 413);
+    }
+
+    // A multipart body cut off in the middle of a module part.
+    let boundary = "skiffboundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\
+         Content-Type: application/json\r\n\r\n{{\"main_module\":\"index.js\"}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"index.js\"; filename=\"index.js\"\r\n\
+         Content-Type: application/javascript+module\r\n\r\nexport default {{ fetch() {{ return new Resp"
+    );
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", platform.control_port)).expect("connect");
+    write!(
+        stream,
+        "PUT /v1/scripts/truncated HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{body}",
+        platform.admin_token,
+        body.len() + 500
+    )
+    .expect("send");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut reply);
+    drop(stream);
+
+    assert_eq!(
+        platform.api(reqwest::Method::GET, "/v1/scripts"),
+        scripts_before,
+        "a refused upload changed the scripts"
+    );
+    let (status, _) = platform.api(reqwest::Method::GET, "/v1/scripts/truncated/versions");
+    assert_eq!(status, 404);
+    assert_eq!(platform.get(0, "guarded").0, 404);
+}
+
+#[test]
+fn tail_streams_console_output_from_the_nodes() {
+    let platform = Platform::start(2);
+    let project = platform.project(
+        "chatty",
+        "export default { fetch(req) { console.log('hello from', new URL(req.url).pathname); return new Response('ok'); } };\n",
+    );
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+
+    let mut tail = Skiff::spawn_with_env(
+        &["tail", "chatty", "--format", "json"],
+        &project,
+        &[
+            ("SKIFF_CONTROL_URL", &platform.control_url()),
+            ("SKIFF_API_TOKEN", &platform.admin_token),
+        ],
+    );
+    // The nodes learn about the tail over their sync channel; keep asking until a line arrives.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ports = [platform.node_port(0), platform.node_port(1)];
+    let requests = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rx.try_recv().is_err() && Instant::now() < deadline {
+            for port in ports {
+                let _ = client("chatty.localhost", port)
+                    .get(format!("http://chatty.localhost:{port}/path-{port}"))
+                    .send();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let line = tail.wait_for("hello from");
+    let _ = tx.send(());
+    requests.join().expect("request thread");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON tail event");
+    assert_eq!(event["script"], "chatty");
+    assert_eq!(event["level"], "log");
+    assert!(
+        event["node"].as_str().is_some_and(|n| !n.is_empty()),
+        "{event}"
+    );
+    assert!(
+        event["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("hello from /path-")),
+        "{event}"
+    );
+}
