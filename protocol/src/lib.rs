@@ -104,7 +104,7 @@ pub struct VersionInfo {
     pub routes: Vec<String>,
     /// Milliseconds since the Unix epoch.
     pub created_ms: u64,
-    /// CPU time the top level took when the control plane validated the upload.
+    /// Wall time of loading the upload in an isolate at the control plane (isolate creation included).
     pub startup_time_ms: f64,
 }
 
