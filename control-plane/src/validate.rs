@@ -2,22 +2,9 @@
 
 use crate::error::ApiError;
 
-/// A script name is a lowercase DNS label: 1-63 of `[a-z0-9-]`, no '-' at either end.
+/// A script name is a lowercase DNS label (`skiff_protocol::validate_script_name`).
 pub fn validate_script_name(name: &str) -> Result<(), ApiError> {
-    let valid = (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "bad script name {name:?}: use 1 to 63 lowercase letters, digits and '-', \
-             not starting or ending with '-'"
-        )))
-    }
+    skiff_protocol::validate_script_name(name).map_err(ApiError::bad_request)
 }
 
 /// A module path is relative, has no `.`/`..` or empty segments and no backslashes.
@@ -57,16 +44,6 @@ pub fn validate_env_name(name: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn script_names_are_dns_labels() {
-        for good in ["a", "hello-world", "x1", &"a".repeat(63)] {
-            assert!(validate_script_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "-a", "a-", "Hello", "a_b", "a.b", &"a".repeat(64)] {
-            assert!(validate_script_name(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn module_paths_stay_inside_the_bundle() {

@@ -74,23 +74,7 @@ impl Manifest {
     }
 }
 
-/// Script names are DNS labels: they become the first label of the script's host name.
-pub fn validate_script_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "script name {name:?} must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'"
-        ))
-    }
-}
+pub use skiff_protocol::validate_script_name;
 
 /// Converts a TOML var into the JSON value the tenant's `env` holds.
 fn toml_to_json(value: &toml::Value) -> serde_json::Value {
@@ -357,14 +341,6 @@ mod tests {
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["B"], "two words");
         assert!(parse_dev_vars("nonsense").is_err());
-    }
-
-    #[test]
-    fn script_names_are_labels() {
-        assert!(validate_script_name("hello-2").is_ok());
-        for bad in ["", "Hello", "a.b", "-a", "a-", "a_b"] {
-            assert!(validate_script_name(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -13,6 +13,25 @@ pub const NODE_ID_HEADER: &str = "x-skiff-node";
 /// The largest bundle (sum of the module sizes) the control plane accepts.
 pub const MAX_BUNDLE_BYTES: usize = 10 * 1024 * 1024;
 
+/// Script names are DNS labels (1-63 of `[a-z0-9-]`, no '-' at either end): a script answers
+/// for the host `NAME.<zone>`.
+pub fn validate_script_name(name: &str) -> Result<(), String> {
+    let valid = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad script name {name:?}: use 1 to 63 lowercase letters, digits and '-', \
+             not starting or ending with '-'"
+        ))
+    }
+}
+
 /// The `metadata` part of an upload, shaped like Cloudflare's script upload metadata.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UploadMetadata {
@@ -269,6 +288,16 @@ pub struct TailEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_names_are_labels() {
+        for good in ["a", "hello-2", &"x".repeat(63)] {
+            assert!(validate_script_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Hello", "a.b", "-a", "a-", "a_b", &"x".repeat(64)] {
+            assert!(validate_script_name(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bundle_hash_is_verified() {
