@@ -1,5 +1,5 @@
 //! The `skiff` binary as a user runs it: `skiff node` with SIGTERM, `skiff dev` with vars,
-//! reload on change and load errors.
+//! reload on change and load errors, and the deploy commands' errors without a control plane.
 
 mod common;
 
@@ -83,4 +83,74 @@ fn dev_serves_vars_reloads_and_reports_errors_with_location() {
     let error = dev.wait_for("worker.js:3");
     assert!(error.contains("worker.js:3"), "{error}");
     assert_eq!(get(), "v2");
+}
+
+/// Runs `skiff ARGS` in `dir` with the control plane at `url` and `token`; exit status and
+/// everything it printed.
+fn run_platform_command(
+    args: &[&str],
+    dir: &std::path::Path,
+    url: &str,
+    token: &str,
+) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .current_dir(dir)
+        .env("SKIFF_CONTROL_URL", url)
+        .env("SKIFF_API_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("skiff runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn deploy_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind one, then close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let unreachable = format!("http://{closed}");
+
+    let (ok, text) = run_platform_command(&["deploy"], dir.path(), &unreachable, "t");
+    assert!(!ok);
+    assert!(
+        text.contains("no skiff.toml") && text.contains("skiff init"),
+        "{text}"
+    );
+    assert!(!text.contains("backtrace"), "{text}");
+
+    let (ok, text) = run_platform_command(&["init", "site"], dir.path(), &unreachable, "t");
+    assert!(ok, "{text}");
+    let project = dir.path().join("site");
+    for file in ["skiff.toml", "src/index.js", ".gitignore"] {
+        assert!(project.join(file).is_file(), "init wrote no {file}");
+    }
+
+    let (ok, text) = run_platform_command(&["deploy"], &project, &unreachable, "t");
+    assert!(!ok);
+    assert!(
+        text.contains("cannot reach the control plane") && text.contains("SKIFF_CONTROL_URL"),
+        "{text}"
+    );
+
+    let (ok, text) = run_platform_command(&["deploy"], &project, &unreachable, "");
+    assert!(!ok);
+    assert!(text.contains("SKIFF_API_TOKEN"), "{text}");
+
+    // A secret's value never comes from the command line.
+    let (ok, text) = run_platform_command(
+        &["secret", "put", "KEY", "value"],
+        &project,
+        &unreachable,
+        "t",
+    );
+    assert!(!ok, "{text}");
 }
