@@ -93,6 +93,12 @@ struct WarmCount {
     closed: bool,
 }
 
+impl WarmCount {
+    fn claimable(&self, heap_limit: usize) -> bool {
+        !self.closed && self.heap_limit == heap_limit && self.unclaimed > 0
+    }
+}
+
 impl Default for ThreadLoad {
     fn default() -> Self {
         Self {
@@ -123,10 +129,15 @@ impl ThreadLoad {
         self.warm_count().unclaimed
     }
 
+    /// True if a warm runtime booted with `heap_limit` is ready for a load.
+    fn has_warm(&self, heap_limit: usize) -> bool {
+        self.warm_count().claimable(heap_limit)
+    }
+
     /// Claims a warm runtime booted with `heap_limit` for a load, if one is ready.
     fn claim_warm(&self, heap_limit: usize) -> bool {
         let mut warm = self.warm_count();
-        let claimable = !warm.closed && warm.heap_limit == heap_limit && warm.unclaimed > 0;
+        let claimable = warm.claimable(heap_limit);
         if claimable {
             warm.unclaimed -= 1;
         }
@@ -337,7 +348,8 @@ struct Threads {
     spawned: usize,
 }
 
-/// A set of threads that isolates are placed on, the least loaded first.
+/// A set of threads that isolates are placed on: where a warm runtime is ready, else on the
+/// least loaded thread.
 pub struct WorkerPool {
     threads: Mutex<Threads>,
     warm_per_thread: usize,
@@ -424,8 +436,8 @@ impl WorkerPool {
         &self.kills
     }
 
-    /// Creates an isolate for `bundle` on the least loaded thread (from a warm runtime when
-    /// that thread has one ready), evaluates the bundle, and returns a handle once the script
+    /// Creates an isolate for `bundle` (from a warm runtime when a thread has one ready, else
+    /// on the least loaded thread), evaluates the bundle, and returns a handle once the script
     /// is ready for requests.
     pub async fn load(
         &self,
@@ -458,8 +470,8 @@ impl WorkerPool {
         ready_rx.await.map_err(|_| RuntimeError::PoolGone)?
     }
 
-    /// Picks the thread for a load: the least loaded active one (of equals, one with a warm
-    /// runtime ready). Claims a warm runtime booted with `heap_limit` there if one is ready
+    /// Picks the thread for a load: an active one with a warm runtime ready for it (one that
+    /// has spent its budget first, then the least loaded), or else the least loaded one. Claims a warm runtime booted with `heap_limit` there if one is ready
     /// (`true`), else counts a creation against the thread's budget. A thread that has spent
     /// its budget and has no warm runtime left is retired and replaced.
     fn place(&self, heap_limit: usize) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
@@ -469,7 +481,9 @@ impl WorkerPool {
             let index = (0..threads.active.len())
                 .min_by_key(|&i| {
                     let load = &threads.active[i].load;
-                    (load.count(), load.warm() == 0)
+                    // Of threads with a warm runtime, one that has spent its budget goes
+                    // first: its warm runtimes are its last, and it retires once they are used.
+                    (!load.has_warm(heap_limit), !load.exhausted(), load.count())
                 })
                 .ok_or(RuntimeError::PoolGone)?;
             let thread = &threads.active[index];
