@@ -28,7 +28,7 @@
 //! A local task on the thread refills the set after a take, once no isolate on the thread has
 //! run for a short while, so that a boot (which the thread cannot interrupt) does not land in
 //! front of a request. Pre-booted runtimes count against [`ISOLATES_PER_THREAD`]; a retiring
-//! thread drops its warm runtimes and boots no more. Each costs about 5 MB of memory.
+//! thread drops its warm runtimes and boots no more. Each costs about 6 MB of RSS.
 //!
 //! The engine heap limit is fixed when a runtime is created: warm runtimes are booted with the
 //! heap limit of the latest load on their thread, and a load that asks for another one boots
@@ -368,7 +368,7 @@ impl WorkerPool {
     }
 
     /// Starts `threads` worker threads (at least one), each keeping `warm_per_thread` runtimes
-    /// booted ahead of time (0: none; every load boots its own). Each costs about 5 MB.
+    /// booted ahead of time (0: none; every load boots its own). Each costs about 6 MB.
     pub fn with_warm(threads: usize, warm_per_thread: usize) -> std::io::Result<Self> {
         // A thread must be able to create at least one isolate besides its warm runtimes.
         let warm_per_thread = warm_per_thread.min(ISOLATES_PER_THREAD - 1);
