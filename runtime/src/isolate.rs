@@ -374,7 +374,10 @@ pub(crate) async fn run(
     let booted = match warm {
         Some(booted) => booted,
         None => match BootedRuntime::boot(limits.memory) {
-            Ok(booted) => booted,
+            Ok(booted) => {
+                clock.touch();
+                booted
+            }
             Err(message) => {
                 let _ = ready.send(Err(load_error(message)));
                 return;

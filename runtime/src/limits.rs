@@ -181,6 +181,11 @@ impl ThreadClock {
 
     pub(crate) fn end(&self) {
         *self.slice.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.touch();
+    }
+
+    /// Records work on this thread outside a slice (booting a runtime), for [`Self::quiet_for`].
+    pub(crate) fn touch(&self) {
         let now = self
             .made
             .elapsed()
@@ -190,7 +195,7 @@ impl ThreadClock {
         self.last_end.store(now, Ordering::Release);
     }
 
-    /// How long ago the last slice on this thread ended (or the clock was made).
+    /// How long ago the last slice (or boot) on this thread ended, or the clock was made.
     pub(crate) fn quiet_for(&self) -> Duration {
         let last_end = Duration::from_nanos(self.last_end.load(Ordering::Acquire));
         self.made.elapsed().saturating_sub(last_end)

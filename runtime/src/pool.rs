@@ -299,7 +299,11 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
             return;
         }
         let started = std::time::Instant::now();
-        match BootedRuntime::boot(warm.heap_limit()) {
+        let booted = BootedRuntime::boot(warm.heap_limit());
+        // A boot counts as activity: the next one waits for another lull, letting work that
+        // queued up meanwhile run first.
+        clock.touch();
+        match booted {
             Ok(booted) => {
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -315,7 +319,7 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
     }
 }
 
-/// Waits until no isolate on this thread has run for [`REFILL_QUIET`], or for
+/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`], or for
 /// [`REFILL_PATIENCE`] at most, letting every task that is ready run first.
 async fn wait_until_quiet(clock: &ThreadClock) {
     let deadline = Instant::now() + REFILL_PATIENCE;
