@@ -13,6 +13,7 @@ import {
   op_skiff_next_event,
   op_skiff_respond,
   op_skiff_respond_stream,
+  op_skiff_set_tenant_start,
   op_skiff_take_module,
   op_skiff_wait_until,
 } from "ext:core/ops";
@@ -109,7 +110,9 @@ const { Response, ResponsePrototype, toInnerResponse } = response;
 const { ReadableStreamPrototype, readableStreamForRid, resourceForReadableStream } = streams;
 const { Event } = event;
 
-const config = op_skiff_config();
+// The node's configuration (subrequest budget, waitUntil budget), read when the runtime is
+// given its tenant: a runtime is booted before anyone knows which tenant it will serve.
+let config = null;
 const EMPTY = new Uint8Array(0);
 const LOG_ERROR = 3;
 
@@ -144,8 +147,6 @@ function defineGetter(name, get) {
     configurable: true,
   });
 }
-
-performanceMod.setTimeOrigin();
 
 const requestContext = new core.AsyncVariable();
 
@@ -275,9 +276,16 @@ core.setReportExceptionCallback((error) => logError("Uncaught ", error));
 for (const name of ["Deno", "__bootstrap"]) delete globalThis[name];
 
 // ---------------------------------------------------------------------------------------------
-// The Workers handler API.
+// The tenant start: the runtime calls this once, just before it evaluates the tenant's main
+// module. Everything that depends on the tenant, or on when it started, happens here or later.
 
-const env = ObjectFreeze(JSONParse(op_skiff_env()));
+op_skiff_set_tenant_start(() => {
+  performanceMod.setTimeOrigin();
+  config = op_skiff_config();
+});
+
+// ---------------------------------------------------------------------------------------------
+// The Workers handler API.
 
 class ExecutionContext {
   waitUntil(promise) {
@@ -350,6 +358,8 @@ function resolveHandler() {
   if (defaultExport !== undefined && defaultExport !== null && typeof defaultExport.fetch === "function") {
     const target = defaultExport;
     const fetchFn = defaultExport.fetch;
+    // The tenant's `env`, read when the handler is first needed.
+    const env = ObjectFreeze(JSONParse(op_skiff_env()));
     handler = (req, ctx) => ReflectApply(fetchFn, target, [req, env, ctx]);
   } else if (event.listenerCount(globalThis, "fetch") > 0) {
     handler = (req, ctx) => {

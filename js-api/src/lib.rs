@@ -5,6 +5,10 @@
 //! handler API on top: `export default { fetch }` and `addEventListener("fetch")`, the `env`
 //! bindings, `ctx.waitUntil`, console capture and the outbound `fetch()` policy.
 //!
+//! A runtime is created with [`extensions`] alone, fully bootstrapped but belonging to nobody,
+//! so it can be booted ahead of time; [`start_tenant`] then gives it a [`NodeConfig`] and a
+//! [`TenantConfig`] just before the tenant's main module is evaluated.
+//!
 //! It knows nothing about HTTP servers. The runtime hands it [`FetchRequest`]s through an
 //! [`EventSender`]; JavaScript pulls them with `op_skiff_next_event` and answers each with
 //! `op_skiff_respond` (a complete body) or `op_skiff_respond_stream` (a body streamed out of a
@@ -28,29 +32,48 @@ pub use ops::{
 };
 pub use outbound::OutboundPolicy;
 
-/// Everything a tenant isolate is configured with when it is created.
-#[derive(Clone)]
-pub struct WorkerConfig {
-    /// The script's name, attached to every log event.
-    pub script: String,
-    /// The `env` object: vars (strings or JSON values) and secrets, already merged.
-    pub env: serde_json::Map<String, serde_json::Value>,
-    /// Where `console.*` output and uncaught errors go.
-    pub log: LogSink,
+/// The error type of deno_core's module loaders, for the runtime's bundle loader.
+pub use deno_error::JsErrorBox;
+
+/// What every isolate on a node shares: the outbound `fetch()` policy and the `waitUntil`
+/// budget. Given to a runtime together with its [`TenantConfig`], by [`start_tenant`].
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
     /// Which addresses outbound `fetch()` may reach, and how many subrequests a request may make.
     pub outbound: OutboundPolicy,
     /// How long `ctx.waitUntil` work may run after the response, in milliseconds.
     pub wait_until_ms: u64,
 }
 
-impl std::fmt::Debug for WorkerConfig {
+/// What is particular to one tenant: its name, its `env`, where its logs go.
+#[derive(Clone)]
+pub struct TenantConfig {
+    /// The script's name, attached to every log event.
+    pub script: String,
+    /// The `env` object: vars (strings or JSON values) and secrets, already merged.
+    pub env: serde_json::Map<String, serde_json::Value>,
+    /// Where `console.*` output and uncaught errors go.
+    pub log: LogSink,
+}
+
+impl std::fmt::Debug for TenantConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerConfig")
+        f.debug_struct("TenantConfig")
             .field("script", &self.script)
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
-            .field("outbound", &self.outbound)
             .finish()
     }
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum JsApiError {
+    /// [`start_tenant`] was called on a runtime that already has a tenant.
+    #[error("the runtime already has a tenant")]
+    AlreadyStarted,
+    /// The bootstrap's tenant start hook threw.
+    #[error("the tenant start hook failed: {0}")]
+    StartHook(String),
 }
 
 deno_core::extension!(
@@ -65,19 +88,24 @@ deno_core::extension!(
         ops::op_skiff_config,
         ops::op_skiff_take_module,
         ops::op_skiff_wait_until,
+        ops::op_skiff_set_tenant_start,
     ],
     esm_entry_point = "ext:skiff_worker/bootstrap.js",
     esm = [dir "js", "bootstrap.js"],
-    options = { config: WorkerConfig, events: EventReceiver },
+    options = { events: EventReceiver },
     state = |state, options| {
-        ops::init_state(state, options.config, options.events);
+        ops::init_state(state, options.events);
     },
 );
 
 /// The extensions that make up a tenant isolate's global scope, in load order.
-pub fn extensions(config: WorkerConfig, events: EventReceiver) -> Vec<Extension> {
+///
+/// A runtime created with them is fully bootstrapped (every global defined, the dispatch loop
+/// waiting for events) but belongs to no tenant and no node: until [`start_tenant`] it logs
+/// nowhere and its outbound `fetch()` follows the default (strict) [`OutboundPolicy`].
+pub fn extensions(events: EventReceiver) -> Vec<Extension> {
     install_crypto_provider();
-    let fetch_options = outbound::fetch_options(&config.outbound);
+    let fetch_options = outbound::fetch_options(&OutboundPolicy::default());
     vec![
         deno_webidl::deno_webidl::init(),
         deno_web::deno_web::init(
@@ -89,7 +117,7 @@ pub fn extensions(config: WorkerConfig, events: EventReceiver) -> Vec<Extension>
         deno_net::deno_net::init(None, None),
         deno_fetch::deno_fetch::init(fetch_options),
         deno_crypto::deno_crypto::init(None),
-        skiff_worker::init(config, events),
+        skiff_worker::init(events),
     ]
 }
 
@@ -111,4 +139,33 @@ pub fn set_tenant_module(
     namespace: deno_core::v8::Global<deno_core::v8::Object>,
 ) {
     ops::set_tenant_module(state, namespace);
+}
+
+/// Gives a bootstrapped runtime its node and tenant configuration: puts both into its
+/// `OpState` (log sink, `env`, outbound permissions and fetch options) and runs the bootstrap's
+/// tenant start hook (which sets `performance.timeOrigin` and reads the configuration).
+///
+/// Call once, with the runtime's isolate entered, before the tenant's main module is loaded.
+pub fn start_tenant(
+    runtime: &mut deno_core::JsRuntime,
+    node: &NodeConfig,
+    tenant: TenantConfig,
+) -> Result<(), JsApiError> {
+    let hook = {
+        let state = runtime.op_state();
+        let mut state = state.borrow_mut();
+        let hook = ops::take_tenant_start(&mut state).ok_or(JsApiError::AlreadyStarted)?;
+        // performance.now() counts from the tenant's start, not from the boot.
+        state.put(deno_web::StartTime::default());
+        state.put(outbound::fetch_options(&node.outbound));
+        state.put(outbound::permissions(&node.outbound));
+        ops::configure(&mut state, node.clone(), tenant);
+        hook
+    };
+    // The hook returns nothing, so its result is ready without polling the event loop.
+    match futures::FutureExt::now_or_never(runtime.call(&hook)) {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(err)) => Err(JsApiError::StartHook(err.to_string())),
+        None => Err(JsApiError::StartHook("the hook did not finish".into())),
+    }
 }

@@ -13,9 +13,9 @@ use deno_core::{OpState, ResourceId, op2, v8};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::WorkerConfig;
 use crate::body::{BodyReceiver, RequestBodyResource, body_channel};
-use crate::log::{LogLevel, LogSink};
+use crate::log::LogLevel;
+use crate::{NodeConfig, TenantConfig};
 
 /// How many chunks of a streamed response may wait between the isolate and the HTTP side.
 const RESPONSE_CHANNEL_CHUNKS: usize = 8;
@@ -155,31 +155,70 @@ struct Pending {
 
 struct TenantModule(Option<v8::Global<v8::Object>>);
 
-pub(crate) fn init_state(state: &mut OpState, config: WorkerConfig, events: EventReceiver) {
+/// The bootstrap's function that readies the global scope for a tenant, until it is called.
+struct TenantStart(Option<v8::Global<v8::Function>>);
+
+/// The node and tenant configuration, once the runtime has been given a tenant.
+struct Configured {
+    node: NodeConfig,
+    tenant: TenantConfig,
+}
+
+pub(crate) fn init_state(state: &mut OpState, events: EventReceiver) {
     state.put(Inbox(Rc::new(RefCell::new(events.rx))));
     state.put(Load(events.load));
     state.put(Pending::default());
     state.put(TenantModule(None));
-    state.put(config.log.clone());
-    state.put(crate::outbound::permissions(&config.outbound));
-    state.put(config);
+    state.put(TenantStart(None));
+    // Outbound fetch() stays under the strict default policy until the tenant's node
+    // configuration replaces it (deno_fetch reads permissions and options at call time).
+    state.put(crate::outbound::permissions(
+        &crate::outbound::OutboundPolicy::default(),
+    ));
+}
+
+pub(crate) fn take_tenant_start(state: &mut OpState) -> Option<v8::Global<v8::Function>> {
+    state.borrow_mut::<TenantStart>().0.take()
+}
+
+pub(crate) fn configure(state: &mut OpState, node: NodeConfig, tenant: TenantConfig) {
+    state.put(Configured { node, tenant });
 }
 
 pub(crate) fn set_tenant_module(state: &mut OpState, namespace: v8::Global<v8::Object>) {
     state.borrow_mut::<TenantModule>().0 = Some(namespace);
 }
 
+/// Called once by the bootstrap with its tenant start hook.
+#[op2(fast)]
+pub fn op_skiff_set_tenant_start(
+    scope: &mut v8::PinScope,
+    state: &mut OpState,
+    start: v8::Local<v8::Function>,
+) {
+    let start = v8::Global::new(scope, start);
+    state.borrow_mut::<TenantStart>().0 = Some(start);
+}
+
 #[op2(fast)]
 pub fn op_skiff_log(state: &mut OpState, #[smi] level: u32, #[string] message: &str) {
-    let sink = state.borrow::<LogSink>();
-    sink.emit(LogLevel::from_console(level), message);
+    match state.try_borrow::<Configured>() {
+        Some(configured) => configured
+            .tenant
+            .log
+            .emit(LogLevel::from_console(level), message),
+        None => tracing::debug!(message, "log output of an isolate without a tenant"),
+    }
 }
 
 /// The `env` object's contents, as JSON text (parsed once, in JavaScript).
 #[op2]
 #[string]
 pub fn op_skiff_env(state: &mut OpState) -> String {
-    serde_json::Value::Object(state.borrow::<WorkerConfig>().env.clone()).to_string()
+    match state.try_borrow::<Configured>() {
+        Some(configured) => serde_json::Value::Object(configured.tenant.env.clone()).to_string(),
+        None => "{}".to_string(),
+    }
 }
 
 #[derive(Serialize)]
@@ -190,14 +229,22 @@ struct ConfigForJs {
     wait_until_ms: u64,
 }
 
+/// The configuration the bootstrap reads when the tenant starts.
 #[op2]
 #[serde]
 pub fn op_skiff_config(state: &mut OpState) -> ConfigForJs {
-    let config = state.borrow::<WorkerConfig>();
-    ConfigForJs {
-        script: config.script.clone(),
-        subrequest_limit: config.outbound.subrequests,
-        wait_until_ms: config.wait_until_ms,
+    let defaults = crate::outbound::OutboundPolicy::default();
+    match state.try_borrow::<Configured>() {
+        Some(Configured { node, tenant }) => ConfigForJs {
+            script: tenant.script.clone(),
+            subrequest_limit: node.outbound.subrequests,
+            wait_until_ms: node.wait_until_ms,
+        },
+        None => ConfigForJs {
+            script: String::new(),
+            subrequest_limit: defaults.subrequests,
+            wait_until_ms: 0,
+        },
     }
 }
 
@@ -347,14 +394,15 @@ pub fn fail_pending(state: &mut OpState, status: u16, message: &str) -> usize {
         )],
         body: ResponseBody::Full(Bytes::from(format!("{message}\n"))),
     };
+    // Closed first, so that whoever gets one of these answers already sees the isolate closed.
+    let inbox = state.borrow::<Inbox>().0.clone();
+    let mut inbox = inbox.borrow_mut();
+    inbox.close();
     let mut answered = 0;
     let pending = std::mem::take(&mut state.borrow_mut::<Pending>().responders);
     for (_, responder) in pending {
         answered += usize::from(responder.send(head()).is_ok());
     }
-    let inbox = state.borrow::<Inbox>().0.clone();
-    let mut inbox = inbox.borrow_mut();
-    inbox.close();
     while let Ok(event) = inbox.try_recv() {
         answered += usize::from(event.respond.send(head()).is_ok());
     }

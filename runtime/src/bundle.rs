@@ -1,8 +1,14 @@
 //! A script version: the modules of a tenant's worker and the `env` it runs with.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
+use deno_core::{
+    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleResolveResponse,
+    ModuleSource, ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
+};
 use sha2::{Digest, Sha256};
+use skiff_js_api::JsErrorBox;
 
 /// The base URL tenant modules are served under; a module `lib/util.js` has the specifier
 /// `file:///bundle/lib/util.js`. Nothing is read from disk: the loader serves the bundle only.
@@ -52,6 +58,47 @@ impl ScriptBundle {
                 .as_bytes(),
         );
         hex::encode(hash.finalize())
+    }
+}
+
+/// Serves a bundle's modules from memory. A runtime is created with an empty loader (it may be
+/// booted before its tenant is known); the bundle's modules are put in just before the main
+/// module is loaded.
+#[derive(Default)]
+pub(crate) struct BundleLoader(RefCell<HashMap<ModuleSpecifier, String>>);
+
+impl BundleLoader {
+    pub(crate) fn set_modules(&self, modules: HashMap<ModuleSpecifier, String>) {
+        *self.0.borrow_mut() = modules;
+    }
+}
+
+impl ModuleLoader for BundleLoader {
+    fn resolve(
+        &self,
+        specifier: &str,
+        referrer: &str,
+        _kind: ResolutionKind,
+    ) -> ModuleResolveResponse {
+        deno_core::resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
+    }
+
+    fn load(
+        &self,
+        specifier: &ModuleSpecifier,
+        _referrer: Option<&ModuleLoadReferrer>,
+        _options: ModuleLoadOptions,
+    ) -> ModuleLoadResponse {
+        let source = match self.0.borrow().get(specifier) {
+            Some(code) => Ok(ModuleSource::new(
+                ModuleType::JavaScript,
+                ModuleSourceCode::String(code.clone().into()),
+                specifier,
+                None,
+            )),
+            None => Err(JsErrorBox::generic("Module not found")),
+        };
+        ModuleLoadResponse::Sync(source)
     }
 }
 

@@ -10,6 +10,7 @@
 //!
 //! Each poll is also a CPU slice that the watchdog (see `limits.rs`) can cut short.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
@@ -18,18 +19,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use deno_core::{
-    JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, StaticModuleLoader, v8,
-};
+use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use skiff_js_api::{
-    EventSender, FetchRequest, IsolateLoad, LogLevel, LogSink, OutboundPolicy, ResponseHead,
-    WorkerConfig, event_channel,
+    EventSender, FetchRequest, IsolateLoad, LogLevel, LogSink, NodeConfig, OutboundPolicy,
+    ResponseHead, TenantConfig, event_channel,
 };
 use tokio::sync::oneshot;
 
-use crate::bundle::BUNDLE_BASE;
+use crate::bundle::{BUNDLE_BASE, BundleLoader};
 use crate::limits::{Condemned, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now};
-use crate::pool::ThreadLoad;
+use crate::pool::IsolateCount;
 use crate::{RuntimeError, ScriptBundle};
 
 /// How often a draining isolate checks whether its work is done.
@@ -272,33 +271,92 @@ fn module_url(path: &str) -> Result<ModuleSpecifier, RuntimeError> {
         })
 }
 
-/// Creates the isolate, evaluates the bundle, reports readiness through `ready`, then serves
-/// events until shut down or condemned. Runs as a local task on a pool thread.
+/// A runtime with the tenant global scope, bootstrapped and waiting for a tenant: web APIs
+/// loaded, the dispatch loop waiting on its event queue, no tenant code, no tenant or node
+/// configuration. Its heap limit is the one thing fixed at boot (an engine creation parameter).
+///
+/// Booting costs tens of milliseconds of CPU; pool threads keep a few of these ready (see
+/// `pool.rs`). A booted runtime is never polled and never runs JavaScript until it is given a
+/// tenant, so the watchdog has nothing to charge it for.
+pub(crate) struct BootedRuntime {
+    runtime: TenantRuntime,
+    loader: Rc<BundleLoader>,
+    events: EventSender,
+    condemned: Arc<Condemned>,
+    terminate: v8::IsolateHandle,
+    heap_limit: usize,
+}
+
+impl BootedRuntime {
+    /// Creates and bootstraps a runtime whose engine heap is limited to `heap_limit` bytes.
+    /// The near-heap-limit callback is installed here and condemns the isolate when it fires.
+    pub(crate) fn boot(heap_limit: usize) -> Result<Self, String> {
+        let (events, inbox) = event_channel();
+        let loader = Rc::new(BundleLoader::default());
+        let runtime = JsRuntime::try_new(RuntimeOptions {
+            extensions: skiff_js_api::extensions(inbox),
+            module_loader: Some(loader.clone()),
+            create_params: Some(v8::CreateParams::default().heap_limits(0, heap_limit)),
+            ..Default::default()
+        })
+        .map_err(|err| format!("engine start failed: {err}"))?;
+        let mut runtime = TenantRuntime(ManuallyDrop::new(runtime));
+        let condemned = Arc::new(Condemned::default());
+        let terminate = runtime.0.v8_isolate().thread_safe_handle();
+        {
+            let condemned = condemned.clone();
+            let terminate = terminate.clone();
+            runtime
+                .0
+                .add_near_heap_limit_callback(move |current, _initial| {
+                    condemned.set(LimitKind::Memory);
+                    terminate.terminate_execution();
+                    // Room for the engine to unwind the terminated script.
+                    current.saturating_mul(2)
+                });
+        }
+        Ok(Self {
+            runtime,
+            loader,
+            events,
+            condemned,
+            terminate,
+            heap_limit,
+        })
+    }
+
+    /// The engine heap limit this runtime was booted with, in bytes.
+    pub(crate) fn heap_limit(&self) -> usize {
+        self.heap_limit
+    }
+}
+
+/// Gives a booted runtime (`warm`, or one booted now) the bundle and its configuration,
+/// evaluates the bundle, reports readiness through `ready`, then serves events until shut down
+/// or condemned. Runs as a local task on a pool thread; `count` is the thread's count of live
+/// isolates, held until the runtime is gone.
 pub(crate) async fn run(
+    count: IsolateCount,
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
-    thread: Arc<ThreadLoad>,
+    warm: Option<BootedRuntime>,
     clock: Arc<ThreadClock>,
     kills: Arc<LimitKills>,
     ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
 ) {
+    // Declared first, dropped last: a retiring thread never exits with an engine still alive.
+    let _count = count;
     let script = bundle.name.clone();
     let load_error = |message: String| RuntimeError::Load {
         script: script.clone(),
         message,
     };
-    let (events, inbox) = event_channel();
-    let config = WorkerConfig {
-        script: bundle.name.clone(),
-        env: bundle.env.clone(),
-        log: options.log.clone(),
-        outbound: options.outbound.clone(),
-        wait_until_ms: options.wait_until.as_millis() as u64,
-    };
-    let mut modules = Vec::with_capacity(bundle.modules.len());
+    let mut modules = HashMap::with_capacity(bundle.modules.len());
     for (path, source) in &bundle.modules {
         match module_url(path) {
-            Ok(url) => modules.push((url, source.clone())),
+            Ok(url) => {
+                modules.insert(url, source.clone());
+            }
             Err(err) => {
                 let _ = ready.send(Err(load_error(err.to_string())));
                 return;
@@ -312,38 +370,29 @@ pub(crate) async fn run(
             return;
         }
     };
-    // Counted from before creation to after the runtime is dropped (declared first, dropped
-    // last), so a retiring thread never exits with an engine still alive on it.
-    thread.isolate_started();
-    let _count = scopeguard(move || thread.isolate_ended());
     let limits = options.limits;
-    let runtime = JsRuntime::try_new(RuntimeOptions {
-        extensions: skiff_js_api::extensions(config, inbox),
-        module_loader: Some(Rc::new(StaticModuleLoader::new(modules))),
-        create_params: Some(v8::CreateParams::default().heap_limits(0, limits.memory)),
-        ..Default::default()
-    });
-    let mut runtime = match runtime {
-        Ok(runtime) => TenantRuntime(ManuallyDrop::new(runtime)),
-        Err(err) => {
-            let _ = ready.send(Err(load_error(format!("engine start failed: {err}"))));
-            return;
-        }
+    let booted = match warm {
+        Some(booted) => booted,
+        None => match BootedRuntime::boot(limits.memory) {
+            Ok(booted) => {
+                clock.touch();
+                booted
+            }
+            Err(message) => {
+                let _ = ready.send(Err(load_error(message)));
+                return;
+            }
+        },
     };
-    let condemned = Arc::new(Condemned::default());
-    let terminate = runtime.0.v8_isolate().thread_safe_handle();
-    {
-        let condemned = condemned.clone();
-        let terminate = terminate.clone();
-        runtime
-            .0
-            .add_near_heap_limit_callback(move |current, _initial| {
-                condemned.set(LimitKind::Memory);
-                terminate.terminate_execution();
-                // Room for the engine to unwind the terminated script.
-                current.saturating_mul(2)
-            });
-    }
+    let BootedRuntime {
+        mut runtime,
+        loader,
+        events,
+        condemned,
+        terminate,
+        heap_limit: _,
+    } = booted;
+    loader.set_modules(modules);
     let mut context = SliceContext {
         isolate: runtime.isolate_ptr(),
         terminate,
@@ -351,27 +400,45 @@ pub(crate) async fn run(
         clock,
         account: CpuAccount::new(limits, events.load().clone()),
     };
+    let node = NodeConfig {
+        outbound: options.outbound.clone(),
+        wait_until_ms: options
+            .wait_until
+            .as_millis()
+            .try_into()
+            .unwrap_or(u64::MAX),
+    };
+    let tenant = TenantConfig {
+        script: bundle.name.clone(),
+        env: bundle.env.clone(),
+        log: options.log.clone(),
+    };
 
-    match evaluate_main(&mut runtime, &mut context, &main).await {
-        Ok(()) => {}
-        Err(message) => {
-            if let Some(kind) = context.condemned.get() {
-                kills.record(kind);
-            }
-            let message = match context.condemned.get() {
-                Some(LimitKind::Cpu) => format!(
-                    "script startup exceeded the CPU time limit ({} ms)",
-                    limits.startup_cpu.as_millis()
-                ),
-                Some(LimitKind::Memory) => format!(
-                    "script startup exceeded the memory limit ({} MiB)",
-                    limits.memory / (1024 * 1024)
-                ),
-                None => message,
-            };
-            let _ = ready.send(Err(load_error(message)));
-            return;
+    let started = context
+        .slice(|| skiff_js_api::start_tenant(&mut runtime.0, &node, tenant))
+        .ok_or_else(|| "terminated".to_string())
+        .and_then(|started| started.map_err(|err| err.to_string()));
+    let evaluated = match started {
+        Ok(()) => evaluate_main(&mut runtime, &mut context, &main).await,
+        Err(message) => Err(message),
+    };
+    if let Err(message) = evaluated {
+        if let Some(kind) = context.condemned.get() {
+            kills.record(kind);
         }
+        let message = match context.condemned.get() {
+            Some(LimitKind::Cpu) => format!(
+                "script startup exceeded the CPU time limit ({} ms)",
+                limits.startup_cpu.as_millis()
+            ),
+            Some(LimitKind::Memory) => format!(
+                "script startup exceeded the memory limit ({} MiB)",
+                limits.memory / (1024 * 1024)
+            ),
+            None => message,
+        };
+        let _ = ready.send(Err(load_error(message)));
+        return;
     }
     context.account.started();
 
@@ -472,18 +539,4 @@ async fn evaluate_main(
     let namespace = rt.get_module_namespace(id).map_err(|e| e.to_string())?;
     skiff_js_api::set_tenant_module(&mut rt.op_state().borrow_mut(), namespace);
     Ok(())
-}
-
-struct ScopeGuard<F: FnOnce()>(Option<F>);
-
-impl<F: FnOnce()> Drop for ScopeGuard<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
-    }
-}
-
-fn scopeguard<F: FnOnce()>(f: F) -> ScopeGuard<F> {
-    ScopeGuard(Some(f))
 }

@@ -17,9 +17,9 @@
 //! disposed; the next request gets a fresh isolate. Other isolates on the thread were only
 //! delayed for the length of the slice.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deno_core::v8;
 
@@ -142,6 +142,9 @@ struct Slice {
 pub(crate) struct ThreadClock {
     clock: libc::clockid_t,
     slice: Mutex<Option<Slice>>,
+    /// When the clock was made, and when (in nanoseconds after that) the last slice ended.
+    made: Instant,
+    last_end: AtomicU64,
 }
 
 impl ThreadClock {
@@ -156,6 +159,8 @@ impl ThreadClock {
         Arc::new(Self {
             clock,
             slice: Mutex::new(None),
+            made: Instant::now(),
+            last_end: AtomicU64::new(0),
         })
     }
 
@@ -176,6 +181,24 @@ impl ThreadClock {
 
     pub(crate) fn end(&self) {
         *self.slice.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.touch();
+    }
+
+    /// Records work on this thread outside a slice (booting a runtime), for [`Self::quiet_for`].
+    pub(crate) fn touch(&self) {
+        let now = self
+            .made
+            .elapsed()
+            .as_nanos()
+            .try_into()
+            .unwrap_or(u64::MAX);
+        self.last_end.store(now, Ordering::Release);
+    }
+
+    /// How long ago the last slice (or boot) on this thread ended, or the clock was made.
+    pub(crate) fn quiet_for(&self) -> Duration {
+        let last_end = Duration::from_nanos(self.last_end.load(Ordering::Acquire));
+        self.made.elapsed().saturating_sub(last_end)
     }
 
     /// Called by the watchdog: terminates the running slice if it is over its deadline.

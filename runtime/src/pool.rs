@@ -16,67 +16,348 @@
 //! dropped. So a thread may create at most [`ISOLATES_PER_THREAD`] isolates in its lifetime.
 //! When its budget is spent it retires: it takes no new isolates, a fresh thread takes its
 //! place, and it exits once the isolates it still runs have ended.
+//!
+//! # The warm pool
+//!
+//! Booting a runtime (deno's web extensions and Skiff's bootstrap) costs tens of milliseconds
+//! of CPU on QuickJS; evaluating a small tenant module afterwards costs about one. So each
+//! thread keeps a few runtimes booted ahead of time ([`WorkerPool::with_warm`]): bootstrapped,
+//! belonging to no tenant, never polled. [`WorkerPool::load`] gives one to the new tenant (its
+//! configuration goes in just before its bundle is evaluated, under the same heap limit and
+//! startup CPU limit as a freshly booted one) and boots one itself only when none is ready.
+//! A local task on the thread refills the set after a take, once no isolate on the thread has
+//! run for a short while, so that a boot (which the thread cannot interrupt) does not land in
+//! front of a request. Pre-booted runtimes count against [`ISOLATES_PER_THREAD`]; a retiring
+//! thread drops its warm runtimes and boots no more. Each costs about 6 MB of RSS.
+//!
+//! The engine heap limit is fixed when a runtime is created: warm runtimes are booted with the
+//! heap limit of the latest load on their thread, and a load that asks for another one boots
+//! its own runtime.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
-use crate::isolate::{self, IsolateHandle, IsolateOptions};
-use crate::limits::{LimitKills, ThreadClock, WatchList, Watchdog};
+use crate::isolate::{self, BootedRuntime, IsolateHandle, IsolateOptions};
+use crate::limits::{IsolateLimits, LimitKills, ThreadClock, WatchList, Watchdog};
 use crate::{RuntimeError, ScriptBundle};
 
 /// How many isolates one pool thread creates in its lifetime (see the module docs).
 pub const ISOLATES_PER_THREAD: usize = 32;
 
-/// Work for a pool thread, given that thread's CPU clock.
-type Job = Box<dyn FnOnce(&Arc<ThreadClock>) + Send>;
+/// How many booted runtimes each thread keeps ready by default (see the module docs).
+pub const DEFAULT_WARM_PER_THREAD: usize = 2;
+
+/// Work for a pool thread, given that thread's context.
+type Job = Box<dyn FnOnce(&ThreadContext) + Send>;
 
 /// How often the watchdog looks at running JavaScript.
-const WATCHDOG_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 
-/// Live isolates on one thread; the thread waits on `idle` when it retires.
-#[derive(Default)]
+/// How long no isolate on a thread must have run before the thread boots a warm runtime.
+const REFILL_QUIET: Duration = Duration::from_millis(10);
+
+/// How long a refill waits for such a lull at most, on a thread that is never quiet.
+const REFILL_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long a refill waits after a boot failed before it tries again.
+const REFILL_RETRY: Duration = Duration::from_secs(1);
+
+/// One thread's counts, shared between the pool and the thread.
 pub(crate) struct ThreadLoad {
+    /// Tenant isolates alive; the thread waits on `idle` for none when it retires.
     isolates: AtomicUsize,
+    /// Runtimes created on the thread, or reserved for a load on its way to it.
+    created: AtomicUsize,
+    warm: Mutex<WarmCount>,
+    /// Set when the pool retires the thread.
+    retired: AtomicBool,
     idle: Notify,
 }
 
+/// The warm runtimes of a thread as the pool sees them. The pool claims one for a load under
+/// this lock; the thread publishes new ones and withdraws stale ones under it, so a claimed
+/// runtime is always there when the load's job reaches the thread.
+struct WarmCount {
+    /// Warm runtimes ready and not claimed by a load.
+    unclaimed: usize,
+    /// The heap limit they were booted with: the one the thread's latest load asked for.
+    heap_limit: usize,
+    closed: bool,
+}
+
+impl WarmCount {
+    fn claimable(&self, heap_limit: usize) -> bool {
+        !self.closed && self.heap_limit == heap_limit && self.unclaimed > 0
+    }
+}
+
+impl Default for ThreadLoad {
+    fn default() -> Self {
+        Self {
+            isolates: AtomicUsize::new(0),
+            created: AtomicUsize::new(0),
+            warm: Mutex::new(WarmCount {
+                unclaimed: 0,
+                heap_limit: IsolateLimits::default().memory,
+                closed: false,
+            }),
+            retired: AtomicBool::new(false),
+            idle: Notify::new(),
+        }
+    }
+}
+
 impl ThreadLoad {
-    pub(crate) fn isolate_started(&self) {
-        self.isolates.fetch_add(1, Ordering::AcqRel);
+    fn count(&self) -> usize {
+        self.isolates.load(Ordering::Acquire)
     }
 
-    pub(crate) fn isolate_ended(&self) {
-        if self.isolates.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
+    fn warm_count(&self) -> std::sync::MutexGuard<'_, WarmCount> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Warm runtimes ready for a load.
+    fn warm(&self) -> usize {
+        self.warm_count().unclaimed
+    }
+
+    /// True if a warm runtime booted with `heap_limit` is ready for a load.
+    fn has_warm(&self, heap_limit: usize) -> bool {
+        self.warm_count().claimable(heap_limit)
+    }
+
+    /// Claims a warm runtime booted with `heap_limit` for a load, if one is ready.
+    fn claim_warm(&self, heap_limit: usize) -> bool {
+        let mut warm = self.warm_count();
+        let claimable = warm.claimable(heap_limit);
+        if claimable {
+            warm.unclaimed -= 1;
+        }
+        claimable
+    }
+
+    /// Counts one creation against the thread's budget, if any is left.
+    fn reserve(&self) -> bool {
+        self.created
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < ISOLATES_PER_THREAD).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn exhausted(&self) -> bool {
+        self.created.load(Ordering::Acquire) >= ISOLATES_PER_THREAD
+    }
+}
+
+/// Counts one live tenant isolate on its thread for as long as it is held.
+pub(crate) struct IsolateCount(Arc<ThreadLoad>);
+
+impl IsolateCount {
+    fn new(load: Arc<ThreadLoad>) -> Self {
+        load.isolates.fetch_add(1, Ordering::AcqRel);
+        Self(load)
+    }
+}
+
+impl Drop for IsolateCount {
+    fn drop(&mut self) {
+        if self.0.isolates.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// What a job finds on its pool thread.
+struct ThreadContext {
+    clock: Arc<ThreadClock>,
+    load: Arc<ThreadLoad>,
+    warm: Rc<WarmSet>,
+}
+
+/// The warm runtimes of one pool thread. Lives on that thread only; its count and heap limit
+/// are published in the thread's [`ThreadLoad`].
+struct WarmSet {
+    /// How many to keep ready.
+    target: usize,
+    ready: RefCell<VecDeque<BootedRuntime>>,
+    load: Arc<ThreadLoad>,
+    /// Wakes the refill task.
+    wake: Notify,
+}
+
+impl WarmSet {
+    fn new(target: usize, load: Arc<ThreadLoad>) -> Self {
+        Self {
+            target,
+            ready: RefCell::default(),
+            load,
+            wake: Notify::new(),
         }
     }
 
-    fn count(&self) -> usize {
-        self.isolates.load(Ordering::Acquire)
+    /// The warm runtime the pool claimed for a load with `heap_limit`.
+    fn take_claimed(&self, heap_limit: usize) -> Option<BootedRuntime> {
+        let mut ready = self.ready.borrow_mut();
+        let index = ready.iter().position(|r| r.heap_limit() == heap_limit)?;
+        let taken = ready.remove(index);
+        drop(ready);
+        self.wake.notify_one();
+        taken
+    }
+
+    /// Makes `heap_limit` the one warm runtimes are booted with, for a load that asked for it
+    /// and found none. Unclaimed runtimes booted with the previous limit are dropped.
+    fn follow_heap_limit(&self, heap_limit: usize) {
+        let (previous, stale) = {
+            let mut warm = self.load.warm_count();
+            if warm.heap_limit == heap_limit {
+                return;
+            }
+            let previous = std::mem::replace(&mut warm.heap_limit, heap_limit);
+            (previous, std::mem::take(&mut warm.unclaimed))
+        };
+        let mut dropped = Vec::with_capacity(stale);
+        {
+            let mut ready = self.ready.borrow_mut();
+            while dropped.len() < stale {
+                let Some(index) = ready.iter().position(|r| r.heap_limit() == previous) else {
+                    break;
+                };
+                dropped.extend(ready.remove(index));
+            }
+        }
+        drop(dropped);
+        self.wake.notify_one();
+    }
+
+    fn heap_limit(&self) -> usize {
+        self.load.warm_count().heap_limit
+    }
+
+    /// Adds a freshly booted runtime, unless the set was closed or the heap limit changed
+    /// while it booted.
+    fn push(&self, booted: BootedRuntime) {
+        let mut warm = self.load.warm_count();
+        if warm.closed || warm.heap_limit != booted.heap_limit() {
+            drop(warm);
+            drop(booted);
+            return;
+        }
+        self.ready.borrow_mut().push_back(booted);
+        warm.unclaimed += 1;
+    }
+
+    fn wants_more(&self) -> bool {
+        let warm = self.load.warm_count();
+        !warm.closed && !self.load.retired.load(Ordering::Acquire) && warm.unclaimed < self.target
+    }
+
+    fn closed(&self) -> bool {
+        self.load.warm_count().closed
+    }
+
+    /// Drops the warm runtimes and stops the refill: the thread is retiring or stopping, and
+    /// every job sent to it has run, so none is claimed.
+    fn close(&self) {
+        {
+            let mut warm = self.load.warm_count();
+            warm.closed = true;
+            warm.unclaimed = 0;
+        }
+        let drained: Vec<_> = self.ready.borrow_mut().drain(..).collect();
+        self.wake.notify_one();
+        drop(drained);
+    }
+}
+
+/// Keeps `warm` at its target: boots a runtime whenever one is missing and the thread is quiet,
+/// while the thread's creation budget lasts.
+async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
+    loop {
+        while !warm.wants_more() {
+            if warm.closed() {
+                return;
+            }
+            warm.wake.notified().await;
+        }
+        wait_until_quiet(&clock).await;
+        if !warm.wants_more() {
+            continue;
+        }
+        if !warm.load.reserve() {
+            // The budget is spent: the pool retires this thread once its warm runtimes are
+            // claimed.
+            return;
+        }
+        let started = std::time::Instant::now();
+        let booted = BootedRuntime::boot(warm.heap_limit());
+        // A boot counts as activity: the next one waits for another lull, letting work that
+        // queued up meanwhile run first.
+        clock.touch();
+        match booted {
+            Ok(booted) => {
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "warm runtime booted"
+                );
+                warm.push(booted);
+            }
+            Err(err) => {
+                tracing::warn!(%err, "booting a warm runtime failed");
+                tokio::time::sleep(REFILL_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`], or for
+/// [`REFILL_PATIENCE`] at most, letting every task that is ready run first.
+async fn wait_until_quiet(clock: &ThreadClock) {
+    let deadline = Instant::now() + REFILL_PATIENCE;
+    loop {
+        tokio::task::yield_now().await;
+        let quiet = clock.quiet_for();
+        if quiet >= REFILL_QUIET || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(REFILL_QUIET - quiet).await;
     }
 }
 
 struct PoolThread {
     jobs: mpsc::UnboundedSender<Job>,
     load: Arc<ThreadLoad>,
-    created: usize,
+    join: JoinHandle<()>,
+}
+
+/// A thread whose creation budget is spent, running its remaining isolates.
+struct RetiredThread {
+    load: Arc<ThreadLoad>,
     join: JoinHandle<()>,
 }
 
 struct Threads {
     /// Threads that take new isolates.
     active: Vec<PoolThread>,
-    /// Threads whose creation budget is spent, running their remaining isolates.
-    retired: Vec<PoolThread>,
+    retired: Vec<RetiredThread>,
     spawned: usize,
 }
 
-/// A set of threads that isolates are placed on, the least loaded first.
+/// A set of threads that isolates are placed on: where a warm runtime is ready, else on the
+/// least loaded thread.
 pub struct WorkerPool {
     threads: Mutex<Threads>,
+    warm_per_thread: usize,
+    warm_starts: AtomicU64,
     stop: watch::Sender<bool>,
     watched: Arc<WatchList>,
     kills: Arc<LimitKills>,
@@ -84,8 +365,17 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Starts `threads` worker threads (at least one).
+    /// Starts `threads` worker threads (at least one), each keeping
+    /// [`DEFAULT_WARM_PER_THREAD`] runtimes booted ahead of time.
     pub fn new(threads: usize) -> std::io::Result<Self> {
+        Self::with_warm(threads, DEFAULT_WARM_PER_THREAD)
+    }
+
+    /// Starts `threads` worker threads (at least one), each keeping `warm_per_thread` runtimes
+    /// booted ahead of time (0: none; every load boots its own). Each costs about 6 MB.
+    pub fn with_warm(threads: usize, warm_per_thread: usize) -> std::io::Result<Self> {
+        // A thread must be able to create at least one isolate besides its warm runtimes.
+        let warm_per_thread = warm_per_thread.min(ISOLATES_PER_THREAD - 1);
         let (stop, _) = watch::channel(false);
         let watchdog = Watchdog::start(WATCHDOG_INTERVAL)?;
         let watched = watchdog.watch_list();
@@ -95,12 +385,19 @@ impl WorkerPool {
             spawned: 0,
         };
         for _ in 0..threads.max(1) {
-            let thread = spawn_thread(state.spawned, stop.subscribe(), watched.clone())?;
+            let thread = spawn_thread(
+                state.spawned,
+                warm_per_thread,
+                stop.subscribe(),
+                watched.clone(),
+            )?;
             state.spawned += 1;
             state.active.push(thread);
         }
         Ok(Self {
             threads: Mutex::new(state),
+            warm_per_thread,
+            warm_starts: AtomicU64::new(0),
             stop,
             watched,
             kills: Arc::default(),
@@ -119,15 +416,23 @@ impl WorkerPool {
         self.lock().active.iter().map(|t| t.load.count()).collect()
     }
 
-    /// Isolates alive on all threads, retired ones included.
+    /// Isolates alive on all threads, retired ones included. Warm runtimes are not isolates
+    /// until a load takes them.
     pub fn isolates(&self) -> usize {
         let threads = self.lock();
-        threads
-            .active
-            .iter()
-            .chain(&threads.retired)
-            .map(|t| t.load.count())
-            .sum()
+        let active = threads.active.iter().map(|t| t.load.count());
+        let retired = threads.retired.iter().map(|t| t.load.count());
+        active.chain(retired).sum()
+    }
+
+    /// Booted runtimes ready for a load right now, over all threads that take new isolates.
+    pub fn warm_pool_size(&self) -> usize {
+        self.lock().active.iter().map(|t| t.load.warm()).sum()
+    }
+
+    /// Loads that were given a warm runtime, since the pool started.
+    pub fn warm_starts(&self) -> u64 {
+        self.warm_starts.load(Ordering::Acquire)
     }
 
     /// Isolates condemned for breaking a limit, by limit.
@@ -135,8 +440,9 @@ impl WorkerPool {
         &self.kills
     }
 
-    /// Creates an isolate for `bundle` on the least loaded thread, evaluates the bundle, and
-    /// returns a handle once the script is ready for requests.
+    /// Creates an isolate for `bundle` (from a warm runtime when a thread has one ready, else
+    /// on the least loaded thread), evaluates the bundle, and returns a handle once the script
+    /// is ready for requests.
     pub async fn load(
         &self,
         bundle: Arc<ScriptBundle>,
@@ -144,12 +450,23 @@ impl WorkerPool {
     ) -> Result<IsolateHandle, RuntimeError> {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
-            let (jobs, load) = self.reserve()?;
+            let heap_limit = options.limits.memory;
+            let (jobs, claimed) = self.place(heap_limit)?;
+            if claimed {
+                self.warm_starts.fetch_add(1, Ordering::AcqRel);
+            }
             let kills = self.kills.clone();
-            let job: Job = Box::new(move |clock| {
-                let clock = clock.clone();
+            let job: Job = Box::new(move |thread| {
+                let count = IsolateCount::new(thread.load.clone());
+                let warm = if claimed {
+                    thread.warm.take_claimed(heap_limit)
+                } else {
+                    thread.warm.follow_heap_limit(heap_limit);
+                    None
+                };
+                let clock = thread.clock.clone();
                 tokio::task::spawn_local(isolate::run(
-                    bundle, options, load, clock, kills, ready_tx,
+                    count, bundle, options, warm, clock, kills, ready_tx,
                 ));
             });
             jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
@@ -157,25 +474,54 @@ impl WorkerPool {
         ready_rx.await.map_err(|_| RuntimeError::PoolGone)?
     }
 
-    /// Picks the least loaded active thread and counts one creation against its budget,
-    /// retiring and replacing it when the budget is spent.
-    fn reserve(&self) -> Result<(mpsc::UnboundedSender<Job>, Arc<ThreadLoad>), RuntimeError> {
+    /// Picks the thread for a load: an active one with a warm runtime ready for it (one that
+    /// has spent its budget first, then the least loaded), or else the least loaded one. Claims a warm runtime booted with `heap_limit` there if one is ready
+    /// (`true`), else counts a creation against the thread's budget. A thread that has spent
+    /// its budget and has no warm runtime left is retired and replaced.
+    fn place(&self, heap_limit: usize) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
         let mut threads = self.lock();
         threads.retired.retain(|t| !t.join.is_finished());
-        let index = (0..threads.active.len())
-            .min_by_key(|&i| threads.active[i].load.count())
-            .ok_or(RuntimeError::PoolGone)?;
-        let thread = &mut threads.active[index];
-        thread.created += 1;
-        let picked = (thread.jobs.clone(), thread.load.clone());
-        if thread.created >= ISOLATES_PER_THREAD {
-            let fresh = spawn_thread(threads.spawned, self.stop.subscribe(), self.watched.clone())
-                .map_err(|_| RuntimeError::PoolGone)?;
-            threads.spawned += 1;
-            let old = std::mem::replace(&mut threads.active[index], fresh);
-            threads.retired.push(old);
+        loop {
+            let index = (0..threads.active.len())
+                .min_by_key(|&i| {
+                    let load = &threads.active[i].load;
+                    // Of threads with a warm runtime, one that has spent its budget goes
+                    // first: its warm runtimes are its last, and it retires once they are used.
+                    (!load.has_warm(heap_limit), !load.exhausted(), load.count())
+                })
+                .ok_or(RuntimeError::PoolGone)?;
+            let thread = &threads.active[index];
+            let claimed = thread.load.claim_warm(heap_limit);
+            let placed = (claimed || thread.load.reserve()).then(|| (thread.jobs.clone(), claimed));
+            let spent = thread.load.exhausted() && thread.load.warm() == 0;
+            if placed.is_none() || spent {
+                self.retire(&mut threads, index)?;
+            }
+            if let Some(placed) = placed {
+                return Ok(placed);
+            }
         }
-        Ok(picked)
+    }
+
+    /// Replaces active thread `index` with a fresh one. The old thread runs the jobs already
+    /// sent to it, then sees the end of its queue, drops its warm runtimes and exits once its
+    /// isolates have ended.
+    fn retire(&self, threads: &mut Threads, index: usize) -> Result<(), RuntimeError> {
+        let fresh = spawn_thread(
+            threads.spawned,
+            self.warm_per_thread,
+            self.stop.subscribe(),
+            self.watched.clone(),
+        )
+        .map_err(|_| RuntimeError::PoolGone)?;
+        threads.spawned += 1;
+        let old = std::mem::replace(&mut threads.active[index], fresh);
+        old.load.retired.store(true, Ordering::Release);
+        threads.retired.push(RetiredThread {
+            load: old.load,
+            join: old.join,
+        });
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Threads> {
@@ -185,6 +531,7 @@ impl WorkerPool {
 
 fn spawn_thread(
     index: usize,
+    warm_per_thread: usize,
     mut stop: watch::Receiver<bool>,
     watched: Arc<WatchList>,
 ) -> std::io::Result<PoolThread> {
@@ -199,23 +546,33 @@ fn spawn_thread(
         .spawn(move || {
             let clock = ThreadClock::for_current_thread();
             watched.add(&clock);
+            let warm = Rc::new(WarmSet::new(warm_per_thread, thread_load.clone()));
+            let context = ThreadContext {
+                clock,
+                load: thread_load,
+                warm,
+            };
             let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, async move {
+            local.block_on(&runtime, async {
+                if context.warm.target > 0 {
+                    tokio::task::spawn_local(refill(context.warm.clone(), context.clock.clone()));
+                }
                 loop {
                     tokio::select! {
                         job = rx.recv() => match job {
-                            Some(job) => job(&clock),
+                            Some(job) => job(&context),
                             None => break,
                         },
                         _ = stop.wait_for(|stop| *stop) => return,
                     }
                 }
                 // Retired: serve the isolates still here until they end.
+                context.warm.close();
                 loop {
-                    let idle = thread_load.idle.notified();
+                    let idle = context.load.idle.notified();
                     tokio::pin!(idle);
                     idle.as_mut().enable();
-                    if thread_load.count() == 0 {
+                    if context.load.count() == 0 {
                         break;
                     }
                     tokio::select! {
@@ -224,24 +581,26 @@ fn spawn_thread(
                     }
                 }
             });
+            // Engines are dropped on their own thread: the warm runtimes, then (with the
+            // LocalSet's tasks) the isolates still running.
+            context.warm.close();
+            drop(local);
         })?;
-    Ok(PoolThread {
-        jobs,
-        load,
-        created: 0,
-        join,
-    })
+    Ok(PoolThread { jobs, load, join })
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         let mut threads = self.lock();
-        let mut all = std::mem::take(&mut threads.active);
-        all.append(&mut threads.retired);
+        let active = std::mem::take(&mut threads.active);
+        let retired = std::mem::take(&mut threads.retired);
         drop(threads);
-        for thread in all {
+        for thread in active {
             drop(thread.jobs);
+            let _ = thread.join.join();
+        }
+        for thread in retired {
             let _ = thread.join.join();
         }
     }
