@@ -102,9 +102,16 @@ pub fn render(
     gauge(
         &mut out,
         "skiff_warm_pool_size",
-        "Pre-booted runtimes waiting for a tenant (no warm pool yet: always 0).",
+        "Pre-booted runtimes (web APIs loaded, no tenant) ready for a cold start.",
         "gauge",
-        0,
+        registry.pool().warm_pool_size() as u64,
+    );
+    gauge(
+        &mut out,
+        "skiff_warm_starts_total",
+        "Isolates created from a pre-booted runtime.",
+        "counter",
+        registry.pool().warm_starts(),
     );
     gauge(
         &mut out,
@@ -175,6 +182,8 @@ pub(crate) async fn serve_admin(
                 let sync = sync.clone();
                 async move {
                     let response = if req.uri().path() == "/metrics" {
+                        // The cache counts lazily; settle it so the page is current.
+                        registry.run_pending_evictions().await;
                         let page = render(&registry, &requests, sync.as_deref());
                         let mut response = Response::new(Full::new(Bytes::from(page)));
                         response.headers_mut().insert(

@@ -39,6 +39,8 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// A subscription that lasted this long (or applied an event) resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
+/// How long acknowledging a change waits for its new versions to boot.
+const WARM_BEFORE_ACK: Duration = Duration::from_secs(2);
 /// Bounds of a single server-sent event (a snapshot carries every script's state).
 const MAX_EVENT_BYTES: usize = 256 * 1024 * 1024;
 /// Time limit of a bundle fetch, an ack and a log batch.
@@ -828,13 +830,15 @@ impl SyncClient {
             .collect();
         self.store.prune_bundles(keep).await;
 
+        // Boot the new versions before acknowledging, so that "live on every node" means the
+        // next request finds a ready isolate (with the warm pool, a few milliseconds each). A
+        // slow boot does not hold the ack back for long: it goes on in the background.
         if !warm.is_empty() {
             let registry = self.registry.clone();
-            tokio::spawn(async move {
-                for name in warm {
-                    registry.warm(&name).await;
-                }
+            let boots = tokio::spawn(async move {
+                futures::future::join_all(warm.iter().map(|name| registry.warm(name))).await;
             });
+            let _ = tokio::time::timeout(WARM_BEFORE_ACK, boots).await;
         }
         self.ack().await;
         Ok(())

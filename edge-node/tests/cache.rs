@@ -47,7 +47,7 @@ async fn the_least_recently_used_isolate_is_evicted_under_a_memory_budget() {
     .await;
     let registry = node.node.registry().clone();
     // Let the start-up warming finish, then use a and b (a first, so it is the older).
-    wait_until(|| registry.cached_isolates() > 0, "warm isolates").await;
+    wait_for_cached(&node, 2, "start-up warming to fill the budget").await;
     assert_eq!(node.get("a", "/").await.1, "a 1");
     assert_eq!(node.get("b", "/").await.1, "b 1");
     assert_eq!(node.get("b", "/").await.1, "b 2");

@@ -131,4 +131,28 @@ async fn metrics_count_requests_cold_starts_and_limit_kills() {
         value("skiff_request_duration_seconds_count{status=\"5xx\"}"),
         1.0
     );
+
+    // Once the node is idle its threads pre-boot runtimes, and the page shows them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        let warm: f64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix("skiff_warm_pool_size "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("skiff_warm_pool_size");
+        if warm >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warm pool stays empty"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
