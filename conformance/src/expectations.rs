@@ -10,6 +10,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::reasons;
+
 /// file (with variant) -> subtest -> reason.
 pub type Expectations = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -85,11 +87,13 @@ pub fn judge(
     verdict
 }
 
-/// The expectations a run implies: every failing outcome, with its description as the reason
-/// unless the old expectations already give one.
+/// The expectations a run implies: every failing outcome, with the reason the old expectations
+/// give when someone wrote it by hand, and otherwise `reason(file, subtest, description)` (see
+/// [`crate::reasons`]: raw messages and reasons the rule table gives are derived again).
 pub fn from_run(
     previous: &Expectations,
     run: &BTreeMap<String, Vec<(String, bool, String)>>,
+    reason: impl Fn(&str, &str, &str) -> String,
 ) -> Expectations {
     let mut out = Expectations::new();
     for (file, outcomes) in run {
@@ -100,8 +104,9 @@ pub fn from_run(
             let reason = previous
                 .get(file)
                 .and_then(|listed| listed.get(subtest))
+                .filter(|written| !reasons::is_raw(written) && !reasons::is_derived(written))
                 .cloned()
-                .unwrap_or_else(|| description.clone());
+                .unwrap_or_else(|| reason(file, subtest, description));
             out.entry(file.clone())
                 .or_default()
                 .insert(subtest.clone(), reason);
@@ -186,6 +191,11 @@ mod tests {
             .get_mut("a.any.js")
             .expect("a")
             .insert("two".into(), "hand-written reason".into());
+        // A raw message from an older run is derived again, not kept.
+        previous
+            .get_mut("a.any.js")
+            .expect("a")
+            .insert("one".into(), "FAIL: an old message".into());
         let run = BTreeMap::from([(
             "a.any.js".to_string(),
             vec![
@@ -194,9 +204,11 @@ mod tests {
                 outcome("three", true),
             ],
         )]);
-        let updated = from_run(&previous, &run);
+        let updated = from_run(&previous, &run, |_, subtest, _| {
+            format!("derived for {subtest}")
+        });
         let a = &updated["a.any.js"];
-        assert_eq!(a["one"], "FAIL: x");
+        assert_eq!(a["one"], "derived for one");
         assert_eq!(a["two"], "hand-written reason");
         assert!(!a.contains_key("three"));
         assert!(updated.contains_key("b.any.js"));

@@ -19,6 +19,7 @@ use tokio::process::{Child, Command};
 use skiff_conformance::expectations;
 use skiff_conformance::harness::{self, Script, TestSpec};
 use skiff_conformance::meta::{self, Meta};
+use skiff_conformance::reasons;
 use skiff_conformance::report::{self, Row};
 use skiff_conformance::results::FileResult;
 use skiff_conformance::serve::ResourceServer;
@@ -91,6 +92,11 @@ struct Args {
     /// Rewrite the expectation files from this run instead of judging it.
     #[arg(long)]
     update_expectations: bool,
+    /// Run nothing: turn raw failure messages in the expectation files into one-line reasons
+    /// (see src/reasons.rs) and print how many entries each reason has. Exits 1 when some
+    /// entry has no reason.
+    #[arg(long)]
+    reasons: bool,
     /// Where to write the report (default: conformance/REPORT.md when every directory ran).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -133,6 +139,13 @@ fn crate_dir() -> PathBuf {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if args.reasons {
+        let root = args
+            .expectations
+            .clone()
+            .unwrap_or_else(|| crate_dir().join("expectations"));
+        std::process::exit(reasons_step(&root)?);
+    }
     let Some(wpt) = args.wpt.clone() else {
         println!("{WHERE_TO_GET_WPT}");
         return Ok(());
@@ -297,6 +310,7 @@ async fn run(args: Args, wpt: PathBuf) -> Result<i32> {
         let got = run_batch(node.addr, batch, args.jobs).await;
         node.stop().await;
         for (case, result) in batch.iter().zip(got) {
+            keep_result(&args, &dir, case, "skiff", &result)?;
             results.insert((Runtime::Skiff, case.script.clone()), result);
         }
         if let Some((workerd, _)) = &workerd {
@@ -311,6 +325,7 @@ async fn run(args: Args, wpt: PathBuf) -> Result<i32> {
             let got = run_batch(peer.addr, batch, args.jobs).await;
             peer.stop().await;
             for (case, result) in batch.iter().zip(got) {
+                keep_result(&args, &dir, case, "workerd", &result)?;
                 results.insert((Runtime::Workerd, case.script.clone()), result);
             }
         }
@@ -351,7 +366,9 @@ async fn run(args: Args, wpt: PathBuf) -> Result<i32> {
         let path = expectations_root.join(format!("{directory}.json"));
         let expected = expectations::load(&path)?;
         if args.update_expectations {
-            let updated = expectations::from_run(&expected, &run);
+            let updated = expectations::from_run(&expected, &run, |file, subtest, description| {
+                reasons::reason_for(directory, file, subtest, description)
+            });
             if updated.is_empty() && !path.exists() {
                 continue;
             }
@@ -448,6 +465,46 @@ fn discover(wpt: &Path, directory: &str, filter: Option<&str>) -> Result<Vec<Pat
     Ok(out)
 }
 
+/// `--reasons`: rewrites raw messages into reasons in each directory's expectation file and
+/// prints the reasons by number of entries; 1 when some entry is still unclassified.
+fn reasons_step(root: &Path) -> Result<i32> {
+    let mut values = Vec::new();
+    let mut changed = 0;
+    for directory in DIRECTORIES {
+        let path = root.join(format!("{directory}.json"));
+        if !path.exists() {
+            continue;
+        }
+        let mut listed = expectations::load(&path)?;
+        let rewritten = reasons::rewrite(directory, &mut listed);
+        if rewritten > 0 {
+            expectations::save(&path, &listed)?;
+            changed += rewritten;
+        }
+        for (file, subtests) in &listed {
+            for (subtest, reason) in subtests {
+                if reason.starts_with(reasons::UNCLASSIFIED) {
+                    println!("  {directory}: {file} :: {subtest} :: {reason}");
+                }
+                values.push(reason.clone());
+            }
+        }
+    }
+    println!(
+        "skiff-conformance: {changed} raw messages turned into reasons under {}",
+        root.display()
+    );
+    let tally = reasons::tally(values.iter().map(String::as_str));
+    let mut unclassified = 0;
+    for (reason, count) in &tally {
+        println!("{count:6}  {reason}");
+        if reason.starts_with(reasons::UNCLASSIFIED.trim_end_matches([':', ' '])) {
+            unclassified = *count;
+        }
+    }
+    Ok(i32::from(unclassified > 0))
+}
+
 /// The META scripts of a test, resolved and read (with `.sub.` substitutions).
 fn meta_scripts(
     wpt: &Path,
@@ -538,6 +595,26 @@ async fn fetch_result(client: &reqwest::Client, url: &str, deadline: Duration) -
     }
     FileResult::parse(&body)
         .unwrap_or_else(|e| FileResult::broken(format!("unreadable results: {e}")))
+}
+
+/// With `--work-dir`, keeps what a runtime answered for a case beside its worker
+/// (`batchN/NAME.RUNTIME.json`, with the case's key), to compare the runtimes subtest by subtest.
+fn keep_result(
+    args: &Args,
+    batch_dir: &Path,
+    case: &Case,
+    runtime: &str,
+    result: &FileResult,
+) -> Result<()> {
+    if args.work_dir.is_none() {
+        return Ok(());
+    }
+    let kept =
+        serde_json::json!({ "directory": case.directory, "key": case.key, "result": result });
+    write(
+        &batch_dir.join(format!("{}.{runtime}.json", case.script)),
+        &serde_json::to_string_pretty(&kept)?,
+    )
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

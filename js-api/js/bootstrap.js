@@ -247,6 +247,19 @@ const globals = {
   structuredClone: structuredCloneMod.structuredClone,
 };
 for (const name in globals) defineGlobal(name, globals[name]);
+// deno_crypto's classes are native (cppgc) classes, and the QuickJS engine layer redefines
+// `prototype.constructor` to a fresh function each time it makes an instance, so
+// `key.constructor !== CryptoKey`. Pinning `constructor` (non-writable, non-configurable: the
+// engine's redefinition then fails quietly) keeps it the global interface object.
+for (const name of ["Crypto", "CryptoKey", "SubtleCrypto"]) {
+  ObjectDefineProperty(globals[name].prototype, "constructor", {
+    __proto__: null,
+    value: globals[name],
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
+}
 defineGetter("crypto", () => cryptoMod.crypto);
 defineGetter("navigator", () => navigator);
 defineGetter("performance", () => performanceMod.performance);
@@ -270,7 +283,37 @@ core.setUnhandledPromiseRejectionHandler((promise, reason) => {
   if (!rejection.defaultPrevented) logError("Uncaught (in promise) ", reason);
   return true;
 });
-core.setReportExceptionCallback((error) => logError("Uncaught ", error));
+// An exception thrown by a callback (queueMicrotask, timers) is dispatched as "error" on the
+// global, then logged unless a listener cancelled it; it never stops the isolate. One reported
+// while that event is being dispatched is only logged.
+let reportingException = false;
+core.setReportExceptionCallback((error) => {
+  if (!reportingException) {
+    reportingException = true;
+    try {
+      const errorEvent = new event.ErrorEvent("error", {
+        cancelable: true,
+        message: errorMessage(error),
+        error,
+      });
+      globalThis.dispatchEvent(errorEvent);
+      if (errorEvent.defaultPrevented) return;
+    } catch {
+      // The tenant replaced dispatchEvent with something that throws: still log the error.
+    } finally {
+      reportingException = false;
+    }
+  }
+  logError("Uncaught ", error);
+});
+
+function errorMessage(error) {
+  try {
+    return typeof error?.message === "string" ? error.message : String(error);
+  } catch {
+    return "";
+  }
+}
 
 // Nothing internal stays reachable from tenant code.
 for (const name of ["Deno", "__bootstrap"]) delete globalThis[name];
