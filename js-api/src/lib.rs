@@ -16,6 +16,7 @@
 //! channels, so neither direction is buffered whole.
 
 mod body;
+mod embedded;
 mod log;
 mod ops;
 mod outbound;
@@ -106,7 +107,7 @@ deno_core::extension!(
 pub fn extensions(events: EventReceiver) -> Vec<Extension> {
     install_crypto_provider();
     let fetch_options = outbound::fetch_options(&OutboundPolicy::default());
-    vec![
+    let mut extensions = vec![
         deno_webidl::deno_webidl::init(),
         deno_web::deno_web::init(
             Arc::new(deno_web::BlobStore::default()),
@@ -118,7 +119,24 @@ pub fn extensions(events: EventReceiver) -> Vec<Extension> {
         deno_fetch::deno_fetch::init(fetch_options),
         deno_crypto::deno_crypto::init(None),
         skiff_worker::init(events),
-    ]
+    ];
+    extensions.iter_mut().for_each(embedded::embed);
+    extensions
+}
+
+/// Whether every JavaScript source of `extensions` comes from the binary (none is read from
+/// the build machine's source tree).
+pub fn all_sources_embedded(extensions: &[Extension]) -> bool {
+    extensions.iter().all(|extension| {
+        [
+            &extension.js_files,
+            &extension.esm_files,
+            &extension.lazy_loaded_esm_files,
+            &extension.lazy_loaded_js_files,
+        ]
+        .iter()
+        .all(|files| files.iter().all(|f| f.is_runtime_loadable()))
+    })
 }
 
 /// deno_fetch's TLS client uses rustls' process-wide crypto provider; with more than one
@@ -167,5 +185,32 @@ pub fn start_tenant(
         Some(Ok(_)) => Ok(()),
         Some(Err(err)) => Err(JsApiError::StartHook(err.to_string())),
         None => Err(JsApiError::StartHook("the hook did not finish".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_extension_source_is_read_from_disk() {
+        let (_events, inbox) = event_channel();
+        let extensions = extensions(inbox);
+        let from_disk: Vec<&str> = extensions
+            .iter()
+            .flat_map(|e| {
+                [
+                    &e.js_files,
+                    &e.esm_files,
+                    &e.lazy_loaded_esm_files,
+                    &e.lazy_loaded_js_files,
+                ]
+            })
+            .flat_map(|files| files.iter())
+            .filter(|f| !f.is_runtime_loadable())
+            .map(|f| f.specifier)
+            .collect();
+        assert!(from_disk.is_empty(), "read from disk: {from_disk:?}");
+        assert!(all_sources_embedded(&extensions));
     }
 }
