@@ -3,10 +3,12 @@
 # loopback, DEPLOYS deploys (default 50) of a script whose answer names its version. For each
 # deploy: the time from the upload's response to every node serving the new version, found by
 # polling each node (bench/propagation.py). Prints p50 / p99 / max over the deploys.
-#   bench/propagation.sh            NODES=10 DEPLOYS=50
+# Deploys are INTERVAL seconds apart (default 1; 0 for back to back, see propagation.py).
+#   bench/propagation.sh            NODES=10 DEPLOYS=50 INTERVAL=1
 set -euo pipefail
 NODES=${NODES:-10}
 DEPLOYS=${DEPLOYS:-50}
+INTERVAL=${INTERVAL:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$(mktemp -d)
@@ -14,6 +16,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [ -n "${KEEP_LOGS:-}" ] && cp -r "$work" "$KEEP_LOGS"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,4 +52,4 @@ for i in $(seq 1 "$NODES"); do
 done
 
 python3 "$root/bench/propagation.py" --control "http://127.0.0.1:$control_port" \
-  --token "$admin_token" --deploys "$DEPLOYS" --nodes "${ports[@]}"
+  --token "$admin_token" --deploys "$DEPLOYS" --interval "$INTERVAL" --nodes "${ports[@]}"
