@@ -61,11 +61,13 @@ type Job = Box<dyn FnOnce(&ThreadContext) + Send>;
 /// How often the watchdog looks at running JavaScript.
 const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 
-/// How long no isolate on a thread must have run before the thread boots a warm runtime.
-const REFILL_QUIET: Duration = Duration::from_millis(10);
+/// How long no isolate on a thread must have run before the thread boots a warm runtime. A boot
+/// holds the thread for tens of milliseconds; waiting for a real lull keeps it from stalling the
+/// requests of a thread that is serving (a deploy's first requests, say).
+const REFILL_QUIET: Duration = Duration::from_millis(100);
 
 /// How long a refill waits for such a lull at most, on a thread that is never quiet.
-const REFILL_PATIENCE: Duration = Duration::from_secs(1);
+const REFILL_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long a refill waits after a boot failed before it tries again.
 const REFILL_RETRY: Duration = Duration::from_secs(1);
