@@ -43,7 +43,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 use crate::isolate::{self, BootedRuntime, IsolateHandle, IsolateOptions};
 use crate::limits::{IsolateLimits, LimitKills, ThreadClock, WatchList, Watchdog};
@@ -62,12 +61,10 @@ type Job = Box<dyn FnOnce(&ThreadContext) + Send>;
 const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 
 /// How long no isolate on a thread must have run before the thread boots a warm runtime. A boot
-/// holds the thread for tens of milliseconds; waiting for a real lull keeps it from stalling the
-/// requests of a thread that is serving (a deploy's first requests, say).
+/// holds the thread for tens of milliseconds, so it waits for a real lull: a thread that never
+/// has one (steady traffic) does not refill, and its next cold start boots as it would without a
+/// pool, rather than every request on it waiting behind a boot.
 const REFILL_QUIET: Duration = Duration::from_millis(100);
-
-/// How long a refill waits for such a lull at most, on a thread that is never quiet.
-const REFILL_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long a refill waits after a boot failed before it tries again.
 const REFILL_RETRY: Duration = Duration::from_secs(1);
@@ -321,14 +318,13 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
     }
 }
 
-/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`], or for
-/// [`REFILL_PATIENCE`] at most, letting every task that is ready run first.
+/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`],
+/// letting every task that is ready run first.
 async fn wait_until_quiet(clock: &ThreadClock) {
-    let deadline = Instant::now() + REFILL_PATIENCE;
     loop {
         tokio::task::yield_now().await;
         let quiet = clock.quiet_for();
-        if quiet >= REFILL_QUIET || Instant::now() >= deadline {
+        if quiet >= REFILL_QUIET {
             return;
         }
         tokio::time::sleep(REFILL_QUIET - quiet).await;
