@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use skiff_protocol::ErrorBody;
+use skiff_protocol::{ErrorBody, SseParser};
 
 /// Where the control plane is and how to reach it; the flags every platform command shares.
 #[derive(clap::Args, Clone, Debug)]
@@ -105,32 +105,23 @@ impl Client {
     }
 }
 
+/// The largest tail event the CLI accepts.
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Reads a server-sent event stream and calls `on_data` with each event's `data`.
 pub async fn read_events(
     response: Response,
     mut on_data: impl FnMut(&str) -> Result<()>,
 ) -> Result<()> {
     let mut stream = response.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut data = String::new();
+    let mut parser = SseParser::new(MAX_EVENT_BYTES);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| anyhow!("the event stream broke: {err}"))?;
-        buffer.extend_from_slice(&chunk);
-        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if !data.is_empty() {
-                    on_data(&data)?;
-                    data.clear();
-                }
-            } else if let Some(value) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(value.strip_prefix(' ').unwrap_or(value));
-            }
+        for data in parser
+            .push(&chunk)
+            .map_err(|err| anyhow!("the event stream: {err}"))?
+        {
+            on_data(&data)?;
         }
     }
     Ok(())

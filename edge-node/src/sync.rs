@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
-use skiff_protocol::{Ack, Bundle, NODE_ID_HEADER, ScriptState, SyncEvent, TailEvent};
+use skiff_protocol::{Ack, Bundle, NODE_ID_HEADER, ScriptState, SseParser, SyncEvent, TailEvent};
 use skiff_runtime::{LogEvent, ScriptBundle};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -368,64 +368,6 @@ fn script_versions(
     Ok(versions)
 }
 
-/// Server-sent events, parsed as bytes arrive: `data:` lines joined, a blank line ends an
-/// event, `:` lines are comments (pings), other fields are ignored.
-#[derive(Default)]
-struct SseParser {
-    buffer: Vec<u8>,
-    /// Bytes of `buffer` known to hold no line end.
-    scanned: usize,
-    data: Vec<u8>,
-    has_data: bool,
-}
-
-impl SseParser {
-    /// Feeds `chunk`; returns the data of the events it completed.
-    fn push(&mut self, chunk: &[u8]) -> Result<Vec<String>, SyncError> {
-        self.buffer.extend_from_slice(chunk);
-        let mut events = Vec::new();
-        let mut start = 0;
-        while let Some(offset) = self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
-            let end = self.scanned + offset;
-            let line = &self.buffer[start..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                if self.has_data {
-                    let data = std::mem::take(&mut self.data);
-                    self.has_data = false;
-                    events.push(
-                        String::from_utf8(data)
-                            .map_err(|_| SyncError::Event("event data is not UTF-8".into()))?,
-                    );
-                }
-            } else if !line.starts_with(b":") {
-                let (field, value) = match line.iter().position(|&b| b == b':') {
-                    Some(colon) => (&line[..colon], &line[colon + 1..]),
-                    None => (line, &[][..]),
-                };
-                if field == b"data" {
-                    if self.has_data {
-                        self.data.push(b'\n');
-                    }
-                    self.data
-                        .extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
-                    self.has_data = true;
-                }
-            }
-            start = end + 1;
-            self.scanned = start;
-        }
-        self.buffer.drain(..start);
-        self.scanned = self.buffer.len();
-        if self.buffer.len() + self.data.len() > MAX_EVENT_BYTES {
-            return Err(SyncError::Event(format!(
-                "an event is larger than {MAX_EVENT_BYTES} bytes"
-            )));
-        }
-        Ok(events)
-    }
-}
-
 /// Parses one event's data. Events of a type this node does not know (from a newer control
 /// plane) are skipped; a malformed event of a known type is an error.
 fn parse_event(data: &str) -> Result<Option<SyncEvent>, SyncError> {
@@ -725,14 +667,14 @@ impl SyncClient {
             self.ack().await;
         }
         let mut body = response.bytes_stream();
-        let mut parser = SseParser::default();
+        let mut parser = SseParser::new(MAX_EVENT_BYTES);
         loop {
             let chunk = match tokio::time::timeout(self.idle_timeout, body.next()).await {
                 Err(_) => return Err(SyncError::Idle(self.idle_timeout)),
                 Ok(None) => return Err(SyncError::Closed),
                 Ok(Some(chunk)) => chunk?,
             };
-            for data in parser.push(&chunk)? {
+            for data in parser.push(&chunk).map_err(SyncError::Event)? {
                 let Some(event) = parse_event(&data)? else {
                     continue;
                 };
@@ -887,18 +829,6 @@ async fn forward_logs(control: ControlPlane, mut events: mpsc::Receiver<TailEven
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sse_events_split_across_chunks() {
-        let mut parser = SseParser::default();
-        assert!(parser.push(b": ping\n\nda").expect("parses").is_empty());
-        assert!(parser.push(b"ta: {\"a\":").expect("parses").is_empty());
-        let events = parser
-            .push(b"1}\r\n\r\ndata:x\ndata: y\nevent: e\n\n")
-            .expect("parses");
-        assert_eq!(events, vec!["{\"a\":1}".to_string(), "x\ny".to_string()]);
-        assert!(parser.push(b"\n\n: ping\n").expect("parses").is_empty());
-    }
 
     /// A control plane that accepts sync subscriptions, answers their headers and then stays
     /// silent; counts the subscriptions.

@@ -2,10 +2,14 @@
 //! edge nodes (config sync). Every type here is plain data; `PROTOCOL.md` beside this crate
 //! lists the endpoints that carry them.
 
+mod sse;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use sse::SseParser;
 
 /// The header a node names itself with on every request to the control plane.
 pub const NODE_ID_HEADER: &str = "x-skiff-node";
