@@ -32,13 +32,20 @@ pub struct ScriptArgs {
 
 impl ScriptArgs {
     fn resolve(&self) -> Result<String> {
-        let name = match &self.name {
-            Some(name) => name.clone(),
-            None => open_project(&self.project)?
-                .manifest
-                .name
-                .ok_or_else(|| no_name(&self.project))?,
+        let manifest_name = match &self.name {
+            Some(_) => None,
+            None => open_project(&self.project)?.manifest.name,
         };
+        self.pick(manifest_name)
+    }
+
+    /// `--name`, else `manifest_name`, checked.
+    fn pick(&self, manifest_name: Option<String>) -> Result<String> {
+        let name = self
+            .name
+            .clone()
+            .or(manifest_name)
+            .ok_or_else(|| no_name(&self.project))?;
         validate_script_name(&name).map_err(|message| anyhow!(message))?;
         Ok(name)
     }
@@ -270,15 +277,7 @@ fn upload_form(project: &Project, name: &str) -> Result<(Form, usize)> {
 
 pub async fn deploy(args: DeployArgs) -> Result<()> {
     let project = open_project(&args.script.project)?;
-    let name = match &args.script.name {
-        Some(name) => name.clone(),
-        None => project
-            .manifest
-            .name
-            .clone()
-            .ok_or_else(|| no_name(&args.script.project))?,
-    };
-    validate_script_name(&name).map_err(|message| anyhow!(message))?;
+    let name = args.script.pick(project.manifest.name.clone())?;
     let client = Client::new(&args.control)?;
     let (form, size) = upload_form(&project, &name)?;
     // The control plane refuses these with 413 too; saying so before sending them spares the
