@@ -3,8 +3,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deno_core::ByteString;
@@ -55,12 +56,19 @@ pub enum ResponseBody {
     Stream(BodyReceiver),
 }
 
+/// How long an isolate may keep taking up new requests in one go. Past its turn, it lets the
+/// other isolates on its thread run before it takes the next one, so that a busy tenant with a
+/// full queue cannot hold its thread for as long as its queue stays full.
+const TURN: Duration = Duration::from_millis(1);
+
 /// What an isolate is busy with, readable from any thread.
 #[derive(Debug, Default)]
 pub struct IsolateLoad {
     in_flight: AtomicUsize,
     submitted: AtomicU64,
     accepted: AtomicU64,
+    /// When the isolate's current turn on its thread began, in nanoseconds after [`epoch`].
+    turn_began: AtomicU64,
 }
 
 impl IsolateLoad {
@@ -79,6 +87,18 @@ impl IsolateLoad {
         self.accepted.load(Ordering::Acquire)
     }
 
+    /// Marks the start of a turn: the runtime calls this each time it polls the isolate.
+    pub fn begin_turn(&self) {
+        self.turn_began
+            .store(nanos_since_epoch(), Ordering::Release);
+    }
+
+    /// True once the current turn has lasted [`TURN`].
+    fn turn_over(&self) -> bool {
+        let began = self.turn_began.load(Ordering::Acquire);
+        nanos_since_epoch().saturating_sub(began) >= TURN.as_nanos() as u64
+    }
+
     fn begin(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
@@ -86,6 +106,13 @@ impl IsolateLoad {
     fn end(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A fixed instant of this process, for turn times that fit an atomic.
+fn nanos_since_epoch() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    epoch.elapsed().as_nanos().try_into().unwrap_or(u64::MAX)
 }
 
 /// The runtime's end of an isolate's event queue.
@@ -269,6 +296,11 @@ struct EventForJs {
 #[serde]
 pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventForJs> {
     let inbox = state.borrow().borrow::<Inbox>().0.clone();
+    let turn_over = state.borrow().borrow::<Load>().0.turn_over();
+    if turn_over {
+        // Back of the thread's queue: the next request waits for the next poll.
+        tokio::task::yield_now().await;
+    }
     let FetchEvent { request, respond } =
         std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
     let mut state = state.borrow_mut();

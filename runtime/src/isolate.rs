@@ -27,7 +27,9 @@ use skiff_js_api::{
 use tokio::sync::oneshot;
 
 use crate::bundle::{BUNDLE_BASE, BundleLoader};
-use crate::limits::{Condemned, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now};
+use crate::limits::{
+    Condemned, IsolateLimits, LimitKills, LimitKind, SliceGrowth, ThreadClock, thread_cpu_now,
+};
 use crate::pool::IsolateCount;
 use crate::{RuntimeError, ScriptBundle};
 
@@ -162,6 +164,17 @@ impl CpuAccount {
         budget.saturating_sub(self.spent)
     }
 
+    /// How the next slice's allowance grows while it runs: by the per-request limit for each
+    /// request submitted meanwhile that it takes up in the same poll. Nothing grows the
+    /// startup allowance.
+    fn growth(&self) -> Option<SliceGrowth> {
+        (!self.starting).then(|| SliceGrowth {
+            load: self.load.clone(),
+            submitted: self.load.submitted(),
+            per_request: self.limits.cpu,
+        })
+    }
+
     /// Records a finished slice.
     fn charge(&mut self, cpu: Duration) {
         if self.starting || self.busy {
@@ -196,8 +209,14 @@ impl SliceContext {
             return None;
         }
         let allowance = self.account.allowance();
-        self.clock
-            .begin(self.terminate.clone(), self.condemned.clone(), allowance);
+        let growth = self.account.growth();
+        self.account.load.begin_turn();
+        self.clock.begin(
+            self.terminate.clone(),
+            self.condemned.clone(),
+            allowance,
+            growth,
+        );
         let started = thread_cpu_now();
         // SAFETY: `isolate` points into the `JsRuntime` that outlives this context; enter and
         // exit are paired on this thread.

@@ -13,6 +13,11 @@
 //!   per-request limit;
 //! - while the bundle is being evaluated, the startup limit applies.
 //!
+//! A busy isolate can take up queued requests one after another within a single poll, so a
+//! slice's allowance is not fixed when it begins: each request submitted while it runs and
+//! taken up by the tenant adds the per-request limit (see [`SliceGrowth`]). Without that, a
+//! tenant under steady concurrent load was killed for the CPU of many requests together.
+//!
 //! Termination condemns the isolate: its pending requests are answered with 503 and it is
 //! disposed; the next request gets a fresh isolate. Other isolates on the thread were only
 //! delayed for the length of the slice.
@@ -22,6 +27,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use deno_core::v8;
+use skiff_js_api::IsolateLoad;
 
 /// Limits for one isolate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,12 +136,42 @@ fn clock_time(clock: libc::clockid_t) -> Duration {
     )
 }
 
+/// How a slice's allowance grows while it runs: by `per_request` for every request submitted to
+/// its isolate after it began and taken up by its JavaScript. (The allowance it began with
+/// already counts the requests queued then.) Only requests the tenant actually takes up count,
+/// so a script stuck in a loop gains nothing from traffic piling up behind it.
+pub(crate) struct SliceGrowth {
+    pub(crate) load: Arc<IsolateLoad>,
+    /// The isolate's submitted count when the slice began.
+    pub(crate) submitted: u64,
+    pub(crate) per_request: Duration,
+}
+
+impl SliceGrowth {
+    fn extra(&self) -> Duration {
+        let requests = self.load.accepted().saturating_sub(self.submitted);
+        self.per_request
+            .saturating_mul(requests.min(u32::MAX as u64) as u32)
+    }
+}
+
 /// The JavaScript currently running on one pool thread, as the watchdog sees it.
 struct Slice {
     isolate: v8::IsolateHandle,
     condemned: Arc<Condemned>,
-    /// The thread's CPU clock when the slice may no longer run.
+    /// The thread's CPU clock when the slice may no longer run, before growth.
     deadline: Duration,
+    growth: Option<SliceGrowth>,
+}
+
+impl Slice {
+    fn deadline(&self) -> Duration {
+        let extra = self
+            .growth
+            .as_ref()
+            .map_or(Duration::ZERO, SliceGrowth::extra);
+        self.deadline.saturating_add(extra)
+    }
 }
 
 /// One pool thread's CPU clock and running slice.
@@ -164,18 +200,21 @@ impl ThreadClock {
         })
     }
 
-    /// Marks a slice of `isolate` as running, allowed to use `allowance` of CPU from now.
+    /// Marks a slice of `isolate` as running, allowed to use `allowance` of CPU from now, plus
+    /// what `growth` adds while it runs.
     pub(crate) fn begin(
         &self,
         isolate: v8::IsolateHandle,
         condemned: Arc<Condemned>,
         allowance: Duration,
+        growth: Option<SliceGrowth>,
     ) {
         let deadline = thread_cpu_now().saturating_add(allowance);
         *self.slice.lock().unwrap_or_else(|e| e.into_inner()) = Some(Slice {
             isolate,
             condemned,
             deadline,
+            growth,
         });
     }
 
@@ -205,7 +244,7 @@ impl ThreadClock {
     fn check(&self) {
         let slice = self.slice.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slice) = slice.as_ref()
-            && clock_time(self.clock) > slice.deadline
+            && clock_time(self.clock) > slice.deadline()
             && slice.condemned.get().is_none()
         {
             slice.condemned.set(LimitKind::Cpu);

@@ -205,3 +205,107 @@ async fn concurrent_requests_share_a_busy_period_without_false_kills() {
         assert_eq!((head.status, text(&head)), (200, "done".to_string()));
     }
 }
+
+#[tokio::test]
+async fn a_steady_stream_of_requests_is_not_killed() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits {
+        cpu: Duration::from_millis(50),
+        ..IsolateLimits::default()
+    };
+    // Each request burns ~15 ms, well under its 50 ms. Three clients send their next request as
+    // soon as the last one is answered, so the isolate always has one queued and takes it up
+    // within the same poll: each one it takes up must bring its own budget into that poll.
+    let isolate = load(&pool, "steady", SPIN, limits).await.expect("loads");
+    let client = |isolate: IsolateHandle| async move {
+        let mut statuses = Vec::new();
+        for _ in 0..15 {
+            let answer = isolate.fetch(get("/burn")).await;
+            statuses.push(answer.map(|head| head.status).map_err(|e| e.to_string()));
+        }
+        statuses
+    };
+    let clients = (0..3).map(|_| tokio::spawn(client(isolate.clone())));
+    let statuses: Vec<Result<u16, String>> = futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .flat_map(|statuses| statuses.expect("client finished"))
+        .collect();
+    assert_eq!(statuses.len(), 45);
+    assert!(statuses.iter().all(|s| s == &Ok(200)), "{statuses:?}");
+    assert_eq!(pool.limit_kills().get(skiff_runtime::LimitKind::Cpu), 0);
+}
+
+#[tokio::test]
+async fn traffic_behind_an_infinite_loop_does_not_extend_it() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits {
+        cpu: Duration::from_millis(50),
+        ..IsolateLimits::default()
+    };
+    let isolate = load(&pool, "spin", SPIN, limits).await.expect("loads");
+    let spin = tokio::spawn({
+        let isolate = isolate.clone();
+        async move { isolate.fetch(get("/spin")).await }
+    });
+    // Requests keep arriving while the loop runs (one every 5 ms, each worth 50 ms of CPU):
+    // none is taken up, so none may lengthen the loop's allowance.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut queued = Vec::new();
+    while !spin.is_finished() && tokio::time::Instant::now() < deadline {
+        let isolate = isolate.clone();
+        queued.push(tokio::spawn(async move { isolate.fetch(get("/")).await }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(spin.is_finished(), "the loop still ran after 3 s");
+    let head = spin.await.expect("joined").expect("answered");
+    assert_eq!(head.status, 503, "{}", text(&head));
+    assert_eq!(pool.limit_kills().get(skiff_runtime::LimitKind::Cpu), 1);
+    drop(queued);
+}
+
+#[tokio::test]
+async fn a_busy_tenant_does_not_starve_its_thread() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits::default();
+    let busy = load(&pool, "busy", SPIN, limits).await.expect("loads");
+    let quiet = load(&pool, "quiet", HELLO, limits).await.expect("loads");
+    assert_eq!(pool.isolates_per_thread(), vec![2], "one thread");
+    // Two clients keep the busy tenant's queue full of 15 ms requests for about 1.5 s.
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let busy = busy.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let head = busy.fetch(get("/burn")).await.expect("answered");
+                    assert_eq!(head.status, 200);
+                }
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    let mut answered = 0;
+    while clients.iter().any(|c| !c.is_finished()) {
+        let started = std::time::Instant::now();
+        let head = tokio::time::timeout(Duration::from_secs(10), quiet.fetch(get("/")))
+            .await
+            .expect("the quiet tenant answers within 10 s")
+            .expect("answered");
+        assert_eq!(text(&head), "neighbour");
+        slowest = slowest.max(started.elapsed());
+        answered += 1;
+    }
+    for client in clients {
+        client.await.expect("busy client");
+    }
+    // Each quiet request waits for at most the busy request running when it arrived (and the
+    // machine's noise), not for the busy tenant's whole queue.
+    assert!(
+        answered >= 5,
+        "only {answered} quiet requests during the load"
+    );
+    assert!(
+        slowest < Duration::from_millis(400),
+        "slowest quiet request: {slowest:?}"
+    );
+}
