@@ -127,6 +127,20 @@ pub fn render(
         "counter",
         counters.evictions.load(Ordering::Relaxed),
     );
+    gauge(
+        &mut out,
+        "skiff_isolates_moved_to_dedicated_total",
+        "Hot isolates (long computations) moved off a shared thread to one of their own.",
+        "counter",
+        counters.moved_to_dedicated.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "skiff_dedicated_threads",
+        "Threads running one hot isolate each.",
+        "gauge",
+        registry.pool().dedicated_threads() as u64,
+    );
     let _ = writeln!(
         out,
         "# HELP skiff_limit_kills_total Isolates stopped for breaking a limit.\n# TYPE skiff_limit_kills_total counter\nskiff_limit_kills_total{{kind=\"cpu\"}} {}\nskiff_limit_kills_total{{kind=\"memory\"}} {}",

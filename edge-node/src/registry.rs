@@ -6,16 +6,22 @@
 //! by idle time; an evicted isolate is asked to stop, finishes what it accepted, and is
 //! disposed. Replacing a deployment is atomic: a request sees the old one or the new one, and
 //! the isolates of versions that left it drain before they end.
+//!
+//! An isolate whose long computations keep its shared pool thread busy (a *hot* one, see
+//! `skiff_runtime`'s `heat.rs`) is moved to a dedicated thread: the registry boots the same
+//! version there in the background and swaps it into the cache once it is ready; the old
+//! isolate drains. Requests never wait for the move, and none fails because of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::ops::compute::{CompResult, Op};
 use skiff_runtime::{
-    IsolateHandle, IsolateLimits, IsolateOptions, LogEvent, LogSink, OutboundPolicy, RuntimeError,
-    ScriptBundle, WorkerPool,
+    IsolateHandle, IsolateLimits, IsolateOptions, Lane, LogEvent, LogSink, OutboundPolicy,
+    RuntimeError, ScriptBundle, WorkerPool,
 };
 
 /// Receives every log event of every isolate on the node.
@@ -56,6 +62,8 @@ pub type Deployment = Vec<(ScriptBundle, f64)>;
 pub struct CacheCounters {
     pub cold_starts: std::sync::atomic::AtomicU64,
     pub evictions: std::sync::atomic::AtomicU64,
+    /// Hot isolates moved to a dedicated thread.
+    pub moved_to_dedicated: std::sync::atomic::AtomicU64,
 }
 
 /// One version of a deployment: the bundle and its isolate cache key.
@@ -149,6 +157,8 @@ pub struct ScriptRegistry {
     /// Versions whose bundle failed to load, with the error: a bundle is immutable, so the
     /// error is remembered instead of re-booting it on every request.
     failed: Mutex<HashMap<Arc<str>, String>>,
+    /// Versions whose isolate is being moved to a dedicated thread.
+    moving: Arc<Mutex<HashSet<Arc<str>>>>,
     counters: Arc<CacheCounters>,
 }
 
@@ -180,6 +190,7 @@ impl ScriptRegistry {
             scripts: RwLock::new(HashMap::new()),
             isolates,
             failed: Mutex::new(HashMap::new()),
+            moving: Arc::default(),
             counters,
         }
     }
@@ -326,7 +337,70 @@ impl ScriptRegistry {
                 })
             }));
         }
+        if let Ok(isolate) = &isolate
+            && isolate.lane() == Lane::Shared
+            && isolate.is_hot()
+        {
+            self.move_to_dedicated(&deployed, isolate);
+        }
         Some(isolate)
+    }
+
+    /// Boots `deployed` again on a dedicated thread, in the background, and swaps it into the
+    /// cache in place of `hot` once it is ready (unless the cache holds another isolate for the
+    /// version by then: a newer one, or none). The one the cache lets go drains. Nothing
+    /// happens if a move of this version is under way or the pool has no dedicated thread to
+    /// give.
+    fn move_to_dedicated(&self, deployed: &Deployed, hot: &IsolateHandle) {
+        if !self.pool.can_dedicate() {
+            return;
+        }
+        if !lock(&self.moving).insert(deployed.key.clone()) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let options = IsolateOptions {
+            lane: Lane::Dedicated,
+            ..self.options(&deployed.bundle)
+        };
+        let bundle = deployed.bundle.clone();
+        let key = deployed.key.clone();
+        let hot = hot.clone();
+        let isolates = self.isolates.clone();
+        let moving = self.moving.clone();
+        let counters = self.counters.clone();
+        tokio::spawn(async move {
+            match pool.load(bundle, options).await {
+                Ok(moved) if moved.lane() == Lane::Dedicated => {
+                    let swapped = isolates
+                        .entry(key.clone())
+                        .and_compute_with(|entry| {
+                            let op = match entry {
+                                Some(entry) if entry.value().same_isolate(&hot) => {
+                                    Op::Put(moved.clone())
+                                }
+                                _ => Op::Nop,
+                            };
+                            std::future::ready(op)
+                        })
+                        .await;
+                    if matches!(swapped, CompResult::ReplacedWith(_)) {
+                        counters
+                            .moved_to_dedicated
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!(version = %key, "hot isolate moved to a dedicated thread");
+                    } else {
+                        moved.shutdown();
+                    }
+                }
+                // No dedicated thread was left after all.
+                Ok(shared) => shared.shutdown(),
+                Err(err) => {
+                    tracing::warn!(version = %key, %err, "moving a hot isolate failed");
+                }
+            }
+            lock(&moving).remove(&key);
+        });
     }
 
     async fn isolate_of(
@@ -367,13 +441,18 @@ impl ScriptRegistry {
         failed.get(version).cloned()
     }
 
-    async fn load(&self, bundle: &Arc<ScriptBundle>) -> Result<IsolateHandle, RuntimeError> {
-        let options = IsolateOptions {
+    fn options(&self, bundle: &ScriptBundle) -> IsolateOptions {
+        IsolateOptions {
             log: LogSink::new(&bundle.name, self.defaults.log.clone()),
             outbound: self.defaults.outbound.clone(),
             wait_until: self.defaults.wait_until,
             limits: self.defaults.limits,
-        };
+            lane: Lane::Shared,
+        }
+    }
+
+    async fn load(&self, bundle: &Arc<ScriptBundle>) -> Result<IsolateHandle, RuntimeError> {
+        let options = self.options(bundle);
         let started = std::time::Instant::now();
         let result = self.pool.load(bundle.clone(), options).await;
         match &result {
@@ -412,6 +491,10 @@ impl ScriptRegistry {
         self.isolates.invalidate_all();
         self.isolates.run_pending_tasks().await;
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -156,3 +156,67 @@ async fn metrics_count_requests_cold_starts_and_limit_kills() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_tenant_that_computes_for_long_is_moved_off_its_neighbours_thread() {
+    const BURNER: &str = r#"export default { fetch() {
+        const end = Date.now() + 20; while (Date.now() < end) {}
+        return new Response("burnt");
+    } };"#;
+    let node = start_with(
+        script_dir(&[("burner", BURNER), ("quiet", QUIET)]),
+        |config| config.threads = 1, // both tenants start on one thread
+    )
+    .await;
+    assert_eq!(node.get("quiet", "/").await, (200, "quiet".to_string()));
+    let counters = || {
+        node.node
+            .registry()
+            .counters()
+            .moved_to_dedicated
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // Two clients keep the burner busy until it has been moved and served 20 more requests
+    // each; every one of its requests is answered, before, during and after the move.
+    let moved = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let client = node.client(&["burner"]);
+            let url = node.url("burner", "/");
+            let moved = moved.clone();
+            tokio::spawn(async move {
+                let mut after = 0;
+                for _ in 0..500 {
+                    let res = client.get(&url).send().await.expect("burner request");
+                    assert_eq!(res.status(), 200);
+                    assert_eq!(res.text().await.expect("body"), "burnt");
+                    if moved.load(std::sync::atomic::Ordering::Acquire) {
+                        after += 1;
+                        if after == 20 {
+                            return;
+                        }
+                    }
+                }
+                panic!("the burner was never moved");
+            })
+        })
+        .collect();
+    wait_until(|| counters() == 1, "the burner to move").await;
+    moved.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(node.node.registry().pool().dedicated_threads(), 1);
+
+    // Now the quiet tenant no longer waits for the burner's 20 ms computations.
+    let mut times = Vec::new();
+    while clients.iter().any(|c| !c.is_finished()) {
+        let started = std::time::Instant::now();
+        assert_eq!(node.get("quiet", "/").await, (200, "quiet".to_string()));
+        times.push(started.elapsed());
+    }
+    for client in clients {
+        client.await.expect("burner client");
+    }
+    times.sort();
+    assert!(times.len() >= 10, "only {} quiet requests", times.len());
+    let median = times[times.len() / 2];
+    assert!(median < Duration::from_millis(8), "quiet median {median:?}");
+}

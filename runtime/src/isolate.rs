@@ -27,6 +27,7 @@ use skiff_js_api::{
 use tokio::sync::oneshot;
 
 use crate::bundle::{BUNDLE_BASE, BundleLoader};
+use crate::heat::Heat;
 use crate::limits::{
     Condemned, IsolateLimits, LimitKills, LimitKind, SliceGrowth, ThreadClock, thread_cpu_now,
 };
@@ -36,6 +37,18 @@ use crate::{RuntimeError, ScriptBundle};
 /// How often a draining isolate checks whether its work is done.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
 
+/// Where an isolate runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lane {
+    /// On one of the pool's threads, taking turns with the other isolates there.
+    #[default]
+    Shared,
+    /// On a thread of its own, at a lower scheduling priority: for an isolate whose long
+    /// computations would keep its neighbours waiting (see `heat.rs`). The kernel preempts it
+    /// like any thread, so the shared threads' isolates no longer wait for it.
+    Dedicated,
+}
+
 /// How an isolate is set up, besides its bundle.
 #[derive(Clone, Debug)]
 pub struct IsolateOptions {
@@ -44,6 +57,9 @@ pub struct IsolateOptions {
     /// How long `ctx.waitUntil` work may run after its response.
     pub wait_until: Duration,
     pub limits: IsolateLimits,
+    /// The lane asked for. A pool with no dedicated thread left places the isolate on a shared
+    /// one; [`IsolateHandle::lane`] tells where it went.
+    pub lane: Lane,
 }
 
 impl IsolateOptions {
@@ -55,6 +71,7 @@ impl IsolateOptions {
             outbound: OutboundPolicy::default(),
             wait_until: Duration::from_secs(30),
             limits: IsolateLimits::default(),
+            lane: Lane::Shared,
         }
     }
 }
@@ -69,6 +86,8 @@ pub struct IsolateHandle {
     events: EventSender,
     shutdown: Arc<ShutdownSignal>,
     heap_bytes: usize,
+    heat: Arc<Heat>,
+    lane: Lane,
 }
 
 #[derive(Debug)]
@@ -86,6 +105,22 @@ impl IsolateHandle {
     /// The engine heap the isolate used once its bundle was evaluated.
     pub fn heap_bytes(&self) -> usize {
         self.heap_bytes
+    }
+
+    /// The lane the isolate runs in.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+
+    /// True if the isolate's long computations have lately kept its thread busy for more than
+    /// [`crate::HOT_CPU`] a second (see `heat.rs`).
+    pub fn is_hot(&self) -> bool {
+        self.heat.is_hot()
+    }
+
+    /// True if both handles lead to the same isolate.
+    pub fn same_isolate(&self, other: &IsolateHandle) -> bool {
+        Arc::ptr_eq(&self.shutdown, &other.shutdown)
     }
 
     /// Requests and `waitUntil` tasks accepted and not yet finished.
@@ -124,7 +159,7 @@ struct CpuAccount {
     load: Arc<IsolateLoad>,
     starting: bool,
     busy: bool,
-    /// Requests accepted before the current busy period began.
+    /// Requests accepted and finished before the current busy period began.
     accepted_before: u64,
     /// CPU spent in the current busy period (or in startup).
     spent: Duration,
@@ -150,7 +185,10 @@ impl CpuAccount {
         let load = &self.load;
         if !self.busy && (load.in_flight() > 0 || load.submitted() > load.accepted()) {
             self.busy = true;
-            self.accepted_before = load.accepted();
+            // A request taken up in an earlier poll may not have run yet (its handler runs in
+            // the poll after the one that took it): it belongs to this busy period.
+            let in_flight = load.in_flight().try_into().unwrap_or(u64::MAX);
+            self.accepted_before = load.accepted().saturating_sub(in_flight);
             self.spent = Duration::ZERO;
         }
         if !self.busy {
@@ -199,6 +237,7 @@ struct SliceContext {
     condemned: Arc<Condemned>,
     clock: Arc<ThreadClock>,
     account: CpuAccount,
+    heat: Arc<Heat>,
 }
 
 impl SliceContext {
@@ -225,8 +264,11 @@ impl SliceContext {
         // SAFETY: as above; the isolate entered just before is the current one again.
         unsafe { (*self.isolate).exit() };
         self.clock.end();
-        self.account
-            .charge(thread_cpu_now().saturating_sub(started));
+        let cpu = thread_cpu_now().saturating_sub(started);
+        if !self.account.starting {
+            self.heat.record(cpu);
+        }
+        self.account.charge(cpu);
         self.condemned.get().is_none().then_some(result)
     }
 }
@@ -418,6 +460,7 @@ pub(crate) async fn run(
         condemned,
         clock,
         account: CpuAccount::new(limits, events.load().clone()),
+        heat: Arc::default(),
     };
     let node = NodeConfig {
         outbound: options.outbound.clone(),
@@ -474,6 +517,8 @@ pub(crate) async fn run(
         version: bundle.version_id().into(),
         events,
         shutdown: Arc::new(ShutdownSignal(std::sync::Mutex::new(Some(shutdown_tx)))),
+        heat: context.heat.clone(),
+        lane: options.lane,
     };
     if ready.send(Ok(handle)).is_err() {
         return;

@@ -7,15 +7,17 @@
 
 mod bundle;
 mod error;
+mod heat;
 mod isolate;
 mod limits;
 mod pool;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use error::RuntimeError;
-pub use isolate::{IsolateHandle, IsolateOptions};
+pub use heat::{HOT_CPU, LONG_SLICE};
+pub use isolate::{IsolateHandle, IsolateOptions, Lane};
 pub use limits::{IsolateLimits, LimitKills, LimitKind};
-pub use pool::WorkerPool;
+pub use pool::{DEDICATED_NICE, DEDICATED_PER_THREAD, WorkerPool};
 pub use skiff_js_api::{
     BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,
     ResponseBody, ResponseHead, body_channel, log_to_tracing,

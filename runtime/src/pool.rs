@@ -30,6 +30,16 @@
 //! front of a request. Pre-booted runtimes count against [`ISOLATES_PER_THREAD`]; a retiring
 //! thread drops its warm runtimes and boots no more. Each costs about 6 MB of RSS.
 //!
+//! # Dedicated threads
+//!
+//! Isolates on a shared thread take turns, and a turn cannot be cut short, so one tenant's
+//! long computation delays all the others there. An isolate asked for in [`Lane::Dedicated`]
+//! gets a thread of its own instead, at a lower scheduling priority (nice
+//! [`DEDICATED_NICE`]): the kernel preempts it in favour of the shared threads, and it runs on
+//! whatever CPU they leave. The node moves isolates that turn hot there (see `heat.rs`). The
+//! thread has no warm runtimes, boots the one isolate and exits when it ends. A pool runs at
+//! most [`DEDICATED_PER_THREAD`] of them per shared thread; past that, isolates stay shared.
+//!
 //! The engine heap limit is fixed when a runtime is created: warm runtimes are booted with the
 //! heap limit of the latest load on their thread, and a load that asks for another one boots
 //! its own runtime.
@@ -44,7 +54,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use crate::isolate::{self, BootedRuntime, IsolateHandle, IsolateOptions};
+use crate::isolate::{self, BootedRuntime, IsolateHandle, IsolateOptions, Lane};
 use crate::limits::{IsolateLimits, LimitKills, ThreadClock, WatchList, Watchdog};
 use crate::{RuntimeError, ScriptBundle};
 
@@ -53,6 +63,13 @@ pub const ISOLATES_PER_THREAD: usize = 32;
 
 /// How many booted runtimes each thread keeps ready by default (see the module docs).
 pub const DEFAULT_WARM_PER_THREAD: usize = 2;
+
+/// How many dedicated threads a pool may run per shared thread (see the module docs).
+pub const DEDICATED_PER_THREAD: usize = 4;
+
+/// The nice value of dedicated threads: below the shared threads (0), which the kernel then
+/// prefers when both want a CPU.
+pub const DEDICATED_NICE: i32 = 10;
 
 /// Work for a pool thread, given that thread's context.
 type Job = Box<dyn FnOnce(&ThreadContext) + Send>;
@@ -347,7 +364,16 @@ struct Threads {
     /// Threads that take new isolates.
     active: Vec<PoolThread>,
     retired: Vec<RetiredThread>,
+    /// Threads of one isolate each (see the module docs).
+    dedicated: Vec<RetiredThread>,
     spawned: usize,
+}
+
+/// How a pool thread is set up.
+#[derive(Clone, Copy)]
+enum ThreadKind {
+    Shared { warm: usize },
+    Dedicated,
 }
 
 /// A set of threads that isolates are placed on: where a warm runtime is ready, else on the
@@ -355,6 +381,7 @@ struct Threads {
 pub struct WorkerPool {
     threads: Mutex<Threads>,
     warm_per_thread: usize,
+    max_dedicated: usize,
     warm_starts: AtomicU64,
     stop: watch::Sender<bool>,
     watched: Arc<WatchList>,
@@ -380,12 +407,15 @@ impl WorkerPool {
         let mut state = Threads {
             active: Vec::new(),
             retired: Vec::new(),
+            dedicated: Vec::new(),
             spawned: 0,
         };
         for _ in 0..threads.max(1) {
             let thread = spawn_thread(
                 state.spawned,
-                warm_per_thread,
+                ThreadKind::Shared {
+                    warm: warm_per_thread,
+                },
                 stop.subscribe(),
                 watched.clone(),
             )?;
@@ -395,6 +425,7 @@ impl WorkerPool {
         Ok(Self {
             threads: Mutex::new(state),
             warm_per_thread,
+            max_dedicated: threads.max(1) * DEDICATED_PER_THREAD,
             warm_starts: AtomicU64::new(0),
             stop,
             watched,
@@ -414,13 +445,25 @@ impl WorkerPool {
         self.lock().active.iter().map(|t| t.load.count()).collect()
     }
 
-    /// Isolates alive on all threads, retired ones included. Warm runtimes are not isolates
-    /// until a load takes them.
+    /// Isolates alive on all threads, retired and dedicated ones included. Warm runtimes are
+    /// not isolates until a load takes them.
     pub fn isolates(&self) -> usize {
         let threads = self.lock();
         let active = threads.active.iter().map(|t| t.load.count());
-        let retired = threads.retired.iter().map(|t| t.load.count());
-        active.chain(retired).sum()
+        let others = threads.retired.iter().chain(&threads.dedicated);
+        active.chain(others.map(|t| t.load.count())).sum()
+    }
+
+    /// Dedicated threads running (each runs one isolate, or is about to exit).
+    pub fn dedicated_threads(&self) -> usize {
+        let mut threads = self.lock();
+        threads.dedicated.retain(|t| !t.join.is_finished());
+        threads.dedicated.len()
+    }
+
+    /// True if a load in [`Lane::Dedicated`] would get a thread of its own now.
+    pub fn can_dedicate(&self) -> bool {
+        self.dedicated_threads() < self.max_dedicated
     }
 
     /// Booted runtimes ready for a load right now, over all threads that take new isolates.
@@ -438,18 +481,29 @@ impl WorkerPool {
         &self.kills
     }
 
-    /// Creates an isolate for `bundle` (from a warm runtime when a thread has one ready, else
-    /// on the least loaded thread), evaluates the bundle, and returns a handle once the script
-    /// is ready for requests.
+    /// Creates an isolate for `bundle` (in [`Lane::Shared`], from a warm runtime when a thread
+    /// has one ready, else on the least loaded thread; in [`Lane::Dedicated`], on a new thread
+    /// of its own if the pool may start one), evaluates the bundle, and returns a handle once
+    /// the script is ready for requests.
     pub async fn load(
         &self,
         bundle: Arc<ScriptBundle>,
-        options: IsolateOptions,
+        mut options: IsolateOptions,
     ) -> Result<IsolateHandle, RuntimeError> {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
             let heap_limit = options.limits.memory;
-            let (jobs, claimed) = self.place(heap_limit)?;
+            let dedicated = match options.lane {
+                Lane::Dedicated => self.dedicated_thread()?,
+                Lane::Shared => None,
+            };
+            let (jobs, claimed) = match dedicated {
+                Some(jobs) => (jobs, false),
+                None => {
+                    options.lane = Lane::Shared;
+                    self.place(heap_limit)?
+                }
+            };
             if claimed {
                 self.warm_starts.fetch_add(1, Ordering::AcqRel);
             }
@@ -501,13 +555,40 @@ impl WorkerPool {
         }
     }
 
+    /// Starts a dedicated thread for one isolate, unless the pool runs as many as it may. The
+    /// caller sends the isolate's job through the returned queue and drops it: the thread runs
+    /// that job and exits once the isolate has ended.
+    fn dedicated_thread(&self) -> Result<Option<mpsc::UnboundedSender<Job>>, RuntimeError> {
+        let mut threads = self.lock();
+        threads.dedicated.retain(|t| !t.join.is_finished());
+        if threads.dedicated.len() >= self.max_dedicated {
+            return Ok(None);
+        }
+        let thread = spawn_thread(
+            threads.spawned,
+            ThreadKind::Dedicated,
+            self.stop.subscribe(),
+            self.watched.clone(),
+        )
+        .map_err(|_| RuntimeError::PoolGone)?;
+        threads.spawned += 1;
+        thread.load.reserve();
+        threads.dedicated.push(RetiredThread {
+            load: thread.load,
+            join: thread.join,
+        });
+        Ok(Some(thread.jobs))
+    }
+
     /// Replaces active thread `index` with a fresh one. The old thread runs the jobs already
     /// sent to it, then sees the end of its queue, drops its warm runtimes and exits once its
     /// isolates have ended.
     fn retire(&self, threads: &mut Threads, index: usize) -> Result<(), RuntimeError> {
         let fresh = spawn_thread(
             threads.spawned,
-            self.warm_per_thread,
+            ThreadKind::Shared {
+                warm: self.warm_per_thread,
+            },
             self.stop.subscribe(),
             self.watched.clone(),
         )
@@ -529,62 +610,85 @@ impl WorkerPool {
 
 fn spawn_thread(
     index: usize,
-    warm_per_thread: usize,
+    kind: ThreadKind,
     mut stop: watch::Receiver<bool>,
     watched: Arc<WatchList>,
 ) -> std::io::Result<PoolThread> {
+    let (name, warm_per_thread) = match kind {
+        ThreadKind::Shared { warm } => (format!("skiff-isolates-{index}"), warm),
+        ThreadKind::Dedicated => (format!("skiff-dedicated-{index}"), 0),
+    };
     let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
     let load = Arc::new(ThreadLoad::default());
     let thread_load = load.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let join = std::thread::Builder::new()
-        .name(format!("skiff-isolates-{index}"))
-        .spawn(move || {
-            let clock = ThreadClock::for_current_thread();
-            watched.add(&clock);
-            let warm = Rc::new(WarmSet::new(warm_per_thread, thread_load.clone()));
-            let context = ThreadContext {
-                clock,
-                load: thread_load,
-                warm,
-            };
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, async {
-                if context.warm.target > 0 {
-                    tokio::task::spawn_local(refill(context.warm.clone(), context.clock.clone()));
+    let join = std::thread::Builder::new().name(name).spawn(move || {
+        if let ThreadKind::Dedicated = kind {
+            lower_priority(DEDICATED_NICE);
+        }
+        let clock = ThreadClock::for_current_thread();
+        watched.add(&clock);
+        let warm = Rc::new(WarmSet::new(warm_per_thread, thread_load.clone()));
+        let context = ThreadContext {
+            clock,
+            load: thread_load,
+            warm,
+        };
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            if context.warm.target > 0 {
+                tokio::task::spawn_local(refill(context.warm.clone(), context.clock.clone()));
+            }
+            loop {
+                tokio::select! {
+                    job = rx.recv() => match job {
+                        Some(job) => job(&context),
+                        None => break,
+                    },
+                    _ = stop.wait_for(|stop| *stop) => return,
                 }
-                loop {
-                    tokio::select! {
-                        job = rx.recv() => match job {
-                            Some(job) => job(&context),
-                            None => break,
-                        },
-                        _ = stop.wait_for(|stop| *stop) => return,
-                    }
-                }
-                // Retired: serve the isolates still here until they end.
-                context.warm.close();
-                loop {
-                    let idle = context.load.idle.notified();
-                    tokio::pin!(idle);
-                    idle.as_mut().enable();
-                    if context.load.count() == 0 {
-                        break;
-                    }
-                    tokio::select! {
-                        _ = idle => {}
-                        _ = stop.wait_for(|stop| *stop) => return,
-                    }
-                }
-            });
-            // Engines are dropped on their own thread: the warm runtimes, then (with the
-            // LocalSet's tasks) the isolates still running.
+            }
+            // Retired: serve the isolates still here until they end.
             context.warm.close();
-            drop(local);
-        })?;
+            loop {
+                let idle = context.load.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if context.load.count() == 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = idle => {}
+                    _ = stop.wait_for(|stop| *stop) => return,
+                }
+            }
+        });
+        // Engines are dropped on their own thread: the warm runtimes, then (with the
+        // LocalSet's tasks) the isolates still running.
+        context.warm.close();
+        drop(local);
+    })?;
     Ok(PoolThread { jobs, load, join })
+}
+
+/// Gives the calling thread the nice value `nice` (Linux schedules threads one by one, so this
+/// leaves the rest of the process as it is).
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        };
+        if rc != 0 {
+            tracing::warn!(nice, "could not lower a dedicated thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 impl Drop for WorkerPool {
@@ -593,12 +697,13 @@ impl Drop for WorkerPool {
         let mut threads = self.lock();
         let active = std::mem::take(&mut threads.active);
         let retired = std::mem::take(&mut threads.retired);
+        let dedicated = std::mem::take(&mut threads.dedicated);
         drop(threads);
         for thread in active {
             drop(thread.jobs);
             let _ = thread.join.join();
         }
-        for thread in retired {
+        for thread in retired.into_iter().chain(dedicated) {
             let _ = thread.join.join();
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_runtime::{
-    FetchRequest, IsolateHandle, IsolateLimits, IsolateOptions, ResponseBody, ResponseHead,
+    FetchRequest, IsolateHandle, IsolateLimits, IsolateOptions, Lane, ResponseBody, ResponseHead,
     RuntimeError, ScriptBundle, WorkerPool,
 };
 
@@ -308,4 +308,140 @@ async fn a_busy_tenant_does_not_starve_its_thread() {
         slowest < Duration::from_millis(400),
         "slowest quiet request: {slowest:?}"
     );
+}
+
+#[tokio::test]
+async fn long_computations_make_an_isolate_hot_and_short_ones_do_not() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits::default();
+    let heavy = load(&pool, "heavy", SPIN, limits).await.expect("loads");
+    let light = load(&pool, "light", HELLO, limits).await.expect("loads");
+    for _ in 0..200 {
+        assert_eq!(light.fetch(get("/")).await.expect("answered").status, 200);
+    }
+    assert!(!light.is_hot(), "200 short requests are not hot");
+    // 20 requests of 15 ms: 300 ms of long slices, so at least 150 ms in one window.
+    for _ in 0..20 {
+        assert_eq!(
+            heavy.fetch(get("/burn")).await.expect("answered").status,
+            200
+        );
+    }
+    assert!(heavy.is_hot());
+    assert!(!light.is_hot());
+}
+
+#[tokio::test]
+async fn a_dedicated_isolate_gets_a_thread_of_its_own_and_leaves_its_neighbours_alone() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let options = |name: &str, lane: Lane| IsolateOptions {
+        lane,
+        ..IsolateOptions::new(name)
+    };
+    let bundle = |name: &str, source: &str| Arc::new(ScriptBundle::single(name, source));
+    let busy = pool
+        .load(bundle("busy", SPIN), options("busy", Lane::Dedicated))
+        .await
+        .expect("loads");
+    let quiet = pool
+        .load(bundle("quiet", HELLO), options("quiet", Lane::Shared))
+        .await
+        .expect("loads");
+    assert_eq!(busy.lane(), Lane::Dedicated);
+    assert_eq!(quiet.lane(), Lane::Shared);
+    assert_eq!(pool.isolates_per_thread(), vec![1], "only quiet is shared");
+    assert_eq!(pool.dedicated_threads(), 1);
+    assert_eq!(pool.isolates(), 2);
+
+    // Two clients keep the busy tenant computing; the quiet one is never behind it.
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let busy = busy.clone();
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    let head = busy.fetch(get("/burn")).await.expect("answered");
+                    assert_eq!(head.status, 200);
+                }
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    while clients.iter().any(|c| !c.is_finished()) {
+        let started = std::time::Instant::now();
+        let head = quiet.fetch(get("/")).await.expect("answered");
+        assert_eq!(text(&head), "neighbour");
+        times.push(started.elapsed());
+    }
+    for client in clients {
+        client.await.expect("busy client");
+    }
+    times.sort();
+    assert!(times.len() >= 10, "only {} quiet requests", times.len());
+    let median = times[times.len() / 2];
+    // On a shared thread, a quiet request arriving during a 15 ms burn waits for its end.
+    assert!(median < Duration::from_millis(5), "quiet median {median:?}");
+
+    // The thread ends with its isolate.
+    busy.shutdown();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pool.dedicated_threads() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the thread lives on"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.isolates(), 1);
+}
+
+#[tokio::test]
+async fn dedicated_threads_are_bounded() {
+    let pool = WorkerPool::with_warm(1, 0).expect("pool");
+    let mut lanes = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..=skiff_runtime::DEDICATED_PER_THREAD {
+        let name = format!("s{i}");
+        let options = IsolateOptions {
+            lane: Lane::Dedicated,
+            ..IsolateOptions::new(&name)
+        };
+        let handle = pool
+            .load(Arc::new(ScriptBundle::single(&name, HELLO)), options)
+            .await
+            .expect("loads");
+        lanes.push(handle.lane());
+        handles.push(handle);
+    }
+    let dedicated = lanes.iter().filter(|&&l| l == Lane::Dedicated).count();
+    assert_eq!(dedicated, skiff_runtime::DEDICATED_PER_THREAD);
+    assert_eq!(lanes.last(), Some(&Lane::Shared), "the one past the bound");
+    assert!(!pool.can_dedicate());
+}
+
+#[tokio::test]
+async fn requests_near_the_limit_under_concurrency_are_not_killed() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits {
+        cpu: Duration::from_millis(50),
+        ..IsolateLimits::default()
+    };
+    // 35 ms of a 50 ms limit, two at a time. The interval keeps the isolate polled between
+    // requests, so a request is often taken up in one poll and handled in the next: it must
+    // bring its budget into the busy period it runs in.
+    let source = r#"setInterval(() => {}, 1);
+    export default { fetch() {
+        const end = Date.now() + 35; while (Date.now() < end) {}
+        return new Response("done");
+    } };"#;
+    let isolate = load(&pool, "near", source, limits).await.expect("loads");
+    let mut statuses = Vec::new();
+    // Each round starts a busy period afresh.
+    for _ in 0..15 {
+        let (a, b) = tokio::join!(isolate.fetch(get("/")), isolate.fetch(get("/")));
+        for answer in [a, b] {
+            statuses.push(answer.map(|head| head.status).map_err(|e| e.to_string()));
+        }
+    }
+    assert!(statuses.iter().all(|s| s == &Ok(200)), "{statuses:?}");
+    assert_eq!(pool.limit_kills().get(skiff_runtime::LimitKind::Cpu), 0);
 }
