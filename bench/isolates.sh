@@ -41,7 +41,11 @@ start_node() { # extra flags...
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$node/status"; }
 pct() { sort -g | awk -v p="$1" '{ a[NR]=$1 } END { i=int((NR-1)*p/100)+1; print a[i] }'; }
 
-start_node --no-warm
+# Cold starts boot from the startup snapshot, which the node makes in the background at start.
+start_node --no-warm --admin-listen 127.0.0.1:0
+admin=$(grep -o 'http://[0-9.:]*/metrics' "$work/node.log")
+metric() { curl -s "$admin" | awk -v m="$1" '$1==m {print $2}'; }
+for _ in $(seq 600); do [ "$(metric skiff_startup_snapshot_ready)" = 1 ] && break; sleep 0.1; done
 idle=$(rss_kb)
 for i in $(seq 1 "$N"); do
   curl -s -o /dev/null -w '%{time_total}\n' -H "Host: s$i.localhost" "http://127.0.0.1:$port/"
@@ -73,6 +77,5 @@ for _ in $(seq "$ROUNDS"); do
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR]=$1 } END { print a[int((NR+1)/2)] }'; }
 alone=$(median "${alones[@]}"); busy=$(median "${busies[@]}")
-metric() { curl -s "$admin" | awk -v m="$1" '$1==m {print $2}'; }
 echo "noisy neighbour (median of $ROUNDS rounds; alone ${alones[*]}, beside B ${busies[*]}): tenant A p99 alone $alone ms, beside a CPU-burning tenant B $busy ms: ratio $(awk -v a="$alone" -v b="$busy" 'BEGIN{printf "%.1f", b/a}')"
 echo "  B: $(awk '/Requests\/sec/ {print $2}' "$work/burner.txt" | tr '\n' ' ')req/s, $(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$work/burner.txt" || echo 'no failed requests'); moved to a dedicated thread: $(metric skiff_isolates_moved_to_dedicated_total); CPU kills: $(metric 'skiff_limit_kills_total{kind="cpu"}')"

@@ -108,6 +108,13 @@ pub fn render(
     );
     gauge(
         &mut out,
+        "skiff_startup_snapshot_ready",
+        "1 once runtimes boot from the process's startup snapshot (made in the background at start).",
+        "gauge",
+        u64::from(skiff_runtime::snapshot_ready()),
+    );
+    gauge(
+        &mut out,
         "skiff_warm_starts_total",
         "Isolates created from a pre-booted runtime.",
         "counter",

@@ -21,6 +21,7 @@ import {
 const {
   Error,
   JSONParse,
+  MathImul,
   ObjectDefineProperty,
   ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
@@ -315,17 +316,15 @@ function errorMessage(error) {
   }
 }
 
-// Nothing internal stays reachable from tenant code.
-for (const name of ["Deno", "__bootstrap"]) delete globalThis[name];
 
 // ---------------------------------------------------------------------------------------------
 // The tenant start: the runtime calls this once, just before it evaluates the tenant's main
 // module. Everything that depends on the tenant, or on when it started, happens here or later.
 
-op_skiff_set_tenant_start(() => {
+function tenantStart() {
   performanceMod.setTimeOrigin();
   config = op_skiff_config();
-});
+}
 
 // ---------------------------------------------------------------------------------------------
 // The Workers handler API.
@@ -468,7 +467,7 @@ async function dispatch(ev) {
   }
 }
 
-(async () => {
+async function dispatchLoop() {
   while (true) {
     const ev = await op_skiff_next_event();
     if (ev === null) break;
@@ -481,4 +480,51 @@ async function dispatch(ev) {
       core.setAsyncContext(previous);
     }
   }
-})();
+}
+
+// The engine keeps Math.random's state in the context, so every runtime created from one
+// startup snapshot would draw the same sequence. Each runtime gets its own generator instead
+// (xoshiro128**, as fast as the engine's and as unpredictable across runtimes as V8's), seeded
+// at boot from the system's CSPRNG.
+function seedMathRandom() {
+  const state = new Uint32Array(4);
+  do cryptoMod.crypto.getRandomValues(state); while ((state[0] | state[1] | state[2] | state[3]) === 0);
+  const next = () => {
+    const result = MathImul(rotateLeft(MathImul(state[1], 5), 7), 9) >>> 0;
+    const t = state[1] << 9;
+    state[2] ^= state[0];
+    state[3] ^= state[1];
+    state[1] ^= state[2];
+    state[0] ^= state[3];
+    state[2] ^= t;
+    state[3] = rotateLeft(state[3], 11);
+    return result;
+  };
+  // 53 random bits in [0, 1), like the engine's.
+  const random = { random: () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992 }.random;
+  ObjectDefineProperty(Math, "random", { value: random, writable: true, enumerable: false, configurable: true });
+}
+
+function rotateLeft(x, k) {
+  return (x << k) | (x >>> (32 - k));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The boot: everything above is the global scope, which a startup snapshot can hold; what
+// follows lives in the runtime's Rust state or is a pending async function, which a snapshot
+// cannot hold. The runtime calls this once right after it creates the runtime (freshly or from
+// a snapshot), before anything else runs; it removes itself and the engine's internals.
+
+ObjectDefineProperty(globalThis, "__skiffBoot", {
+  configurable: true,
+  enumerable: false,
+  writable: false,
+  value: () => {
+    // Nothing internal stays reachable from tenant code. (The engine reads `Deno.core` when
+    // it restores a snapshot, so these go only now.)
+    for (const name of ["__skiffBoot", "Deno", "__bootstrap"]) delete globalThis[name];
+    seedMathRandom();
+    op_skiff_set_tenant_start(tenantStart);
+    dispatchLoop();
+  },
+});

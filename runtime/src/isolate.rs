@@ -32,6 +32,7 @@ use crate::limits::{
     Condemned, IsolateLimits, LimitKills, LimitKind, SliceGrowth, ThreadClock, thread_cpu_now,
 };
 use crate::pool::IsolateCount;
+use crate::snapshot;
 use crate::{RuntimeError, ScriptBundle};
 
 /// How often a draining isolate checks whether its work is done.
@@ -358,10 +359,12 @@ impl BootedRuntime {
             extensions: skiff_js_api::extensions(inbox),
             module_loader: Some(loader.clone()),
             create_params: Some(v8::CreateParams::default().heap_limits(0, heap_limit)),
+            startup_snapshot: snapshot::current(),
             ..Default::default()
         })
         .map_err(|err| format!("engine start failed: {err}"))?;
         let mut runtime = TenantRuntime(ManuallyDrop::new(runtime));
+        skiff_js_api::boot(&mut runtime.0).map_err(|err| err.to_string())?;
         let condemned = Arc::new(Condemned::default());
         let terminate = runtime.0.v8_isolate().thread_safe_handle();
         {
@@ -571,7 +574,7 @@ pub(crate) async fn run(
 
 /// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
 /// leave the node's RSS raised.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     // SAFETY: malloc_trim only walks the allocator's free lists.
     unsafe { libc::malloc_trim(0) };
 }

@@ -11,6 +11,7 @@ mod heat;
 mod isolate;
 mod limits;
 mod pool;
+mod snapshot;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use error::RuntimeError;
@@ -22,3 +23,4 @@ pub use skiff_js_api::{
     BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,
     ResponseBody, ResponseHead, body_channel, log_to_tracing,
 };
+pub use snapshot::snapshot_ready;

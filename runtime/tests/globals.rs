@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use skiff_runtime::{
-    FetchRequest, IsolateOptions, LogSink, ResponseBody, ScriptBundle, WorkerPool,
+    FetchRequest, IsolateHandle, IsolateOptions, LogSink, ResponseBody, ScriptBundle, WorkerPool,
 };
 
 const PROBE: &str = r#"
@@ -24,7 +24,7 @@ const names = [
 async function checks() {
   const out = {};
   out.missing = names.filter((n) => typeof globalThis[n] === "undefined");
-  out.internals = ["Deno", "__bootstrap", "__skiff"].filter((n) => n in globalThis);
+  out.internals = ["Deno", "__bootstrap", "__skiff", "__skiffBoot"].filter((n) => n in globalThis);
   out.globalIsEventTarget = globalThis instanceof EventTarget;
   let heard = false;
   globalThis.addEventListener("ping", () => { heard = true; });
@@ -60,45 +60,92 @@ async function checks() {
     channel.port2.onmessage = (e) => { resolve(e.data.hello); channel.port1.close(); channel.port2.close(); };
     channel.port1.postMessage({ hello: "port" });
   });
+  const xs = Array.from({ length: 10000 }, () => Math.random());
+  const mean = xs.reduce((a, b) => a + b) / xs.length;
+  out.random = xs.every((x) => x >= 0 && x < 1) && Math.abs(mean - 0.5) < 0.02 &&
+    new Set(xs).size === xs.length && Math.random.name === "random";
   return out;
 }
-export default { async fetch() { return Response.json(await checks()); } };
+const random = Math.random();
+export default {
+  async fetch(req) {
+    if (new URL(req.url).pathname === "/random") return new Response(`${random} ${crypto.randomUUID()}`);
+    return Response.json(await checks());
+  },
+};
 "#;
 
-#[tokio::test]
-async fn wintertc_globals_are_present_and_work() {
-    let pool = WorkerPool::new(1).expect("pool");
-    let isolate = pool
-        .load(
-            Arc::new(ScriptBundle::single("globals", PROBE)),
-            IsolateOptions {
-                log: LogSink::new("globals", Arc::new(|e| eprintln!("tenant: {}", e.message))),
-                ..IsolateOptions::new("globals")
-            },
-        )
-        .await
-        .expect("loads");
-    let head = isolate
-        .fetch(FetchRequest {
-            method: "GET".into(),
-            url: "http://globals.localhost/".into(),
-            headers: vec![],
-            body: None,
-        })
-        .await
-        .expect("response");
+fn get(path: &str) -> FetchRequest {
+    FetchRequest {
+        method: "GET".into(),
+        url: format!("http://globals.localhost{path}"),
+        headers: vec![],
+        body: None,
+    }
+}
+
+async fn load(pool: &WorkerPool) -> IsolateHandle {
+    pool.load(
+        Arc::new(ScriptBundle::single("globals", PROBE)),
+        IsolateOptions {
+            log: LogSink::new("globals", Arc::new(|e| eprintln!("tenant: {}", e.message))),
+            ..IsolateOptions::new("globals")
+        },
+    )
+    .await
+    .expect("loads")
+}
+
+async fn text(isolate: &IsolateHandle, path: &str) -> String {
+    let head = isolate.fetch(get(path)).await.expect("response");
     assert_eq!(head.status, 200);
     let ResponseBody::Full(body) = head.body else {
-        panic!("Response.json has a complete body");
+        panic!("a complete body");
     };
-    let out: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    String::from_utf8(body.to_vec()).expect("utf-8")
+}
+
+async fn check_globals(pool: &WorkerPool) {
+    let isolate = load(pool).await;
+    let out: serde_json::Value = serde_json::from_str(&text(&isolate, "/").await).expect("json");
     let expected = serde_json::json!({
         "missing": [], "internals": [], "globalIsEventTarget": true, "globalDispatch": true,
         "userAgent": "Skiff/0.1", "timeOrigin": true, "now": true, "sha256": "ba7816bf",
         "uuid": true, "clone": true, "gzip": "hello hello hello", "pattern": "42",
         "base64": "skiff", "byob": 3, "timer": "fired", "micro": "ran", "wasm": true,
         "form": "v", "abort": true, "textStream": "é",
-        "atobError": "true InvalidCharacterError", "message": "port",
+        "atobError": "true InvalidCharacterError", "message": "port", "random": true,
     });
     assert_eq!(out, expected);
+}
+
+#[tokio::test]
+async fn wintertc_globals_are_present_and_work() {
+    let pool = WorkerPool::with_warm(1, 0).expect("pool");
+    check_globals(&pool).await;
+}
+
+/// Runtimes created from the process's startup snapshot get the same global scope, and no two
+/// share their random state.
+#[tokio::test]
+async fn the_startup_snapshot_gives_the_same_globals_and_fresh_randomness() {
+    let pool = WorkerPool::with_warm(1, 0).expect("pool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !skiff_runtime::snapshot_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot after 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    check_globals(&pool).await;
+    let one = text(&load(&pool).await, "/random").await;
+    let two = text(&load(&pool).await, "/random").await;
+    let (random_one, uuid_one) = one.split_once(' ').expect("two values");
+    let (random_two, uuid_two) = two.split_once(' ').expect("two values");
+    assert_ne!(
+        random_one, random_two,
+        "Math.random state restored from the snapshot"
+    );
+    assert_ne!(uuid_one, uuid_two);
 }

@@ -236,10 +236,31 @@ async fn dozens_of_isolates_share_a_thread() {
 #[tokio::test]
 async fn a_thread_budget_keeps_creating_isolates() {
     let pool = WorkerPool::new(1).expect("pool");
+    create_100_isolates(&pool).await;
+}
+
+/// Runtimes restored from the startup snapshot register more native functions than fresh ones:
+/// the thread budget must hold for them too.
+#[tokio::test]
+async fn the_thread_budget_holds_for_runtimes_from_the_snapshot() {
+    let pool = WorkerPool::with_warm(1, 0).expect("pool");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !skiff_runtime::snapshot_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    create_100_isolates(&pool).await;
+}
+
+/// Creates 100 isolates through `pool`, keeping two in three alive; every one must answer.
+async fn create_100_isolates(pool: &WorkerPool) {
     let mut handles = Vec::new();
     for i in 0..100 {
         let source = format!("export default {{ fetch() {{ return new Response('{i}'); }} }};");
-        let handle = load(&pool, &format!("t{i}"), &source).await;
+        let handle = load(pool, &format!("t{i}"), &source).await;
         let head = handle
             .fetch(get("http://t.localhost/"))
             .await
