@@ -724,8 +724,10 @@ impl Workerd {
     async fn start(workerd: &Path, config: &(PathBuf, SocketAddr), log: &Path) -> Result<Workerd> {
         let (path, addr) = config;
         let log_file = std::fs::File::create(log)?;
+        // `--experimental` admits the test workers' `unsafeEval` binding (see harness.rs).
         let mut child = Command::new(workerd)
             .arg("serve")
+            .arg("--experimental")
             .arg(path)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -782,7 +784,8 @@ export default {
 ";
 
 /// The capnp config for batch `index`: a router on a free loopback port with a binding to each
-/// test worker; the workers may fetch from loopback (the resource origin).
+/// test worker; the workers may fetch from loopback (the resource origin), and have the
+/// `unsafeEval` binding that compiles their scripts in sloppy mode (see harness.rs).
 fn workerd_config(work: &Path, index: usize, names: &[&str]) -> Result<(PathBuf, SocketAddr)> {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     write(&work.join("router.js"), ROUTER)?;
@@ -800,7 +803,7 @@ fn workerd_config(work: &Path, index: usize, names: &[&str]) -> Result<(PathBuf,
     services.push_str("])),\n");
     for name in names {
         services.push_str(&format!(
-            "    (name = \"{name}\", worker = (modules = [(name = \"worker.js\", esModule = embed \"batch{index}/{name}.js\")], compatibilityDate = \"{date}\", globalOutbound = \"loopback\")),\n"
+            "    (name = \"{name}\", worker = (modules = [(name = \"worker.js\", esModule = embed \"batch{index}/{name}.js\")], compatibilityDate = \"{date}\", bindings = [(name = \"__wptEval\", unsafeEval = void)], globalOutbound = \"loopback\")),\n"
         ));
     }
     services.push_str(

@@ -186,6 +186,360 @@ const navigator = new Navigator();
 
 const tenantConsole = new consoleMod.Console((message, level) => op_skiff_log(level, message));
 
+// Primordials of the API fixes below (captured before tenant code runs, like those above).
+const {
+  ArrayBufferPrototypeGetDetached,
+  ArrayBufferPrototypeTransfer,
+  NumberPrototypeToString,
+  ObjectGetOwnPropertyDescriptor,
+  ObjectKeys,
+  RegExpPrototypeExec,
+  SafeRegExp,
+  StringPrototypeCharCodeAt,
+  StringPrototypeSlice,
+  SymbolFor,
+  TypedArrayPrototypeSubarray,
+} = primordials;
+
+// atob(): the engine layer's base64 decoder behind deno_web's atob also takes the base64url
+// alphabet (`-`, `_`); forgiving-base64 decode knows only A-Z a-z 0-9 + / = and ASCII
+// whitespace, and throws an InvalidCharacterError for anything else.
+const NOT_FORGIVING_BASE64 = /[^A-Za-z0-9+/=\t\n\f\r ]/;
+
+function atob(data) {
+  const prefix = "Failed to execute 'atob'";
+  webidl.requiredArguments(arguments.length, 1, prefix);
+  data = webidl.converters.DOMString(data, prefix, "Argument 1");
+  if (RegExpPrototypeExec(NOT_FORGIVING_BASE64, data) !== null) {
+    throw new domException.DOMException(
+      "Failed to decode base64: invalid character",
+      "InvalidCharacterError",
+    );
+  }
+  return base64.atob(data);
+}
+
+// URL, URLSearchParams, Headers, Request and Response are not serializable: structuredClone()
+// and postMessage() must throw a DataCloneError, wherever in the value they are. deno_core's
+// serializer refuses an object that carries its host-object brand without a clone function
+// (deno_web's streams are marked so); without it, it copies them as empty plain objects.
+for (
+  const Interface of [url.URL, url.URLSearchParams, headers.Headers, request.Request, Response]
+) {
+  ObjectDefineProperty(Interface.prototype, core.hostObjectBrand, {
+    __proto__: null,
+    value: Interface.name,
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
+}
+
+// structuredClone(value, { transfer }): deno_web's structuredClone (02_structured_clone.js)
+// takes no options: it neither checks them nor transfers. A transferred ArrayBuffer is handled
+// here: the value is cloned (a buffer in it is copied), then each buffer in the list is
+// detached, which is all a transfer shows. Anything else in the list (a MessagePort) goes to
+// deno_web's MessagePort version, whose way of moving buffers fails on the QuickJS engine layer.
+function structuredClone(value, options = undefined) {
+  const prefix = "Failed to execute 'structuredClone'";
+  webidl.requiredArguments(arguments.length, 1, prefix);
+  options = webidl.converters.StructuredSerializeOptions(options, prefix, "Argument 2");
+  const transfer = options.transfer;
+  if (transfer.length === 0) return structuredCloneMod.structuredClone(value);
+  for (let i = 0; i < transfer.length; ++i) {
+    const item = transfer[i];
+    if (!core.isArrayBuffer(item)) return messagePort.structuredClone(value, options);
+    if (ArrayBufferPrototypeGetDetached(item)) {
+      throw new domException.DOMException(
+        `ArrayBuffer at index ${i} is already detached`,
+        "DataCloneError",
+      );
+    }
+    for (let j = 0; j < i; ++j) {
+      if (transfer[j] === item) {
+        throw new domException.DOMException(
+          `ArrayBuffer at index ${i} is already in the transfer list`,
+          "DataCloneError",
+        );
+      }
+    }
+  }
+  const clone = structuredCloneMod.structuredClone(value);
+  for (let i = 0; i < transfer.length; ++i) ArrayBufferPrototypeTransfer(transfer[i]);
+  return clone;
+}
+
+// URL.prototype.origin: deno_web gives a blob: URL the origin of whatever URL its path parses
+// as; the spec gives it only that of an http(s) URL, and an opaque origin ("null") otherwise.
+{
+  const URLPrototype = url.URL.prototype;
+  const originDescriptor = ObjectGetOwnPropertyDescriptor(URLPrototype, "origin");
+  const denoOrigin = originDescriptor.get;
+  const getProtocol = ObjectGetOwnPropertyDescriptor(URLPrototype, "protocol").get;
+  const getPathname = ObjectGetOwnPropertyDescriptor(URLPrototype, "pathname").get;
+  const accessors = {
+    get origin() {
+      const origin = ReflectApply(denoOrigin, this, []);
+      if (ReflectApply(getProtocol, this, []) !== "blob:") return origin;
+      let inner;
+      try {
+        inner = new url.URL(ReflectApply(getPathname, this, []));
+      } catch {
+        return "null";
+      }
+      const scheme = ReflectApply(getProtocol, inner, []);
+      return scheme === "http:" || scheme === "https:" ? origin : "null";
+    },
+  };
+  ObjectDefineProperty(URLPrototype, "origin", {
+    __proto__: null,
+    get: ObjectGetOwnPropertyDescriptor(accessors, "origin").get,
+    set: undefined,
+    enumerable: originDescriptor.enumerable,
+    configurable: originDescriptor.configurable,
+  });
+}
+
+// URLPattern on deno_web's pattern parser and match-input processing (its ops), with the
+// matching done here: deno_web's own class compiles the component regexps with the `u` flag
+// where the spec says `v` (set operations such as `[\d&&[0-1]]`), requires the input of test()
+// and exec() where the spec defaults it to `{}`, and reports the group of `:name(.*)` as "0".
+// (01_urlpattern.js, loaded above, still registers the webidl converters used here.)
+const {
+  op_urlpattern_parse: opUrlPatternParse,
+  op_urlpattern_process_match_input: opUrlPatternProcessMatchInput,
+} = core.ops;
+const URL_PATTERN_COMPONENTS = [
+  "protocol",
+  "username",
+  "password",
+  "hostname",
+  "port",
+  "pathname",
+  "search",
+  "hash",
+];
+const URL_PATTERN_INSPECTED = [...URL_PATTERN_COMPONENTS, "hasRegExpGroups"];
+const urlPatternOffsets = new Uint32Array(9);
+
+function defineData(object, key, value) {
+  ObjectDefineProperty(object, key, {
+    __proto__: null,
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+// A component's regexp, with the spec's `v` flag. The engine's `v`-flag parser departs from
+// the flag's grammar in places: outside classes it refuses a bare `/` or `-` and `::`; inside
+// them it refuses the escaped punctuators the flag allows (`[^\:]`). So the source is
+// rewritten to the same regexp in forms it takes: every `/` escaped (the spec escapes it; the
+// urlpattern crate does not), and those escapes as `\xHH`. A regexp the engine still refuses
+// is compiled with deno_web's `u` flag.
+const CLASS_PUNCTUATOR_ESCAPE = /[&!#%,:;<=>@`~]/;
+
+function urlPatternRegExp(source, ignoreCase) {
+  let rewritten = "";
+  let from = 0;
+  let classDepth = 0;
+  const replace = (at, length, text) => {
+    rewritten += StringPrototypeSlice(source, from, at) + text;
+    from = at + length;
+  };
+  for (let i = 0; i < source.length; ++i) {
+    const char = source[i];
+    if (char === "\\") {
+      const next = source[i + 1];
+      if (
+        classDepth > 0 && next !== undefined &&
+        RegExpPrototypeExec(CLASS_PUNCTUATOR_ESCAPE, next) !== null
+      ) {
+        replace(i, 2, `\\x${NumberPrototypeToString(StringPrototypeCharCodeAt(next, 0), 16)}`);
+      }
+      ++i;
+    } else if (char === "/") {
+      replace(i, 1, "\\/");
+    } else if (char === "[") {
+      ++classDepth;
+    } else if (char === "]" && classDepth > 0) {
+      --classDepth;
+    }
+  }
+  rewritten += StringPrototypeSlice(source, from);
+  try {
+    return new SafeRegExp(rewritten, ignoreCase ? "vi" : "v");
+  } catch {
+    return new SafeRegExp(rewritten, ignoreCase ? "ui" : "u");
+  }
+}
+
+// What test() and exec() match: their arguments converted (the input defaults to `{}`) and the
+// eight component values of the URL they make, or null values when they make none. The op
+// gives the values joined, with the UTF-8 offsets of each.
+function urlPatternMatchInput(input, baseURL, prefix) {
+  input = input === undefined
+    ? { __proto__: null }
+    : webidl.converters.URLPatternInput(input, prefix, "Argument 1");
+  if (baseURL !== undefined) {
+    baseURL = webidl.converters.USVString(baseURL, prefix, "Argument 2");
+  }
+  const joined = opUrlPatternProcessMatchInput(input, baseURL ?? null, urlPatternOffsets);
+  let values = null;
+  if (joined !== null) {
+    values = [];
+    const bytes = joined.length === urlPatternOffsets[8] ? null : core.encode(joined);
+    for (let i = 0; i < 8; ++i) {
+      const start = urlPatternOffsets[i];
+      const end = urlPatternOffsets[i + 1];
+      values[i] = bytes === null
+        ? StringPrototypeSlice(joined, start, end)
+        : core.decode(TypedArrayPrototypeSubarray(bytes, start, end));
+    }
+  }
+  return { input, baseURL, values };
+}
+
+class URLPattern {
+  // Per component, in URL_PATTERN_COMPONENTS order: { pattern, regexp, groupNames }.
+  #components;
+  #hasRegExpGroups;
+
+  constructor(input = undefined, baseURLOrOptions = undefined, options = undefined) {
+    const prefix = "Failed to construct 'URLPattern'";
+    let baseURL;
+    // The overloads (input, baseURL, options) and (input, options): a second argument that
+    // cannot be a dictionary (anything but undefined, null or an object) is the base URL.
+    if (
+      baseURLOrOptions !== undefined && baseURLOrOptions !== null &&
+      typeof baseURLOrOptions !== "object" && typeof baseURLOrOptions !== "function"
+    ) {
+      input = webidl.converters.URLPatternInput(input, prefix, "Argument 1");
+      baseURL = webidl.converters.USVString(baseURLOrOptions, prefix, "Argument 2");
+      options = webidl.converters.URLPatternOptions(options, prefix, "Argument 3");
+    } else {
+      input = input === undefined
+        ? { __proto__: null }
+        : webidl.converters.URLPatternInput(input, prefix, "Argument 1");
+      options = webidl.converters.URLPatternOptions(baseURLOrOptions, prefix, "Argument 2");
+    }
+    const parsed = opUrlPatternParse(input, baseURL, options);
+    const components = [];
+    for (let i = 0; i < 8; ++i) {
+      const name = URL_PATTERN_COMPONENTS[i];
+      const component = parsed[name];
+      let regexp;
+      try {
+        regexp = urlPatternRegExp(component.regexpString, options.ignoreCase);
+      } catch (error) {
+        throw new TypeError(`${prefix}: ${name} is invalid; ${error.message}`);
+      }
+      components[i] = {
+        pattern: component.patternString,
+        regexp,
+        groupNames: component.groupNameList,
+      };
+    }
+    this.#components = components;
+    this.#hasRegExpGroups = parsed.hasRegexpGroups;
+  }
+
+  static #componentsOf(pattern) {
+    if (pattern === null || typeof pattern !== "object" || !(#components in pattern)) {
+      throw new TypeError("Illegal invocation");
+    }
+    return pattern.#components;
+  }
+
+  get protocol() {
+    return URLPattern.#componentsOf(this)[0].pattern;
+  }
+  get username() {
+    return URLPattern.#componentsOf(this)[1].pattern;
+  }
+  get password() {
+    return URLPattern.#componentsOf(this)[2].pattern;
+  }
+  get hostname() {
+    return URLPattern.#componentsOf(this)[3].pattern;
+  }
+  get port() {
+    return URLPattern.#componentsOf(this)[4].pattern;
+  }
+  get pathname() {
+    return URLPattern.#componentsOf(this)[5].pattern;
+  }
+  get search() {
+    return URLPattern.#componentsOf(this)[6].pattern;
+  }
+  get hash() {
+    return URLPattern.#componentsOf(this)[7].pattern;
+  }
+  get hasRegExpGroups() {
+    URLPattern.#componentsOf(this);
+    return this.#hasRegExpGroups;
+  }
+
+  test(input = undefined, baseURL = undefined) {
+    const components = URLPattern.#componentsOf(this);
+    const prefix = "Failed to execute 'test' on 'URLPattern'";
+    const { values } = urlPatternMatchInput(input, baseURL, prefix);
+    if (values === null) return false;
+    for (let i = 0; i < 8; ++i) {
+      if (RegExpPrototypeExec(components[i].regexp, values[i]) === null) return false;
+    }
+    return true;
+  }
+
+  exec(input = undefined, baseURL = undefined) {
+    const components = URLPattern.#componentsOf(this);
+    const prefix = "Failed to execute 'exec' on 'URLPattern'";
+    const matched = urlPatternMatchInput(input, baseURL, prefix);
+    const values = matched.values;
+    if (values === null) return null;
+    const results = [];
+    for (let i = 0; i < 8; ++i) {
+      const { regexp, groupNames } = components[i];
+      const match = RegExpPrototypeExec(regexp, values[i]);
+      if (match === null) return null;
+      const groups = {};
+      for (let j = 0; j < groupNames.length; ++j) defineData(groups, groupNames[j], match[j + 1]);
+      results[i] = { input: values[i], groups };
+    }
+    // The input as given (a dictionary as converted: only the members present).
+    let echoed = matched.input;
+    if (typeof echoed !== "string") {
+      echoed = {};
+      const keys = ObjectKeys(matched.input);
+      for (let i = 0; i < keys.length; ++i) defineData(echoed, keys[i], matched.input[keys[i]]);
+    }
+    return {
+      inputs: matched.baseURL === undefined ? [echoed] : [echoed, matched.baseURL],
+      protocol: results[0],
+      username: results[1],
+      password: results[2],
+      hostname: results[3],
+      port: results[4],
+      pathname: results[5],
+      search: results[6],
+      hash: results[7],
+    };
+  }
+
+  [SymbolFor("Deno.privateCustomInspect")](inspect, inspectOptions) {
+    return inspect(
+      consoleMod.createFilteredInspectProxy({
+        object: this,
+        evaluate: #components in this,
+        keys: URL_PATTERN_INSPECTED,
+      }),
+      inspectOptions,
+    );
+  }
+}
+webidl.configureInterface(URLPattern);
+
 const globals = {
   AbortController: abortSignal.AbortController,
   AbortSignal: abortSignal.AbortSignal,
@@ -229,12 +583,12 @@ const globals = {
   TransformStream: streams.TransformStream,
   TransformStreamDefaultController: streams.TransformStreamDefaultController,
   URL: url.URL,
-  URLPattern: urlPattern.URLPattern,
+  URLPattern,
   URLSearchParams: url.URLSearchParams,
   WritableStream: streams.WritableStream,
   WritableStreamDefaultController: streams.WritableStreamDefaultController,
   WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter,
-  atob: base64.atob,
+  atob,
   btoa: base64.btoa,
   clearInterval: timers.clearInterval,
   clearTimeout: timers.clearTimeout,
@@ -245,7 +599,7 @@ const globals = {
   reportError: event.reportError,
   setInterval: timers.setInterval,
   setTimeout: timers.setTimeout,
-  structuredClone: structuredCloneMod.structuredClone,
+  structuredClone,
 };
 for (const name in globals) defineGlobal(name, globals[name]);
 // deno_crypto's classes are native (cppgc) classes, and the QuickJS engine layer redefines
