@@ -21,8 +21,9 @@
 //!
 //! # The warm pool
 //!
-//! Booting a runtime (deno's web extensions and Skiff's bootstrap) costs tens of milliseconds
-//! of CPU on QuickJS; evaluating a small tenant module afterwards costs about one. So each
+//! Booting a runtime (deno's web extensions and Skiff's bootstrap) costs about 60 ms of CPU on
+//! QuickJS, or about 10 ms restored from the startup snapshot (`snapshot.rs`); evaluating a
+//! small tenant module afterwards costs about one. So each
 //! thread keeps a few runtimes booted ahead of time ([`WorkerPool::with_warm`]): bootstrapped,
 //! belonging to no tenant, never polled. [`WorkerPool::load`] gives one to the new tenant (its
 //! configuration goes in just before its bundle is evaluated, under the same heap limit and
