@@ -81,10 +81,13 @@ type Job = Box<dyn FnOnce(&ThreadContext) + Send>;
 const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 
 /// How long no isolate on a thread must have run before the thread boots a warm runtime. A boot
-/// holds the thread for tens of milliseconds, so it waits for a real lull: a thread that never
+/// holds the thread (about 60 ms from scratch), so it waits for a real lull: a thread that never
 /// has one (steady traffic) does not refill, and its next cold start boots as it would without a
 /// pool, rather than every request on it waiting behind a boot.
 const REFILL_QUIET: Duration = Duration::from_millis(100);
+
+/// The same once boots restore the startup snapshot (about 10 ms): twice a boot's length.
+const REFILL_QUIET_SNAPSHOT: Duration = Duration::from_millis(20);
 
 /// How long a refill waits after a boot failed before it tries again.
 const REFILL_RETRY: Duration = Duration::from_secs(1);
@@ -338,16 +341,22 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
     }
 }
 
-/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`],
-/// letting every task that is ready run first.
+/// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`]
+/// ([`REFILL_QUIET_SNAPSHOT`] once boots restore the snapshot), letting every task that is
+/// ready run first.
 async fn wait_until_quiet(clock: &ThreadClock) {
     loop {
         tokio::task::yield_now().await;
+        let needed = if crate::snapshot::snapshot_ready() {
+            REFILL_QUIET_SNAPSHOT
+        } else {
+            REFILL_QUIET
+        };
         let quiet = clock.quiet_for();
-        if quiet >= REFILL_QUIET {
+        if quiet >= needed {
             return;
         }
-        tokio::time::sleep(REFILL_QUIET - quiet).await;
+        tokio::time::sleep(needed - quiet).await;
     }
 }
 
