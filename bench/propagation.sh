@@ -43,12 +43,23 @@ control_port=$(wait_for_port "$work/control.log")
 admin_token=$(cat "$work/control/admin.token")
 node_token=$(cat "$work/control/node.token")
 
-ports=()
+ports=(); admins=()
 for i in $(seq 1 "$NODES"); do
   "$skiff" node --listen 127.0.0.1:0 --threads 1 --data-dir "$work/node-$i" \
+    --admin-listen 127.0.0.1:0 \
     --control "http://127.0.0.1:$control_port" --node-token "$node_token" >"$work/node-$i.log" 2>&1 &
   pids+=($!)
   ports+=("$(wait_for_port "$work/node-$i.log")")
+  for _ in $(seq 100); do grep -q 'metrics on' "$work/node-$i.log" && break; sleep 0.05; done
+  admins+=("$(grep -o 'http://[0-9.:]*/metrics' "$work/node-$i.log")")
+done
+# Deploys start once every node boots runtimes from the startup snapshot (made by the first
+# start of this binary, then cached), as nodes that have been up for a while do.
+for admin in "${admins[@]}"; do
+  for _ in $(seq 600); do
+    curl -s "$admin" | grep -q '^skiff_startup_snapshot_ready 1' && break
+    sleep 0.1
+  done
 done
 
 python3 "$root/bench/propagation.py" --control "http://127.0.0.1:$control_port" \

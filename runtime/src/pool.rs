@@ -53,7 +53,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
@@ -86,8 +86,14 @@ const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 /// pool, rather than every request on it waiting behind a boot.
 const REFILL_QUIET: Duration = Duration::from_millis(100);
 
-/// The same once boots restore the startup snapshot (about 10 ms): twice a boot's length.
-const REFILL_QUIET_SNAPSHOT: Duration = Duration::from_millis(20);
+/// The same while loads drain the pool's warm runtimes ([`WarmSet::in_demand`]), once boots
+/// restore the startup snapshot (about 10 ms): twice a boot's length. Otherwise a refill waits
+/// for the longer lull: refilling in every short gap cost each node a boot right after each
+/// deploy (propagation p50 47 ms -> 119 ms with 10 nodes sharing 2 cores).
+const REFILL_QUIET_IN_DEMAND: Duration = Duration::from_millis(20);
+
+/// Two loads on a pool this close together mean its warm runtimes are in demand.
+const DEMAND_WINDOW: Duration = Duration::from_secs(1);
 
 /// How long a refill waits after a boot failed before it tries again.
 const REFILL_RETRY: Duration = Duration::from_secs(1);
@@ -214,16 +220,43 @@ struct WarmSet {
     load: Arc<ThreadLoad>,
     /// Wakes the refill task.
     wake: Notify,
+    demand: Arc<Demand>,
+}
+
+/// When the last two loads reached the pool (any thread): while loads come in quick succession
+/// (two within [`DEMAND_WINDOW`]), warm runtimes are being drained and refills hurry.
+#[derive(Default)]
+struct Demand(Mutex<[Option<Instant>; 2]>);
+
+impl Demand {
+    fn note(&self) {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *last = [last[1], Some(Instant::now())];
+    }
+
+    fn high(&self) -> bool {
+        match *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            [Some(older), Some(_)] => older.elapsed() < DEMAND_WINDOW,
+            _ => false,
+        }
+    }
 }
 
 impl WarmSet {
-    fn new(target: usize, load: Arc<ThreadLoad>) -> Self {
+    fn new(target: usize, load: Arc<ThreadLoad>, demand: Arc<Demand>) -> Self {
         Self {
             target,
             ready: RefCell::default(),
             load,
             wake: Notify::new(),
+            demand,
         }
+    }
+
+    /// True while the pool's loads come in quick succession: warm runtimes are being drained,
+    /// and a refill is worth a shorter lull.
+    fn in_demand(&self) -> bool {
+        self.demand.high()
     }
 
     /// The warm runtime the pool claimed for a load with `heap_limit`.
@@ -311,7 +344,7 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
             }
             warm.wake.notified().await;
         }
-        wait_until_quiet(&clock).await;
+        wait_until_quiet(&clock, &warm).await;
         if !warm.wants_more() {
             continue;
         }
@@ -342,13 +375,13 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
 }
 
 /// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`]
-/// ([`REFILL_QUIET_SNAPSHOT`] once boots restore the snapshot), letting every task that is
-/// ready run first.
-async fn wait_until_quiet(clock: &ThreadClock) {
+/// ([`REFILL_QUIET_IN_DEMAND`] while `warm` is in demand and boots restore the snapshot),
+/// letting every task that is ready run first.
+async fn wait_until_quiet(clock: &ThreadClock, warm: &WarmSet) {
     loop {
         tokio::task::yield_now().await;
-        let needed = if crate::snapshot::snapshot_ready() {
-            REFILL_QUIET_SNAPSHOT
+        let needed = if warm.in_demand() && crate::snapshot::snapshot_ready() {
+            REFILL_QUIET_IN_DEMAND
         } else {
             REFILL_QUIET
         };
@@ -356,7 +389,8 @@ async fn wait_until_quiet(clock: &ThreadClock) {
         if quiet >= needed {
             return;
         }
-        tokio::time::sleep(needed - quiet).await;
+        // Demand can start while this waits: look again at least that often.
+        tokio::time::sleep((needed - quiet).min(REFILL_QUIET_IN_DEMAND)).await;
     }
 }
 
@@ -395,6 +429,7 @@ pub struct WorkerPool {
     warm_per_thread: usize,
     max_dedicated: usize,
     warm_starts: AtomicU64,
+    demand: Arc<Demand>,
     stop: watch::Sender<bool>,
     watched: Arc<WatchList>,
     kills: Arc<LimitKills>,
@@ -415,6 +450,7 @@ impl WorkerPool {
         let warm_per_thread = warm_per_thread.min(ISOLATES_PER_THREAD - 1);
         crate::snapshot::prepare();
         let (stop, _) = watch::channel(false);
+        let demand = Arc::<Demand>::default();
         let watchdog = Watchdog::start(WATCHDOG_INTERVAL)?;
         let watched = watchdog.watch_list();
         let mut state = Threads {
@@ -431,6 +467,7 @@ impl WorkerPool {
                 },
                 stop.subscribe(),
                 watched.clone(),
+                demand.clone(),
             )?;
             state.spawned += 1;
             state.active.push(thread);
@@ -440,6 +477,7 @@ impl WorkerPool {
             warm_per_thread,
             max_dedicated: threads.max(1) * DEDICATED_PER_THREAD,
             warm_starts: AtomicU64::new(0),
+            demand,
             stop,
             watched,
             kills: Arc::default(),
@@ -521,6 +559,7 @@ impl WorkerPool {
                 self.warm_starts.fetch_add(1, Ordering::AcqRel);
             }
             let kills = self.kills.clone();
+            self.demand.note();
             let job: Job = Box::new(move |thread| {
                 let count = IsolateCount::new(thread.load.clone());
                 let warm = if claimed {
@@ -582,6 +621,7 @@ impl WorkerPool {
             ThreadKind::Dedicated,
             self.stop.subscribe(),
             self.watched.clone(),
+            self.demand.clone(),
         )
         .map_err(|_| RuntimeError::PoolGone)?;
         threads.spawned += 1;
@@ -604,6 +644,7 @@ impl WorkerPool {
             },
             self.stop.subscribe(),
             self.watched.clone(),
+            self.demand.clone(),
         )
         .map_err(|_| RuntimeError::PoolGone)?;
         threads.spawned += 1;
@@ -626,6 +667,7 @@ fn spawn_thread(
     kind: ThreadKind,
     mut stop: watch::Receiver<bool>,
     watched: Arc<WatchList>,
+    demand: Arc<Demand>,
 ) -> std::io::Result<PoolThread> {
     let (name, warm_per_thread) = match kind {
         ThreadKind::Shared { warm } => (format!("skiff-isolates-{index}"), warm),
@@ -643,7 +685,7 @@ fn spawn_thread(
         }
         let clock = ThreadClock::for_current_thread();
         watched.add(&clock);
-        let warm = Rc::new(WarmSet::new(warm_per_thread, thread_load.clone()));
+        let warm = Rc::new(WarmSet::new(warm_per_thread, thread_load.clone(), demand));
         let context = ThreadContext {
             clock,
             load: thread_load,

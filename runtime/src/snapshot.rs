@@ -67,22 +67,70 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 fn obtain() -> Option<Box<[u8]>> {
-    let cached = cache_dir().zip(cache_name());
-    if let Some((dir, name)) = &cached
-        && let Some(bytes) = read_cached(&dir.join(name))
-    {
+    let Some((dir, name)) = cache_dir().zip(cache_name()) else {
+        return make();
+    };
+    let path = dir.join(&name);
+    if let Some(bytes) = read_cached(&path) {
         tracing::debug!(
             bytes = bytes.len(),
             "startup snapshot loaded from the cache"
         );
         return Some(bytes);
     }
-    let bytes = make()?;
-    if let Some((dir, name)) = &cached
-        && let Err(err) = write_cached(dir, name, &bytes)
+    // Several processes of a new binary starting at once (a test suite, nodes on one machine)
+    // make the snapshot once: the one holding the lock makes it, the others wait for the file.
+    let lock = dir.join(format!("{name}.lock"));
+    let held = create_private_dir(&dir).is_ok() && take_lock(&lock);
+    if !held && let Some(bytes) = wait_for(&path, &lock) {
+        return Some(bytes);
+    }
+    let bytes = make();
+    if let Some(bytes) = &bytes
+        && let Err(err) = write_cached(&dir, &name, bytes)
     {
         tracing::debug!(%err, dir = %dir.display(), "startup snapshot not cached");
     }
+    if held {
+        let _ = std::fs::remove_file(&lock);
+    }
+    bytes
+}
+
+/// A lock older than this was left by a process that died while making the snapshot.
+const LOCK_STALE: Duration = Duration::from_secs(60);
+
+/// Takes the lock file, or takes over a stale one.
+fn take_lock(lock: &Path) -> bool {
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+            .is_ok()
+    };
+    if create() {
+        return true;
+    }
+    let stale = std::fs::metadata(lock)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > LOCK_STALE);
+    stale && std::fs::remove_file(lock).is_ok() && create()
+}
+
+/// Waits while another process holds `lock`, then reads what it cached.
+fn wait_for(path: &Path, lock: &Path) -> Option<Box<[u8]>> {
+    let deadline = std::time::Instant::now() + LOCK_STALE;
+    while lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bytes = read_cached(path)?;
+    tracing::debug!(
+        bytes = bytes.len(),
+        "startup snapshot made by another process"
+    );
     Some(bytes)
 }
 
@@ -217,5 +265,22 @@ mod tests {
         std::fs::write(&path, damaged).expect("write");
         assert_eq!(read_cached(&path), None);
         assert_eq!(read_cached(&cache.join("absent.bin")), None);
+    }
+
+    #[test]
+    fn one_process_holds_the_lock_and_the_others_get_its_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = dir.path().join("snapshot-y.bin.lock");
+        assert!(take_lock(&lock));
+        assert!(!take_lock(&lock), "held by the first taker");
+        let waiter = {
+            let path = dir.path().join("snapshot-y.bin");
+            let lock = lock.clone();
+            std::thread::spawn(move || wait_for(&path, &lock))
+        };
+        write_cached(dir.path(), "snapshot-y.bin", b"made once").expect("written");
+        std::fs::remove_file(&lock).expect("unlocked");
+        let got = waiter.join().expect("waiter");
+        assert_eq!(got.as_deref(), Some(&b"made once"[..]));
     }
 }
