@@ -100,30 +100,43 @@ fn obtain() -> Option<Box<[u8]>> {
 /// A lock older than this was left by a process that died while making the snapshot.
 const LOCK_STALE: Duration = Duration::from_secs(60);
 
-/// Takes the lock file, or takes over a stale one.
+/// Takes the lock file (holding this process's id), or takes over a stale one.
 fn take_lock(lock: &Path) -> bool {
     let create = || {
+        use std::io::Write;
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(lock)
+            .and_then(|mut file| write!(file, "{}", std::process::id()))
             .is_ok()
     };
     if create() {
         return true;
     }
-    let stale = std::fs::metadata(lock)
+    stale(lock) && std::fs::remove_file(lock).is_ok() && create()
+}
+
+/// A lock is stale when it is older than [`LOCK_STALE`] or (on Linux) its holder has exited:
+/// a node killed while making the snapshot must not hold up the others.
+fn stale(lock: &Path) -> bool {
+    let old = std::fs::metadata(lock)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age > LOCK_STALE);
-    stale && std::fs::remove_file(lock).is_ok() && create()
+    let holder_gone = cfg!(target_os = "linux")
+        && std::fs::read_to_string(lock)
+            .ok()
+            .and_then(|pid| pid.trim().parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+    old || holder_gone
 }
 
 /// Waits while another process holds `lock`, then reads what it cached.
 fn wait_for(path: &Path, lock: &Path) -> Option<Box<[u8]>> {
     let deadline = std::time::Instant::now() + LOCK_STALE;
-    while lock.exists() && std::time::Instant::now() < deadline {
+    while lock.exists() && !stale(lock) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let bytes = read_cached(path)?;
@@ -282,5 +295,24 @@ mod tests {
         std::fs::remove_file(&lock).expect("unlocked");
         let got = waiter.join().expect("waiter");
         assert_eq!(got.as_deref(), Some(&b"made once"[..]));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_whose_holder_exited_is_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = dir.path().join("snapshot-z.bin.lock");
+        // A process id that is not running: a child that has been waited for.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let gone = child.id();
+        child.wait().expect("wait");
+        std::fs::write(&lock, gone.to_string()).expect("write");
+        assert!(stale(&lock));
+        assert!(take_lock(&lock), "taken over");
+        assert_eq!(
+            std::fs::read_to_string(&lock).expect("read"),
+            std::process::id().to_string()
+        );
+        assert!(!stale(&lock), "held by a live process");
     }
 }
