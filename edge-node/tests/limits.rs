@@ -160,7 +160,7 @@ async fn metrics_count_requests_cold_starts_and_limit_kills() {
 #[tokio::test]
 async fn a_tenant_that_computes_for_long_is_moved_off_its_neighbours_thread() {
     const BURNER: &str = r#"export default { fetch() {
-        const end = Date.now() + 20; while (Date.now() < end) {}
+        const end = Date.now() + 40; while (Date.now() < end) {}
         return new Response("burnt");
     } };"#;
     let node = start_with(
@@ -205,7 +205,7 @@ async fn a_tenant_that_computes_for_long_is_moved_off_its_neighbours_thread() {
     moved.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(node.node.registry().pool().dedicated_threads(), 1);
 
-    // Now the quiet tenant no longer waits for the burner's 20 ms computations.
+    // Now the quiet tenant no longer waits for the burner's 40 ms computations.
     let mut times = Vec::new();
     while clients.iter().any(|c| !c.is_finished()) {
         let started = std::time::Instant::now();
@@ -218,5 +218,8 @@ async fn a_tenant_that_computes_for_long_is_moved_off_its_neighbours_thread() {
     times.sort();
     assert!(times.len() >= 10, "only {} quiet requests", times.len());
     let median = times[times.len() / 2];
-    assert!(median < Duration::from_millis(8), "quiet median {median:?}");
+    assert!(
+        median < Duration::from_millis(12),
+        "quiet median {median:?}"
+    );
 }

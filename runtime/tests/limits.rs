@@ -43,6 +43,7 @@ const SPIN: &str = r#"export default { fetch(req) {
     const path = new URL(req.url).pathname;
     if (path === "/spin") { while (true) {} }
     if (path === "/burn") { const end = Date.now() + 15; while (Date.now() < end) {} }
+    if (path === "/long") { const end = Date.now() + 40; while (Date.now() < end) {} }
     return new Response("ok " + path);
 } };"#;
 
@@ -358,8 +359,8 @@ async fn a_dedicated_isolate_gets_a_thread_of_its_own_and_leaves_its_neighbours_
         .map(|_| {
             let busy = busy.clone();
             tokio::spawn(async move {
-                for _ in 0..40 {
-                    let head = busy.fetch(get("/burn")).await.expect("answered");
+                for _ in 0..15 {
+                    let head = busy.fetch(get("/long")).await.expect("answered");
                     assert_eq!(head.status, 200);
                 }
             })
@@ -378,8 +379,12 @@ async fn a_dedicated_isolate_gets_a_thread_of_its_own_and_leaves_its_neighbours_
     times.sort();
     assert!(times.len() >= 10, "only {} quiet requests", times.len());
     let median = times[times.len() / 2];
-    // On a shared thread, a quiet request arriving during a 15 ms burn waits for its end.
-    assert!(median < Duration::from_millis(5), "quiet median {median:?}");
+    // On a shared thread, a quiet request arriving during a 40 ms computation waits for its
+    // end (a median of about 40 ms in a probe); the margin is for a busy machine.
+    assert!(
+        median < Duration::from_millis(12),
+        "quiet median {median:?}"
+    );
 
     // The thread ends with its isolate.
     busy.shutdown();
