@@ -427,18 +427,14 @@ impl ScriptRegistry {
         isolate.map_err(|err| {
             let err = Arc::unwrap_or_clone(err);
             if let RuntimeError::Load { message, .. } = &err {
-                self.failed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(deployed.key.clone(), message.clone());
+                lock(&self.failed).insert(deployed.key.clone(), message.clone());
             }
             err
         })
     }
 
     fn failed_load(&self, version: &str) -> Option<String> {
-        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        failed.get(version).cloned()
+        lock(&self.failed).get(version).cloned()
     }
 
     fn options(&self, bundle: &ScriptBundle) -> IsolateOptions {

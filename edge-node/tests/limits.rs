@@ -88,6 +88,23 @@ async fn a_request_that_never_answers_gets_503_at_the_wall_clock_limit() {
     assert_eq!(node.get("noisy", "/").await, (200, "ok".to_string()));
 }
 
+async fn metrics_page(admin: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// The value of the sample named exactly `name` (with its labels) on a metrics page.
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|l| {
+        let value = l.strip_prefix(name)?.strip_prefix(' ')?;
+        Some(value.trim().parse().expect("number"))
+    })
+}
+
 #[tokio::test]
 async fn metrics_count_requests_cold_starts_and_limit_kills() {
     let node = start_with(
@@ -101,19 +118,9 @@ async fn metrics_count_requests_cold_starts_and_limit_kills() {
     assert_eq!(node.get("noisy", "/spin").await.0, 503);
     assert_eq!(node.get("nobody", "/").await.0, 404);
     let admin = node.node.admin_addr().expect("admin listener");
-    let page = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let page = metrics_page(admin).await;
     let value = |line: &str| -> f64 {
-        page.lines()
-            .find_map(|l| {
-                l.strip_prefix(line)
-                    .map(|v| v.trim().parse().expect("number"))
-            })
-            .unwrap_or_else(|| panic!("no {line} in\n{page}"))
+        metric(&page, line).unwrap_or_else(|| panic!("no {line} in\n{page}"))
     };
     assert_eq!(value("skiff_limit_kills_total{kind=\"cpu\"}"), 1.0);
     assert_eq!(value("skiff_limit_kills_total{kind=\"memory\"}"), 0.0);
@@ -135,17 +142,8 @@ async fn metrics_count_requests_cold_starts_and_limit_kills() {
     // Once the node is idle its threads pre-boot runtimes, and the page shows them.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let page = reqwest::get(format!("http://{admin}/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body");
-        let warm: f64 = page
-            .lines()
-            .find_map(|l| l.strip_prefix("skiff_warm_pool_size "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("skiff_warm_pool_size");
+        let page = metrics_page(admin).await;
+        let warm = metric(&page, "skiff_warm_pool_size").expect("skiff_warm_pool_size");
         if warm >= 1.0 {
             break;
         }

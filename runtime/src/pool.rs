@@ -86,7 +86,7 @@ const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
 /// pool, rather than every request on it waiting behind a boot.
 const REFILL_QUIET: Duration = Duration::from_millis(100);
 
-/// The same while loads drain the pool's warm runtimes ([`WarmSet::in_demand`]), once boots
+/// The same while loads drain the pool's warm runtimes ([`Demand`]), once boots
 /// restore the startup snapshot (about 10 ms): twice a boot's length. Otherwise a refill waits
 /// for the longer lull: refilling in every short gap cost each node a boot right after each
 /// deploy (propagation p50 47 ms -> 119 ms with 10 nodes sharing 2 cores).
@@ -253,12 +253,6 @@ impl WarmSet {
         }
     }
 
-    /// True while the pool's loads come in quick succession: warm runtimes are being drained,
-    /// and a refill is worth a shorter lull.
-    fn in_demand(&self) -> bool {
-        self.demand.high()
-    }
-
     /// The warm runtime the pool claimed for a load with `heap_limit`.
     fn take_claimed(&self, heap_limit: usize) -> Option<BootedRuntime> {
         let mut ready = self.ready.borrow_mut();
@@ -375,12 +369,12 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
 }
 
 /// Waits until no isolate on this thread has run (and nothing booted) for [`REFILL_QUIET`]
-/// ([`REFILL_QUIET_IN_DEMAND`] while `warm` is in demand and boots restore the snapshot),
-/// letting every task that is ready run first.
+/// ([`REFILL_QUIET_IN_DEMAND`] while the pool's warm runtimes are in demand and boots restore
+/// the snapshot), letting every task that is ready run first.
 async fn wait_until_quiet(clock: &ThreadClock, warm: &WarmSet) {
     loop {
         tokio::task::yield_now().await;
-        let needed = if warm.in_demand() && crate::snapshot::snapshot_ready() {
+        let needed = if warm.demand.high() && crate::snapshot::snapshot_ready() {
             REFILL_QUIET_IN_DEMAND
         } else {
             REFILL_QUIET

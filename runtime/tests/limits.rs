@@ -4,24 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{get, text};
 use skiff_runtime::{
-    FetchRequest, IsolateHandle, IsolateLimits, IsolateOptions, Lane, ResponseBody, ResponseHead,
-    RuntimeError, ScriptBundle, WorkerPool,
+    IsolateHandle, IsolateLimits, IsolateOptions, Lane, RuntimeError, ScriptBundle, WorkerPool,
 };
 
-fn get(path: &str) -> FetchRequest {
-    FetchRequest {
-        method: "GET".into(),
-        url: format!("http://t.localhost{path}"),
-        headers: vec![],
-        body: None,
-    }
-}
-
-fn text(head: &ResponseHead) -> String {
-    match &head.body {
-        ResponseBody::Full(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        ResponseBody::Stream(_) => "<stream>".into(),
+/// The default limits with `ms` of CPU per request, spelled out where a test depends on it.
+fn cpu_limit(ms: u64) -> IsolateLimits {
+    IsolateLimits {
+        cpu: Duration::from_millis(ms),
+        ..IsolateLimits::default()
     }
 }
 
@@ -188,10 +182,7 @@ async fn a_top_level_infinite_loop_is_refused_at_load() {
 #[tokio::test]
 async fn concurrent_requests_share_a_busy_period_without_false_kills() {
     let pool = WorkerPool::new(1).expect("pool");
-    let limits = IsolateLimits {
-        cpu: Duration::from_millis(50),
-        ..IsolateLimits::default()
-    };
+    let limits = cpu_limit(50);
     // Each request burns ~30 ms of CPU after a timer: together they exceed one request's
     // budget but not their sum.
     let source = r#"export default { async fetch() {
@@ -210,10 +201,7 @@ async fn concurrent_requests_share_a_busy_period_without_false_kills() {
 #[tokio::test]
 async fn a_steady_stream_of_requests_is_not_killed() {
     let pool = WorkerPool::new(1).expect("pool");
-    let limits = IsolateLimits {
-        cpu: Duration::from_millis(50),
-        ..IsolateLimits::default()
-    };
+    let limits = cpu_limit(50);
     // Each request burns ~15 ms, well under its 50 ms. Three clients send their next request as
     // soon as the last one is answered, so the isolate always has one queued and takes it up
     // within the same poll: each one it takes up must bring its own budget into that poll.
@@ -240,10 +228,7 @@ async fn a_steady_stream_of_requests_is_not_killed() {
 #[tokio::test]
 async fn traffic_behind_an_infinite_loop_does_not_extend_it() {
     let pool = WorkerPool::new(1).expect("pool");
-    let limits = IsolateLimits {
-        cpu: Duration::from_millis(50),
-        ..IsolateLimits::default()
-    };
+    let limits = cpu_limit(50);
     let isolate = load(&pool, "spin", SPIN, limits).await.expect("loads");
     let spin = tokio::spawn({
         let isolate = isolate.clone();
@@ -426,10 +411,7 @@ async fn dedicated_threads_are_bounded() {
 #[tokio::test]
 async fn requests_near_the_limit_under_concurrency_are_not_killed() {
     let pool = WorkerPool::new(1).expect("pool");
-    let limits = IsolateLimits {
-        cpu: Duration::from_millis(50),
-        ..IsolateLimits::default()
-    };
+    let limits = cpu_limit(50);
     // 35 ms of a 50 ms limit, two at a time. The interval keeps the isolate polled between
     // requests, so a request is often taken up in one poll and handled in the next: it must
     // bring its budget into the busy period it runs in.

@@ -5,26 +5,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
+use common::{get, text};
 use skiff_runtime::{
-    FetchRequest, IsolateHandle, IsolateLimits, IsolateOptions, LimitKind, LogEvent, LogSink,
-    ResponseBody, ResponseHead, RuntimeError, ScriptBundle, WorkerPool,
+    IsolateHandle, IsolateLimits, IsolateOptions, LimitKind, LogEvent, LogSink, RuntimeError,
+    ScriptBundle, WorkerPool,
 };
-
-fn get(path: &str) -> FetchRequest {
-    FetchRequest {
-        method: "GET".into(),
-        url: format!("http://t.localhost{path}"),
-        headers: vec![],
-        body: None,
-    }
-}
-
-fn text(head: &ResponseHead) -> String {
-    match &head.body {
-        ResponseBody::Full(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        ResponseBody::Stream(_) => "<stream>".into(),
-    }
-}
 
 /// Waits until the pool has `size` warm runtimes ready.
 async fn warm_pool_reaches(pool: &WorkerPool, size: usize) {
