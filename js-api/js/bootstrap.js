@@ -24,6 +24,7 @@ const {
   MathImul,
   ObjectDefineProperty,
   ObjectFreeze,
+  ObjectGetPrototypeOf,
   ObjectPrototypeIsPrototypeOf,
   ObjectSetPrototypeOf,
   Promise,
@@ -863,6 +864,23 @@ function rotateLeft(x, k) {
   return (x << k) | (x >>> (32 - k));
 }
 
+// The engine leaves some native error constructors (TypeError and InternalError, seen in both
+// fresh and snapshot-restored runtimes) inheriting from Function.prototype instead of Error.
+// Instances are fine, but code that walks the constructor chain (testharness's
+// assert_throws_js, class hierarchies built on `Object.getPrototypeOf(TypeError)`) is not.
+function repairErrorConstructors() {
+  for (const name of NATIVE_ERRORS) {
+    const constructor = globalThis[name];
+    if (typeof constructor === "function" && ObjectGetPrototypeOf(constructor) !== Error) {
+      ObjectSetPrototypeOf(constructor, Error);
+    }
+  }
+}
+const NATIVE_ERRORS = [
+  "EvalError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError",
+  "AggregateError", "SuppressedError", "InternalError",
+];
+
 // ---------------------------------------------------------------------------------------------
 // The boot: everything above is the global scope, which a startup snapshot can hold; what
 // follows lives in the runtime's Rust state or is a pending async function, which a snapshot
@@ -878,6 +896,7 @@ ObjectDefineProperty(globalThis, "__skiffBoot", {
     // it restores a snapshot, so these go only now.)
     for (const name of ["__skiffBoot", "Deno", "__bootstrap"]) delete globalThis[name];
     seedMathRandom();
+    repairErrorConstructors();
     op_skiff_set_tenant_start(tenantStart);
     dispatchLoop();
   },

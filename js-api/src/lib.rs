@@ -20,6 +20,7 @@ mod embedded;
 mod log;
 mod ops;
 mod outbound;
+mod url;
 
 use std::sync::Arc;
 
@@ -113,14 +114,16 @@ deno_core::extension!(
 pub fn extensions(events: EventReceiver) -> Vec<Extension> {
     install_crypto_provider();
     let fetch_options = outbound::fetch_options(&OutboundPolicy::default());
+    let mut web = deno_web::deno_web::init(
+        Arc::new(deno_web::BlobStore::default()),
+        None,
+        false,
+        deno_web::InMemoryBroadcastChannel::default(),
+    );
+    url::use_ada(&mut web);
     let mut extensions = vec![
         deno_webidl::deno_webidl::init(),
-        deno_web::deno_web::init(
-            Arc::new(deno_web::BlobStore::default()),
-            None,
-            false,
-            deno_web::InMemoryBroadcastChannel::default(),
-        ),
+        web,
         deno_net::deno_net::init(None, None),
         deno_fetch::deno_fetch::init(fetch_options),
         deno_crypto::deno_crypto::init(None),

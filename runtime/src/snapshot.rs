@@ -234,7 +234,8 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// Removes other builds' snapshots that nobody has written for a day.
+/// Removes other builds' snapshots that nobody has written for a day, and the lock and
+/// temporary files that processes killed while making one left behind.
 fn remove_stale(dir: &Path, keep: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -242,7 +243,10 @@ fn remove_stale(dir: &Path, keep: &str) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name.starts_with("snapshot-") && name.ends_with(".bin");
+        let ours = name.starts_with("snapshot-")
+            && [".bin", ".lock", ".tmp"]
+                .iter()
+                .any(|end| name.ends_with(end));
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -278,6 +282,38 @@ mod tests {
         std::fs::write(&path, damaged).expect("write");
         assert_eq!(read_cached(&path), None);
         assert_eq!(read_cached(&cache.join("absent.bin")), None);
+    }
+
+    #[test]
+    fn day_old_files_of_other_builds_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let two_days_ago = std::time::SystemTime::now() - 2 * STALE;
+        let file = |name: &str, old: bool| {
+            let path = dir.path().join(name);
+            let file = std::fs::File::create(&path).expect("create");
+            if old {
+                file.set_modified(two_days_ago).expect("mtime");
+            }
+            path
+        };
+        let gone = [
+            file("snapshot-a.bin", true),
+            file("snapshot-b.bin.lock", true),
+            file("snapshot-c.bin.123.tmp", true),
+        ];
+        let kept = [
+            file("snapshot-keep.bin", true),
+            file("snapshot-new.bin", false),
+            file("snapshot-new.bin.lock", false),
+            file("notes.txt", true),
+        ];
+        remove_stale(dir.path(), "snapshot-keep.bin");
+        for path in gone {
+            assert!(!path.exists(), "{} removed", path.display());
+        }
+        for path in kept {
+            assert!(path.exists(), "{} kept", path.display());
+        }
     }
 
     #[test]
