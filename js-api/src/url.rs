@@ -9,9 +9,8 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use ada_url::{SchemeType, Url};
+use ada_url::{Idna, SchemeType, Url};
 use deno_core::{Extension, OpDecl, OpState, op2};
-use idna::AsciiDenyList;
 
 /// What the parse ops return; the numbers are the ones 00_url.js checks.
 #[repr(u32)]
@@ -84,15 +83,19 @@ fn parse(input: &str, base: Option<&str>) -> Option<Url> {
     Url::parse(input, base).ok().filter(valid_host)
 }
 
-/// Whether a special URL's host passes the standard's domain-to-ASCII. ada copies an ASCII
-/// label that starts with `xn--` without decoding it, where the standard decodes and checks it
-/// (invalid Punycode, a result that is not NFC or holds disallowed code points: failure); the
-/// idna crate (rust-url's) does that check. Hosts of non-special URLs are opaque: not checked.
+/// Whether a special URL's host passes the standard's domain-to-ASCII. ada's URL parser copies
+/// an ASCII label that starts with `xn--` without decoding it, where the standard decodes and
+/// checks it (invalid Punycode, a result that is not NFC, holds disallowed code points, breaks
+/// the joiner or bidi rules, or itself starts with `xn--`: failure). ada's own IDNA to-Unicode
+/// does those checks and leaves a label that fails them undecoded, so a host is valid when no
+/// label still starts with `xn--` after it. Hosts of non-special URLs are opaque: not checked.
 fn valid_host(url: &Url) -> bool {
     let host = url.hostname();
     url.scheme_type() == SchemeType::NotSpecial
         || !host.contains("xn--")
-        || idna::domain_to_ascii_cow(host.as_bytes(), AsciiDenyList::URL).is_ok()
+        || !Idna::unicode(host)
+            .split('.')
+            .any(|label| label.starts_with("xn--"))
 }
 
 #[op2]
