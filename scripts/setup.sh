@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building Skiff needs on Debian 12 when it is missing: cmake (v8x builds
 # QuickJS-ng and WAMR with it), libsimde-dev (WAMR's SIMD headers, which its build would
-# otherwise clone with git), and wrk for the benchmark. Needs root or sudo for apt-get.
+# otherwise clone with git), C and C++ compilers (QuickJS-ng, WAMR, and ada, the URL parser,
+# which is C++20), and wrk for the benchmark. Needs root or sudo for apt-get.
 set -euo pipefail
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 [ -f /usr/include/simde/x86/sse2.h ] || need+=(libsimde-dev)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v cc >/dev/null 2>&1 || need+=(build-essential)
+{ command -v cc && command -v c++; } >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -gt 0 ]; then
