@@ -10,8 +10,8 @@
 set -euo pipefail
 N=${N:-200}
 DURATION=${DURATION:-10}
-# Seconds between cold starts (0: back to back). The warm pool refills a thread only after it
-# has been quiet for 100 ms, so back-to-back cold starts mostly boot cold.
+# Seconds between cold starts (0: back to back). Back to back, the warm pool refills as soon as
+# a thread is idle (a burst of loads); spaced out, each cold start finds a warm runtime.
 PACE=${PACE:-0}
 # Rounds of the noisy-neighbour measurement.
 ROUNDS=${ROUNDS:-3}
