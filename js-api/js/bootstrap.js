@@ -893,8 +893,10 @@ ObjectDefineProperty(globalThis, "__skiffBoot", {
   writable: false,
   value: () => {
     // Nothing internal stays reachable from tenant code. (The engine reads `Deno.core` when
-    // it restores a snapshot, so these go only now.)
-    for (const name of ["__skiffBoot", "Deno", "__bootstrap"]) delete globalThis[name];
+    // it restores a snapshot, so these go only now.) `gc` is the engine's: neither Workers nor
+    // Deno give tenants one. The engine's `__v8x...` globals stay: its own shims (Temporal,
+    // Atomics.waitAsync) look them up when called.
+    for (const name of ["__skiffBoot", "Deno", "__bootstrap", "gc"]) delete globalThis[name];
     seedMathRandom();
     repairErrorConstructors();
     op_skiff_set_tenant_start(tenantStart);

@@ -24,7 +24,7 @@ const names = [
 async function checks() {
   const out = {};
   out.missing = names.filter((n) => typeof globalThis[n] === "undefined");
-  out.internals = ["Deno", "__bootstrap", "__skiff", "__skiffBoot"].filter((n) => n in globalThis);
+  out.internals = ["Deno", "__bootstrap", "__skiff", "__skiffBoot", "gc"].filter((n) => n in globalThis);
   out.globalIsEventTarget = globalThis instanceof EventTarget;
   let heard = false;
   globalThis.addEventListener("ping", () => { heard = true; });
