@@ -4,8 +4,11 @@
 //! reads them from disk each time a runtime is created (only a startup snapshot would embed
 //! them). A `skiff` binary must run on machines without the build's source tree, so this
 //! script finds the extension crates' folders (cargo's registry cache, or `cargo metadata`)
-//! and writes a table of `include_str!`s; `src/embedded.rs` swaps each path for its text at
-//! runtime.
+//! and writes a table of `include_str!`s of their text without comments and indentation
+//! (`src/strip.rs`); `src/embedded.rs` swaps each path for its text at runtime.
+
+#[path = "src/strip.rs"]
+mod strip;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=js");
+    println!("cargo:rerun-if-changed=src/strip.rs");
 
     let mut files = BTreeSet::new();
     collect_js(&manifest_dir.join("js"), &mut files);
@@ -31,15 +35,20 @@ fn main() {
         collect_js(&dir, &mut files);
     }
 
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    let stripped_dir = out_dir.join("js");
+    std::fs::create_dir_all(&stripped_dir).expect("create the stripped sources' folder");
     let mut table = String::from("pub static EMBEDDED_JS: &[(&str, &str)] = &[\n");
-    for file in &files {
+    for (index, file) in files.iter().enumerate() {
         let path = file.to_str().expect("source paths are UTF-8");
-        table.push_str(&format!("    ({path:?}, include_str!({path:?})),\n"));
+        let source = std::fs::read_to_string(file).expect("read an extension source");
+        let stripped = stripped_dir.join(format!("{index}.js"));
+        std::fs::write(&stripped, strip::strip(&source)).expect("write a stripped source");
+        let stripped = stripped.to_str().expect("OUT_DIR is UTF-8");
+        table.push_str(&format!("    ({path:?}, include_str!({stripped:?})),\n"));
     }
     table.push_str("];\n");
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("embedded_js.rs");
-    std::fs::write(out, table).expect("write the embedded table");
+    std::fs::write(out_dir.join("embedded_js.rs"), table).expect("write the embedded table");
 }
 
 /// The source folders of [`EXTENSION_CRATES`], as resolved for this build: in cargo's registry

@@ -20,6 +20,8 @@ mod embedded;
 mod log;
 mod ops;
 mod outbound;
+#[cfg(test)]
+mod strip;
 mod url;
 
 use std::sync::Arc;
