@@ -109,7 +109,7 @@ pub fn render(
     gauge(
         &mut out,
         "skiff_startup_snapshot_ready",
-        "1 once runtimes boot from the process's startup snapshot (made in the background at start).",
+        "Whether runtimes boot from the process's startup snapshot (made in the background at start): 0 until it is ready, then 1.",
         "gauge",
         u64::from(skiff_runtime::snapshot_ready()),
     );
