@@ -88,10 +88,10 @@ const REFILL_QUIET: Duration = Duration::from_millis(100);
 
 /// The same while loads drain the pool's warm runtimes ([`Demand`]), once boots restore the
 /// startup snapshot (about 12 ms): the thread only has to be idle, so that it boots the next
-/// load's runtime while the client is still reading this one's response (back-to-back cold
-/// starts p50 10 ms -> 3.5 ms, p99 20 ms -> 13 ms). Otherwise a refill waits for the longer
-/// lull: refilling in every short gap cost each node a boot right after each deploy
-/// (propagation p50 47 ms -> 119 ms with 10 nodes sharing 2 cores).
+/// load's runtime while the client is still reading this one's response (200 cold starts back
+/// to back, old and new rule alternating: mean 10.5 ms -> 7 ms, p99 27 ms -> 19 ms). Otherwise
+/// a refill waits for the longer lull: refilling in every short gap cost each node a boot
+/// right after each deploy (propagation p50 47 ms -> 119 ms with 10 nodes sharing 2 cores).
 const REFILL_QUIET_IN_DEMAND: Duration = Duration::from_millis(2);
 
 /// Two loads on a pool this close together mean its warm runtimes are in demand: a burst of
