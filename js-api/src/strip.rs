@@ -1,15 +1,21 @@
 //! Drops comments and indentation from the extensions' JavaScript before it is embedded.
 //!
 //! The engine keeps the source text of every function (for `Function.prototype.toString`), a
-//! copy per function and per nested function, in every runtime: about 2 MB of each runtime's
-//! heap, a third of it deno's JSDoc comments and indentation. Dropping them changes no
-//! behaviour: a comment becomes a space (or a line break when it spanned lines, so automatic
-//! semicolon insertion sees the same line breaks), and only whitespace at the start of a line
-//! goes. Strings, template literals and regular expressions are copied as they are.
+//! copy per function and per nested function, in every runtime: about 2.2 MB of text in the
+//! 3.3 MB startup snapshot. A third of the sources was deno's JSDoc comments and indentation;
+//! without them the snapshot is 2.8 MB and an isolate about 0.3 MB smaller. Dropping them
+//! changes no behaviour: a comment becomes a space (or a line break when it spanned lines, so
+//! automatic semicolon insertion and line numbers stay the same), and only whitespace at the
+//! start of a line goes. Strings, template literals and regular expressions are copied as they
+//! are.
 //!
-//! The scanner tells a regular expression from a division by the token before the `/`; where
-//! it cannot, it errs toward the division, which at worst leaves a comment in place. Used by
-//! `build.rs` (included with `#[path]`) and unit-tested in the crate.
+//! The scanner tells a regular expression from a division by the token before the `/`: after
+//! `)`, `]`, a literal or a name other than a keyword such as `return`, it divides. Anywhere
+//! else it is read as a regular expression, if one closes on the same line, and copied as it
+//! is (a division misread that way is copied unchanged too). On deno's sources as pinned, every
+//! stripped file parses to the same syntax tree as its original (checked with acorn); the test
+//! suites and the WPT run exercise them. Used by `build.rs` (included with `#[path]`) and
+//! unit-tested in the crate.
 
 /// Keywords after which a `/` starts a regular expression, not a division.
 const REGEX_AFTER: &[&str] = &[
