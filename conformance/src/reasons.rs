@@ -62,7 +62,6 @@ const OUTPUT_LENGTH: &str = "deno_crypto's KMAC and cSHAKE (tentative) require t
 const NO_BASE_URL: &str = "workers have no base URL (no `self.location`), so a relative URL in Request() or Response.redirect() throws";
 const NO_PYTHON: &str =
     "needs WPT's Python handlers (wptserve), which the runner's static file server does not run";
-const LONE_SURROGATES: &str = "the engine layer hands a string with a lone surrogate to Rust (the URL parser) with three U+FFFD for it; the spec's USVString conversion makes one";
 const XHR: &str = "no XMLHttpRequest in workers (the test uses it to check the encoding)";
 const EC_IMPORT: &str = "deno_crypto's EC importKey accepts keys the spec rejects (wrong length for the curve, missing or mismatched JWK `crv`)";
 const OKP_IMPORT: &str = "deno_crypto's Ed25519/X25519/X448 JWK import checks neither `x` against `d` nor the case of `alg`";
@@ -162,7 +161,13 @@ pub const RULES: &[Rule] = &[
         "the runner serves tests over http://, but workers expose crypto.subtle everywhere",
     ),
     // url
-    rule("url", "", "U+d800", "", LONE_SURROGATES),
+    rule(
+        "url",
+        "",
+        "U+d800",
+        "",
+        "the engine layer hands a string with a lone surrogate to Rust (the URL parser) with three U+FFFD for it; the spec's USVString conversion makes one",
+    ),
     // urlpattern
     rule(
         "urlpattern",
