@@ -11,8 +11,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A slice at least this long keeps the thread's other isolates waiting noticeably.
-pub const LONG_SLICE: Duration = Duration::from_millis(5);
+/// A slice at least this long keeps the thread's other isolates waiting noticeably: twice the
+/// 1 ms turn, so a busy isolate of short requests (whose slices end just past its turn) stays
+/// under it. A tenant whose requests compute for 4 ms, sent back to back, kept its thread busy
+/// without ever reaching the 5 ms this used to be, and its neighbour's p99 went from 0.6 to
+/// 6-13 ms (`bench/isolates.sh`'s steady-rate measurement with such a tenant as B).
+pub const LONG_SLICE: Duration = Duration::from_millis(2);
 
 /// CPU in long slices per one-second window that makes an isolate hot: a tenth of a core.
 pub const HOT_CPU: Duration = Duration::from_millis(100);
@@ -91,6 +95,20 @@ mod tests {
             busy.record(Duration::from_millis(1));
         }
         assert!(!busy.is_hot(), "a second of 1 ms slices is not hot");
+        let past_turn = Heat::default();
+        for _ in 0..500 {
+            past_turn.record(Duration::from_micros(1900));
+        }
+        assert!(
+            !past_turn.is_hot(),
+            "slices that end just past a 1 ms turn are not hot"
+        );
+
+        let medium = Heat::default();
+        for _ in 0..40 {
+            medium.record(Duration::from_millis(3));
+        }
+        assert!(medium.is_hot(), "3 ms slices add up like long computations");
 
         let heavy = Heat::default();
         heavy.record(Duration::from_millis(40));
