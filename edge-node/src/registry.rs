@@ -159,6 +159,10 @@ pub struct ScriptRegistry {
     failed: Mutex<HashMap<Arc<str>, String>>,
     /// Versions whose isolate is being moved to a dedicated thread.
     moving: Arc<Mutex<HashSet<Arc<str>>>>,
+    /// Isolates being put back into the cache under their own key so that moka weighs them
+    /// again (see [`ScriptRegistry::reweigh_when_measured`]): the eviction listener leaves them
+    /// running.
+    reweighing: Arc<Mutex<Vec<IsolateHandle>>>,
     counters: Arc<CacheCounters>,
 }
 
@@ -166,6 +170,8 @@ impl ScriptRegistry {
     pub fn new(pool: WorkerPool, defaults: IsolateDefaults, limits: CacheLimits) -> Self {
         let counters = Arc::new(CacheCounters::default());
         let evictions = counters.clone();
+        let reweighing: Arc<Mutex<Vec<IsolateHandle>>> = Arc::default();
+        let reweighed = reweighing.clone();
         let isolates = Cache::builder()
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             // Weights in KiB: the cache's capacity is a u64 and a weight a u32.
@@ -175,6 +181,14 @@ impl ScriptRegistry {
             .max_capacity(limits.memory_bytes / 1024)
             .time_to_idle(limits.idle_ttl)
             .eviction_listener(move |version, isolate: IsolateHandle, cause| {
+                // Replaced by itself, to be weighed again: it stays in the cache.
+                {
+                    let mut reweighed = lock(&reweighed);
+                    if let Some(i) = reweighed.iter().position(|r| r.same_isolate(&isolate)) {
+                        reweighed.swap_remove(i);
+                        return;
+                    }
+                }
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     evictions
                         .evictions
@@ -191,6 +205,7 @@ impl ScriptRegistry {
             isolates,
             failed: Mutex::new(HashMap::new()),
             moving: Arc::default(),
+            reweighing,
             counters,
         }
     }
@@ -267,7 +282,7 @@ impl ScriptRegistry {
         let Some(current) = Current::new(&name, vec![(bundle, 100.0)]) else {
             return Ok(());
         };
-        let isolate = self.load(&current.first.bundle).await?;
+        let isolate = self.load(&current.first.key, &current.first.bundle).await?;
         self.isolates
             .insert(current.first.key.clone(), isolate)
             .await;
@@ -421,7 +436,7 @@ impl ScriptRegistry {
                 self.counters
                     .cold_starts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.load(&deployed.bundle).await
+                self.load(&deployed.key, &deployed.bundle).await
             })
             .await;
         isolate.map_err(|err| {
@@ -431,6 +446,44 @@ impl ScriptRegistry {
             }
             err
         })
+    }
+
+    /// An isolate made from a warm runtime enters the cache weighing an estimate of its heap;
+    /// once the isolate has measured its heap (after its first request), this puts it back in
+    /// the cache under its key, which makes moka weigh it again (and evict others if the
+    /// budget is now exceeded). Nothing happens if the cache no longer holds it.
+    fn reweigh_when_measured(&self, key: Arc<str>, isolate: IsolateHandle) {
+        let isolates = self.isolates.clone();
+        let reweighing = self.reweighing.clone();
+        tokio::spawn(async move {
+            let estimate = isolate.heap_bytes();
+            let measured = isolate.heap_measured().await;
+            if !isolate.is_heap_measured() {
+                return;
+            }
+            tracing::info!(
+                version = %key,
+                heap_kib = measured / 1024,
+                estimate_kib = estimate / 1024,
+                "isolate heap measured"
+            );
+            isolates
+                .entry(key)
+                .and_compute_with(|entry| {
+                    let op = match entry {
+                        Some(entry) if entry.value().same_isolate(&isolate) => {
+                            lock(&reweighing).push(isolate.clone());
+                            Op::Put(entry.into_value())
+                        }
+                        _ => Op::Nop,
+                    };
+                    std::future::ready(op)
+                })
+                .await;
+            // The listener has run by now (moka awaits it before the update returns); drop
+            // the mark if it did not see it.
+            lock(&reweighing).retain(|r| !r.same_isolate(&isolate));
+        });
     }
 
     fn failed_load(&self, version: &str) -> Option<String> {
@@ -447,7 +500,12 @@ impl ScriptRegistry {
         }
     }
 
-    async fn load(&self, bundle: &Arc<ScriptBundle>) -> Result<IsolateHandle, RuntimeError> {
+    /// Loads the isolate of version `key` (whose bundle is `bundle`) for the cache.
+    async fn load(
+        &self,
+        key: &Arc<str>,
+        bundle: &Arc<ScriptBundle>,
+    ) -> Result<IsolateHandle, RuntimeError> {
         let options = self.options(bundle);
         let started = std::time::Instant::now();
         let result = self.pool.load(bundle.clone(), options).await;
@@ -456,9 +514,15 @@ impl ScriptRegistry {
                 script = %bundle.name,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 heap_kib = isolate.heap_bytes() / 1024,
+                heap_measured = isolate.is_heap_measured(),
                 "isolate ready"
             ),
             Err(err) => tracing::warn!(script = %bundle.name, %err, "script failed to load"),
+        }
+        if let Ok(isolate) = &result
+            && !isolate.is_heap_measured()
+        {
+            self.reweigh_when_measured(key.clone(), isolate.clone());
         }
         result
     }

@@ -16,17 +16,24 @@ fn counter(name: &str) -> String {
     )
 }
 
-/// The engine heap of one counter isolate, measured on a pool of its own.
-async fn counter_heap_bytes() -> u64 {
+/// The engine heap of an isolate of `source`, measured on a pool of its own.
+async fn heap_bytes_of(source: &str) -> u64 {
     let pool = WorkerPool::new(1).expect("pool");
     let isolate = pool
         .load(
-            Arc::new(ScriptBundle::single("probe", counter("probe"))),
+            Arc::new(ScriptBundle::single("probe", source)),
             IsolateOptions::new("probe"),
         )
         .await
         .expect("loads");
-    isolate.heap_bytes() as u64
+    tokio::time::timeout(Duration::from_secs(10), isolate.heap_measured())
+        .await
+        .expect("the heap is measured") as u64
+}
+
+/// The engine heap of one counter isolate.
+async fn counter_heap_bytes() -> u64 {
+    heap_bytes_of(&counter("probe")).await
 }
 
 #[tokio::test]
@@ -75,6 +82,46 @@ async fn the_least_recently_used_isolate_is_evicted_under_a_memory_budget() {
             .evictions
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
+    );
+}
+
+/// A counter whose top level keeps about 10 MB of objects.
+const BIG: &str = r#"
+    const kept = Array.from({ length: 100000 }, (_, i) => ({ i, s: "item " + i }));
+    let n = 0;
+    export default { fetch() { n++; return new Response("big " + n); } };"#;
+
+#[tokio::test]
+async fn an_isolate_is_weighed_again_once_its_heap_is_measured() {
+    let small = counter_heap_bytes().await;
+    let big = heap_bytes_of(BIG).await;
+    assert!(big > small * 2, "small {small}, big {big}");
+    let node = start_with(
+        script_dir(&[("small", &counter("small")), ("big", BIG)]),
+        |config| {
+            config.warm_on_start = false;
+            // Room for both as they enter the cache from warm runtimes (each weighing about
+            // `small`, the estimate), and for big alone, but not for both once measured.
+            config.cache.memory_bytes = big + small / 2;
+        },
+    )
+    .await;
+    let pool = node.node.registry().pool();
+    let warm = |count: usize| move || pool.warm_pool_size() >= count;
+    wait_until(warm(2), "the warm pool").await;
+    assert_eq!(node.get("small", "/").await.1, "small 1");
+    wait_until(warm(1), "a warm runtime for big").await;
+    assert_eq!(node.get("big", "/").await.1, "big 1");
+    wait_for_cached(&node, 1, "big's measured heap to push small out").await;
+    assert_eq!(
+        node.get("big", "/").await.1,
+        "big 2",
+        "big stayed running through its reweighing"
+    );
+    assert_eq!(
+        node.get("small", "/").await.1,
+        "small 1",
+        "small was evicted"
     );
 }
 

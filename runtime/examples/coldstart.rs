@@ -115,7 +115,10 @@ async fn run(mode: &str) {
     let total = started.elapsed();
     let warm_starts = pool.warm_starts();
     let rss_loaded = rss_bytes();
-    let heap: usize = handles.iter().map(|h| h.heap_bytes()).sum();
+    let mut heap = 0;
+    for handle in &handles {
+        heap += handle.heap_measured().await;
+    }
     times.sort();
     println!(
         "{mode:>5}: threads {threads}, warm/thread {warm}: load+first response over {SCRIPTS} scripts: \

@@ -224,6 +224,10 @@ struct WarmSet {
     /// Wakes the refill task.
     wake: Notify,
     demand: Arc<Demand>,
+    /// The heap of the thread's first warm runtime: what isolates made from warm runtimes
+    /// report until their own heap is measured (runtimes restored from one snapshot all start
+    /// out alike).
+    base_heap: std::cell::OnceCell<usize>,
 }
 
 /// When the last two loads reached the pool (any thread): while loads come in quick succession
@@ -253,6 +257,7 @@ impl WarmSet {
             load,
             wake: Notify::new(),
             demand,
+            base_heap: std::cell::OnceCell::new(),
         }
     }
 
@@ -378,7 +383,9 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
         // queued up meanwhile run first.
         clock.touch();
         match booted {
-            Ok(booted) => {
+            Ok(mut booted) => {
+                let base_heap = *warm.base_heap.get_or_init(|| booted.measure_heap());
+                booted.set_heap_estimate(base_heap);
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "warm runtime booted"

@@ -281,3 +281,63 @@ async fn create_100_isolates(pool: &WorkerPool) {
         assert_eq!(head.status, 200);
     }
 }
+
+/// Waits until `pool` has `count` warm runtimes ready.
+async fn wait_for_warm(pool: &WorkerPool, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while pool.warm_pool_size() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the warm pool never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A tenant that keeps about 10 MB of objects from its top level.
+const BIG_TOP_LEVEL: &str = r#"
+    const kept = Array.from({ length: 100000 }, (_, i) => ({ i, s: "item " + i }));
+    export default { fetch() { return new Response(String(kept.length)); } };"#;
+
+/// An isolate made from a warm runtime first reports the heap of the runtime before any tenant
+/// code, and measures its own heap once it has answered its first request, or has sat idle
+/// for a moment: either way the measurement counts what the tenant's top level kept.
+#[tokio::test]
+async fn isolates_from_warm_runtimes_measure_their_heap() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let measure = |isolate: skiff_runtime::IsolateHandle| async move {
+        tokio::time::timeout(Duration::from_secs(10), isolate.heap_measured())
+            .await
+            .expect("the heap is measured")
+    };
+    wait_for_warm(&pool, 1).await;
+    let hello = load(
+        &pool,
+        "hello",
+        "export default { fetch() { return new Response('hi'); } };",
+    )
+    .await;
+    let baseline = measure(hello).await;
+
+    wait_for_warm(&pool, 1).await;
+    let served = load(&pool, "served", BIG_TOP_LEVEL).await;
+    let head = served
+        .fetch(get("http://test.localhost/"))
+        .await
+        .expect("response");
+    assert_eq!(body_bytes(head).await, b"100000");
+    let measured = measure(served.clone()).await;
+    assert!(served.is_heap_measured());
+    assert!(
+        measured > baseline + 4 * 1024 * 1024,
+        "what the top level kept is counted: hello {baseline}, measured {measured}"
+    );
+
+    wait_for_warm(&pool, 1).await;
+    let idle = load(&pool, "idle", BIG_TOP_LEVEL).await;
+    let measured = measure(idle).await;
+    assert!(
+        measured > baseline + 4 * 1024 * 1024,
+        "an isolate sent no request is measured too: hello {baseline}, measured {measured}"
+    );
+}
