@@ -104,20 +104,50 @@ struct ShutdownSignal(std::sync::Mutex<Option<oneshot::Sender<()>>>);
 #[derive(Debug)]
 struct HeapSize {
     bytes: AtomicUsize,
-    measured: watch::Sender<bool>,
+    state: watch::Sender<HeapState>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeapState {
+    Estimated,
+    Measured,
+    /// The isolate stopped before it was measured: the estimate is all there will be.
+    Unmeasured,
 }
 
 impl HeapSize {
-    fn new(bytes: usize, measured: bool) -> Self {
+    fn estimated(bytes: usize) -> Self {
         Self {
             bytes: AtomicUsize::new(bytes),
-            measured: watch::Sender::new(measured),
+            state: watch::Sender::new(HeapState::Estimated),
         }
+    }
+
+    fn measured(bytes: usize) -> Self {
+        Self {
+            bytes: AtomicUsize::new(bytes),
+            state: watch::Sender::new(HeapState::Measured),
+        }
+    }
+
+    fn is_estimated(&self) -> bool {
+        *self.state.borrow() == HeapState::Estimated
     }
 
     fn set_measured(&self, bytes: usize) {
         self.bytes.store(bytes, Ordering::Release);
-        self.measured.send_replace(true);
+        self.state.send_replace(HeapState::Measured);
+    }
+
+    /// Called when the isolate stops: whoever waits for a measurement stops waiting.
+    fn stopped(&self) {
+        self.state.send_if_modified(|state| {
+            let estimated = *state == HeapState::Estimated;
+            if estimated {
+                *state = HeapState::Unmeasured;
+            }
+            estimated
+        });
     }
 }
 
@@ -145,15 +175,15 @@ impl IsolateHandle {
     /// Waits until the isolate's heap has been measured (see [`IsolateHandle::heap_bytes`]),
     /// or it has stopped, and returns [`IsolateHandle::heap_bytes`].
     pub async fn heap_measured(&self) -> usize {
-        let mut measured = self.heap.measured.subscribe();
-        // An error means the isolate is gone: its estimate is all there will be.
-        let _ = measured.wait_for(|measured| *measured).await;
+        let mut state = self.heap.state.subscribe();
+        // The sender lives in `self`, so this cannot fail.
+        let _ = state.wait_for(|state| *state != HeapState::Estimated).await;
         self.heap_bytes()
     }
 
     /// True once [`IsolateHandle::heap_bytes`] is a measurement rather than an estimate.
     pub fn is_heap_measured(&self) -> bool {
-        *self.heap.measured.borrow()
+        *self.heap.state.borrow() == HeapState::Measured
     }
 
     /// The lane the isolate runs in.
@@ -574,8 +604,8 @@ pub(crate) async fn run(
     let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
     let load = events.load().clone();
     let heap = Arc::new(match heap_estimate {
-        Some(estimate) => HeapSize::new(estimate, false),
-        None => HeapSize::new(heap_size(&mut runtime.0), true),
+        Some(estimate) => HeapSize::estimated(estimate),
+        None => HeapSize::measured(heap_size(&mut runtime.0)),
     });
     let handle = IsolateHandle {
         heap: heap.clone(),
@@ -600,7 +630,7 @@ pub(crate) async fn run(
         &mut context,
         std::future::poll_fn(|cx| {
             let polled = rt.poll_event_loop(cx, PollEventLoopOptions::default());
-            if polled.is_pending() && !*heap.measured.borrow() {
+            if polled.is_pending() && heap.is_estimated() {
                 let idle = load.in_flight() == 0;
                 let due = match heap_due.get() {
                     HeapDue::AfterFirstRequest => idle && load.submitted() > 0,
@@ -621,7 +651,7 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             // Wakes the loop so that `serve` is polled, and measures, even with no events.
-            _ = &mut heap_timer, if heap_due.get() != HeapDue::Now && !*heap.measured.borrow() => {
+            _ = &mut heap_timer, if heap_due.get() != HeapDue::Now && heap.is_estimated() => {
                 if heap_due.get() == HeapDue::AfterFirstRequest {
                     heap_due.set(HeapDue::WhenIdle);
                     heap_timer.as_mut().reset(ready_at + HEAP_MEASURE_LATEST);
@@ -661,6 +691,7 @@ pub(crate) async fn run(
     } else {
         tracing::debug!(script = %bundle.name, "isolate stopped");
     }
+    heap.stopped();
 }
 
 /// When a ready isolate's estimated heap is measured, from its first poll on.

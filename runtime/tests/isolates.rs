@@ -340,4 +340,12 @@ async fn isolates_from_warm_runtimes_measure_their_heap() {
         measured > baseline + 4 * 1024 * 1024,
         "an isolate sent no request is measured too: hello {baseline}, measured {measured}"
     );
+
+    // Whoever waits for a measurement stops waiting when the isolate stops.
+    wait_for_warm(&pool, 1).await;
+    let stopped = load(&pool, "stopped", BIG_TOP_LEVEL).await;
+    stopped.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), stopped.heap_measured())
+        .await
+        .expect("resolves once the isolate has stopped");
 }
