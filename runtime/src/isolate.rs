@@ -457,8 +457,13 @@ impl BootedRuntime {
                 .add_near_heap_limit_callback(move |current, _initial| {
                     condemned.set(LimitKind::Memory);
                     terminate.terminate_execution();
-                    // Room for the engine to unwind the terminated script.
-                    current.saturating_mul(2)
+                    // Room for the engine to unwind the terminated script, once: twice the
+                    // configured limit, never more. Termination is only noticed between
+                    // bytecodes, so a native call that keeps allocating (`fill` on an array
+                    // of 400 million elements) calls back again and again; raising the
+                    // limit each time let one request take 6 GB of RSS. Past this cap its
+                    // allocations fail and it throws.
+                    current.max(heap_limit.saturating_mul(2))
                 });
         }
         Ok(Self {
