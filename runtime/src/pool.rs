@@ -110,6 +110,8 @@ pub(crate) struct ThreadLoad {
     warm: Mutex<WarmCount>,
     /// Set when the pool retires the thread.
     retired: AtomicBool,
+    /// Set while the thread boots a warm runtime, which it cannot interrupt for a load.
+    refilling: AtomicBool,
     idle: Notify,
 }
 
@@ -141,6 +143,7 @@ impl Default for ThreadLoad {
                 closed: false,
             }),
             retired: AtomicBool::new(false),
+            refilling: AtomicBool::new(false),
             idle: Notify::new(),
         }
     }
@@ -186,6 +189,20 @@ impl ThreadLoad {
 
     fn exhausted(&self) -> bool {
         self.created.load(Ordering::Acquire) >= ISOLATES_PER_THREAD
+    }
+
+    /// How a load with `heap_limit` ranks this thread (lowest first). Threads with a warm
+    /// runtime ready come first; of those, one that is not booting a runtime (a load placed on
+    /// a booting thread waits for the boot: with the other thread idle, back-to-back cold
+    /// starts took p50 2.9-6.6 ms instead of 2.2-2.4), then one that has spent its budget (its
+    /// warm runtimes are its last, and it retires once they are used); then the least loaded.
+    fn placement_rank(&self, heap_limit: usize) -> (bool, bool, bool, usize) {
+        (
+            !self.has_warm(heap_limit),
+            self.refilling.load(Ordering::Acquire),
+            !self.exhausted(),
+            self.count(),
+        )
     }
 }
 
@@ -378,7 +395,9 @@ async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
             return;
         }
         let started = std::time::Instant::now();
+        warm.load.refilling.store(true, Ordering::Release);
         let booted = BootedRuntime::boot(warm.heap_limit());
+        warm.load.refilling.store(false, Ordering::Release);
         // A boot counts as activity: the next one waits for another lull, letting work that
         // queued up meanwhile run first.
         clock.touch();
@@ -609,8 +628,8 @@ impl WorkerPool {
         ready_rx.await.map_err(|_| RuntimeError::PoolGone)?
     }
 
-    /// Picks the thread for a load: an active one with a warm runtime ready for it (one that
-    /// has spent its budget first, then the least loaded), or else the least loaded one. Claims a warm runtime booted with `heap_limit` there if one is ready
+    /// Picks the thread for a load by [`ThreadLoad::placement_rank`]: an active one with a warm
+    /// runtime ready for it, or else the least loaded one. Claims a warm runtime booted with `heap_limit` there if one is ready
     /// (`true`), else counts a creation against the thread's budget. A thread that has spent
     /// its budget and has no warm runtime left is retired and replaced.
     fn place(&self, heap_limit: usize) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
@@ -618,12 +637,7 @@ impl WorkerPool {
         threads.retired.retain(|t| !t.join.is_finished());
         loop {
             let index = (0..threads.active.len())
-                .min_by_key(|&i| {
-                    let load = &threads.active[i].load;
-                    // Of threads with a warm runtime, one that has spent its budget goes
-                    // first: its warm runtimes are its last, and it retires once they are used.
-                    (!load.has_warm(heap_limit), !load.exhausted(), load.count())
-                })
+                .min_by_key(|&i| threads.active[i].load.placement_rank(heap_limit))
                 .ok_or(RuntimeError::PoolGone)?;
             let thread = &threads.active[index];
             let claimed = thread.load.claim_warm(heap_limit);
@@ -798,6 +812,25 @@ impl Drop for WorkerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loads_prefer_a_warm_thread_that_is_not_booting() {
+        let heap_limit = IsolateLimits::default().memory;
+        let thread = |warm: usize, refilling: bool| {
+            let load = ThreadLoad::default();
+            load.warm_count().unclaimed = warm;
+            load.refilling.store(refilling, Ordering::Release);
+            load
+        };
+        let idle_warm = thread(1, false);
+        let booting_warm = thread(1, true);
+        let idle_cold = thread(0, false);
+        assert!(idle_warm.placement_rank(heap_limit) < booting_warm.placement_rank(heap_limit));
+        assert!(
+            booting_warm.placement_rank(heap_limit) < idle_cold.placement_rank(heap_limit),
+            "waiting for a boot beats booting one"
+        );
+    }
 
     /// A load placed while no warm runtime was ready takes one that finished booting before
     /// its job ran, and hands back the creation it had reserved; a runtime another load has
