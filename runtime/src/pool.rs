@@ -629,9 +629,10 @@ impl WorkerPool {
     }
 
     /// Picks the thread for a load by [`ThreadLoad::placement_rank`]: an active one with a warm
-    /// runtime ready for it, or else the least loaded one. Claims a warm runtime booted with `heap_limit` there if one is ready
-    /// (`true`), else counts a creation against the thread's budget. A thread that has spent
-    /// its budget and has no warm runtime left is retired and replaced.
+    /// runtime ready for it, or else the least loaded one. Claims a warm runtime booted with
+    /// `heap_limit` there if one is ready (`true`), else counts a creation against the
+    /// thread's budget. A thread that has spent its budget and has no warm runtime left is
+    /// retired and replaced.
     fn place(&self, heap_limit: usize) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
         let mut threads = self.lock();
         threads.retired.retain(|t| !t.join.is_finished());
