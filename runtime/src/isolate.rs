@@ -130,10 +130,6 @@ impl HeapSize {
         }
     }
 
-    fn is_estimated(&self) -> bool {
-        *self.state.borrow() == HeapState::Estimated
-    }
-
     fn set_measured(&self, bytes: usize) {
         self.bytes.store(bytes, Ordering::Release);
         self.state.send_replace(HeapState::Measured);
@@ -630,20 +626,25 @@ pub(crate) async fn run(
     // measured between polls once the isolate is idle (see `HeapSize`).
     let rt = &mut *runtime.0;
     let ready_at = tokio::time::Instant::now();
-    let heap_due = std::cell::Cell::new(HeapDue::AfterFirstRequest);
+    let heap_due = std::cell::Cell::new(if heap_estimate.is_some() {
+        HeapDue::AfterFirstRequest
+    } else {
+        HeapDue::Done
+    });
     let serve = sliced(
         &mut context,
         std::future::poll_fn(|cx| {
             let polled = rt.poll_event_loop(cx, PollEventLoopOptions::default());
-            if polled.is_pending() && heap.is_estimated() {
+            if polled.is_pending() && heap_due.get() != HeapDue::Done {
                 let idle = load.in_flight() == 0;
                 let due = match heap_due.get() {
                     HeapDue::AfterFirstRequest => idle && load.submitted() > 0,
                     HeapDue::WhenIdle => idle,
-                    HeapDue::Now => true,
+                    HeapDue::Now | HeapDue::Done => true,
                 };
                 if due {
                     heap.set_measured(heap_size(rt));
+                    heap_due.set(HeapDue::Done);
                 }
             }
             polled
@@ -656,7 +657,7 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             // Wakes the loop so that `serve` is polled, and measures, even with no events.
-            _ = &mut heap_timer, if heap_due.get() != HeapDue::Now && heap.is_estimated() => {
+            _ = &mut heap_timer, if matches!(heap_due.get(), HeapDue::AfterFirstRequest | HeapDue::WhenIdle) => {
                 if heap_due.get() == HeapDue::AfterFirstRequest {
                     heap_due.set(HeapDue::WhenIdle);
                     heap_timer.as_mut().reset(ready_at + HEAP_MEASURE_LATEST);
@@ -708,6 +709,8 @@ enum HeapDue {
     WhenIdle,
     /// At its next poll ([`HEAP_MEASURE_LATEST`] has passed).
     Now,
+    /// Measured (or measured when it became ready).
+    Done,
 }
 
 /// The engine heap a runtime uses, in bytes (a walk over the whole heap).
