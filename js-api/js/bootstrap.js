@@ -663,6 +663,17 @@ core.setReportExceptionCallback((error) => {
   logError("Uncaught ", error);
 });
 
+// deno's event dispatch reports an exception thrown by a listener (an AbortSignal's "abort"
+// listener, say) by dispatching "error" on the global and then, unless a listener cancelled
+// that event, ending the runtime. For a worker it is the tenant's error in this invocation:
+// this listener, the global's first, logs it and cancels it; the tenant's listeners still see
+// the event. (Events dispatched by the callback above are its own to log.)
+globalThis.addEventListener("error", (errorEvent) => {
+  if (reportingException) return;
+  errorEvent.preventDefault();
+  logError("Uncaught ", errorEvent.error);
+});
+
 function errorMessage(error) {
   try {
     return typeof error?.message === "string" ? error.message : String(error);
@@ -693,12 +704,18 @@ class ExecutionContext {
   }
 }
 
+// deno's timers refuse any `this` but the global object or undefined ("Illegal invocation"),
+// so they are called unbound, never as methods of the module object.
+const { setTimeout: setTimer, clearTimeout: clearTimer } = timers;
+
 function trackWaitUntil(promise) {
-  op_skiff_wait_until(true);
   let timer;
   const timeout = new Promise((resolve) => {
-    timer = timers.setTimeout(() => resolve(true), config.waitUntilMs);
+    timer = setTimer(() => resolve(true), config.waitUntilMs);
   });
+  // Counted only once nothing above can throw: a count that is never given back would keep
+  // the isolate's busy period (and its CPU allowance) open for good.
+  op_skiff_wait_until(true);
   const settled = PromisePrototypeThen(
     PromiseResolve(promise),
     () => false,
@@ -708,7 +725,7 @@ function trackWaitUntil(promise) {
     },
   );
   PromisePrototypeThen(primordials.SafePromiseRace([settled, timeout]), (timedOut) => {
-    timers.clearTimeout(timer);
+    clearTimer(timer);
     if (timedOut) {
       op_skiff_log(2, `waitUntil() work was cancelled after ${config.waitUntilMs} ms`);
     }

@@ -22,15 +22,15 @@ use std::time::Duration;
 
 use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use skiff_js_api::{
-    EventSender, FetchRequest, IsolateLoad, LogLevel, LogSink, NodeConfig, OutboundPolicy,
-    ResponseHead, TenantConfig, event_channel,
+    EventSender, FetchRequest, LogLevel, LogSink, NodeConfig, OutboundPolicy, ResponseHead,
+    TenantConfig, event_channel,
 };
 use tokio::sync::{oneshot, watch};
 
 use crate::bundle::{BUNDLE_BASE, BundleLoader};
 use crate::heat::Heat;
 use crate::limits::{
-    Condemned, IsolateLimits, LimitKills, LimitKind, SliceGrowth, ThreadClock, thread_cpu_now,
+    Condemned, CpuAccount, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now,
 };
 use crate::pool::IsolateCount;
 use crate::snapshot;
@@ -228,83 +228,6 @@ impl IsolateHandle {
     }
 }
 
-/// CPU spent by an isolate against its allowance (see `limits.rs` for the rules).
-struct CpuAccount {
-    limits: IsolateLimits,
-    load: Arc<IsolateLoad>,
-    starting: bool,
-    busy: bool,
-    /// Requests accepted and finished before the current busy period began.
-    accepted_before: u64,
-    /// CPU spent in the current busy period (or in startup).
-    spent: Duration,
-}
-
-impl CpuAccount {
-    fn new(limits: IsolateLimits, load: Arc<IsolateLoad>) -> Self {
-        Self {
-            limits,
-            load,
-            starting: true,
-            busy: false,
-            accepted_before: 0,
-            spent: Duration::ZERO,
-        }
-    }
-
-    /// How much CPU the next slice may use.
-    fn allowance(&mut self) -> Duration {
-        if self.starting {
-            return self.limits.startup_cpu.saturating_sub(self.spent);
-        }
-        let load = &self.load;
-        if !self.busy && (load.in_flight() > 0 || load.submitted() > load.accepted()) {
-            self.busy = true;
-            // A request taken up in an earlier poll may not have run yet (its handler runs in
-            // the poll after the one that took it): it belongs to this busy period.
-            let in_flight = load.in_flight().try_into().unwrap_or(u64::MAX);
-            self.accepted_before = load.accepted().saturating_sub(in_flight);
-            self.spent = Duration::ZERO;
-        }
-        if !self.busy {
-            return self.limits.cpu;
-        }
-        let requests = load.submitted().saturating_sub(self.accepted_before).max(1);
-        let budget = self
-            .limits
-            .cpu
-            .saturating_mul(requests.min(u32::MAX as u64) as u32);
-        budget.saturating_sub(self.spent)
-    }
-
-    /// How the next slice's allowance grows while it runs: by the per-request limit for each
-    /// request submitted meanwhile that it takes up in the same poll. Nothing grows the
-    /// startup allowance.
-    fn growth(&self) -> Option<SliceGrowth> {
-        (!self.starting).then(|| SliceGrowth {
-            load: self.load.clone(),
-            submitted: self.load.submitted(),
-            per_request: self.limits.cpu,
-        })
-    }
-
-    /// Records a finished slice.
-    fn charge(&mut self, cpu: Duration) {
-        if self.starting || self.busy {
-            self.spent += cpu;
-        }
-        let load = &self.load;
-        if self.busy && load.in_flight() == 0 && load.submitted() == load.accepted() {
-            self.busy = false;
-        }
-    }
-
-    fn started(&mut self) {
-        self.starting = false;
-        self.spent = Duration::ZERO;
-    }
-}
-
 /// What every slice of one isolate needs: its engine, its watchdog entry, its account.
 struct SliceContext {
     isolate: *const v8::Isolate,
@@ -324,7 +247,7 @@ impl SliceContext {
         }
         let allowance = self.account.allowance();
         let growth = self.account.growth();
-        self.account.load.begin_turn();
+        self.account.load().begin_turn();
         self.clock.begin(
             self.terminate.clone(),
             self.condemned.clone(),
@@ -340,7 +263,7 @@ impl SliceContext {
         unsafe { (*self.isolate).exit() };
         self.clock.end();
         let cpu = thread_cpu_now().saturating_sub(started);
-        if !self.account.starting {
+        if !self.account.is_starting() {
             self.heat.record(cpu);
         }
         self.account.charge(cpu);
@@ -380,6 +303,19 @@ impl TenantRuntime {
     fn isolate_ptr(&mut self) -> *const v8::Isolate {
         let isolate: &v8::Isolate = self.0.v8_isolate();
         isolate
+    }
+
+    /// Runs `f` with this runtime's isolate entered, outside any CPU slice (work of the node's,
+    /// not the tenant's).
+    fn entered<T>(&mut self, f: impl FnOnce(&mut JsRuntime) -> T) -> T {
+        let isolate = self.isolate_ptr();
+        // SAFETY: the isolate lives as long as `self`; enter and exit are paired on this
+        // thread.
+        unsafe { (*isolate).enter() };
+        let result = f(&mut self.0);
+        // SAFETY: as above.
+        unsafe { (*isolate).exit() };
+        result
     }
 }
 
@@ -442,7 +378,9 @@ impl BootedRuntime {
         })
         .map_err(|err| format!("engine start failed: {err}"))?;
         let mut runtime = TenantRuntime(ManuallyDrop::new(runtime));
-        skiff_js_api::boot(&mut runtime.0).map_err(|err| err.to_string())?;
+        runtime
+            .entered(skiff_js_api::boot)
+            .map_err(|err| err.to_string())?;
         let condemned = Arc::new(Condemned::default());
         let terminate = runtime.0.v8_isolate().thread_safe_handle();
         {
@@ -480,7 +418,7 @@ impl BootedRuntime {
 
     /// Measures the engine heap of this runtime (a walk over the whole heap).
     pub(crate) fn measure_heap(&mut self) -> usize {
-        heap_size(&mut self.runtime.0)
+        self.runtime.entered(heap_size)
     }
 
     /// Lets isolates made from this runtime report `bytes` until their heap is measured.
@@ -606,7 +544,8 @@ pub(crate) async fn run(
     let load = events.load().clone();
     let heap = Arc::new(match heap_estimate {
         Some(estimate) => HeapSize::estimated(estimate),
-        None => HeapSize::measured(heap_size(&mut runtime.0)),
+        // Measured entered, like every engine call (see `Sliced`).
+        None => HeapSize::measured(context.slice(|| heap_size(&mut runtime.0)).unwrap_or(0)),
     });
     let handle = IsolateHandle {
         heap: heap.clone(),
@@ -654,6 +593,7 @@ pub(crate) async fn run(
     let heap_timer = tokio::time::sleep_until(ready_at + HEAP_MEASURE_IDLE);
     tokio::pin!(heap_timer);
     let mut drain_deadline = None;
+    let mut engine_error = false;
     loop {
         tokio::select! {
             // Wakes the loop so that `serve` is polled, and measures, even with no events.
@@ -667,6 +607,7 @@ pub(crate) async fn run(
             }
             result = &mut serve => {
                 if let Some(Err(err)) = result {
+                    engine_error = true;
                     options.log.emit(LogLevel::Error, &format!("Uncaught {err}"));
                     tracing::warn!(script = %bundle.name, %err, "isolate stopped after an engine error");
                 }
@@ -694,6 +635,14 @@ pub(crate) async fn run(
         tracing::warn!(script = %bundle.name, ?kind, failed, "isolate condemned");
         drop(runtime);
         release_freed_memory();
+    } else if engine_error {
+        // The requests it had taken get the tenant's error at once, as Cloudflare answers an
+        // uncaught exception, rather than waiting for the runtime's end.
+        skiff_js_api::fail_pending(
+            &mut runtime.0.op_state().borrow_mut(),
+            500,
+            "Worker threw exception",
+        );
     } else {
         tracing::debug!(script = %bundle.name, "isolate stopped");
     }
@@ -749,7 +698,15 @@ async fn evaluate_main(
     .await
     .ok_or_else(terminated)?
     .map_err(|e| e.to_string())?;
-    let namespace = rt.get_module_namespace(id).map_err(|e| e.to_string())?;
+    // Reading the namespace of a module whose evaluation failed makes the engine build the
+    // error's stack, which needs this isolate entered like any other engine call: outside a
+    // slice, the thread's current isolate is whichever ran last (a warm runtime booted
+    // meanwhile, say), and the engine looked up this isolate's atoms in that one's table,
+    // forever.
+    let namespace = context
+        .slice(|| rt.get_module_namespace(id))
+        .ok_or_else(terminated)?
+        .map_err(|e| e.to_string())?;
     skiff_js_api::set_tenant_module(&mut rt.op_state().borrow_mut(), namespace);
     Ok(())
 }

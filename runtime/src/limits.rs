@@ -9,9 +9,14 @@
 //!   period may not exceed the per-request limit times the requests accepted in that period:
 //!   a single request gets exactly its limit, and concurrent requests cannot exhaust each
 //!   other's budgets;
-//! - while it has none (timers firing between requests), one slice may not exceed the
-//!   per-request limit;
+//! - while it has none, the work it does anyway (timers firing after a response, intervals
+//!   set at top level) shares one per-request limit, replenished when the next busy period
+//!   begins: background work between two requests may use as much CPU as one request, no
+//!   more, however it is split into callbacks;
 //! - while the bundle is being evaluated, the startup limit applies.
+//!
+//! `ctx.waitUntil` work counts as in flight, so it is charged to the busy period of the
+//! request that started it, as Cloudflare charges it to the invocation.
 //!
 //! A busy isolate can take up queued requests one after another within a single poll, so a
 //! slice's allowance is not fixed when it begins: each request submitted while it runs and
@@ -88,6 +93,92 @@ impl LimitKills {
             LimitKind::Cpu => self.cpu.load(Ordering::Relaxed),
             LimitKind::Memory => self.memory.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// CPU spent by an isolate against its allowance (the rules are in the module docs).
+pub(crate) struct CpuAccount {
+    limits: IsolateLimits,
+    load: Arc<IsolateLoad>,
+    starting: bool,
+    busy: bool,
+    /// Requests accepted and finished before the current busy period began.
+    accepted_before: u64,
+    /// CPU spent in the current busy period, in startup, or since the last busy period ended.
+    spent: Duration,
+}
+
+impl CpuAccount {
+    pub(crate) fn new(limits: IsolateLimits, load: Arc<IsolateLoad>) -> Self {
+        Self {
+            limits,
+            load,
+            starting: true,
+            busy: false,
+            accepted_before: 0,
+            spent: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn load(&self) -> &Arc<IsolateLoad> {
+        &self.load
+    }
+
+    /// True while the bundle's top level is being evaluated.
+    pub(crate) fn is_starting(&self) -> bool {
+        self.starting
+    }
+
+    /// How much CPU the next slice may use.
+    pub(crate) fn allowance(&mut self) -> Duration {
+        if self.starting {
+            return self.limits.startup_cpu.saturating_sub(self.spent);
+        }
+        let load = &self.load;
+        if !self.busy && (load.in_flight() > 0 || load.submitted() > load.accepted()) {
+            self.busy = true;
+            // A request taken up in an earlier poll may not have run yet (its handler runs in
+            // the poll after the one that took it): it belongs to this busy period.
+            let in_flight = load.in_flight().try_into().unwrap_or(u64::MAX);
+            self.accepted_before = load.accepted().saturating_sub(in_flight);
+            self.spent = Duration::ZERO;
+        }
+        if !self.busy {
+            return self.limits.cpu.saturating_sub(self.spent);
+        }
+        let requests = load.submitted().saturating_sub(self.accepted_before).max(1);
+        let budget = self
+            .limits
+            .cpu
+            .saturating_mul(requests.min(u32::MAX as u64) as u32);
+        budget.saturating_sub(self.spent)
+    }
+
+    /// How the next slice's allowance grows while it runs: by the per-request limit for each
+    /// request submitted meanwhile that it takes up in the same poll. Nothing grows the
+    /// startup allowance.
+    pub(crate) fn growth(&self) -> Option<SliceGrowth> {
+        (!self.starting).then(|| SliceGrowth {
+            load: self.load.clone(),
+            submitted: self.load.submitted(),
+            per_request: self.limits.cpu,
+        })
+    }
+
+    /// Records a finished slice. A busy period that ends here leaves the CPU spent outside
+    /// requests at zero: background work after it gets its own per-request limit.
+    pub(crate) fn charge(&mut self, cpu: Duration) {
+        self.spent += cpu;
+        let load = &self.load;
+        if self.busy && load.in_flight() == 0 && load.submitted() == load.accepted() {
+            self.busy = false;
+            self.spent = Duration::ZERO;
+        }
+    }
+
+    pub(crate) fn started(&mut self) {
+        self.starting = false;
+        self.spent = Duration::ZERO;
     }
 }
 
@@ -240,12 +331,13 @@ impl ThreadClock {
         self.made.elapsed().saturating_sub(last_end)
     }
 
-    /// Called by the watchdog: terminates the running slice if it is over its deadline.
+    /// Called by the watchdog: terminates the running slice if it is over its deadline, and
+    /// asks again at every look while it keeps running (the engine notices at its next
+    /// interrupt check; a request made while it resets its interrupt counter can be lost).
     fn check(&self) {
         let slice = self.slice.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slice) = slice.as_ref()
             && clock_time(self.clock) > slice.deadline()
-            && slice.condemned.get().is_none()
         {
             slice.condemned.set(LimitKind::Cpu);
             slice.isolate.terminate_execution();
@@ -314,5 +406,42 @@ impl Drop for Watchdog {
         if let Some(join) = self.join.take() {
             let _ = join.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> IsolateLimits {
+        IsolateLimits {
+            cpu: Duration::from_millis(50),
+            startup_cpu: Duration::from_millis(400),
+            memory: 128 * 1024 * 1024,
+        }
+    }
+
+    #[test]
+    fn background_work_between_requests_shares_one_request_limit() {
+        let mut account = CpuAccount::new(limits(), Arc::default());
+        account.started();
+        // Timer callbacks with no request in flight: each slice is charged to one allowance.
+        assert_eq!(account.allowance(), Duration::from_millis(50));
+        account.charge(Duration::from_millis(20));
+        assert_eq!(account.allowance(), Duration::from_millis(30));
+        account.charge(Duration::from_millis(29));
+        assert_eq!(account.allowance(), Duration::from_millis(1));
+        account.charge(Duration::from_millis(5));
+        assert_eq!(account.allowance(), Duration::ZERO);
+    }
+
+    #[test]
+    fn startup_has_its_own_allowance_and_background_work_starts_fresh_after_it() {
+        let mut account = CpuAccount::new(limits(), Arc::default());
+        assert!(account.is_starting());
+        account.charge(Duration::from_millis(300));
+        assert_eq!(account.allowance(), Duration::from_millis(100));
+        account.started();
+        assert_eq!(account.allowance(), Duration::from_millis(50));
     }
 }

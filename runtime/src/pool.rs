@@ -800,12 +800,39 @@ impl Drop for WorkerPool {
         let retired = std::mem::take(&mut threads.retired);
         let dedicated = std::mem::take(&mut threads.dedicated);
         drop(threads);
+        let mut joins = Vec::new();
         for thread in active {
             drop(thread.jobs);
-            let _ = thread.join.join();
+            joins.push(thread.join);
         }
-        for thread in retired.into_iter().chain(dedicated) {
-            let _ = thread.join.join();
+        joins.extend(retired.into_iter().chain(dedicated).map(|t| t.join));
+        join_until(joins, Instant::now() + STOP_WAIT);
+    }
+}
+
+/// How long a dropped pool waits for its threads to finish their isolates' work.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Joins `threads` that finish before `deadline`; the others are left running, detached, so
+/// that one thread stuck in native code cannot keep a stopping node alive.
+fn join_until(threads: Vec<JoinHandle<()>>, deadline: Instant) {
+    let mut waiting = threads;
+    while !waiting.is_empty() {
+        let (finished, running): (Vec<_>, Vec<_>) =
+            waiting.into_iter().partition(JoinHandle::is_finished);
+        for thread in finished {
+            let _ = thread.join();
+        }
+        waiting = running;
+        if !waiting.is_empty() && Instant::now() >= deadline {
+            tracing::warn!(
+                threads = waiting.len(),
+                "worker threads still running after {STOP_WAIT:?}; leaving them"
+            );
+            return;
+        }
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

@@ -1,0 +1,171 @@
+//! The hostile-tenant suite: the CPU limit covers all tenant code, at all times (issue 12,
+//! item 4), through a real node over real sockets. Work after the response (`waitUntil`,
+//! timers) and work with no request at all (a top-level interval) is charged and killed like
+//! a request's, and termination lands promptly even inside long native calls.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{script_dir, start_with};
+use skiff_runtime::IsolateLimits;
+
+/// 50 ms of CPU per request, Cloudflare's standard figure and the node's default.
+fn limits() -> IsolateLimits {
+    IsolateLimits {
+        cpu: Duration::from_millis(50),
+        ..IsolateLimits::default()
+    }
+}
+
+const CPU_KILLED: &str = "Worker exceeded CPU time limit; the isolate was stopped";
+
+/// A burn of `ms` milliseconds of wall time (all CPU on an otherwise idle thread).
+const BURN: &str = "function burn(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }";
+
+#[tokio::test]
+async fn wait_until_is_charged_to_its_request_and_does_not_leak_the_budget() {
+    let script = format!(
+        r#"{BURN}
+export default {{ async fetch(req, env, ctx) {{
+    const path = new URL(req.url).pathname;
+    if (path === "/wait") ctx.waitUntil(Promise.resolve());
+    if (path === "/busy") burn(1500);
+    return new Response("ok " + path);
+}} }};"#
+    );
+    let node = start_with(script_dir(&[("w", &script)]), |c| {
+        c.isolate_limits = limits();
+    })
+    .await;
+
+    assert_eq!(node.get("w", "/wait").await, (200, "ok /wait".into()));
+    // The waitUntil work ended: the isolate's busy period did too, so cheap requests after it
+    // do not pile up allowance for an expensive one.
+    for _ in 0..40 {
+        assert_eq!(node.get("w", "/cheap").await, (200, "ok /cheap".into()));
+    }
+    let started = Instant::now();
+    let (status, body) = node.get("w", "/busy").await;
+    assert_eq!(
+        (status, body.trim()),
+        (503, "Worker exceeded CPU time limit")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!node.logged("Illegal invocation"));
+}
+
+#[tokio::test]
+async fn wait_until_work_past_the_limit_is_killed() {
+    let script = format!(
+        r#"{BURN}
+export default {{ fetch(req, env, ctx) {{
+    ctx.waitUntil((async () => {{ await new Promise((r) => setTimeout(r, 20)); burn(3000); }})());
+    return new Response("answered");
+}} }};"#
+    );
+    let node = start_with(script_dir(&[("w", &script)]), |c| {
+        c.isolate_limits = limits();
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(node.get("w", "/").await, (200, "answered".into()));
+    node.wait_for_log(CPU_KILLED).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "waitUntil work ran {:?} before it was killed",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn timer_callbacks_after_the_response_share_one_allowance() {
+    // Each callback burns 20 ms, under the 50 ms limit; the chain would burn 4 s in all.
+    let script = format!(
+        r#"{BURN}
+let done = 0;
+function step() {{ burn(20); done += 1; if (done < 200) setTimeout(step, 1); }}
+export default {{ fetch(req) {{
+    if (new URL(req.url).pathname === "/count") return new Response(String(done));
+    setTimeout(step, 1);
+    return new Response("chain started");
+}} }};"#
+    );
+    let node = start_with(script_dir(&[("t", &script)]), |c| {
+        c.isolate_limits = limits();
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(node.get("t", "/").await, (200, "chain started".into()));
+    node.wait_for_log(CPU_KILLED).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the chain ran {:?} before it was killed",
+        started.elapsed()
+    );
+    // The next request boots a fresh isolate, with no chain running.
+    assert_eq!(node.get("t", "/count").await, (200, "0".into()));
+}
+
+#[tokio::test]
+async fn an_interval_set_at_top_level_is_limited_without_any_request() {
+    let script = format!(
+        r#"{BURN}
+setInterval(() => burn(10), 5);
+export default {{ fetch() {{ return new Response("ok"); }} }};"#
+    );
+    let node = start_with(script_dir(&[("i", &script)]), |c| {
+        c.isolate_limits = limits();
+    })
+    .await;
+    // The node boots every script's isolate at start; nobody sends a request.
+    node.wait_for_log(CPU_KILLED).await;
+}
+
+#[tokio::test]
+async fn a_loop_of_long_native_calls_is_terminated_promptly() {
+    // Each indexOf walks 2 million elements without calling back into JavaScript.
+    let script = r#"const big = new Array(2e6).fill(1);
+export default { fetch(req) {
+    if (new URL(req.url).pathname === "/scan") { for (;;) big.indexOf(2); }
+    return new Response("neighbour");
+} };"#;
+    let node = start_with(script_dir(&[("n", script), ("h", script)]), |c| {
+        c.isolate_limits = limits();
+        c.threads = 1;
+    })
+    .await;
+    // Both isolates are loaded on the one thread before the scan starts.
+    assert_eq!(node.get("h", "/").await, (200, "neighbour".into()));
+    assert_eq!(node.get("n", "/").await, (200, "neighbour".into()));
+
+    let started = Instant::now();
+    let scan = {
+        let client = node.client(&["n"]);
+        let url = node.url("n", "/scan");
+        tokio::spawn(async move {
+            let res = client.get(url).send().await.expect("request");
+            (res.status().as_u16(), res.text().await.expect("body"))
+        })
+    };
+    let (status, body) = scan.await.expect("task");
+    let killed_after = started.elapsed();
+    assert_eq!(
+        (status, body.trim()),
+        (503, "Worker exceeded CPU time limit")
+    );
+    // Target: under 200 ms for a 50 ms limit; the bound leaves room for a busy CI machine.
+    assert!(
+        killed_after < Duration::from_millis(600),
+        "{killed_after:?}"
+    );
+    // The neighbour on the same thread answers at once afterwards.
+    let started = Instant::now();
+    assert_eq!(node.get("h", "/").await, (200, "neighbour".into()));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    println!("a scanning loop was terminated {killed_after:?} after it started");
+}
