@@ -18,6 +18,7 @@
 mod body;
 mod embedded;
 mod log;
+mod memory;
 mod ops;
 mod outbound;
 #[cfg(test)]
@@ -26,10 +27,11 @@ mod url;
 
 use std::sync::Arc;
 
-use deno_core::Extension;
+use deno_core::{Extension, OpState};
 
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
 pub use log::{LogEvent, LogLevel, LogSink, log_to_tracing};
+pub use memory::ExternalMemory;
 pub use ops::{
     EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
     event_channel, fail_pending,
@@ -102,9 +104,10 @@ deno_core::extension!(
     ],
     esm_entry_point = "ext:skiff_worker/bootstrap.js",
     esm = [dir "js", "bootstrap.js"],
-    options = { events: EventReceiver },
+    options = { events: EventReceiver, memory: Arc<ExternalMemory> },
     state = |state, options| {
         ops::init_state(state, options.events);
+        state.put(options.memory);
     },
 );
 
@@ -116,8 +119,9 @@ deno_core::extension!(
 pub fn extensions(events: EventReceiver) -> Vec<Extension> {
     install_crypto_provider();
     let fetch_options = outbound::fetch_options(&OutboundPolicy::default());
+    let memory = Arc::new(ExternalMemory::default());
     let mut web = deno_web::deno_web::init(
-        Arc::new(deno_web::BlobStore::default()),
+        Arc::new(memory::CountedBlobStore::new(memory.clone())),
         None,
         false,
         deno_web::InMemoryBroadcastChannel::default(),
@@ -129,10 +133,16 @@ pub fn extensions(events: EventReceiver) -> Vec<Extension> {
         deno_net::deno_net::init(None, None),
         deno_fetch::deno_fetch::init(fetch_options),
         deno_crypto::deno_crypto::init(None),
-        skiff_worker::init(events),
+        skiff_worker::init(events, memory),
     ];
     extensions.iter_mut().for_each(embedded::embed);
     extensions
+}
+
+/// The count of the bytes the runtime's tenant holds outside the engine heap (see
+/// `memory.rs`), for the runtime to limit.
+pub fn external_memory(state: &OpState) -> Arc<ExternalMemory> {
+    state.borrow::<Arc<ExternalMemory>>().clone()
 }
 
 /// Finishes a runtime just created with [`extensions`] (freshly, or from a snapshot made by

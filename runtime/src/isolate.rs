@@ -400,6 +400,17 @@ impl BootedRuntime {
                     current.max(heap_limit.saturating_mul(2))
                 });
         }
+        // What the tenant holds outside the engine heap (blob parts) has a limit of the same
+        // size, enforced the same way.
+        let external = skiff_js_api::external_memory(&runtime.0.op_state().borrow());
+        {
+            let condemned = condemned.clone();
+            let terminate = terminate.clone();
+            external.set_limit(heap_limit, move || {
+                condemned.set(LimitKind::Memory);
+                terminate.terminate_execution();
+            });
+        }
         Ok(Self {
             runtime,
             loader,

@@ -1,0 +1,84 @@
+//! The hostile-tenant suite: every byte a tenant holds counts toward its memory limit and is
+//! freed with its isolate (issue 12, item 3), measured on this process's RSS with a real node
+//! answering over real sockets. One test, so that nothing else in this binary moves the RSS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{script_dir, start_with};
+use skiff_runtime::IsolateLimits;
+
+/// The process's resident set, in bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Holds 8 blobs of 4 MiB more on every request: their bytes live in Rust, outside the heap.
+const HOARD: &str = r#"const held = [];
+export default { fetch() {
+    for (let i = 0; i < 8; i++) held.push(new Blob([new Uint8Array(4 * 1024 * 1024).fill(i)]));
+    return new Response(`holding ${held.length}`);
+} };"#;
+
+#[tokio::test]
+async fn memory_outside_the_heap_is_limited_and_freed_with_the_isolate() {
+    let node = start_with(script_dir(&[("hoard", HOARD)]), |c| {
+        c.isolate_limits = IsolateLimits {
+            memory: 32 * MIB as usize,
+            cpu: Duration::from_millis(500),
+            ..IsolateLimits::default()
+        };
+        c.threads = 1;
+    })
+    .await;
+    assert_eq!(node.get("hoard", "/").await, (200, "holding 8".into()));
+    let before = rss_bytes();
+
+    // 32 MiB hold 8 blobs of 4 MiB: the second request's blobs pass the limit.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = node.get("hoard", "/").await;
+        statuses.push(status);
+        if status == 503 {
+            assert_eq!(body.trim(), "Worker exceeded memory limit");
+        }
+    }
+    assert!(statuses.contains(&503), "never stopped: {statuses:?}");
+
+    // 100 isolates condemned for holding blobs past the limit: what they held goes with them.
+    let mut condemned = 0;
+    let mut requests = 0;
+    while condemned < 100 {
+        requests += 1;
+        assert!(requests < 1000, "only {condemned} isolates were condemned");
+        let (status, _) = node.get("hoard", "/").await;
+        condemned += usize::from(status == 503);
+        if status == 503 && condemned % 10 == 0 {
+            println!("{condemned}: RSS {} MB", rss_bytes() / MIB);
+        }
+    }
+    let after = rss_bytes();
+    println!(
+        "RSS {} MB before, {} MB after 100 condemned isolates ({requests} requests)",
+        before / MIB,
+        after / MIB
+    );
+    // Each isolate held up to 36 MiB of blobs: kept after their isolates, 100 of them would
+    // hold 3.6 GB. (What remains, about 2 MB per isolate created on this engine, is the
+    // engine's; SECURITY.md has the figures.)
+    assert!(
+        after < before + 500 * MIB,
+        "RSS grew from {} MB to {} MB",
+        before / MIB,
+        after / MIB
+    );
+}
