@@ -5,6 +5,7 @@
 #
 #   bench/hello.sh                 # 3 rounds of 10 s each, 64 connections
 #   ROUNDS=5 DURATION=20 CONNECTIONS=128 bench/hello.sh
+#   BASELINE=/path/to/an/older/skiff bench/hello.sh   # before/after: that binary in the same rounds
 #
 # workerd comes from the npm registry (`npm install workerd` into bench/.peers); without npm
 # the script measures Skiff alone. All traffic stays on 127.0.0.1.
@@ -28,6 +29,7 @@ trap cleanup EXIT
 "$root/scripts/setup.sh"
 (cd "$root" && cargo build --release -q -p skiff-cli)
 skiff="$target/release/skiff"
+baseline=${BASELINE:-}
 
 workerd=""
 if command -v npm >/dev/null 2>&1; then
@@ -62,6 +64,12 @@ cp "$root/examples/hello/index.js" "$work/index.js"
 start_skiff() {
   local port; port=$(free_port)
   "$skiff" node --listen "127.0.0.1:$port" --scripts "$work/scripts" >"$work/skiff.log" 2>&1 &
+  pids+=($!); echo "$! $port hello.localhost"
+}
+
+start_baseline() {
+  local port; port=$(free_port)
+  "$baseline" node --listen "127.0.0.1:$port" --scripts "$work/scripts" >"$work/baseline.log" 2>&1 &
   pids+=($!); echo "$! $port hello.localhost"
 }
 
@@ -107,9 +115,9 @@ median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else p
 # A node makes its startup snapshot once (about 3.5 s of CPU and a few hundred MB at its peak)
 # and caches it for later starts of the same binary, as a production node restarting would find
 # it. Make it now, so the rounds measure serving.
-snapshot_ready() {
+snapshot_ready() { # binary
   local admin_port; admin_port=$(free_port)
-  "$skiff" node --listen 127.0.0.1:0 --admin-listen "127.0.0.1:$admin_port" --scripts "$work/scripts" >"$work/snapshot.log" 2>&1 &
+  "$1" node --listen 127.0.0.1:0 --admin-listen "127.0.0.1:$admin_port" --scripts "$work/scripts" >"$work/snapshot.log" 2>&1 &
   local pid=$!
   for _ in $(seq 600); do
     curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^skiff_startup_snapshot_ready 1' && break
@@ -117,17 +125,19 @@ snapshot_ready() {
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-snapshot_ready
+snapshot_ready "$skiff"
+[ -z "$baseline" ] || snapshot_ready "$baseline"
 
 echo "bench: hello world, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, $(nproc) cores"
 for _ in $(seq "$ROUNDS"); do
   measure skiff start_skiff
+  [ -z "$baseline" ] || measure baseline start_baseline
   [ -z "$workerd" ] || measure workerd start_workerd
 done
 
 echo
 printf '%-8s %12s %10s %10s %14s\n' runtime "req/s" "p50 ms" "p99 ms" "peak RSS MB"
-for name in skiff workerd; do
+for name in skiff baseline workerd; do
   [ -f "$work/$name.rounds" ] || continue
   printf '%-8s %12.0f %10.2f %10.2f %14.1f\n' "$name" \
     "$(cut -d' ' -f1 "$work/$name.rounds" | median)" \
@@ -139,4 +149,9 @@ if [ -f "$work/workerd.rounds" ]; then
   s=$(cut -d' ' -f1 "$work/skiff.rounds" | median)
   w=$(cut -d' ' -f1 "$work/workerd.rounds" | median)
   awk -v s="$s" -v w="$w" 'BEGIN { printf "skiff/workerd throughput ratio: %.2f\n", s/w }'
+fi
+if [ -f "$work/baseline.rounds" ]; then
+  s=$(cut -d' ' -f1 "$work/skiff.rounds" | median)
+  b=$(cut -d' ' -f1 "$work/baseline.rounds" | median)
+  awk -v s="$s" -v b="$b" 'BEGIN { printf "skiff/baseline throughput ratio: %.3f\n", s/b }'
 fi
