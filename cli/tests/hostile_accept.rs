@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 /// The node's descriptor limit: enough to start, far fewer than the connections below.
 const NOFILE: u64 = 256;
-const CONNECTIONS: usize = 600;
+/// Past the descriptors, a few dozen more wait in the listen backlog (more would stall
+/// `connect` on SYN retries once the backlog is full).
+const CONNECTIONS: usize = NOFILE as usize + 64;
 
 struct Node {
     child: Child,
@@ -94,6 +96,11 @@ impl Node {
         }
     }
 
+    /// Drops the lines printed so far.
+    fn drain(&self) {
+        while self.lines.try_recv().is_ok() {}
+    }
+
     /// The lines printed within `window`.
     fn lines_during(&self, window: Duration) -> Vec<String> {
         let end = Instant::now() + window;
@@ -139,29 +146,37 @@ fn a_node_out_of_file_descriptors_backs_off_quietly_and_recovers() {
         r#"export default { fetch() { return new Response("hello"); } };"#,
     )
     .expect("write script");
+    let started = Instant::now();
     let node = spawn_node(scripts.path());
     let http = port(&node.wait_for("listening on http://"));
     let admin = port(&node.wait_for("metrics on http://"));
     let served = get(http, "hello.localhost", "/").expect("served before");
     assert!(served.ends_with("hello"), "{served}");
 
+    eprintln!("node serving after {:?}", started.elapsed());
+    node.drain();
     // More connections than the node has descriptors; they send nothing and stay.
     let held: Vec<TcpStream> = (0..CONNECTIONS)
         .map(|_| TcpStream::connect(("127.0.0.1", http)).expect("connect"))
         .collect();
+    let connected = started.elapsed();
+    node.wait_for("accept failed");
     let lines = node.lines_during(Duration::from_secs(2));
     let warnings = lines.iter().filter(|l| l.contains("accept failed")).count();
     eprintln!(
-        "{} lines, {warnings} accept warnings in 2 s of exhaustion",
+        "{CONNECTIONS} connections held after {connected:?}; {} lines, {warnings} accept warnings in 2 s of exhaustion",
         lines.len()
     );
+    for line in lines.iter().take(8) {
+        eprintln!("  {line}");
+    }
     assert!(
         lines.len() < 100,
         "{} log lines in 2 s, e.g. {:?}",
         lines.len(),
         lines.first()
     );
-    assert!(warnings <= 4, "{warnings} accept warnings in 2 s");
+    assert!(warnings <= 3, "{warnings} accept warnings in 2 s");
 
     // Once the connections are gone, the node serves again.
     drop(held);
@@ -173,6 +188,7 @@ fn a_node_out_of_file_descriptors_backs_off_quietly_and_recovers() {
         assert!(Instant::now() < deadline, "the node never served again");
         std::thread::sleep(Duration::from_millis(50));
     }
+    eprintln!("served again after {:?}", started.elapsed());
     let metrics = get(admin, "localhost", "/metrics").expect("metrics");
     let accept_errors: u64 = metrics
         .lines()
