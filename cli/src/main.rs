@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use skiff_control_plane::{ControlConfig, ControlPlane};
-use skiff_edge_node::{CacheLimits, DirectorySource, EdgeNode, Limits, NodeConfig, SyncConfig};
+use skiff_edge_node::{
+    CacheLimits, ConnectionLimits, DirectorySource, EdgeNode, Limits, NodeConfig, SyncConfig,
+};
 use skiff_runtime::{IsolateLimits, OutboundPolicy};
 
 #[derive(Parser)]
@@ -27,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the largest variant (the node's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve one worker locally, reloading when its files change.
@@ -163,6 +167,34 @@ struct NodeArgs {
     shutdown_grace_secs: u64,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    connections: ConnectionArgs,
+}
+
+/// Connection limits of `skiff node`.
+#[derive(Args, Clone, Debug)]
+struct ConnectionArgs {
+    /// Most connections open at once (all listeners); more are closed as soon as accepted.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a new connection gets for its TLS handshake and its first request head.
+    #[arg(long, default_value_t = ConnectionLimits::default().handshake_timeout.as_secs())]
+    handshake_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
+    /// HTTP/2 streams a client may have open at once on one connection.
+    #[arg(long, default_value_t = ConnectionLimits::default().h2_max_concurrent_streams)]
+    h2_max_concurrent_streams: u32,
+}
+
+impl ConnectionArgs {
+    fn apply(&self, limits: &mut ConnectionLimits) {
+        limits.max_connections = self.max_connections;
+        limits.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
+        limits.idle_timeout = Duration::from_secs(self.idle_timeout_secs);
+        limits.h2_max_concurrent_streams = self.h2_max_concurrent_streams;
+    }
 }
 
 fn init_tracing() {
@@ -223,6 +255,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     args.runtime.apply(&mut config);
+    args.connections.apply(&mut config.limits.connections);
     if let (Some(control), Some(token), Some(data_dir)) =
         (&args.control, &args.node_token, &args.data_dir)
     {

@@ -7,6 +7,7 @@
 //! [`SyncConfig`] it serves what the control plane deploys, kept in step by the config-sync
 //! client (`sync.rs`).
 
+mod conn;
 mod metrics;
 mod registry;
 mod server;
@@ -19,12 +20,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use skiff_runtime::{IsolateLimits, OutboundPolicy, WorkerPool, log_to_tracing};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use conn::ConnectionLimits;
 pub use metrics::RequestMetrics;
 pub use registry::{
     CacheCounters, CacheLimits, Deployment, IsolateDefaults, LogHook, ScriptRegistry,
@@ -145,7 +146,7 @@ pub struct EdgeNode {
     admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     accept_loops: Vec<JoinHandle<()>>,
-    graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
+    connections: Arc<conn::Slots>,
     shutdown_grace: Duration,
     sync: Option<sync::SyncTasks>,
     sync_status: Option<Arc<SyncStatus>>,
@@ -210,14 +211,14 @@ impl EdgeNode {
         });
         let (stop, stop_rx) = watch::channel(false);
         let shared_metrics = shared.metrics.clone();
-        let graceful = Arc::new(std::sync::Mutex::new(Some(GracefulShutdown::new())));
-        let mut accept_loops = vec![tokio::spawn(server::serve(
-            http,
-            None,
-            shared.clone(),
-            stop_rx.clone(),
-            graceful.clone(),
-        ))];
+        let connections = Arc::new(conn::Slots::new(config.limits.connections.max_connections));
+        let mut accept_loops = vec![tokio::spawn(conn::serve(conn::Listener {
+            listener: http,
+            tls: None,
+            shared: shared.clone(),
+            slots: connections.clone(),
+            stop: stop_rx.clone(),
+        }))];
 
         let mut https_addr = None;
         if let Some(tls_listen) = config.tls_listen {
@@ -229,13 +230,13 @@ impl EdgeNode {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(resolver)?);
             let (listener, local) = bind(tls_listen).await?;
             https_addr = Some(local);
-            accept_loops.push(tokio::spawn(server::serve(
+            accept_loops.push(tokio::spawn(conn::serve(conn::Listener {
                 listener,
-                Some(acceptor),
+                tls: Some(acceptor),
                 shared,
-                stop_rx,
-                graceful.clone(),
-            )));
+                slots: connections.clone(),
+                stop: stop_rx,
+            })));
         }
 
         let mut admin_addr = None;
@@ -266,7 +267,7 @@ impl EdgeNode {
             admin_addr,
             stop,
             accept_loops,
-            graceful,
+            connections,
             shutdown_grace: config.shutdown_grace,
             sync,
             sync_status,
@@ -310,11 +311,10 @@ impl EdgeNode {
         for accept in self.accept_loops {
             let _ = accept.await;
         }
-        let graceful = self.graceful.lock().ok().and_then(|mut g| g.take());
-        if let Some(graceful) = graceful
-            && tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
-                .await
-                .is_err()
+        // Each connection saw `stop`: it finishes its in-flight requests, then closes.
+        if tokio::time::timeout(self.shutdown_grace, self.connections.all_closed())
+            .await
+            .is_err()
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }

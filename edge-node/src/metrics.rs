@@ -23,12 +23,55 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// Request latency (to the response head) by status class.
+/// Request latency (to the response head) by status class, and the connection counters.
 #[derive(Default)]
 pub struct RequestMetrics {
     /// [class 1..=5][bucket, then +Inf]
     counts: [[AtomicU64; BUCKETS.len() + 1]; 5],
     sum_micros: [AtomicU64; 5],
+    pub(crate) connections: Arc<ConnectionMetrics>,
+}
+
+/// What the connection limits did (see `conn.rs`).
+#[derive(Default)]
+pub(crate) struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Connections closed at accept because `max_connections` were open.
+    pub refused: AtomicU64,
+    /// Failed `accept` calls (e.g. EMFILE when file descriptors ran out).
+    pub accept_errors: AtomicU64,
+    /// Connections closed for not finishing the handshake and first request head in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections closed for staying idle.
+    pub idle_timeouts: AtomicU64,
+}
+
+impl ConnectionMetrics {
+    fn render(&self, out: &mut String) {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP skiff_connections_open Connections open now.\n# TYPE skiff_connections_open gauge\nskiff_connections_open {}",
+            load(&self.open)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP skiff_connections_refused_total Connections closed at accept because the connection limit was reached.\n# TYPE skiff_connections_refused_total counter\nskiff_connections_refused_total {}",
+            load(&self.refused)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP skiff_accept_errors_total Failed accepts (e.g. out of file descriptors); the accept loop backs off.\n# TYPE skiff_accept_errors_total counter\nskiff_accept_errors_total {}",
+            load(&self.accept_errors)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP skiff_connection_timeouts_total Connections closed by a timeout.\n# TYPE skiff_connection_timeouts_total counter\nskiff_connection_timeouts_total{{kind=\"handshake\"}} {}\nskiff_connection_timeouts_total{{kind=\"idle\"}} {}",
+            load(&self.handshake_timeouts),
+            load(&self.idle_timeouts)
+        );
+    }
 }
 
 impl RequestMetrics {
@@ -171,6 +214,7 @@ pub fn render(
         );
     }
     requests.render(&mut out);
+    requests.connections.render(&mut out);
     out
 }
 

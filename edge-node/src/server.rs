@@ -1,4 +1,5 @@
-//! The HTTP side: accept loops, input limits, and the bridge between hyper and isolates.
+//! The HTTP side of a request: input limits, routing, and the bridge between hyper and
+//! isolates, including the node's framing of tenants' responses. Connections are `conn.rs`.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -6,20 +7,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use skiff_runtime::{BodyReceiver, FetchRequest, ResponseBody, RuntimeError, body_channel};
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use crate::conn::ConnectionLimits;
 use crate::registry::ScriptRegistry;
 
 /// Input limits applied before any tenant code runs.
@@ -33,6 +32,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Longest a tenant may take to produce a response head: longer gets 503.
     pub wall_clock: std::time::Duration,
+    /// Bounds on connections: how many, how long they may stay silent or idle, HTTP/2.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -42,6 +43,7 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             max_body_bytes: 100 * 1024 * 1024,
             wall_clock: std::time::Duration::from_secs(30),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -103,7 +105,7 @@ fn payload_too_large(max: u64) -> Response<NodeBody> {
     );
     response
         .headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -260,6 +262,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     };
 
     let (parts, incoming) = req.into_parts();
+    let is_head = parts.method == Method::HEAD;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{scheme}://{authority}{path}");
     let mut headers: Vec<(String, Vec<u8>)> = parts
@@ -330,15 +333,54 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         Some(Ok(head)) => head,
     };
 
-    let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = match head.body {
-        ResponseBody::Full(bytes) if bytes.is_empty() => NodeBody::Full(None),
-        ResponseBody::Full(bytes) => NodeBody::Full(Some(bytes)),
-        ResponseBody::Stream(rx) => NodeBody::Stream(rx),
+    into_response(head, is_head)
+}
+
+/// Response headers that frame a message or belong to one connection (RFC 9110 7.6.1,
+/// RFC 9112 6): the node frames every response itself, so a tenant's values never reach the
+/// wire. A `content-length` set by the tenant would otherwise let its body run into the next
+/// response on a keep-alive connection.
+fn is_connection_header(name: &HeaderName) -> bool {
+    matches!(
+        *name,
+        CONTENT_LENGTH | TRANSFER_ENCODING | CONNECTION | UPGRADE | TE | TRAILER
+    ) || {
+        let name = name.as_str();
+        name == "keep-alive" || name.starts_with("proxy-")
+    }
+}
+
+/// A `content-length` value that is one decimal number (what a HEAD or 304 response may
+/// carry to describe the body it does not send).
+fn valid_content_length(value: &[u8]) -> bool {
+    !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit)
+}
+
+/// Turns a tenant's answer into the response hyper sends. The tenant chooses the status, the
+/// end-to-end headers and the body; the node chooses the framing: hyper writes
+/// `content-length` from the body's exact size, or chunks it. Responses that carry no body
+/// (to HEAD, 204, 304) lose the tenant's body here, for HTTP/2 as for HTTP/1.1.
+fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<NodeBody> {
+    let status = match StatusCode::from_u16(head.status) {
+        // A final response: 1xx would announce a protocol switch or another response.
+        Ok(status) if (200..=599).contains(&status.as_u16()) => status,
+        _ => return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+    };
+    let bodiless =
+        is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    // HEAD and 304 may announce the length of the body they stand for.
+    let length_allowed = is_head || status == StatusCode::NOT_MODIFIED;
+    let (body, body_len) = match head.body {
+        ResponseBody::Full(bytes) if bodiless => (NodeBody::Full(None), Some(bytes.len())),
+        ResponseBody::Stream(_) if bodiless => (NodeBody::Full(None), None),
+        ResponseBody::Full(bytes) if bytes.is_empty() => (NodeBody::Full(None), None),
+        ResponseBody::Full(bytes) => (NodeBody::Full(Some(bytes)), None),
+        ResponseBody::Stream(rx) => (NodeBody::Stream(rx), None),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let response_headers = response.headers_mut();
+    let mut length_set = false;
     for (name, value) in head.headers {
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(&name),
@@ -347,11 +389,22 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
             tracing::debug!("dropping an invalid response header");
             continue;
         };
-        // The connection's framing is hyper's business, not the tenant's.
-        if name == TRANSFER_ENCODING || name == http::header::CONNECTION {
+        if is_connection_header(&name) {
+            if name == CONTENT_LENGTH
+                && length_allowed
+                && !length_set
+                && valid_content_length(value.as_bytes())
+            {
+                response_headers.insert(CONTENT_LENGTH, value);
+                length_set = true;
+            }
             continue;
         }
         response_headers.append(name, value);
+    }
+    // A HEAD answered with a body: the length of that body, as a GET would have had it.
+    if let (Some(len), false, true) = (body_len, length_set, is_head) {
+        response_headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     }
     response
 }
@@ -388,80 +441,6 @@ async fn forward_body(
         if tx.send(Ok(data)).await.is_err() {
             return;
         }
-    }
-}
-
-fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper's own ceilings sit above Skiff's limits so that the service answers with the
-    // precise status; past them hyper answers 431 itself.
-    let head_room = limits.max_url_bytes + limits.max_header_bytes + 16 * 1024;
-    builder
-        .http1()
-        .max_buf_size(head_room.max(8192))
-        .max_headers(4096)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30));
-    builder
-        .http2()
-        .max_header_list_size(head_room as u32)
-        .timer(hyper_util::rt::TokioTimer::new());
-    builder
-}
-
-/// Accepts connections on `listener` until `stop` flips, serving each with `shared`.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-    graceful: Arc<std::sync::Mutex<Option<GracefulShutdown>>>,
-) {
-    let builder = Arc::new(builder(&shared.limits));
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|stop| *stop) => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let builder = builder.clone();
-        let tls = tls.clone();
-        let watcher = graceful
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().map(|g| g.watcher()));
-        let Some(watcher) = watcher else { return };
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| handle(shared.clone(), scheme, req));
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls_stream) => {
-                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    Err(err) => {
-                        tracing::debug!(%peer, %err, "TLS handshake failed");
-                        return;
-                    }
-                },
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, %err, "connection ended with an error");
-            }
-        });
     }
 }
 
