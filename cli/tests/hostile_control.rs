@@ -86,8 +86,15 @@ fn a_node_syncs_over_https_with_its_token_from_a_file() {
     // A token on the command line is refused, naming the safe ways.
     let refused = skiff(
         &[
-            "node", "--listen", "127.0.0.1:0", "--data-dir", "node-x", "--control", &url,
-            "--node-token", token,
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "node-x",
+            "--control",
+            &url,
+            "--node-token",
+            token,
         ],
         root,
         &[],
