@@ -22,7 +22,11 @@ fn tempdir() -> tempfile::TempDir {
 
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    // A success may be an event stream that never ends: read its start only.
+    let text = tokio::time::timeout(Duration::from_secs(2), response.text())
+        .await
+        .map(Result::unwrap_or_default)
+        .unwrap_or_default();
     let message = serde_json::from_str::<ErrorBody>(&text)
         .map(|body| body.error)
         .unwrap_or(text);
