@@ -34,7 +34,7 @@ enum Command {
     /// Run the control plane: scripts, versions, deployments and secrets, pushed to the nodes.
     Control(ControlPlaneArgs),
     /// Run an edge node serving what the control plane deploys, or the scripts in a directory.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Create a worker project: skiff.toml, src/index.js, .gitignore.
     Init(platform::InitArgs),
     /// Upload the project in the current folder and deploy it to every edge node.
@@ -233,7 +233,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Node(args) => {
             init_tracing();
-            runtime.block_on(run_node(args))
+            runtime.block_on(run_node(*args))
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Init(args) => platform::init(args),
