@@ -41,13 +41,12 @@ wait_for_port() { # log file -> port
 pids+=($!)
 control_port=$(wait_for_port "$work/control.log")
 admin_token=$(cat "$work/control/admin.token")
-node_token=$(cat "$work/control/node.token")
 
 ports=(); admins=()
 for i in $(seq 1 "$NODES"); do
   "$skiff" node --listen 127.0.0.1:0 --threads 1 --data-dir "$work/node-$i" \
     --admin-listen 127.0.0.1:0 \
-    --control "http://127.0.0.1:$control_port" --node-token "$node_token" >"$work/node-$i.log" 2>&1 &
+    --control "http://127.0.0.1:$control_port" --node-token-file "$work/control/node.token" >"$work/node-$i.log" 2>&1 &
   pids+=($!)
   ports+=("$(wait_for_port "$work/node-$i.log")")
   for _ in $(seq 100); do grep -q 'metrics on' "$work/node-$i.log" && break; sleep 0.05; done

@@ -39,7 +39,7 @@ echo "demo: control plane on $SKIFF_CONTROL_URL (tokens in $work/control)"
 ports=() tls_ports=()
 for n in 1 2; do
   "$skiff" node --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --data-dir "$work/node-$n" \
-    --control "$SKIFF_CONTROL_URL" --node-token "$(cat "$work/control/node.token")" \
+    --control "$SKIFF_CONTROL_URL" --node-token-file "$work/control/node.token" \
     >"$work/node-$n.log" 2>&1 &
   pids+=($!)
   wait_for "$work/node-$n.log" "listening on https"

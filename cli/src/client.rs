@@ -22,6 +22,9 @@ pub struct ControlArgs {
     /// The API token (`skiff control` writes the admin token to DATA_DIR/admin.token).
     #[arg(long = "api-token", env = "SKIFF_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM certificates to trust for an https:// control plane, besides the built-in roots.
+    #[arg(long = "control-ca", env = "SKIFF_CONTROL_CA")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 pub struct Client {
@@ -38,9 +41,23 @@ impl Client {
                  (`skiff control` writes it to DATA_DIR/admin.token)"
             );
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = &args.ca {
+            let pem = std::fs::read(ca)
+                .map_err(|err| anyhow!("reading the control plane CA {}: {err}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|err| anyhow!("the control plane CA {}: {err}", ca.display()))?;
+            if certs.is_empty() {
+                bail!(
+                    "the control plane CA {}: no certificate in it",
+                    ca.display()
+                );
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             base: args.url.trim_end_matches('/').to_string(),

@@ -6,13 +6,13 @@ mod dev;
 mod platform;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use skiff_control_plane::{ControlConfig, ControlPlane};
+use skiff_control_plane::{ControlConfig, ControlPlane, TlsFiles};
 use skiff_edge_node::{
     CacheLimits, ConnectionLimits, DirectorySource, EdgeNode, Limits, NodeConfig, SyncConfig,
 };
@@ -38,7 +38,7 @@ enum Command {
     /// Run the control plane: scripts, versions, deployments and secrets, pushed to the nodes.
     Control(ControlPlaneArgs),
     /// Run an edge node serving what the control plane deploys, or the scripts in a directory.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Create a worker project: skiff.toml, src/index.js, .gitignore.
     Init(platform::InitArgs),
     /// Upload the project in the current folder and deploy it to every edge node.
@@ -125,9 +125,33 @@ struct ControlPlaneArgs {
     /// Address of the API and of the nodes' sync channel.
     #[arg(long, default_value = "127.0.0.1:8700")]
     listen: SocketAddr,
-    /// Where the store (SQLite) and the API tokens live.
+    /// Where the store (SQLite) and the API tokens live (made private: 0700, files 0600).
     #[arg(long, default_value = "skiff-control")]
     data_dir: PathBuf,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Open connections at most; past it new ones are closed at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a new connection may take to send its first byte (or finish its TLS handshake).
+    #[arg(long, default_value_t = 10)]
+    first_byte_timeout_secs: u64,
+    /// Seconds a request head may take to arrive once it has begun.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit with no request in progress.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Milliseconds an upload's top level (its awaits included) may take when it is validated.
+    #[arg(long, default_value_t = 5000)]
+    validation_timeout_ms: u64,
+    /// Node rows kept at most; a new node past it is refused until stale ones are deleted.
+    #[arg(long, default_value_t = 1000)]
+    max_nodes: usize,
 }
 
 #[derive(Args)]
@@ -144,12 +168,20 @@ struct NodeArgs {
     /// Directory of scripts: NAME.js files and NAME/ project folders.
     #[arg(long, required_unless_present = "control")]
     scripts: Option<PathBuf>,
-    /// The control plane to sync scripts from (needs --node-token and --data-dir).
-    #[arg(long, requires_all = ["node_token", "data_dir"])]
+    /// The control plane to sync scripts from (needs the node token and --data-dir).
+    #[arg(long, requires = "data_dir")]
     control: Option<String>,
-    /// The node token (`skiff control` writes it to its DATA_DIR/node.token).
-    #[arg(long, env = "SKIFF_NODE_TOKEN", hide_env_values = true)]
+    /// A file holding the node token (`skiff control` writes it to its DATA_DIR/node.token).
+    /// The token may also come from SKIFF_NODE_TOKEN; never from an argument, which every
+    /// local user can read in the process list.
+    #[arg(long, env = "SKIFF_NODE_TOKEN_FILE")]
+    node_token_file: Option<PathBuf>,
+    /// Refused: a token given as an argument shows in the process list.
+    #[arg(long, hide = true)]
     node_token: Option<String>,
+    /// PEM certificates to trust for an https:// control plane, besides the built-in roots.
+    #[arg(long, env = "SKIFF_CONTROL_CA")]
+    control_ca: Option<PathBuf>,
     /// Where the node keeps what it applied, to serve it also when the control plane is down.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -233,7 +265,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Node(args) => {
             init_tracing();
-            runtime.block_on(run_node(args))
+            runtime.block_on(run_node(*args))
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Init(args) => platform::init(args),
@@ -256,11 +288,22 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
     args.runtime.apply(&mut config);
     args.connections.apply(&mut config.limits.connections);
-    if let (Some(control), Some(token), Some(data_dir)) =
-        (&args.control, &args.node_token, &args.data_dir)
-    {
-        let sync = SyncConfig::new(control.clone(), token.trim(), data_dir)
+    if args.node_token.is_some() {
+        bail!(
+            "--node-token is refused: an argument shows in the process list, where every local \
+             user can read it. Use --node-token-file FILE (such as the control plane's \
+             DATA_DIR/node.token) or the SKIFF_NODE_TOKEN environment variable."
+        );
+    }
+    if let (Some(control), Some(data_dir)) = (&args.control, &args.data_dir) {
+        let token = node_token(args.node_token_file.as_deref())?;
+        let mut sync = SyncConfig::new(control.clone(), token, data_dir)
             .with_context(|| format!("preparing the data dir {}", data_dir.display()))?;
+        if let Some(ca) = &args.control_ca {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("reading the control plane CA {}", ca.display()))?;
+            sync = sync.with_control_ca(pem);
+        }
         println!(
             "skiff node: syncing from {control} as node {}",
             sync.node_id
@@ -294,21 +337,49 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The node token, from `file` or else from SKIFF_NODE_TOKEN.
+fn node_token(file: Option<&Path>) -> Result<String> {
+    let token = match file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading the node token from {}", file.display()))?,
+        None => std::env::var("SKIFF_NODE_TOKEN").unwrap_or_default(),
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!(
+            "no node token: pass --node-token-file FILE (the control plane writes it to its \
+             DATA_DIR/node.token) or set SKIFF_NODE_TOKEN"
+        );
+    }
+    Ok(token.to_string())
+}
+
 async fn run_control(args: ControlPlaneArgs) -> Result<()> {
-    let config = ControlConfig::new(args.listen, args.data_dir.clone());
+    let mut config = ControlConfig::new(args.listen, args.data_dir.clone());
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(TlsFiles { cert, key });
+    }
+    config.connections = skiff_control_plane::ConnectionLimits {
+        max_connections: args.max_connections,
+        first_byte: Duration::from_secs(args.first_byte_timeout_secs),
+        header_read: Duration::from_secs(args.header_timeout_secs),
+        idle: Duration::from_secs(args.idle_timeout_secs),
+    };
+    config.validation_timeout = Duration::from_millis(args.validation_timeout_ms);
+    config.max_nodes = args.max_nodes;
     let control = ControlPlane::start(config).await.with_context(|| {
         format!(
             "starting the control plane with data in {}",
             args.data_dir.display()
         )
     })?;
-    println!("skiff control: listening on http://{}", control.addr());
+    println!("skiff control: listening on {}", control.url());
     println!(
         "skiff control: admin token in {} (for the CLI: SKIFF_API_TOKEN)",
         control.admin_token_path().display()
     );
     println!(
-        "skiff control: node token in {} (for skiff node --node-token)",
+        "skiff control: node token in {} (for skiff node --node-token-file)",
         control.node_token_path().display()
     );
     wait_for_signal().await?;

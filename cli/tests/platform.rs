@@ -88,8 +88,8 @@ impl Platform {
                 &data_dir,
                 "--control",
                 &url,
-                "--node-token",
-                &self.node_token,
+                "--node-token-file",
+                "control/node.token",
             ],
             self.dir.path(),
         );

@@ -2,7 +2,9 @@
 //!
 //! Both are generated on first start (32 random bytes, hex) and written to
 //! `DATA_DIR/admin.token` and `DATA_DIR/node.token` with mode 0600; later starts read them
-//! back. The store keeps only their sha256, and requests are checked by comparing hashes.
+//! back. The store keeps only their sha256, and requests are checked by comparing hashes in
+//! constant time ([`constant_time_eq`]): how long a check takes says nothing about how much of
+//! a guessed token's hash matched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,17 +70,31 @@ impl Tokens {
         Ok(Self { admin, node })
     }
 
-    /// The role of a presented token, comparing its hash with the stored ones.
+    /// The role of a presented token, comparing its hash with both stored ones (always both,
+    /// each in constant time).
     fn role_of(&self, token: &str) -> Option<Role> {
         let hash = sha256_hex(token.as_bytes());
-        if hash == self.admin.hash {
-            Some(Role::Admin)
-        } else if hash == self.node.hash {
-            Some(Role::Node)
-        } else {
-            None
+        let admin = constant_time_eq(hash.as_bytes(), self.admin.hash.as_bytes());
+        let node = constant_time_eq(hash.as_bytes(), self.node.hash.as_bytes());
+        match (admin, node) {
+            (true, _) => Some(Role::Admin),
+            (false, true) => Some(Role::Node),
+            (false, false) => None,
         }
     }
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only, not on where
+/// they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 fn token_file(data_dir: &Path, role: Role) -> Result<Token, ControlError> {
@@ -158,4 +174,19 @@ pub async fn require_node(
 ) -> Result<Response, ApiError> {
     presented_role(&state, &request)?;
     Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"xbc"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+    }
 }

@@ -29,6 +29,8 @@ pub enum ControlError {
     },
     #[error("could not start the worker pool that validates uploads: {0}")]
     Pool(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// A failure inside the store.
@@ -40,6 +42,9 @@ pub enum StoreError {
     /// The caller asked for something the data does not allow (400).
     #[error("{0}")]
     Invalid(String),
+    /// A limit on what the store keeps was reached (409).
+    #[error("{0}")]
+    Full(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored JSON: {0}")]
@@ -73,6 +78,10 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -80,6 +89,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(message) => Self::not_found(message),
             StoreError::Invalid(message) => Self::bad_request(message),
+            StoreError::Full(message) => Self::new(StatusCode::CONFLICT, message),
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal store error")

@@ -5,11 +5,18 @@
 //! upload by loading it in a real isolate, and pushes each change to the nodes over a
 //! server-sent-events sync channel. Every change gets the next revision; nodes acknowledge
 //! the revisions they serve. `protocol/PROTOCOL.md` lists the endpoints.
+//!
+//! It serves HTTP, or HTTPS with [`ControlConfig::tls`], through its own accept loop
+//! ([`server`]) that bounds slow and idle connections and their number. The data directory and
+//! everything in it (the store with its secrets, the token files) are private to the owner
+//! (0700 and 0600), set explicitly at every start.
 
 mod admin;
 mod auth;
 mod error;
 mod extract;
+mod private;
+mod server;
 mod state;
 mod store;
 mod sync;
@@ -25,11 +32,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use skiff_runtime::WorkerPool;
 use tokio::task::JoinHandle;
 
+pub use auth::constant_time_eq;
 pub use error::{ControlError, StoreError};
+pub use server::{ConnectionLimits, ConnectionStats, TlsFiles};
 
 use crate::auth::Tokens;
 use crate::state::AppState;
@@ -48,6 +57,15 @@ pub struct ControlConfig {
     pub startup_cpu: Duration,
     /// Engine heap an upload may use when it is validated.
     pub memory_bytes: usize,
+    /// Wall-clock time an upload's top level (its awaits included) may take when it is
+    /// validated; a top level still pending then is refused with 400.
+    pub validation_timeout: Duration,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Bounds on connections: their number, first byte, request heads, idle keep-alive.
+    pub connections: ConnectionLimits,
+    /// Node rows the store keeps at most; a new node id past it is refused with 409.
+    pub max_nodes: usize,
 }
 
 impl ControlConfig {
@@ -58,6 +76,10 @@ impl ControlConfig {
             max_bundle_bytes: skiff_protocol::MAX_BUNDLE_BYTES,
             startup_cpu: Duration::from_millis(400),
             memory_bytes: 128 * 1024 * 1024,
+            validation_timeout: Duration::from_secs(5),
+            tls: None,
+            connections: ConnectionLimits::default(),
+            max_nodes: 1000,
         }
     }
 }
@@ -67,21 +89,26 @@ pub struct ControlPlane {
     addr: SocketAddr,
     state: Arc<AppState>,
     server: JoinHandle<()>,
+    https: bool,
+    stats: Arc<ConnectionStats>,
 }
 
 impl ControlPlane {
     /// Opens the store in `config.data_dir` (creating the tokens on first start), starts the
     /// validation pool and serves the API.
     pub async fn start(config: ControlConfig) -> Result<ControlPlane, ControlError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| ControlError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || private::secure_data_dir(&data_dir))
+            .await
+            .map_err(|err| StoreError::Task(err.to_string()))??;
         let db_path = config.data_dir.join("control.db");
         let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
             .await
             .map_err(|err| StoreError::Task(err.to_string()))??;
         let tokens = Tokens::load_or_create(&config.data_dir, &store).await?;
+        // SQLite made the -wal/-shm files when it opened the store: private too.
+        private::secure_files(&config.data_dir)?;
+        let tls = config.tls.as_ref().map(server::tls_acceptor).transpose()?;
         let revision = store.call(|conn| store::current_revision(conn)).await?;
         let pool = WorkerPool::new(1).map_err(ControlError::Pool)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -96,34 +123,48 @@ impl ControlPlane {
                 addr: config.listen,
                 source,
             })?;
+        let https = tls.is_some();
         tracing::info!(
             %addr,
+            https,
             admin_token = %tokens.admin.path.display(),
             node_token = %tokens.node.path.display(),
             revision,
             "control plane listening; the API tokens are in the token files"
         );
         let state = Arc::new(AppState::new(config, store, tokens, pool, revision));
-        let app = router(state.clone());
-        let mut stop = state.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(error = %err, "control plane server failed");
-            }
-        });
+        let stats = Arc::new(ConnectionStats::default());
+        let server = server::Server {
+            app: router(state.clone()),
+            tls,
+            limits: state.config.connections,
+            stats: stats.clone(),
+            stop: state.shutdown.subscribe(),
+        };
+        let server = tokio::spawn(server::serve(listener, server));
         Ok(ControlPlane {
             addr,
             state,
             server,
+            https,
+            stats,
         })
     }
 
     /// The address the API listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The API's base URL: `http://ADDR`, or `https://ADDR` with TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Counters of the connection limits.
+    pub fn connection_stats(&self) -> &ConnectionStats {
+        &self.stats
     }
 
     pub fn admin_token(&self) -> &str {
@@ -179,6 +220,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/scripts/{name}/tail", get(tail::tail))
         .route("/v1/nodes", get(sync::list_nodes))
+        .route("/v1/nodes/{id}", delete(sync::delete_node))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

@@ -1,7 +1,9 @@
-//! What every request handler shares: the store, the tokens, the validation pool, and the
-//! in-memory signals that wake sync streams, node long-polls and tail subscribers.
+//! What every request handler shares: the store, the tokens, the validation pool, the open
+//! sync sessions, and the in-memory signals that wake sync streams, node long-polls and tail
+//! subscribers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use skiff_protocol::TailEvent;
@@ -27,6 +29,12 @@ pub struct AppState {
     pub node_events: watch::Sender<u64>,
     /// Open sync streams per node id.
     connected: Mutex<BTreeMap<String, usize>>,
+    /// Open sync sessions by session id.
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Node requests refused for naming no open session or another node's.
+    pub refused_node_requests: AtomicU64,
+    /// Log events refused (their batch named a script that is not tailed, or another node).
+    pub refused_log_events: AtomicU64,
     /// Log events from nodes, to tail subscribers.
     pub tail: broadcast::Sender<Arc<TailEvent>>,
     /// Open tail subscriptions per script.
@@ -53,6 +61,9 @@ impl AppState {
             revision: watch::Sender::new(revision),
             node_events: watch::Sender::new(0),
             connected: Mutex::default(),
+            sessions: Mutex::default(),
+            refused_node_requests: AtomicU64::new(0),
+            refused_log_events: AtomicU64::new(0),
             tail: broadcast::Sender::new(TAIL_BUFFER),
             tail_subscribers: Mutex::default(),
             tailed: watch::Sender::new(Vec::new()),
@@ -76,14 +87,35 @@ impl AppState {
         self.node_events.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Marks `node` connected until the guard is dropped.
-    pub fn node_connected(self: &Arc<Self>, node: &str) -> ConnectedGuard {
+    /// Opens a sync session of `node` (which may acknowledge up to `acknowledgeable` from
+    /// the start) and marks the node connected, until the guard is dropped.
+    pub fn open_session(self: &Arc<Self>, node: &str, acknowledgeable: u64) -> SessionGuard {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No system randomness: still unique, though guessable by whoever holds the node
+            // token (which can open sessions anyway).
+            bytes = uuid::Uuid::new_v4().into_bytes();
+        }
+        let session = Arc::new(Session {
+            id: hex::encode(bytes),
+            node: node.to_string(),
+            sent: AtomicU64::new(acknowledgeable),
+        });
+        lock(&self.sessions).insert(session.id.clone(), session.clone());
         *lock(&self.connected).entry(node.to_string()).or_default() += 1;
         self.node_event();
-        ConnectedGuard {
+        SessionGuard {
             state: self.clone(),
-            node: node.to_string(),
+            session,
         }
+    }
+
+    /// The open session `id` of `node`, if there is one.
+    pub fn session(&self, id: &str, node: &str) -> Option<Arc<Session>> {
+        lock(&self.sessions)
+            .get(id)
+            .filter(|session| session.node == node)
+            .cloned()
     }
 
     pub fn connected_nodes(&self) -> BTreeSet<String> {
@@ -116,15 +148,36 @@ fn decrement(map: &mut BTreeMap<String, usize>, key: &str) {
     }
 }
 
-/// A node's open sync stream.
-pub struct ConnectedGuard {
-    state: Arc<AppState>,
-    node: String,
+/// One open sync stream of a node: its id (sent to the node in the `x-skiff-session`
+/// response header) and the newest revision sent to it, the most the node may acknowledge.
+pub struct Session {
+    pub id: String,
+    pub node: String,
+    sent: AtomicU64,
 }
 
-impl Drop for ConnectedGuard {
+impl Session {
+    /// The newest revision the stream has sent (or that the node had when it subscribed).
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
+    }
+
+    /// Records that the stream is about to send `revision`.
+    pub fn sending(&self, revision: u64) {
+        self.sent.fetch_max(revision, Ordering::AcqRel);
+    }
+}
+
+/// A node's open sync stream: its session is open and the node connected until it drops.
+pub struct SessionGuard {
+    state: Arc<AppState>,
+    pub session: Arc<Session>,
+}
+
+impl Drop for SessionGuard {
     fn drop(&mut self) {
-        decrement(&mut lock(&self.state.connected), &self.node);
+        lock(&self.state.sessions).remove(&self.session.id);
+        decrement(&mut lock(&self.state.connected), &self.session.node);
         self.state.node_event();
     }
 }

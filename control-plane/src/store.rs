@@ -463,9 +463,24 @@ pub fn set_token_hash(conn: &Connection, role: &str, hash: &str) -> Result<(), S
     Ok(())
 }
 
-/// Notes that a node was seen (a new node starts at revision 0).
-pub fn node_seen(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute(
+/// Notes that a node was seen (a new node starts at revision 0). A new node is refused when
+/// the store already has `max_nodes` of them.
+pub fn node_seen(tx: &Transaction<'_>, id: &str, max_nodes: usize) -> Result<(), StoreError> {
+    let known = tx
+        .query_row("SELECT 1 FROM nodes WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !known {
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM nodes", [], |row| row.get(0))?;
+        if count as u64 >= max_nodes as u64 {
+            tracing::warn!(node = %id, max_nodes, "a new node was refused: the node table is full");
+            return Err(StoreError::Full(format!(
+                "the control plane already tracks {count} nodes, its limit (--max-nodes \
+                 {max_nodes}); remove stale ones with DELETE /v1/nodes/{{id}}"
+            )));
+        }
+    }
+    tx.execute(
         "INSERT INTO nodes (id, revision, last_seen_ms) VALUES (?1, 0, ?2)
          ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
         params![id, now_ms() as i64],
@@ -473,14 +488,21 @@ pub fn node_seen(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Records a node's acknowledged revision (the node's row exists: its sync stream made it).
 pub fn node_ack(conn: &Connection, id: &str, revision: u64) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO nodes (id, revision, last_seen_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
-             last_seen_ms = excluded.last_seen_ms",
+    let updated = conn.execute(
+        "UPDATE nodes SET revision = ?2, last_seen_ms = ?3 WHERE id = ?1",
         params![id, revision as i64, now_ms() as i64],
     )?;
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("no node {id:?}")));
+    }
     Ok(())
+}
+
+/// Forgets a node; false when there was none.
+pub fn delete_node(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM nodes WHERE id = ?1", [id])? > 0)
 }
 
 /// Every node ever seen (the `connected` flags are filled in by the caller).

@@ -1,5 +1,11 @@
 //! The node side: the sync channel (server-sent events), bundles by hash, acks, and the
 //! admin view of the nodes (`GET /v1/nodes`, with its long poll on acks).
+//!
+//! A node's identity is the session its sync stream opened: `GET /v1/sync` answers with an
+//! `x-skiff-session` header, and the node's bundle fetches, acks and log posts carry it with
+//! their `x-skiff-node`. A request naming no open session of that node is refused (403), an
+//! ack may name only a revision the session was sent (409 above it), and the store keeps at
+//! most `max_nodes` node rows (409 for a new node past it).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,13 +18,14 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use skiff_protocol::{Ack, NODE_ID_HEADER, NodeList, SyncEvent};
+use skiff_protocol::{Ack, NODE_ID_HEADER, NodeList, SESSION_HEADER, SyncEvent};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{ApiError, StoreError};
 use crate::extract::{JsonBody, QueryArgs};
-use crate::state::AppState;
+use crate::state::{AppState, Session, SessionGuard};
 use crate::store;
+use crate::validate::validate_node_id;
 
 /// How often an idle event stream gets a `: ping` comment.
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
@@ -81,22 +88,54 @@ pub async fn sync(
     let node = headers
         .get(NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|id| !id.is_empty() && id.len() <= 256)
         .ok_or_else(|| {
             ApiError::bad_request(format!("name the node in the {NODE_ID_HEADER} header"))
         })?
         .to_string();
+    validate_node_id(&node)?;
     {
         let node = node.clone();
+        let max_nodes = state.config.max_nodes;
         state
             .store
-            .call(move |conn| store::node_seen(conn, &node))
+            .write(move |tx| store::node_seen(tx, &node, max_nodes))
             .await?;
     }
+    // The node may acknowledge what it says it has, if the control plane issued it.
+    let current = *state.revision.borrow();
+    let acknowledgeable = if query.since <= current {
+        query.since
+    } else {
+        0
+    };
+    let session = state.open_session(&node, acknowledgeable);
+    let session_id = session.session.id.clone();
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(run_sync(state, node, query.since, tx));
-    Ok(event_stream(rx))
+    tokio::spawn(run_sync(state, session, query.since, tx));
+    let mut response = event_stream(rx);
+    if let Ok(value) = session_id.parse() {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// The open sync session a node request names in its `x-skiff-node` and `x-skiff-session`
+/// headers; 403 when there is none.
+pub fn node_session(state: &AppState, headers: &HeaderMap) -> Result<Arc<Session>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let session = match (header(NODE_ID_HEADER), header(SESSION_HEADER)) {
+        (Some(node), Some(id)) => state.session(id, node),
+        _ => None,
+    };
+    session.ok_or_else(|| {
+        state
+            .refused_node_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ApiError::forbidden(format!(
+            "no open sync session: a node request carries the {NODE_ID_HEADER} and \
+             {SESSION_HEADER} of its open GET /v1/sync stream"
+        ))
+    })
 }
 
 /// The first event for a node that applied `since`: a snapshot, the changes since, or none.
@@ -124,9 +163,20 @@ fn update_since(
     Ok((revision, Some(SyncEvent::Update { revision, changes })))
 }
 
+/// The revision an event carries, which its session may then acknowledge.
+fn event_revision(event: &SyncEvent) -> Option<u64> {
+    match event {
+        SyncEvent::Snapshot { revision, .. } | SyncEvent::Update { revision, .. } => {
+            Some(*revision)
+        }
+        _ => None,
+    }
+}
+
 /// Feeds one node's sync stream until the node goes away or the control plane stops.
-async fn run_sync(state: Arc<AppState>, node: String, since: u64, tx: mpsc::Sender<Bytes>) {
-    let _connected = state.node_connected(&node);
+async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mpsc::Sender<Bytes>) {
+    let session = guard.session.clone();
+    let node = session.node.clone();
     tracing::info!(node = %node, since, "node subscribed");
     let mut revisions = state.revision.subscribe();
     let mut tailed = state.tailed.subscribe();
@@ -137,10 +187,13 @@ async fn run_sync(state: Arc<AppState>, node: String, since: u64, tx: mpsc::Send
     let first = state.store.call(move |conn| first_event(conn, since)).await;
     let mut sent = match first {
         Ok((revision, event)) => {
-            if let Some(event) = event
-                && tx.send(data_frame(&event)).await.is_err()
-            {
-                return;
+            if let Some(event) = event {
+                if let Some(revision) = event_revision(&event) {
+                    session.sending(revision);
+                }
+                if tx.send(data_frame(&event)).await.is_err() {
+                    return;
+                }
             }
             revision
         }
@@ -176,7 +229,10 @@ async fn run_sync(state: Arc<AppState>, node: String, since: u64, tx: mpsc::Send
                     Ok((revision, event)) => {
                         sent = revision;
                         match event {
-                            Some(event) => data_frame(&event),
+                            Some(event) => {
+                                session.sending(revision);
+                                data_frame(&event)
+                            }
                             None => continue,
                         }
                     }
@@ -199,13 +255,16 @@ async fn run_sync(state: Arc<AppState>, node: String, since: u64, tx: mpsc::Send
             break;
         }
     }
+    drop(guard);
     tracing::info!(node = %node, "node unsubscribed");
 }
 
 pub async fn get_bundle(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
+    node_session(&state, &headers)?;
     let lookup = hash.clone();
     let bytes = state
         .store
@@ -217,9 +276,40 @@ pub async fn get_bundle(
 
 pub async fn ack(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(node): Path<String>,
     JsonBody(ack): JsonBody<Ack>,
 ) -> Result<StatusCode, ApiError> {
+    let session = node_session(&state, &headers)?;
+    if session.node != node {
+        state
+            .refused_node_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(ApiError::forbidden(format!(
+            "node {} may acknowledge only for itself",
+            session.node
+        )));
+    }
+    let current = *state.revision.borrow();
+    if ack.revision > current {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "revision {} was never issued (the latest is {current})",
+                ack.revision
+            ),
+        ));
+    }
+    if ack.revision > session.sent() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "revision {} was not sent to this node (its sync stream is at {})",
+                ack.revision,
+                session.sent()
+            ),
+        ));
+    }
     let id = node.clone();
     state
         .store
@@ -281,4 +371,22 @@ pub async fn list_nodes(
             _ = stopped(&mut shutdown) => return Ok(Json(list)),
         }
     }
+}
+
+/// `DELETE /v1/nodes/{id}` (admin): forgets a node's row (it comes back if the node syncs
+/// again).
+pub async fn delete_node(
+    State(state): State<Arc<AppState>>,
+    Path(node): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = node.clone();
+    let deleted = state
+        .store
+        .call(move |conn| store::delete_node(conn, &id))
+        .await?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("no node {node:?}")));
+    }
+    state.node_event();
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,16 @@
 //! Live logs: nodes post their tenants' log events (`POST /v1/logs`); `skiff tail` subscribers
 //! (`GET /v1/scripts/{name}/tail`) get those of their script. The set of tailed scripts goes
 //! to every node over the sync channel, so nodes forward only what someone reads.
+//!
+//! A log post comes from a node's open sync session (see `sync.rs`), and every event in it
+//! names that node and a script that is tailed now; otherwise the whole batch is refused with
+//! 403 and counted. A batch holds at most [`MAX_LOG_BATCH`] events (413 above).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use skiff_protocol::TailEvent;
 use tokio::sync::{broadcast, mpsc};
@@ -15,17 +19,53 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::state::AppState;
 use crate::store;
-use crate::sync::{data_frame, event_stream, ping_frame, ping_ticker, stopped};
+use crate::sync::{data_frame, event_stream, node_session, ping_frame, ping_ticker, stopped};
+
+/// The most events one `POST /v1/logs` may carry (nodes send at most 100).
+pub const MAX_LOG_BATCH: usize = 1000;
 
 pub async fn post_logs(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     JsonBody(events): JsonBody<Vec<TailEvent>>,
-) -> StatusCode {
+) -> Result<StatusCode, ApiError> {
+    let session = node_session(&state, &headers)?;
+    if events.len() > MAX_LOG_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a log batch holds at most {MAX_LOG_BATCH} events"),
+        ));
+    }
+    let refused = {
+        let tailed = state.tailed.borrow();
+        events.iter().find_map(|event| {
+            if event.node != session.node {
+                Some(format!(
+                    "a log event names node {:?}; node {} may post only its own",
+                    event.node, session.node
+                ))
+            } else if !tailed.contains(&event.script) {
+                Some(format!(
+                    "a log event names script {:?}, which nobody tails",
+                    event.script
+                ))
+            } else {
+                None
+            }
+        })
+    };
+    if let Some(message) = refused {
+        state
+            .refused_log_events
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(node = %session.node, %message, "log batch refused");
+        return Err(ApiError::forbidden(message));
+    }
     for event in events {
         // No subscriber is not an error: the events are simply not wanted.
         let _ = state.tail.send(Arc::new(event));
     }
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn tail(

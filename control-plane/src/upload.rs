@@ -305,7 +305,9 @@ fn split_bindings(bindings: &[Binding]) -> Result<(Vars, BTreeMap<String, String
 }
 
 /// Loads the bundle in an isolate under the startup limits and returns the wall time the
-/// load took, in milliseconds (isolate creation included).
+/// load took, in milliseconds (isolate creation included). A top level still running (or
+/// awaiting) after `validation_timeout` is refused; the runtime then stops its evaluation,
+/// because nothing waits for it any more.
 async fn validate_in_isolate(
     state: &AppState,
     name: &str,
@@ -327,7 +329,15 @@ async fn validate_in_isolate(
         ..IsolateLimits::default()
     };
     let started = Instant::now();
-    let result = state.pool.load(script, options).await;
+    let bound = state.config.validation_timeout;
+    let Ok(result) = tokio::time::timeout(bound, state.pool.load(script, options)).await else {
+        tracing::info!(script = %name, "upload refused: its top level did not finish in time");
+        return Err(ApiError::bad_request(format!(
+            "the script failed to load: its top level did not finish within {} ms \
+             (a top-level await that never settles, or one that waits too long)",
+            bound.as_millis()
+        )));
+    };
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(handle) => {

@@ -27,6 +27,26 @@ pub fn validate_module_path(path: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The longest node id.
+pub const MAX_NODE_ID: usize = 64;
+
+/// A node id (`x-skiff-node`) is 1 to 64 ASCII letters, digits, '-' and '_' (nodes make
+/// theirs from 32 hex digits).
+pub fn validate_node_id(id: &str) -> Result<(), ApiError> {
+    let valid = (1..=MAX_NODE_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        let shown: String = id.chars().take(MAX_NODE_ID).collect();
+        Err(ApiError::bad_request(format!(
+            "bad node id {shown:?}: use 1 to {MAX_NODE_ID} ASCII letters, digits, '-' and '_'"
+        )))
+    }
+}
+
 /// A binding or secret name is a JavaScript identifier of ASCII letters, digits and '_'.
 pub fn validate_env_name(name: &str) -> Result<(), ApiError> {
     let valid = (1..=256).contains(&name.len())
@@ -61,6 +81,18 @@ mod tests {
         ] {
             assert!(validate_module_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn node_ids_are_short_plain_words() {
+        assert!(validate_node_id("0123456789abcdef0123456789abcdef").is_ok());
+        assert!(validate_node_id("edge-1_a").is_ok());
+        assert!(validate_node_id(&"a".repeat(MAX_NODE_ID)).is_ok());
+        assert!(validate_node_id(&"a".repeat(MAX_NODE_ID + 1)).is_err());
+        assert!(validate_node_id("").is_err());
+        assert!(validate_node_id("a b").is_err());
+        assert!(validate_node_id("a/../b").is_err());
+        assert!(validate_node_id("é").is_err());
     }
 
     #[test]

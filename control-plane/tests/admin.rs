@@ -572,8 +572,12 @@ async fn delete_removes_the_script() {
     assert_eq!(scripts(&api).await, vec![]);
     let again = api.delete("/v1/scripts/hello").send().await.expect("sent");
     assert_eq!(again.status(), 404);
-    let bundle = Api::node(&cp)
-        .get(&format!("/v1/bundles/{}", first.version.bundle))
+    let node = Api::node(&cp);
+    let session = common::NodeSession::open(&node, "n1", 0)
+        .await
+        .expect("session");
+    let bundle = session
+        .sign(node.get(&format!("/v1/bundles/{}", first.version.bundle)))
         .send()
         .await
         .expect("sent");

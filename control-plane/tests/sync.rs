@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, HELLO, start, wait_for};
-use skiff_protocol::{Ack, Bundle, NodeList, SecretValue, SyncEvent, TailEvent, UploadMetadata};
+use common::{Api, EventStream, HELLO, NodeSession, start, wait_for};
+use skiff_protocol::{Bundle, NodeList, SecretValue, SyncEvent, TailEvent, UploadMetadata};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -148,8 +148,10 @@ async fn bundles_are_served_by_hash_and_verify() {
     assert_eq!(response.status(), 201);
     let upload: skiff_protocol::UploadResponse = response.json().await.expect("json");
     let hash = upload.version.bundle;
-    let bytes = Api::node(&cp)
-        .get(&format!("/v1/bundles/{hash}"))
+    let node = Api::node(&cp);
+    let session = NodeSession::open(&node, "n1", 0).await.expect("session");
+    let bytes = session
+        .sign(node.get(&format!("/v1/bundles/{hash}")))
         .send()
         .await
         .expect("sent")
@@ -161,23 +163,13 @@ async fn bundles_are_served_by_hash_and_verify() {
     assert_eq!(bundle.modules["lib.js"], "globalThis.loaded = true;\n");
     assert_eq!(upload.version.size, bundle.size() as u64);
 
-    let missing = Api::node(&cp)
-        .get(&format!("/v1/bundles/{}", "0".repeat(64)))
+    let missing = session
+        .sign(node.get(&format!("/v1/bundles/{}", "0".repeat(64))))
         .send()
         .await
         .expect("sent");
     assert_eq!(missing.status(), 404);
     cp.shutdown().await;
-}
-
-async fn ack(node: &Api, id: &str, revision: u64) {
-    let response = node
-        .post(&format!("/v1/nodes/{id}/ack"))
-        .json(&Ack { revision })
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 204);
 }
 
 #[tokio::test]
@@ -187,8 +179,8 @@ async fn acks_show_in_nodes_and_end_the_long_poll() {
     let api = Api::admin(&cp);
     let node = Api::node(&cp);
     let upload = api.deploy("hello", HELLO).await;
-    let mut stream = subscribe(&node, "n1", 0).await;
-    let _snapshot: SyncEvent = stream.expect_data(WAIT).await;
+    let mut session = NodeSession::open(&node, "n1", 0).await.expect("session");
+    let _snapshot: SyncEvent = session.stream.expect_data(WAIT).await;
 
     let nodes: NodeList = api.json("/v1/nodes").await;
     assert_eq!(nodes.revision, upload.revision);
@@ -213,7 +205,7 @@ async fn acks_show_in_nodes_and_end_the_long_poll() {
                 .await
         }
     });
-    ack(&node, "n1", upload.revision).await;
+    assert_eq!(session.ack(&node, "n1", upload.revision).await, 204);
     let answered = tokio::time::timeout(WAIT, poll)
         .await
         .expect("the long poll ends once the node acked")
@@ -222,7 +214,7 @@ async fn acks_show_in_nodes_and_end_the_long_poll() {
     assert!(answered.nodes[0].last_seen_ms > 0);
 
     // A node that is gone no longer holds the long poll.
-    drop(stream);
+    drop(session);
     let gone = wait_for(WAIT, || async {
         let nodes: NodeList = api.json("/v1/nodes").await;
         (!nodes.nodes[0].connected).then_some(())
@@ -253,13 +245,13 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
     let node = Api::node(&cp);
     api.deploy("hello", HELLO).await;
     api.deploy("other", HELLO).await;
-    let mut sync = subscribe(&node, "n1", 0).await;
-    let _snapshot: SyncEvent = sync.expect_data(WAIT).await;
+    let mut session = NodeSession::open(&node, "n1", 0).await.expect("session");
+    let _snapshot: SyncEvent = session.stream.expect_data(WAIT).await;
 
     let mut tail = EventStream::open(api.get("/v1/scripts/hello/tail"))
         .await
         .expect("tail opens");
-    let SyncEvent::Tail { scripts } = sync.expect_data(WAIT).await else {
+    let SyncEvent::Tail { scripts } = session.stream.expect_data(WAIT).await else {
         panic!("a tail event once someone tails");
     };
     assert_eq!(scripts, vec!["hello"]);
@@ -279,12 +271,20 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
         time_ms: 1,
         message: message.into(),
     };
-    let posted = node
-        .post("/v1/logs")
+    // A batch naming a script nobody tails is refused whole.
+    let posted = session
+        .sign(node.post("/v1/logs"))
         .json(&vec![
             event("other", "not for you"),
             event("hello", "hi there"),
         ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(posted.status(), 403);
+    let posted = session
+        .sign(node.post("/v1/logs"))
+        .json(&vec![event("hello", "hi there")])
         .send()
         .await
         .expect("sent");
@@ -293,7 +293,8 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
     assert_eq!(received, event("hello", "hi there"));
 
     drop(tail);
-    let SyncEvent::Tail { scripts } = sync.expect_data(Duration::from_secs(40)).await else {
+    let SyncEvent::Tail { scripts } = session.stream.expect_data(Duration::from_secs(40)).await
+    else {
         panic!("a tail event once nobody tails");
     };
     assert_eq!(scripts, Vec::<String>::new());

@@ -12,6 +12,12 @@
 //! At start the node loads the persisted state first, so it serves what it had even when the
 //! control plane is unreachable. Log events of the scripts named by the latest `tail` event
 //! are forwarded to `POST /v1/logs` in batches.
+//!
+//! The sync stream's answer names a session (`x-skiff-session`); bundle fetches, acks and log
+//! posts carry it, and the control plane refuses them without it. The data directory holds
+//! the scripts' secrets (in `state.json`): it is made 0700 and its files 0600 at every start,
+//! whatever the umask, and every file is written 0600. An `https://` control plane is checked
+//! against the built-in web roots, or against [`SyncConfig::control_ca`] when it is set.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
@@ -23,7 +29,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
-use skiff_protocol::{Ack, Bundle, NODE_ID_HEADER, ScriptState, SseParser, SyncEvent, TailEvent};
+use skiff_protocol::{
+    Ack, Bundle, NODE_ID_HEADER, SESSION_HEADER, ScriptState, SseParser, SyncEvent, TailEvent,
+};
 use skiff_runtime::{LogEvent, ScriptBundle};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -62,6 +70,9 @@ pub struct SyncConfig {
     /// The node's name towards the control plane (`x-skiff-node`); see
     /// [`load_or_create_node_id`].
     pub node_id: String,
+    /// PEM certificates to trust for an `https://` control plane, besides the built-in roots
+    /// (a private CA, or the control plane's self-signed certificate).
+    pub control_ca: Option<Vec<u8>>,
 }
 
 impl SyncConfig {
@@ -78,7 +89,14 @@ impl SyncConfig {
             node_token: node_token.into(),
             data_dir,
             node_id,
+            control_ca: None,
         })
+    }
+
+    /// Trusts the PEM certificates in `pem` for the control plane's TLS.
+    pub fn with_control_ca(mut self, pem: Vec<u8>) -> Self {
+        self.control_ca = Some(pem);
+        self
     }
 }
 
@@ -89,6 +107,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("node_token", &"<redacted>")
             .field("data_dir", &self.data_dir)
             .field("node_id", &self.node_id)
+            .field("control_ca", &self.control_ca.is_some())
             .finish()
     }
 }
@@ -105,12 +124,16 @@ pub enum SyncError {
     State { path: PathBuf, message: String },
     #[error("control plane unreachable: {0}")]
     Http(#[from] reqwest::Error),
-    #[error("the control plane refused the node token ({0}); check --node-token")]
+    #[error(
+        "the control plane refused the node token ({0}); check --node-token-file or SKIFF_NODE_TOKEN"
+    )]
     Refused(StatusCode),
     #[error("the control plane answered {status} to {what}")]
     Status { what: String, status: StatusCode },
     #[error("{0}")]
     Bundle(String),
+    #[error("the control plane CA certificates: {0}")]
+    Ca(String),
     #[error("malformed sync event: {0}")]
     Event(String),
     #[error("no sync event or ping for {0:?}")]
@@ -136,10 +159,55 @@ pub fn load_or_create_node_id(data_dir: &Path) -> Result<String, SyncError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io_error(&path)(err)),
     }
-    std::fs::create_dir_all(data_dir).map_err(io_error(data_dir))?;
+    secure_dir(data_dir)?;
     let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
     write_atomically_blocking(&path, id.as_bytes())?;
     Ok(id)
+}
+
+/// The mode of the data directory and its subdirectories.
+const DIR_MODE: u32 = 0o700;
+/// The mode of every file in the data directory.
+const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` if needed and makes it and what is in it private: directories 0700 and
+/// files 0600, one level of subdirectories deep (`bundles/`).
+fn secure_dir(dir: &Path) -> Result<(), SyncError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, DIR_MODE);
+    builder.create(dir).map_err(io_error(dir))?;
+    set_mode(dir, DIR_MODE)?;
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_error(&path))?;
+        if kind.is_file() {
+            set_mode(&path, FILE_MODE)?;
+        } else if kind.is_dir() {
+            set_mode(&path, DIR_MODE)?;
+            for inner in std::fs::read_dir(&path).map_err(io_error(&path))? {
+                let inner = inner.map_err(io_error(&path))?;
+                if inner.file_type().is_ok_and(|kind| kind.is_file()) {
+                    set_mode(&inner.path(), FILE_MODE)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), SyncError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(io_error(path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// The subscription as metrics and tests see it.
@@ -230,9 +298,11 @@ impl Store {
 
     async fn write_bundle(&self, hash: &str, bytes: Vec<u8>) -> Result<(), SyncError> {
         let dir = self.bundles_dir();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io_error(&dir))?;
+        let mut builder = tokio::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(DIR_MODE);
+        builder.create(&dir).await.map_err(io_error(&dir))?;
         write_atomically(self.bundle_path(hash), bytes).await
     }
 
@@ -281,10 +351,17 @@ fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> Result<(), SyncError>
     let tmp = PathBuf::from(tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    // The state holds the scripts' secrets: readable by the node's user only.
+    // The state holds the scripts' secrets: readable by the node's user only (also when a
+    // stale temporary file was left with another mode).
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
     let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+            .map_err(io_error(&tmp))?;
+    }
     file.write_all(bytes).map_err(io_error(&tmp))?;
     file.sync_all().map_err(io_error(&tmp))?;
     drop(file);
@@ -436,33 +513,53 @@ pub(crate) fn tail_hook(
     (hook, events)
 }
 
-/// Requests to the control plane, with the node's credentials.
+/// Requests to the control plane, with the node's credentials and its open sync session.
 #[derive(Clone)]
 struct ControlPlane {
     http: reqwest::Client,
     base: String,
     token: String,
     node: String,
+    /// The session the open sync stream was given (`x-skiff-session`), if one is open.
+    session: Arc<RwLock<Option<String>>>,
 }
 
 impl ControlPlane {
     fn new(config: &SyncConfig) -> Result<Self, SyncError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        if let Some(pem) = &config.control_ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|err| SyncError::Ca(err.to_string()))?;
+            if certs.is_empty() {
+                return Err(SyncError::Ca("no certificate in the PEM".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
         Ok(Self {
-            http,
+            http: builder.build()?,
             base: config.control_url.trim_end_matches('/').to_string(),
             token: config.node_token.clone(),
             node: config.node_id.clone(),
+            session: Arc::default(),
         })
     }
 
+    fn set_session(&self, session: Option<String>) {
+        *self.session.write().unwrap_or_else(|e| e.into_inner()) = session;
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
+        let request = self
+            .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .header(NODE_ID_HEADER, &self.node)
+            .header(NODE_ID_HEADER, &self.node);
+        match &*self.session.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(session) => request.header(SESSION_HEADER, session),
+            None => request,
+        }
     }
 
     /// Sends `request`; refusals of the token and other failures become errors.
@@ -551,7 +648,7 @@ impl SyncClient {
         let store = Store {
             dir: config.data_dir.clone(),
         };
-        std::fs::create_dir_all(&store.dir).map_err(io_error(&store.dir))?;
+        secure_dir(&store.dir)?;
         let saved = match store.load_state() {
             Ok(saved) => saved,
             Err(err) => {
@@ -624,6 +721,7 @@ impl SyncClient {
                 result = self.session(&mut applied) => result,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
+            self.control.set_session(None);
             self.status.connected.store(false, Ordering::Relaxed);
             let err = match result {
                 Ok(never) => match never {},
@@ -658,7 +756,19 @@ impl SyncClient {
                 &format!("/v1/sync?since={}", self.revision),
             )
             .header(reqwest::header::ACCEPT, "text/event-stream");
+        self.control.set_session(None);
         let response = self.control.send("the sync subscription", request).await?;
+        let session = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        if session.is_none() {
+            tracing::warn!(
+                "the control plane named no sync session; its bundles, acks and logs may be refused"
+            );
+        }
+        self.control.set_session(session);
         self.status.connected.store(true, Ordering::Relaxed);
         // The control plane repeats the tailed set on connect when it is not empty.
         self.tailed.set([]);

@@ -14,6 +14,10 @@ pub use sse::SseParser;
 /// The header a node names itself with on every request to the control plane.
 pub const NODE_ID_HEADER: &str = "x-skiff-node";
 
+/// The header of the sync stream's answer that names the node's session; the node sends it
+/// back on its bundle fetches, acks and log posts, which are refused without it.
+pub const SESSION_HEADER: &str = "x-skiff-session";
+
 /// The largest bundle (sum of the module sizes) the control plane accepts.
 pub const MAX_BUNDLE_BYTES: usize = 10 * 1024 * 1024;
 

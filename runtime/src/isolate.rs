@@ -449,7 +449,7 @@ pub(crate) async fn run(
     warm: Option<BootedRuntime>,
     clock: Arc<ThreadClock>,
     kills: Arc<LimitKills>,
-    ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
+    mut ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
 ) {
     // Declared first, dropped last: a retiring thread never exits with an engine still alive.
     let _count = count;
@@ -528,7 +528,15 @@ pub(crate) async fn run(
         .ok_or_else(|| "terminated".to_string())
         .and_then(|started| started.map_err(|err| err.to_string()));
     let evaluated = match started {
-        Ok(()) => evaluate_main(&mut runtime, &mut context, &main).await,
+        // Whoever loads the script may stop waiting (the control plane bounds validation in
+        // wall-clock time): a top level still pending then is abandoned with its runtime.
+        Ok(()) => tokio::select! {
+            evaluated = evaluate_main(&mut runtime, &mut context, &main) => evaluated,
+            () = ready.closed() => {
+                tracing::debug!(script = %bundle.name, "load abandoned by its caller");
+                return;
+            }
+        },
         Err(message) => Err(message),
     };
     if let Err(message) = evaluated {

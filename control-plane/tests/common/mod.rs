@@ -133,6 +133,13 @@ pub struct EventStream {
 
 impl EventStream {
     pub async fn open(request: reqwest::RequestBuilder) -> Result<Self> {
+        Ok(Self::open_with_headers(request).await?.0)
+    }
+
+    /// Like `open`, also returning the response headers.
+    pub async fn open_with_headers(
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Self, reqwest::header::HeaderMap)> {
         let response = request.send().await?;
         if !response.status().is_success() {
             bail!(
@@ -150,10 +157,14 @@ impl EventStream {
         if content_type != "text/event-stream" {
             bail!("event stream answered with content type {content_type:?}");
         }
-        Ok(Self {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        })
+        let headers = response.headers().clone();
+        Ok((
+            Self {
+                body: response.bytes_stream().boxed(),
+                buffer: String::new(),
+            },
+            headers,
+        ))
     }
 
     /// The next frame (comment frames included), or None when `wait` passes first.
@@ -200,6 +211,51 @@ impl EventStream {
             .await
             .expect("event stream readable")
             .expect("an event before the deadline")
+    }
+}
+
+/// A node's open sync stream and the session it was given: node requests carry both headers.
+pub struct NodeSession {
+    pub stream: EventStream,
+    pub node: String,
+    pub session: String,
+}
+
+impl NodeSession {
+    /// Subscribes as `node` from `since`.
+    pub async fn open(api: &Api, node: &str, since: u64) -> Result<Self> {
+        let (stream, headers) = EventStream::open_with_headers(
+            api.get(&format!("/v1/sync?since={since}"))
+                .header("x-skiff-node", node),
+        )
+        .await?;
+        let session = headers
+            .get("x-skiff-session")
+            .and_then(|v| v.to_str().ok())
+            .context("the sync stream names no session")?
+            .to_string();
+        Ok(Self {
+            stream,
+            node: node.to_string(),
+            session,
+        })
+    }
+
+    /// `request` with this session's `x-skiff-node` and `x-skiff-session`.
+    pub fn sign(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("x-skiff-node", &self.node)
+            .header("x-skiff-session", &self.session)
+    }
+
+    /// Acknowledges `revision` for node `id` through this session; the answer's status.
+    pub async fn ack(&self, api: &Api, id: &str, revision: u64) -> reqwest::StatusCode {
+        self.sign(api.post(&format!("/v1/nodes/{id}/ack")))
+            .json(&skiff_protocol::Ack { revision })
+            .send()
+            .await
+            .expect("ack sent")
+            .status()
     }
 }
 
