@@ -942,7 +942,8 @@ const NATIVE_ERRORS = [
 // - `__v8xTemporalTimeZone` stays: the engine's `Intl.DateTimeFormat` (and through it the
 //   `Temporal` polyfill's time-zone arithmetic) looks it up on the global from inside closures
 //   nothing here can reach. It is a pure function (time, zone name) -> calendar fields.
-// `gc` and `ShadowRealm` (a realm the engine builds with deno_core's internals in it) go too.
+// `gc` and `ShadowRealm` (a realm the engine builds with deno_core's internals in it) go too,
+// and `Atomics.wait` throws.
 const ENGINE_TIME_ZONE = "__v8xTemporalTimeZone";
 const {
   BigInt: PrimordialBigInt,
@@ -970,6 +971,20 @@ function hideEngineInternals() {
   if (typeof register === "function" && typeof notify === "function" && typeof cancel === "function") {
     defineAtomicsWaitAsync(register, notify, cancel);
   }
+  // Atomics.wait blocks the thread, which the CPU watchdog does not see (no CPU is spent) and
+  // which no other agent could end: one isolate is one thread. It throws instead, as it does
+  // on V8's main threads and in Workers.
+  ObjectDefineProperty(Atomics, "wait", {
+    __proto__: null,
+    value: {
+      wait() {
+        throw new TypeError("Atomics.wait cannot be called in this context");
+      },
+    }.wait,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
 }
 
 // Atomics.waitAsync and Atomics.notify over the engine's waiter registry. One isolate is one

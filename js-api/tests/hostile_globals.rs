@@ -3,7 +3,8 @@
 //! properties, accessors and prototypes) is one of the engine layer's internals: its
 //! `__v8x...` names, `gc`, `ShadowRealm`, or the getter and setter of the async context that
 //! carries a request's budgets. `Temporal`, `Intl.DateTimeFormat` and `Atomics.waitAsync`
-//! still work.
+//! still work; `Atomics.wait`, which would block the isolate's thread without spending CPU,
+//! throws.
 
 use std::time::Duration;
 
@@ -211,6 +212,7 @@ const PROBE: &str = r#"
     timed.value.then((v) => { globalThis.timedOut = v; });
     return `${waiting.async} ${Atomics.notify(view, 1)}`;
   });
+  attempt("wait", () => { const t = Date.now(); const r = Atomics.wait(view, 3, 0, 200); return `${r} ${Date.now() - t}`; });
   attempt("importSource", () => typeof __v8x_import_source);
   return { globals, found, checks, reached: seen.size };
 })()
@@ -307,6 +309,7 @@ fn fresh_and_restored_runtimes_show_only_the_documented_global_scope() {
                 "immediateTimeout": "timed-out",
                 "notifyFloat": "TypeError: Atomics.notify: the view must be an Int32Array or a BigInt64Array",
                 "waitAsync": "true 1",
+                "wait": "TypeError: Atomics.wait cannot be called in this context",
                 "importSource": "undefined",
             }),
             "{kind}"
