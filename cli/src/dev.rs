@@ -120,7 +120,9 @@ pub async fn run(args: DevArgs) -> Result<()> {
     let log_root = root.clone();
     config.log = Arc::new(move |event: LogEvent| {
         let time = log_colors.paint("2", &format_time(event.time_ms));
+        // One event, one line: the worker's control characters are escaped.
         let message = project_locations(&event.message, &log_root);
+        let message = skiff_runtime::escape_control(&message);
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{time} {} {message}", log_colors.level(event.level));
     });

@@ -16,6 +16,7 @@ use skiff_protocol::{
     RollbackRequest, SecretName, SecretValue, TailEvent, UploadMetadata, UploadResponse,
     VersionInfo, VersionList,
 };
+use skiff_runtime::escape_control;
 
 use crate::client::{Client, ControlArgs, read_events};
 
@@ -640,7 +641,7 @@ pub async fn tail(args: TailArgs) -> Result<()> {
     let read = read_events(response, move |data| {
         let mut out = std::io::stdout().lock();
         if format == Format::Json {
-            writeln!(out, "{data}")?;
+            writeln!(out, "{}", escape_json_line(data))?;
         } else {
             let event: TailEvent = serde_json::from_str(data)
                 .map_err(|err| anyhow!("unreadable tail event: {err}"))?;
@@ -658,6 +659,28 @@ pub async fn tail(args: TailArgs) -> Result<()> {
     }
 }
 
+/// A tail event's JSON text with the controls JSON lets through raw (DEL and the C1 controls,
+/// which some terminals obey) written as `\u` escapes; outside strings JSON text is ASCII, so
+/// the result is the same JSON. (Newlines and the C0 controls are already escaped in JSON.)
+fn escape_json_line(data: &str) -> std::borrow::Cow<'_, str> {
+    let raw = |c: char| c.is_control();
+    if !data.chars().any(raw) {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    let mut out = String::with_capacity(data.len() + 16);
+    for c in data.chars() {
+        if raw(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One tail event as one line for a terminal: every field the tenant or a node chose goes
+/// through [`skiff_runtime::escape_control`], so a message cannot forge lines or send the
+/// terminal escape sequences.
 fn pretty_event(event: &TailEvent, colors: bool) -> String {
     let paint = |code: &str, text: &str| {
         if colors {
@@ -676,15 +699,48 @@ fn pretty_event(event: &TailEvent, colors: bool) -> String {
     format!(
         "{} {} {} {}",
         paint("2", &format_utc(event.time_ms)),
-        paint("2", &format!("[{}]", event.node)),
-        paint(level_color, &format!("{:<5}", event.level)),
-        event.message
+        paint("2", &format!("[{}]", escape_control(&event.node))),
+        paint(level_color, &format!("{:<5}", escape_control(&event.level))),
+        escape_control(&event.message)
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(message: &str) -> TailEvent {
+        TailEvent {
+            script: "s".into(),
+            node: "n\u{1b}[2J".into(),
+            level: "log".into(),
+            time_ms: 0,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn tail_lines_carry_no_control_characters() {
+        let line = pretty_event(&event("a\nFORGED line \u{1b}]0;owned\u{7} \u{9b}2J"), false);
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        assert!(
+            line.ends_with("a\\nFORGED line \\u{1b}]0;owned\\u{7} \\u{9b}2J"),
+            "{line}"
+        );
+        assert!(line.contains("[n\\u{1b}[2J]"), "{line}");
+        // With colours on, the only escape sequences are the ones Skiff adds.
+        let coloured = pretty_event(&event("\u{1b}[31mred"), true);
+        assert_eq!(coloured.matches('\u{1b}').count(), 6, "{coloured:?}");
+    }
+
+    #[test]
+    fn json_tail_lines_escape_what_json_leaves_raw() {
+        let data = serde_json::to_string(&event("x\u{9b}2J\u{7f}\ny")).expect("json");
+        let line = escape_json_line(&data);
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        let back: TailEvent = serde_json::from_str(&line).expect("still json");
+        assert_eq!(back.message, "x\u{9b}2J\u{7f}\ny");
+    }
 
     #[test]
     fn split_needs_percentages_adding_to_100() {

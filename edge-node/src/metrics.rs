@@ -197,6 +197,27 @@ pub fn render(
         kills.get(LimitKind::Cpu),
         kills.get(LimitKind::Memory)
     );
+    gauge(
+        &mut out,
+        "skiff_subrequests_refused_total",
+        "Tenant fetch() calls refused for passing the subrequest limit.",
+        "counter",
+        skiff_runtime::subrequests_refused_total(),
+    );
+    gauge(
+        &mut out,
+        "skiff_loop_requests_refused_total",
+        "Requests refused (508, error code 1019) because their chain of worker subrequests had no invocations left.",
+        "counter",
+        skiff_runtime::loops_refused_total(),
+    );
+    gauge(
+        &mut out,
+        "skiff_log_messages_dropped_total",
+        "Tenant log messages dropped for passing the per-invocation log limit.",
+        "counter",
+        skiff_runtime::log_messages_dropped_total(),
+    );
     if let Some(sync) = sync {
         gauge(
             &mut out,

@@ -10,15 +10,19 @@ import {
   op_skiff_config,
   op_skiff_env,
   op_skiff_log,
+  op_skiff_log_within,
   op_skiff_next_event,
   op_skiff_respond,
   op_skiff_respond_stream,
   op_skiff_set_tenant_start,
+  op_skiff_subrequest_refused,
   op_skiff_take_module,
   op_skiff_wait_until,
 } from "ext:core/ops";
 
 const {
+  ArrayPrototypePush,
+  ArrayPrototypeSplice,
   Error,
   JSONParse,
   MathImul,
@@ -30,11 +34,13 @@ const {
   Promise,
   PromisePrototypeCatch,
   PromisePrototypeThen,
+  PromiseReject,
   PromiseResolve,
   ReflectApply,
   SafeWeakMap,
   String,
   StringPrototypeMatch,
+  StringPrototypeToLowerCase,
   TypeError,
   Uint8Array,
   WeakMapPrototypeGet,
@@ -125,7 +131,33 @@ function logError(prefix, error) {
   } catch {
     text = "<unprintable error>";
   }
-  op_skiff_log(LOG_ERROR, `${prefix}${text}`);
+  tenantLog(LOG_ERROR, `${prefix}${text}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invocations. Each incoming request runs in its own async context (see dispatchLoop), whose
+// value counts what the request and everything it starts (timers, waitUntil work, promise
+// continuations) may still do: subrequests, log bytes, invocations left in its chain. Work
+// that runs outside any request (callbacks set up by the script's top level: timers, message
+// ports) counts against `outsideRequests`, one budget of the same size for the isolate's whole
+// life. Tenant code cannot reach either object, nor the engine's setter of the async context.
+
+const requestContext = new core.AsyncVariable();
+const outsideRequests = { subrequests: 0, logBytes: 0, hopsLeft: 0 };
+
+function invocation() {
+  return requestContext.get() ?? outsideRequests;
+}
+
+// The longest message handed to the log op, in UTF-16 code units: one more than the op keeps
+// (131072 bytes), so that it still sees that the message was cut; slicing here spares copying
+// a huge string into Rust.
+const LOG_MESSAGE_UNITS = 128 * 1024 + 1;
+
+function tenantLog(level, message) {
+  const context = invocation();
+  if (message.length > LOG_MESSAGE_UNITS) message = StringPrototypeSlice(message, 0, LOG_MESSAGE_UNITS);
+  context.logBytes = op_skiff_log_within(level, message, context.logBytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,23 +182,33 @@ function defineGetter(name, get) {
   });
 }
 
-const requestContext = new core.AsyncVariable();
-
-// Tenant fetch(): the subrequest budget of the current incoming request, then deno_fetch,
-// whose permission checks refuse host-local addresses (see outbound.rs).
+// Tenant fetch(): the subrequest budget of the current invocation, the hop header that stops
+// loops of workers fetching each other (set here, over any value the tenant gave), then
+// deno_fetch, whose permission checks refuse host-local addresses (see outbound.rs).
 function fetch(input, init = undefined) {
-  const context = requestContext.get();
-  if (context !== undefined) {
-    context.subrequests += 1;
-    if (context.subrequests > config.subrequestLimit) {
-      return Promise.reject(
-        new TypeError(
-          `Too many subrequests: a request may make at most ${config.subrequestLimit} fetch() calls`,
-        ),
-      );
+  const context = invocation();
+  context.subrequests += 1;
+  if (config === null || context.subrequests > config.subrequestLimit) {
+    op_skiff_subrequest_refused();
+    const limit = config?.subrequestLimit ?? 0;
+    return PromiseReject(
+      new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`),
+    );
+  }
+  let outbound;
+  try {
+    outbound = new request.Request(input, init);
+  } catch (error) {
+    return PromiseReject(error);
+  }
+  const headerList = request.toInnerRequest(outbound).headerList;
+  for (let i = headerList.length - 1; i >= 0; --i) {
+    if (StringPrototypeToLowerCase(headerList[i][0]) === config.hopsHeader) {
+      ArrayPrototypeSplice(headerList, i, 1);
     }
   }
-  return PromisePrototypeCatch(fetchMod.fetch(input, init), (error) => {
+  ArrayPrototypePush(headerList, [config.hopsHeader, String(context.hopsLeft)]);
+  return PromisePrototypeCatch(fetchMod.fetch(outbound), (error) => {
     // deno's permission check words its refusal for the Deno CLI; say it for workers.
     if (error?.name === "NotCapable") {
       const target = StringPrototypeMatch(error.message, /"([^"]+)"/)?.[1] ?? "that address";
@@ -185,7 +227,7 @@ class Navigator {
 }
 const navigator = new Navigator();
 
-const tenantConsole = new consoleMod.Console((message, level) => op_skiff_log(level, message));
+const tenantConsole = new consoleMod.Console((message, level) => tenantLog(level, message));
 
 // Primordials of the API fixes below (captured before tenant code runs, like those above).
 const {
@@ -690,6 +732,8 @@ function errorMessage(error) {
 function tenantStart() {
   performanceMod.setTimeOrigin();
   config = op_skiff_config();
+  // Subrequests made outside any request start a chain of their own.
+  outsideRequests.hopsLeft = config.invocationDepth - 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,9 +887,9 @@ async function dispatchLoop() {
   while (true) {
     const ev = await op_skiff_next_event();
     if (ev === null) break;
-    // Each request runs in its own async context, which carries its subrequest budget through
-    // every await of the handler; the loop itself goes on in the previous context.
-    const previous = requestContext.enter({ subrequests: 0 });
+    // Each request runs in its own async context, which carries its budgets through every
+    // await of the handler; the loop itself goes on in the previous context.
+    const previous = requestContext.enter({ subrequests: 0, logBytes: 0, hopsLeft: ev.hopsLeft });
     try {
       dispatch(ev);
     } finally {
@@ -899,6 +943,124 @@ const NATIVE_ERRORS = [
 ];
 
 // ---------------------------------------------------------------------------------------------
+// The engine layer's globals. The QuickJS engine layer (the `v8x` crate) defines its internals
+// as non-enumerable globals named `__v8x...`, in fresh and snapshot-restored contexts alike:
+// - `__v8x_snapshot_intrinsics`, the table a snapshot refers to native functions by: it holds
+//   every native function of the context, among them `gc`, `ShadowRealm` and the setter of the
+//   async context (through which a request's budgets could be swapped). The engine reads it
+//   only while it writes or restores a snapshot, which is over by the time the boot runs.
+// - `__v8x_import_source`: what the engine rewrites `import.source(...)` to; source-phase
+//   imports are not part of the Workers API, so they fail (TypeError) instead.
+// - `__v8xPostForegroundTask` and two `__v8xAtomics...ForTesting` counters: test hooks.
+// - `__v8xAtomicsRegisterWaiter`, `...NotifyWaiters`, `...CancelWaiter`: the natives behind
+//   the engine's `Atomics.waitAsync` shim, which looks them up on the global at every call.
+//   They are captured here instead, and `Atomics.waitAsync` / `Atomics.notify` are redefined
+//   over the captured natives.
+// - `__v8xTemporalTimeZone` stays: the engine's `Intl.DateTimeFormat` (and through it the
+//   `Temporal` polyfill's time-zone arithmetic) looks it up on the global from inside closures
+//   nothing here can reach. It is a pure function (time, zone name) -> calendar fields.
+// `gc` and `ShadowRealm` (a realm the engine builds with deno_core's internals in it) go too,
+// and `Atomics.wait` throws.
+const ENGINE_TIME_ZONE = "__v8xTemporalTimeZone";
+const {
+  BigInt: PrimordialBigInt,
+  BigIntAsIntN,
+  ObjectGetOwnPropertyNames,
+  StringPrototypeStartsWith,
+  TypedArrayPrototypeGetSymbolToStringTag,
+} = primordials;
+const atomicsLoad = Atomics.load;
+
+function hideEngineInternals() {
+  const natives = { __proto__: null };
+  const names = ObjectGetOwnPropertyNames(globalThis);
+  for (let i = 0; i < names.length; ++i) {
+    const name = names[i];
+    if (StringPrototypeStartsWith(name, "__v8x") && name !== ENGINE_TIME_ZONE) {
+      natives[name] = globalThis[name];
+      delete globalThis[name];
+    }
+  }
+  for (const name of ["gc", "ShadowRealm"]) delete globalThis[name];
+  const register = natives.__v8xAtomicsRegisterWaiter;
+  const notify = natives.__v8xAtomicsNotifyWaiters;
+  const cancel = natives.__v8xAtomicsCancelWaiter;
+  if (typeof register === "function" && typeof notify === "function" && typeof cancel === "function") {
+    defineAtomicsWaitAsync(register, notify, cancel);
+  }
+  // Atomics.wait blocks the thread, which the CPU watchdog does not see (no CPU is spent) and
+  // which no other agent could end: one isolate is one thread. It throws instead, as it does
+  // on V8's main threads and in Workers.
+  ObjectDefineProperty(Atomics, "wait", {
+    __proto__: null,
+    value: {
+      wait() {
+        throw new TypeError("Atomics.wait cannot be called in this context");
+      },
+    }.wait,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
+// Atomics.waitAsync and Atomics.notify over the engine's waiter registry. One isolate is one
+// thread, so no agent can be blocked in Atomics.wait on its memory: notify wakes only
+// waitAsync waiters, after checking its arguments as the native one does.
+function defineAtomicsWaitAsync(register, notifyWaiters, cancel) {
+  const setTimeout = timers.setTimeout;
+  function checkWaitable(view, index, method) {
+    const type = TypedArrayPrototypeGetSymbolToStringTag(view);
+    if (type !== "Int32Array" && type !== "BigInt64Array") {
+      throw new TypeError(`Atomics.${method}: the view must be an Int32Array or a BigInt64Array`);
+    }
+    return ReflectApply(atomicsLoad, undefined, [view, index]);
+  }
+  const methods = {
+    waitAsync(view, index, value, timeout) {
+      const current = checkWaitable(view, index, "waitAsync");
+      // The expected value, converted as the view's elements are.
+      const expected = TypedArrayPrototypeGetSymbolToStringTag(view) === "BigInt64Array"
+        ? BigIntAsIntN(64, PrimordialBigInt(value))
+        : value | 0;
+      let ms = timeout === undefined ? Infinity : +timeout;
+      if (ms !== ms) ms = Infinity;
+      if (current !== expected) return { async: false, value: "not-equal" };
+      if (ms <= 0) return { async: false, value: "timed-out" };
+      let resolve;
+      const promise = new Promise((r) => {
+        resolve = r;
+      });
+      const id = register(view, index, resolve);
+      if (ms !== Infinity) {
+        setTimeout(() => {
+          if (cancel(id)) resolve("timed-out");
+        }, ms);
+      }
+      return { async: true, value: promise };
+    },
+    notify(view, index, count) {
+      checkWaitable(view, index, "notify");
+      let wake = 0x7fffffff;
+      if (count !== undefined) {
+        wake = +count;
+        wake = wake !== wake || wake < 0 ? 0 : wake > 0x7fffffff ? 0x7fffffff : wake - (wake % 1);
+      }
+      return wake === 0 ? 0 : notifyWaiters(view, index, wake);
+    },
+  };
+  for (const name of ["waitAsync", "notify"]) {
+    ObjectDefineProperty(Atomics, name, {
+      __proto__: null,
+      value: methods[name],
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The boot: everything above is the global scope, which a startup snapshot can hold; what
 // follows lives in the runtime's Rust state or is a pending async function, which a snapshot
 // cannot hold. The runtime calls this once right after it creates the runtime (freshly or from
@@ -909,11 +1071,10 @@ ObjectDefineProperty(globalThis, "__skiffBoot", {
   enumerable: false,
   writable: false,
   value: () => {
-    // Nothing internal stays reachable from tenant code. (The engine reads `Deno.core` when
-    // it restores a snapshot, so these go only now.) `gc` is the engine's: neither Workers nor
-    // Deno give tenants one. The engine's `__v8x...` globals stay: its own shims (Temporal,
-    // Atomics.waitAsync) look them up when called.
-    for (const name of ["__skiffBoot", "Deno", "__bootstrap", "gc"]) delete globalThis[name];
+    // Nothing internal stays reachable from tenant code. (The engine reads `Deno.core` and
+    // its snapshot table when it restores a snapshot, so these go only now.)
+    for (const name of ["__skiffBoot", "Deno", "__bootstrap"]) delete globalThis[name];
+    hideEngineInternals();
     seedMathRandom();
     repairErrorConstructors();
     op_skiff_set_tenant_start(tenantStart);

@@ -30,13 +30,16 @@ use std::sync::Arc;
 use deno_core::{Extension, OpState};
 
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
-pub use log::{LogEvent, LogLevel, LogSink, log_to_tracing};
+pub use log::{
+    LogEvent, LogLevel, LogSink, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, escape_control,
+    log_messages_dropped_total, log_to_tracing,
+};
 pub use memory::ExternalMemory;
 pub use ops::{
     EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
-    event_channel, fail_pending,
+    event_channel, fail_pending, loops_refused_total, subrequests_refused_total,
 };
-pub use outbound::OutboundPolicy;
+pub use outbound::{HOPS_HEADER, MAX_INVOCATION_DEPTH, OutboundPolicy, is_host_local};
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
 pub use deno_error::JsErrorBox;
@@ -93,6 +96,7 @@ deno_core::extension!(
     deps = [deno_webidl, deno_web, deno_net, deno_fetch, deno_crypto],
     ops = [
         ops::op_skiff_log,
+        ops::op_skiff_log_within,
         ops::op_skiff_next_event,
         ops::op_skiff_respond,
         ops::op_skiff_respond_stream,
@@ -101,6 +105,7 @@ deno_core::extension!(
         ops::op_skiff_take_module,
         ops::op_skiff_wait_until,
         ops::op_skiff_set_tenant_start,
+        ops::op_skiff_subrequest_refused,
     ],
     esm_entry_point = "ext:skiff_worker/bootstrap.js",
     esm = [dir "js", "bootstrap.js"],

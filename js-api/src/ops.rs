@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::body::{BodyReceiver, RequestBodyResource, body_channel};
 use crate::log::LogLevel;
+use crate::outbound::{HOPS_HEADER, MAX_INVOCATION_DEPTH};
 use crate::{NodeConfig, TenantConfig};
 
 /// How many chunks of a streamed response may wait between the isolate and the HTTP side.
@@ -227,6 +228,8 @@ pub fn op_skiff_set_tenant_start(
     state.borrow_mut::<TenantStart>().0 = Some(start);
 }
 
+/// Logs a message of the runtime's own (cut at [`crate::log::MAX_MESSAGE_BYTES`], outside any
+/// invocation's budget).
 #[op2(fast)]
 pub fn op_skiff_log(state: &mut OpState, #[smi] level: u32, #[string] message: &str) {
     match state.try_borrow::<Configured>() {
@@ -234,8 +237,59 @@ pub fn op_skiff_log(state: &mut OpState, #[smi] level: u32, #[string] message: &
             .tenant
             .log
             .emit(LogLevel::from_console(level), message),
-        None => tracing::debug!(message, "log output of an isolate without a tenant"),
+        None => tracing::debug!(
+            message = %crate::log::escape_control(message),
+            "log output of an isolate without a tenant"
+        ),
     }
+}
+
+/// Logs tenant output for an invocation that has logged `used` bytes so far; returns its new
+/// total (see [`crate::LogSink::emit_within`]). The bootstrap keeps the total in the
+/// invocation's context, where tenant code cannot reach it.
+#[op2(fast)]
+pub fn op_skiff_log_within(
+    state: &mut OpState,
+    #[smi] level: u32,
+    #[string] message: &str,
+    used: u32,
+) -> u32 {
+    match state.try_borrow::<Configured>() {
+        Some(configured) => {
+            let used = configured.tenant.log.emit_within(
+                LogLevel::from_console(level),
+                message,
+                used as usize,
+            );
+            u32::try_from(used).unwrap_or(u32::MAX)
+        }
+        None => {
+            tracing::debug!(
+                message = %crate::log::escape_control(message),
+                "log output of an isolate without a tenant"
+            );
+            used
+        }
+    }
+}
+
+static SUBREQUESTS_REFUSED: AtomicU64 = AtomicU64::new(0);
+static LOOPS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// `fetch()` calls refused for passing the subrequest limit, in this process.
+pub fn subrequests_refused_total() -> u64 {
+    SUBREQUESTS_REFUSED.load(Ordering::Relaxed)
+}
+
+/// Requests refused by the loop guard (no invocations left in their `cf-ew-via` header).
+pub fn loops_refused_total() -> u64 {
+    LOOPS_REFUSED.load(Ordering::Relaxed)
+}
+
+/// Counts a `fetch()` refused for passing the subrequest limit.
+#[op2(fast)]
+pub fn op_skiff_subrequest_refused() {
+    SUBREQUESTS_REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// The `env` object's contents, as JSON text (parsed once, in JavaScript).
@@ -254,6 +308,8 @@ struct ConfigForJs {
     script: String,
     subrequest_limit: u32,
     wait_until_ms: u64,
+    hops_header: &'static str,
+    invocation_depth: u32,
 }
 
 /// The configuration the bootstrap reads when the tenant starts.
@@ -266,11 +322,15 @@ pub fn op_skiff_config(state: &mut OpState) -> ConfigForJs {
             script: tenant.script.clone(),
             subrequest_limit: node.outbound.subrequests,
             wait_until_ms: node.wait_until_ms,
+            hops_header: HOPS_HEADER,
+            invocation_depth: MAX_INVOCATION_DEPTH,
         },
         None => ConfigForJs {
             script: String::new(),
             subrequest_limit: defaults.subrequests,
             wait_until_ms: 0,
+            hops_header: HOPS_HEADER,
+            invocation_depth: MAX_INVOCATION_DEPTH,
         },
     }
 }
@@ -285,6 +345,9 @@ pub fn op_skiff_take_module(state: &mut OpState) -> Option<v8::Global<v8::Object
 #[serde(rename_all = "camelCase")]
 struct EventForJs {
     id: u32,
+    /// Invocations the request's chain may still make after this one (the value its own
+    /// subrequests carry in the hop header).
+    hops_left: u32,
     method: String,
     url: String,
     headers: Vec<(String, ByteString)>,
@@ -301,8 +364,13 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
         // Back of the thread's queue: the next request waits for the next poll.
         tokio::task::yield_now().await;
     }
-    let FetchEvent { request, respond } =
-        std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
+    let (FetchEvent { request, respond }, hops) = loop {
+        let event = std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
+        match invocations_left(&event.request.headers) {
+            Some(hops) => break (event, hops),
+            None => refuse_loop(&state.borrow(), event),
+        }
+    };
     let mut state = state.borrow_mut();
     let load = &state.borrow::<Load>().0;
     load.accepted.fetch_add(1, Ordering::AcqRel);
@@ -316,6 +384,7 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
     pending.responders.insert(id, respond);
     Some(EventForJs {
         id,
+        hops_left: hops,
         method: request.method,
         url: request.url,
         headers: request
@@ -325,6 +394,47 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
             .collect(),
         body_rid,
     })
+}
+
+/// How many more invocations a request's chain may make after this one, from its hop header
+/// (several values: the smallest; none, or one that is not a number: a new chain). `None` when
+/// it has none left: the request is a loop.
+fn invocations_left(headers: &[(String, Vec<u8>)]) -> Option<u32> {
+    let left = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(HOPS_HEADER))
+        .filter_map(|(_, value)| std::str::from_utf8(value).ok()?.trim().parse::<u32>().ok())
+        .min()
+        .unwrap_or(MAX_INVOCATION_DEPTH)
+        .min(MAX_INVOCATION_DEPTH);
+    left.checked_sub(1)
+}
+
+/// Answers a request of a chain that has no invocations left as Cloudflare does (its error
+/// 1019), without running tenant code. The request counts as taken from the queue.
+fn refuse_loop(state: &OpState, event: FetchEvent) {
+    LOOPS_REFUSED.fetch_add(1, Ordering::Relaxed);
+    state
+        .borrow::<Load>()
+        .0
+        .accepted
+        .fetch_add(1, Ordering::AcqRel);
+    if let Some(configured) = state.try_borrow::<Configured>() {
+        configured.tenant.log.emit(
+            LogLevel::Error,
+            &format!(
+                "Request refused: worker loop limit ({MAX_INVOCATION_DEPTH} invocations in one chain of subrequests)"
+            ),
+        );
+    }
+    let _ = event.respond.send(ResponseHead {
+        status: 508,
+        headers: vec![(
+            ByteString::from("content-type"),
+            ByteString::from("text/plain;charset=UTF-8"),
+        )],
+        body: ResponseBody::Full(Bytes::from_static(b"error code: 1019\n")),
+    });
 }
 
 fn take_responder(state: &mut OpState, id: u32) -> Option<oneshot::Sender<ResponseHead>> {

@@ -20,7 +20,9 @@ pub use isolate::{IsolateHandle, IsolateOptions, Lane};
 pub use limits::{IsolateLimits, LimitKills, LimitKind};
 pub use pool::{DEDICATED_NICE, DEDICATED_PER_THREAD, WorkerPool};
 pub use skiff_js_api::{
-    BodyChunk, BodyReceiver, BodySender, FetchRequest, LogEvent, LogLevel, LogSink, OutboundPolicy,
-    ResponseBody, ResponseHead, body_channel, log_to_tracing,
+    BodyChunk, BodyReceiver, BodySender, FetchRequest, HOPS_HEADER, LogEvent, LogLevel, LogSink,
+    MAX_INVOCATION_DEPTH, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, OutboundPolicy,
+    ResponseBody, ResponseHead, body_channel, escape_control, log_messages_dropped_total,
+    log_to_tracing, loops_refused_total, subrequests_refused_total,
 };
 pub use snapshot::snapshot_ready;
