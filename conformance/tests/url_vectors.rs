@@ -1,5 +1,5 @@
 //! The tenant global's `URL` and `URLSearchParams` against the WPT URL test vectors in
-//! `shared/wpt-data/url`, through a real edge node: the checks run in a worker
+//! `tests/data/` (see its README), through a real edge node: the checks run in a worker
 //! (`url_vectors/worker.js`), each vector file is posted to it (`POST /SUITE`), and the failures are judged
 //! against `expectations/url-vectors.json` (unexpected failures and unexpected passes both fail).
 
@@ -29,7 +29,7 @@ struct Case {
 }
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/wpt-data/url")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,9 +58,8 @@ async fn url_vectors_match_expectations() -> Result<()> {
     let mut counts = Vec::new();
     for suite in SUITES {
         let path = data_dir().join(format!("{suite}.json"));
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("reading {} (shared/ beside the repository)", path.display())
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         // Sent as they are: some vectors hold lone surrogates (`\uD800`), which serde_json refuses.
         let res = client
             .post(format!("{url}{suite}"))
