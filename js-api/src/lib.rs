@@ -107,8 +107,18 @@ deno_core::extension!(
         ops::op_skiff_set_tenant_start,
         ops::op_skiff_subrequest_refused,
     ],
-    esm_entry_point = "ext:skiff_worker/bootstrap.js",
-    esm = [dir "js", "bootstrap.js"],
+    esm_entry_point = "ext:skiff_worker/99_boot.js",
+    esm = [
+        dir "js",
+        "00_modules.js",
+        "01_invocation.js",
+        "02_fixes.js",
+        "03_urlpattern.js",
+        "04_globals.js",
+        "05_dispatch.js",
+        "06_engine.js",
+        "99_boot.js",
+    ],
     options = { events: EventReceiver, memory: Arc<ExternalMemory> },
     state = |state, options| {
         ops::init_state(state, options.events);

@@ -1,5 +1,6 @@
 // Checks of the tenant global's behaviour where the bootstrap corrects deno's web extensions
-// (found by the WPT run; see js-api/js/bootstrap.js). Answers one JSON object of outcomes.
+// (found by the WPT run; see js-api/js/02_fixes.js and 03_urlpattern.js). Answers one JSON
+// object of outcomes.
 
 function outcome(fn) {
   try {

@@ -1,0 +1,55 @@
+// The node's configuration and each invocation's budgets. Each incoming request runs in its own
+// async context (see dispatchLoop in 05_dispatch.js), whose value counts what the request and
+// everything it starts (timers, waitUntil work, promise continuations) may still do:
+// subrequests, log bytes, invocations left in its chain. Work that runs outside any request
+// (callbacks set up by the script's top level: timers, message ports) counts against
+// `outsideRequests`, one budget of the same size for the isolate's whole life. Tenant code
+// cannot reach either object, nor the engine's setter of the async context.
+
+import { core, primordials } from "ext:core/mod.js";
+import { op_skiff_config, op_skiff_log_within } from "ext:core/ops";
+import { performanceMod } from "ext:skiff_worker/00_modules.js";
+
+const { String, StringPrototypeSlice } = primordials;
+
+// The node's configuration (subrequest budget, waitUntil budget), read when the runtime is
+// given its tenant: a runtime is booted before anyone knows which tenant it will serve.
+export let config = null;
+const LOG_ERROR = 3;
+
+export function logError(prefix, error) {
+  let text;
+  try {
+    text = error && typeof error.stack === "string" ? error.stack : String(error);
+  } catch {
+    text = "<unprintable error>";
+  }
+  tenantLog(LOG_ERROR, `${prefix}${text}`);
+}
+
+export const requestContext = new core.AsyncVariable();
+const outsideRequests = { subrequests: 0, logBytes: 0, hopsLeft: 0 };
+
+export function invocation() {
+  return requestContext.get() ?? outsideRequests;
+}
+
+// The longest message handed to the log op, in UTF-16 code units: one more than the op keeps
+// (131072 bytes), so that it still sees that the message was cut; slicing here spares copying
+// a huge string into Rust.
+const LOG_MESSAGE_UNITS = 128 * 1024 + 1;
+
+export function tenantLog(level, message) {
+  const context = invocation();
+  if (message.length > LOG_MESSAGE_UNITS) message = StringPrototypeSlice(message, 0, LOG_MESSAGE_UNITS);
+  context.logBytes = op_skiff_log_within(level, message, context.logBytes);
+}
+
+// The tenant start: the runtime calls this once, just before it evaluates the tenant's main
+// module. Everything that depends on the tenant, or on when it started, happens here or later.
+export function tenantStart() {
+  performanceMod.setTimeOrigin();
+  config = op_skiff_config();
+  // Subrequests made outside any request start a chain of their own.
+  outsideRequests.hopsLeft = config.invocationDepth - 1;
+}
