@@ -53,13 +53,10 @@ const DIRECTORIES: &[&str] = &[
 const WHERE_TO_GET_WPT: &str = "\
 skiff-conformance: no WPT checkout given (--wpt DIR); nothing to run.
 
-The web-platform-tests files are not part of this repository. A local copy for development:
-  git clone https://github.com/denoland/node_test            # Node's vendored WPT
-  cp -r node_test/test/fixtures/wpt /work/wpt                # keep it outside the repository
-  git clone https://github.com/nodejs/undici && git -C undici checkout b4019ee9dc9864469cebfca43a42e37de1287b98
-  cp -r undici/test/fixtures/wpt/fetch/api /work/wpt/fetch/  # fetch/api/*
-  cp -r undici/test/fixtures/wpt/xhr /work/wpt/              # xhr/formdata
-then: cargo run --release -p skiff-conformance -- --wpt /work/wpt
+The web-platform-tests files are not part of this repository. Take a copy into a folder outside
+it (Node's vendored WPT, test/fixtures/wpt/ of https://github.com/denoland/node_test, with
+fetch/api, xhr and fetch/data-urls from undici's copy), then:
+  cargo run --release -p skiff-conformance -- --wpt DIR
 See conformance/README.md.";
 
 #[derive(Parser, Debug)]
@@ -178,7 +175,7 @@ async fn run(args: Args, wpt: PathBuf) -> Result<i32> {
             .workerd
             .clone()
             .unwrap_or_else(|| crate_dir().join(".peers/node_modules/.bin/workerd"));
-        match workerd_version(&path).await {
+        match binary_version(&path).await {
             Some(version) => Some((path, version)),
             None => {
                 println!(
@@ -391,17 +388,19 @@ async fn run(args: Args, wpt: PathBuf) -> Result<i32> {
         }
     }
 
+    let skiff_version = binary_version(&skiff)
+        .await
+        .unwrap_or_else(|| "skiff, version unknown".to_string());
     let runtimes = match &workerd {
-        Some((_, version)) => format!("Skiff ({}), {version}", skiff.display()),
-        None => format!(
-            "Skiff ({}) alone: workerd was not available",
-            skiff.display()
-        ),
+        Some((_, version)) => format!("Skiff ({skiff_version}), {version}"),
+        None => format!("Skiff ({skiff_version}) alone: workerd was not available"),
     };
-    let command = std::env::args()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let args_given: Vec<String> = std::env::args().collect();
+    let command = report::command_line(
+        &args_given,
+        &crate_dir().join(".."),
+        &std::env::current_dir()?,
+    );
     let text = report::markdown(&rows, &command, &runtimes);
     println!("\n{text}");
     let report_path = match &args.report {
@@ -758,7 +757,8 @@ impl Workerd {
     }
 }
 
-async fn workerd_version(path: &Path) -> Option<String> {
+/// What `PATH --version` prints, or `None` when it cannot run.
+async fn binary_version(path: &Path) -> Option<String> {
     let output = tokio::time::timeout(
         Duration::from_secs(30),
         Command::new(path).arg("--version").output(),

@@ -1,4 +1,7 @@
-//! REPORT.md: per WPT directory, how many subtests ran and which share each runtime passed.
+//! REPORT.md: per WPT directory, how many subtests ran and which share each runtime passed,
+//! under the command line that produced it, with no path of the machine it ran on.
+
+use std::path::{Component, Path, PathBuf};
 
 /// One directory's figures. `workerd` is `None` when workerd was not measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +71,72 @@ pub fn markdown(rows: &[Row], command: &str, runtimes: &str) -> String {
     out
 }
 
+/// The runner's options that take a path, each with the placeholder that stands for a path
+/// outside the repository in the recorded command line.
+const PATH_OPTIONS: &[(&str, &str)] = &[
+    ("--wpt", "WPT_DIR"),
+    ("--skiff", "SKIFF"),
+    ("--workerd", "WORKERD"),
+    ("--expectations", "DIR"),
+    ("--report", "FILE"),
+    ("--work-dir", "DIR"),
+];
+
+/// The command line `args` (the program first) as the report records it: the program as
+/// `skiff-conformance`, a path option's value inside `repo` as its path from `repo`, any other
+/// path as its placeholder. Relative paths are taken from `cwd`.
+pub fn command_line(args: &[String], repo: &Path, cwd: &Path) -> String {
+    let shown = |option: &str, value: &str| -> String {
+        let Some((_, placeholder)) = PATH_OPTIONS.iter().find(|(name, _)| *name == option) else {
+            return value.to_string();
+        };
+        match normalize(&cwd.join(value)).strip_prefix(normalize(repo)) {
+            Ok(inside) if !inside.as_os_str().is_empty() => inside.display().to_string(),
+            _ => placeholder.to_string(),
+        }
+    };
+    let mut out = vec!["skiff-conformance".to_string()];
+    let mut pending: Option<&str> = None;
+    for arg in args.iter().skip(1) {
+        let word = match pending.take() {
+            Some(option) => shown(option, arg),
+            None => match arg.split_once('=') {
+                Some((option, value)) if option.starts_with("--") => {
+                    format!("{option}={}", shown(option, value))
+                }
+                _ => {
+                    pending = PATH_OPTIONS
+                        .iter()
+                        .find(|(name, _)| name == arg)
+                        .map(|(name, _)| *name);
+                    arg.clone()
+                }
+            },
+        };
+        out.push(if word.contains(' ') {
+            format!("'{word}'")
+        } else {
+            word
+        });
+    }
+    out.join(" ")
+}
+
+/// `path` with `.` and `..` resolved without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +167,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("`skiff-conformance --wpt /w`"));
+    }
+
+    #[test]
+    fn command_line_holds_no_machine_path() {
+        let args: Vec<String> = [
+            "/tmp/bin/skiff-conformance",
+            "--wpt",
+            "/home/me/wpt",
+            "--skiff=/tmp/bin/skiff",
+            "--workerd",
+            "conformance/.peers/node_modules/.bin/workerd",
+            "--expectations",
+            "../repo/conformance/expectations",
+            "--work-dir",
+            "/tmp/run",
+            "--jobs",
+            "2",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let line = command_line(&args, Path::new("/src/repo"), Path::new("/src/repo"));
+        assert_eq!(
+            line,
+            "skiff-conformance --wpt WPT_DIR --skiff=SKIFF \
+             --workerd conformance/.peers/node_modules/.bin/workerd \
+             --expectations conformance/expectations --work-dir DIR --jobs 2"
+        );
+        let from_elsewhere = command_line(
+            &["x".into(), "--report".into(), "REPORT.md".into()],
+            Path::new("/src/repo"),
+            Path::new("/src/repo/conformance"),
+        );
+        assert_eq!(
+            from_elsewhere,
+            "skiff-conformance --report conformance/REPORT.md"
+        );
+        let outside = command_line(
+            &["x".into(), "--report".into(), "/src/repository/R.md".into()],
+            Path::new("/src/repo"),
+            Path::new("/"),
+        );
+        assert_eq!(outside, "skiff-conformance --report FILE");
     }
 }
