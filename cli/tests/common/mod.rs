@@ -1,7 +1,10 @@
 //! Helpers shared by the CLI's integration tests: `skiff` processes whose output lines are
 //! watched, and HTTP clients that resolve any host to a loopback port.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of these helpers"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,8 +2,6 @@
 //! `/v1/nodes/{id}/ack`, `/v1/logs`) on 127.0.0.1 port 0, serving what the test deploys and
 //! recording what nodes send.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -76,7 +74,6 @@ struct Data {
     sync_requests: Vec<u64>,
     acks: Vec<(String, u64)>,
     logs: Vec<TailEvent>,
-    bundle_fetches: Vec<String>,
 }
 
 struct Inner {
@@ -228,10 +225,6 @@ impl FakeControl {
     pub fn logs(&self) -> Vec<TailEvent> {
         self.data().logs.clone()
     }
-
-    pub fn bundle_fetches(&self) -> Vec<String> {
-        self.data().bundle_fetches.clone()
-    }
 }
 
 impl Drop for FakeControl {
@@ -350,8 +343,7 @@ async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
             sync_stream(inner, since)
         }
         ("GET", ["v1", "bundles", hash]) => {
-            let mut data = inner.data.lock().expect("fake data");
-            data.bundle_fetches.push(hash.to_string());
+            let data = inner.data.lock().expect("fake data");
             let Some(mut bytes) = data.bundles.get(*hash).cloned() else {
                 return status(StatusCode::NOT_FOUND);
             };

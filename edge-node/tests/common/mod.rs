@@ -1,7 +1,10 @@
 //! Helpers for the edge node's integration tests: a node on port 0 over a temporary script
 //! directory, and clients that reach `NAME.localhost` on it.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of these helpers"
+)]
 
 use std::net::SocketAddr;
 use std::path::Path;

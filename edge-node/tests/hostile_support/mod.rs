@@ -2,7 +2,10 @@
 //! framing (so that bytes a response should not have carried show up as a response of their
 //! own), and HTTP/2 frames written and read by hand.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of these helpers"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,5 @@
 //! Helpers shared by the runtime's integration tests.
 
-#![allow(dead_code)]
-
 use skiff_runtime::{FetchRequest, ResponseBody, ResponseHead};
 
 /// A GET of `path` on `t.localhost`.
