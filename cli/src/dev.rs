@@ -1,7 +1,7 @@
 //! `skiff dev`: one worker on 127.0.0.1:8787, console output in colour, reload on change.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl Colors {
 
 fn colors() -> Colors {
     Colors {
-        on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        on: crate::colour(&std::io::stdout()),
     }
 }
 

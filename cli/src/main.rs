@@ -1,10 +1,13 @@
-//! `skiff`: run a worker locally (`skiff dev`), an edge node (`skiff node`), and deploy
-//! workers to the platform through the control plane (`deploy`, `versions`, `secret`, ...).
+//! `skiff`: run a worker locally (`skiff dev`), an edge node (`skiff node`) or the control
+//! plane (`skiff control`), and deploy workers through the control plane (`deploy`,
+//! `versions`, `secret`, ...).
 
 mod client;
 mod dev;
 mod platform;
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +25,8 @@ use skiff_runtime::{IsolateLimits, OutboundPolicy};
 #[command(
     name = "skiff",
     version,
-    about = "Skiff: an edge runtime for Workers-style JavaScript"
+    about = "Skiff, an edge runtime for Workers-style JavaScript: run a worker locally, an edge \
+             node or the control plane, and deploy workers to the nodes"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -229,11 +233,23 @@ impl ConnectionArgs {
     }
 }
 
+/// Whether output to `stream` may carry ANSI colour codes: only on a terminal, and never when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>). Log lines written to a file
+/// or a pipe stay plain text.
+pub(crate) fn colour(stream: &impl IsTerminal) -> bool {
+    colour_allowed(stream.is_terminal(), std::env::var_os("NO_COLOR"))
+}
+
+fn colour_allowed(terminal: bool, no_color: Option<OsString>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }
@@ -401,3 +417,17 @@ pub async fn wait_for_signal() -> Result<()> {
 
 /// A log hook shared by the node and dev commands.
 pub type SharedLog = Arc<dyn Fn(skiff_runtime::LogEvent) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some(OsString::new())));
+        assert!(!colour_allowed(true, Some("1".into())));
+        assert!(!colour_allowed(false, None));
+        assert!(!colour_allowed(false, Some("1".into())));
+    }
+}

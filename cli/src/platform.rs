@@ -630,7 +630,7 @@ pub async fn tail(args: TailArgs) -> Result<()> {
         .send(client.request(Method::GET, &format!("/v1/scripts/{}/tail", args.name)))
         .await
         .with_context(|| format!("tailing {}", args.name))?;
-    let colors = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let colors = crate::colour(&std::io::stdout());
     if args.format == Format::Pretty {
         eprintln!(
             "Tailing {}: console output and exceptions from every node. Ctrl-C stops.",

@@ -1,5 +1,6 @@
-//! The `skiff` binary as a user runs it: `skiff node` with SIGTERM, `skiff dev` with vars,
-//! reload on change and load errors, and the deploy commands' errors without a control plane.
+//! The `skiff` binary as a user runs it: `skiff node` with SIGTERM, its log in a pipe, `skiff
+//! dev` with vars, reload on change and load errors, and the deploy commands' errors without a
+//! control plane.
 
 mod common;
 
@@ -38,6 +39,36 @@ fn node_finishes_in_flight_requests_on_sigterm() {
     assert_eq!(body, "finished");
     let status = node.child.wait().expect("exits");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn node_log_in_a_pipe_has_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("scripts/hello.js"),
+        r#"export default { fetch() {
+            console.warn("hello from the worker");
+            return new Response("hello");
+        } };"#,
+    )
+    .expect("write");
+    let mut node = Skiff::spawn(
+        &["node", "--listen", "127.0.0.1:0", "--scripts", "scripts"],
+        dir.path(),
+    );
+    let port = Skiff::port_from(&node.wait_for("listening on http://"));
+    let body = client("hello.localhost", port)
+        .get(format!("http://hello.localhost:{port}/"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("request");
+    assert_eq!(body, "hello");
+    // The tenant's line goes through the node's log, with the event's level and fields.
+    let line = node.wait_for("hello from the worker");
+    assert!(line.contains("INFO") && line.contains("warn"), "{line}");
+    let coloured: Vec<&String> = node.seen().iter().filter(|l| l.contains("\x1b[")).collect();
+    assert!(coloured.is_empty(), "colour codes in a pipe: {coloured:?}");
 }
 
 #[test]

@@ -29,8 +29,9 @@ impl Skiff {
         let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
             .args(args)
             .current_dir(dir)
+            // Output goes to a pipe: no colour codes whether or not the caller's NO_COLOR is set.
+            .env_remove("NO_COLOR")
             .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -74,6 +75,11 @@ impl Skiff {
                 Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
             }
         }
+    }
+
+    /// Every line read so far by [`Skiff::wait_for`].
+    pub fn seen(&self) -> &[String] {
+        &self.seen
     }
 
     pub fn port_from(line: &str) -> u16 {
