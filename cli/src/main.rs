@@ -110,6 +110,7 @@ impl RuntimeArgs {
             cpu: Duration::from_millis(self.cpu_ms),
             startup_cpu: Duration::from_millis(self.startup_cpu_ms),
             memory: self.memory_mib * 1024 * 1024,
+            ..IsolateLimits::default()
         };
         config.outbound = OutboundPolicy {
             allow_private: self.allow_private_fetch,

@@ -14,7 +14,9 @@ use skiff_protocol::{
     Binding, Bundle, DeployedVersion, Deployment, ErrorBody, UploadMetadata, UploadResponse,
     VersionInfo,
 };
-use skiff_runtime::{BUNDLE_BASE, IsolateLimits, IsolateOptions, RuntimeError, ScriptBundle};
+use skiff_runtime::{
+    BUNDLE_BASE, IsolateLimits, IsolateOptions, LimitKind, RuntimeError, ScriptBundle,
+};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -348,11 +350,24 @@ async fn validate_in_isolate(
             tracing::info!(script = %name, %message, "upload refused: it does not load");
             Err(load_error(&message))
         }
+        Err(RuntimeError::Limit { kind, .. }) => {
+            let limit = match kind {
+                LimitKind::Cpu => format!("{} ms", state.config.startup_cpu.as_millis()),
+                LimitKind::Memory => format!("{} MiB", state.config.memory_bytes >> 20),
+            };
+            let message = format!(
+                "script startup exceeded the {} limit ({limit})",
+                kind.name()
+            );
+            tracing::info!(script = %name, %message, "upload refused: it does not load");
+            Err(load_error(&message))
+        }
+        // The platform's fault, not the upload's: the detail stays in the log.
         Err(err) => {
             tracing::error!(script = %name, error = %err, "could not validate an upload");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("could not load the script to validate it: {err}"),
+                "could not load the script to validate it; try again",
             ))
         }
     }

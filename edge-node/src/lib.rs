@@ -27,10 +27,9 @@ use tokio::task::JoinHandle;
 
 pub use conn::ConnectionLimits;
 pub use metrics::RequestMetrics;
-pub use registry::{
-    CacheCounters, CacheLimits, Deployment, IsolateDefaults, LogHook, ScriptRegistry,
-};
+pub use registry::{Deployment, IsolateDefaults, LogHook, ScriptRegistry};
 pub use server::{Limits, NodeBody};
+pub use skiff_runtime::{CacheCounters, CacheLimits};
 pub use source::{
     DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,
     validate_script_name,

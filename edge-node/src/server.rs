@@ -249,10 +249,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     let limits = &shared.limits;
     let isolate = match shared.registry.isolate(&script).await {
         Some(Ok(isolate)) => isolate,
-        Some(Err(err)) => {
-            tracing::warn!(%err, "worker could not start");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker failed to start");
-        }
+        Some(Err(err)) => return error_response(&err),
         None => {
             return plain(
                 StatusCode::NOT_FOUND,
@@ -323,17 +320,31 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         None => {
             return payload_too_large(limits.max_body_bytes);
         }
-        Some(Err(RuntimeError::IsolateGone { .. })) => {
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable");
-        }
-        Some(Err(err)) => {
-            tracing::warn!(%err, "dispatch failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error");
-        }
+        Some(Err(err)) => return error_response(&err),
         Some(Ok(head)) => head,
     };
 
     into_response(head, is_head)
+}
+
+/// The answer to a request whose worker failed it. Every runtime error is mapped here, and
+/// only here. The tenant's faults are named as Cloudflare names them; a platform fault gets a
+/// generic 503 and its detail goes to the log only.
+fn error_response(err: &RuntimeError) -> Response<NodeBody> {
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    match err {
+        RuntimeError::Load { .. } | RuntimeError::Limit { startup: true, .. } => {
+            tracing::debug!(%err, "worker failed to start");
+            plain(status, "Worker failed to start")
+        }
+        RuntimeError::Limit { kind, .. } => plain(status, kind.message()),
+        RuntimeError::Overloaded { .. } => plain(status, "Worker overloaded"),
+        RuntimeError::IsolateGone { .. } => plain(status, "Worker unavailable"),
+        RuntimeError::Platform { .. } | RuntimeError::PoolGone => {
+            tracing::error!(%err, "platform fault");
+            plain(status, "Worker unavailable")
+        }
+    }
 }
 
 /// Response headers that frame a message or belong to one connection (RFC 9110 7.6.1,

@@ -90,6 +90,8 @@ pub struct IsolateHandle {
     heap: Arc<HeapSize>,
     heat: Arc<Heat>,
     lane: Lane,
+    condemned: Arc<Condemned>,
+    max_queued: u64,
 }
 
 #[derive(Debug)]
@@ -208,10 +210,29 @@ impl IsolateHandle {
         self.events.is_closed()
     }
 
-    /// Runs the tenant's fetch handler for one request.
+    /// Requests sent to the isolate and not yet taken by its script.
+    pub fn queued(&self) -> u64 {
+        let load = self.events.load();
+        load.submitted().saturating_sub(load.accepted())
+    }
+
+    /// Runs the tenant's fetch handler for one request. A full queue refuses it at once; a
+    /// request whose caller stops waiting before the script takes it never runs.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ResponseHead, RuntimeError> {
-        let gone = || RuntimeError::IsolateGone {
-            script: self.script.to_string(),
+        if self.queued() >= self.max_queued {
+            return Err(RuntimeError::Overloaded {
+                script: self.script.to_string(),
+            });
+        }
+        let gone = || match self.condemned.get() {
+            Some(kind) => RuntimeError::Limit {
+                script: self.script.to_string(),
+                kind,
+                startup: false,
+            },
+            None => RuntimeError::IsolateGone {
+                script: self.script.to_string(),
+            },
         };
         let response = self.events.send(request).map_err(|_| gone())?;
         response.await.map_err(|_| gone())
@@ -334,13 +355,11 @@ impl Drop for TenantRuntime {
     }
 }
 
-fn module_url(path: &str) -> Result<ModuleSpecifier, RuntimeError> {
+/// The URL of a bundle's module at `path`; the message says why a path is not one.
+fn module_url(path: &str) -> Result<ModuleSpecifier, String> {
     ModuleSpecifier::parse(BUNDLE_BASE)
         .and_then(|base| base.join(path))
-        .map_err(|err| RuntimeError::Load {
-            script: String::new(),
-            message: format!("bad module path {path:?}: {err}"),
-        })
+        .map_err(|err| format!("bad module path {path:?}: {err}"))
 }
 
 /// A runtime with the tenant global scope, bootstrapped and waiting for a tenant: web APIs
@@ -464,20 +483,28 @@ pub(crate) async fn run(
             Ok(url) => {
                 modules.insert(url, source.clone());
             }
-            Err(err) => {
-                let _ = ready.send(Err(load_error(err.to_string())));
+            Err(message) => {
+                let _ = ready.send(Err(load_error(message)));
                 return;
             }
         }
     }
     let main = match module_url(&bundle.main_module) {
         Ok(url) => url,
-        Err(err) => {
-            let _ = ready.send(Err(load_error(err.to_string())));
+        Err(message) => {
+            let _ = ready.send(Err(load_error(message)));
             return;
         }
     };
     let limits = options.limits;
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::engine_boot_fails() {
+        let _ = ready.send(Err(RuntimeError::Platform {
+            script: script.clone(),
+            detail: "engine start failed: injected fault".into(),
+        }));
+        return;
+    }
     let booted = match warm {
         Some(booted) => booted,
         None => match BootedRuntime::boot(limits.memory) {
@@ -485,8 +512,11 @@ pub(crate) async fn run(
                 clock.touch();
                 booted
             }
-            Err(message) => {
-                let _ = ready.send(Err(load_error(message)));
+            Err(detail) => {
+                let _ = ready.send(Err(RuntimeError::Platform {
+                    script: script.clone(),
+                    detail,
+                }));
                 return;
             }
         },
@@ -540,21 +570,18 @@ pub(crate) async fn run(
         Err(message) => Err(message),
     };
     if let Err(message) = evaluated {
-        if let Some(kind) = context.condemned.get() {
-            kills.record(kind);
-        }
-        let message = match context.condemned.get() {
-            Some(LimitKind::Cpu) => format!(
-                "script startup exceeded the CPU time limit ({} ms)",
-                limits.startup_cpu.as_millis()
-            ),
-            Some(LimitKind::Memory) => format!(
-                "script startup exceeded the memory limit ({} MiB)",
-                limits.memory / (1024 * 1024)
-            ),
-            None => message,
+        let err = match context.condemned.get() {
+            Some(kind) => {
+                kills.record(kind);
+                RuntimeError::Limit {
+                    script: script.clone(),
+                    kind,
+                    startup: true,
+                }
+            }
+            None => load_error(message),
         };
-        let _ = ready.send(Err(load_error(message)));
+        let _ = ready.send(Err(err));
         return;
     }
     context.account.started();
@@ -574,6 +601,8 @@ pub(crate) async fn run(
         shutdown: Arc::new(ShutdownSignal(std::sync::Mutex::new(Some(shutdown_tx)))),
         heat: context.heat.clone(),
         lane: options.lane,
+        condemned: context.condemned.clone(),
+        max_queued: limits.queued_requests,
     };
     if ready.send(Ok(handle)).is_err() {
         return;

@@ -4,9 +4,14 @@
 //! [`ScriptBundle`] on one of them and returns an [`IsolateHandle`], the only thing the HTTP
 //! side ever holds. [`IsolateHandle::fetch`] sends a request into the isolate and resolves
 //! with the tenant's response head; bodies stream through channels in both directions.
+//! An [`IsolateCache`] keeps one live isolate per [`Version`] over a pool, booted on its first
+//! request, and remembers versions whose own code failed to load.
 
 mod bundle;
+mod cache;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod heat;
 mod isolate;
 mod limits;
@@ -14,6 +19,7 @@ mod pool;
 mod snapshot;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
+pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};
 pub use error::RuntimeError;
 pub use heat::{HOT_CPU, LONG_SLICE};
 pub use isolate::{IsolateHandle, IsolateOptions, Lane};

@@ -43,6 +43,9 @@ pub struct IsolateLimits {
     pub startup_cpu: Duration,
     /// JavaScript heap per isolate, in bytes.
     pub memory: usize,
+    /// Requests an isolate holds queued, not yet taken by its script; past it a request is
+    /// refused at once ([`crate::RuntimeError::Overloaded`]).
+    pub queued_requests: u64,
 }
 
 impl Default for IsolateLimits {
@@ -51,6 +54,7 @@ impl Default for IsolateLimits {
             cpu: Duration::from_millis(50),
             startup_cpu: Duration::from_millis(400),
             memory: 128 * 1024 * 1024,
+            queued_requests: 1_000,
         }
     }
 }
@@ -63,6 +67,14 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    /// What is limited: "CPU time" or "memory".
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitKind::Cpu => "CPU time",
+            LimitKind::Memory => "memory",
+        }
+    }
+
     /// The message a client gets with the 503.
     pub fn message(self) -> &'static str {
         match self {
@@ -417,7 +429,7 @@ mod tests {
         IsolateLimits {
             cpu: Duration::from_millis(50),
             startup_cpu: Duration::from_millis(400),
-            memory: 128 * 1024 * 1024,
+            ..IsolateLimits::default()
         }
     }
 
