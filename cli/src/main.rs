@@ -67,25 +67,25 @@ pub struct RuntimeArgs {
     #[arg(long)]
     allow_private_fetch: bool,
     /// Subrequests (fetch calls) allowed per incoming request.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_SUBREQUESTS)]
     subrequests: u32,
     /// Seconds ctx.waitUntil() work may run after its response.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_WAIT_UNTIL.as_secs())]
     wait_until_secs: u64,
     /// Worker threads for isolates (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// CPU milliseconds a request may use (503 above).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_CPU.as_millis() as u64)]
     cpu_ms: u64,
     /// CPU milliseconds a script's top level may use when it loads.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_STARTUP_CPU.as_millis() as u64)]
     startup_cpu_ms: u64,
     /// JavaScript heap per isolate, in MiB (503 above).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_MEMORY >> 20)]
     memory_mib: usize,
     /// Seconds a request may take to produce its response head (503 above).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = skiff_edge_node::DEFAULT_WALL_CLOCK.as_secs())]
     wall_clock_secs: u64,
     /// Total engine heap of cached isolates, in MiB; the least recently used are evicted.
     #[arg(long, default_value_t = 4096)]

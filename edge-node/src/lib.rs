@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 pub use conn::ConnectionLimits;
 pub use metrics::RequestMetrics;
 pub use registry::{Deployment, IsolateDefaults, LogHook, ScriptRegistry};
-pub use server::{Limits, NodeBody};
+pub use server::{DEFAULT_WALL_CLOCK, Limits, NodeBody};
 pub use skiff_runtime::{CacheCounters, CacheLimits};
 pub use source::{
     DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,
@@ -102,7 +102,7 @@ impl NodeConfig {
             certs_dir: None,
             limits: Limits::default(),
             outbound: OutboundPolicy::default(),
-            wait_until: Duration::from_secs(30),
+            wait_until: skiff_runtime::DEFAULT_WAIT_UNTIL,
             isolate_limits: IsolateLimits::default(),
             cache: CacheLimits::default(),
             threads: 0,

@@ -302,7 +302,7 @@ mod tests {
     fn defaults() -> IsolateDefaults {
         IsolateDefaults {
             outbound: OutboundPolicy::default(),
-            wait_until: Duration::from_secs(30),
+            wait_until: skiff_runtime::DEFAULT_WAIT_UNTIL,
             limits: IsolateLimits::default(),
             log: Arc::new(|_| {}),
         }

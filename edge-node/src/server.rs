@@ -42,7 +42,7 @@ impl Default for Limits {
             max_url_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,
             max_body_bytes: 100 * 1024 * 1024,
-            wall_clock: std::time::Duration::from_secs(30),
+            wall_clock: DEFAULT_WALL_CLOCK,
             connections: ConnectionLimits::default(),
         }
     }
@@ -108,6 +108,9 @@ fn payload_too_large(max: u64) -> Response<NodeBody> {
         .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
+
+/// How long a request may take to produce its response head, unless configured.
+pub const DEFAULT_WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response<NodeBody> {
     let mut message = message.into();

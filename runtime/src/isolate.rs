@@ -71,7 +71,7 @@ impl IsolateOptions {
         Self {
             log: LogSink::tracing(script),
             outbound: OutboundPolicy::default(),
-            wait_until: Duration::from_secs(30),
+            wait_until: crate::DEFAULT_WAIT_UNTIL,
             limits: IsolateLimits::default(),
             lane: Lane::Shared,
         }

@@ -48,13 +48,24 @@ pub struct IsolateLimits {
     pub queued_requests: u64,
 }
 
+/// CPU time per request, unless configured: Cloudflare's default for paid plans.
+pub const DEFAULT_CPU: Duration = Duration::from_millis(50);
+/// CPU time for a script's top level, unless configured: Cloudflare's startup limit.
+pub const DEFAULT_STARTUP_CPU: Duration = Duration::from_millis(400);
+/// JavaScript heap per isolate, unless configured: Cloudflare's 128 MB.
+pub const DEFAULT_MEMORY: usize = 128 * 1024 * 1024;
+/// How long `ctx.waitUntil` work may run after its response, unless configured.
+pub const DEFAULT_WAIT_UNTIL: Duration = Duration::from_secs(30);
+/// Requests an isolate holds queued, unless configured.
+pub const DEFAULT_QUEUED_REQUESTS: u64 = 1_000;
+
 impl Default for IsolateLimits {
     fn default() -> Self {
         Self {
-            cpu: Duration::from_millis(50),
-            startup_cpu: Duration::from_millis(400),
-            memory: 128 * 1024 * 1024,
-            queued_requests: 1_000,
+            cpu: DEFAULT_CPU,
+            startup_cpu: DEFAULT_STARTUP_CPU,
+            memory: DEFAULT_MEMORY,
+            queued_requests: DEFAULT_QUEUED_REQUESTS,
         }
     }
 }
