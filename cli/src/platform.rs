@@ -699,7 +699,14 @@ fn pretty_event(event: &TailEvent, colors: bool) -> String {
     format!(
         "{} {} {} {}",
         paint("2", &format_utc(event.time_ms)),
-        paint("2", &format!("[{}]", escape_control(&event.node))),
+        paint(
+            "2",
+            &format!(
+                "[{}] {}",
+                escape_control(&event.node),
+                escape_control(&event.version)
+            )
+        ),
         paint(level_color, &format!("{:<5}", escape_control(&event.level))),
         escape_control(&event.message)
     )
@@ -712,6 +719,7 @@ mod tests {
     fn event(message: &str) -> TailEvent {
         TailEvent {
             script: "s".into(),
+            version: "v\u{1b}]0;x\u{7}".into(),
             node: "n\u{1b}[2J".into(),
             level: "log".into(),
             time_ms: 0,
@@ -728,6 +736,7 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("[n\\u{1b}[2J]"), "{line}");
+        assert!(line.contains("] v\\u{1b}]0;x\\u{7} "), "{line}");
         // With colours on, the only escape sequences are the ones Skiff adds.
         let coloured = pretty_event(&event("\u{1b}[31mred"), true);
         assert_eq!(coloured.matches('\u{1b}').count(), 6, "{coloured:?}");

@@ -58,10 +58,10 @@ pub async fn put_script(
             .call(move |conn| store::secrets(conn, &name))
             .await?
     };
-    let mut env = vars.clone();
-    for (key, value) in existing.into_iter().chain(upload_secrets.clone()) {
-        env.insert(key, serde_json::Value::String(value));
-    }
+    let env = skiff_protocol::worker_env(
+        vars.clone(),
+        existing.into_iter().chain(upload_secrets.clone()),
+    );
 
     let startup_time_ms = validate_in_isolate(&state, &name, &bundle, env).await?;
 
@@ -321,6 +321,7 @@ async fn validate_in_isolate(
         main_module: bundle.main_module.clone(),
         modules: bundle.modules.clone(),
         env,
+        version: None,
     });
     let mut options = IsolateOptions::new(name);
     // The isolate is stopped right after it loads; nothing it starts is waited for.

@@ -31,7 +31,7 @@ impl IsolateDefaults {
     /// The options of `bundle`'s isolates.
     fn options(&self, bundle: &ScriptBundle) -> IsolateOptions {
         IsolateOptions {
-            log: LogSink::new(&bundle.name, self.log.clone()),
+            log: LogSink::new(&bundle.name, self.log.clone()).with_version(&bundle.version_label()),
             outbound: self.outbound.clone(),
             wait_until: self.wait_until,
             limits: self.limits,

@@ -264,18 +264,16 @@ impl Project {
         } else {
             collect_modules(&self.root, &self.root, &mut modules)?;
         }
-        let mut env = serde_json::Map::new();
-        for (key, value) in &self.manifest.vars {
-            env.insert(key.clone(), toml_to_json(value));
-        }
-        for (key, value) in self.secrets.iter().chain(extra_vars) {
-            env.insert(key.clone(), serde_json::Value::String(value.clone()));
-        }
+        let vars = (self.manifest.vars.iter())
+            .map(|(key, value)| (key.clone(), toml_to_json(value)))
+            .collect();
+        let env = skiff_protocol::worker_env(vars, self.secrets.iter().chain(extra_vars));
         Ok(ScriptBundle {
             name: name.to_string(),
             main_module: self.main.clone(),
             modules,
             env,
+            version: None,
         })
     }
 }

@@ -412,8 +412,8 @@ fn needed_bundles(name: &str, state: &ScriptState) -> Result<Vec<String>, SyncEr
         .collect()
 }
 
-/// The registry's view of `state`: each deployed version as a bundle with its `env` (the
-/// version's vars plus the script's secrets, secrets winning) and its percentage.
+/// The registry's view of `state`: each deployed version as a bundle with its id, its `env`
+/// ([`skiff_protocol::worker_env`]) and its percentage.
 fn script_versions(
     name: &str,
     state: &ScriptState,
@@ -428,16 +428,14 @@ fn script_versions(
             .find(|v| v.id == deployed.version_id)
             .ok_or_else(missing)?;
         let bundle = bundles.get(&version.bundle).ok_or_else(missing)?;
-        let mut env = version.vars.clone();
-        for (key, value) in &state.secrets {
-            env.insert(key.clone(), serde_json::Value::String(value.clone()));
-        }
+        let env = skiff_protocol::worker_env(version.vars.clone(), &state.secrets);
         versions.push((
             ScriptBundle {
                 name: name.to_string(),
                 main_module: bundle.main_module.clone(),
                 modules: bundle.modules.clone(),
                 env,
+                version: Some(version.id.clone()),
             },
             deployed.percentage,
         ));
@@ -502,6 +500,7 @@ pub(crate) fn tail_hook(
         if tailed.contains(&event.script) {
             let _ = queue.try_send(TailEvent {
                 script: event.script.clone(),
+                version: event.version.clone(),
                 node: node.clone(),
                 level: event.level.as_str().to_string(),
                 time_ms: event.time_ms,

@@ -220,19 +220,22 @@ impl IsolateCache {
     ) -> Result<IsolateHandle, RuntimeError> {
         let started = std::time::Instant::now();
         let result = self.pool.load(version.bundle.clone(), options).await;
+        let script = &version.bundle.name;
+        let label = version.bundle.version_label();
         match &result {
             Ok(isolate) => tracing::info!(
-                version = %version.key,
+                %script,
+                version = %label,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 heap_kib = isolate.heap_bytes() / 1024,
                 heap_measured = isolate.is_heap_measured(),
                 "isolate ready"
             ),
             Err(err) if err.is_tenant_load_failure() => {
-                tracing::warn!(version = %version.key, error = %err, "isolate not started");
+                tracing::warn!(%script, version = %label, error = %err, "isolate not started");
             }
             Err(err) => {
-                tracing::error!(version = %version.key, error = %err, "isolate not started");
+                tracing::error!(%script, version = %label, error = %err, "isolate not started");
             }
         }
         if let Ok(isolate) = &result
