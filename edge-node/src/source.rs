@@ -1,8 +1,8 @@
 //! Where a node's scripts come from.
 //!
-//! [`ScriptSource`] is the boundary: the node asks it for the scripts to serve. This crate
-//! provides [`DirectorySource`] (`skiff node --scripts DIR`); the config-sync client of the
-//! control plane is the other implementation.
+//! [`ScriptSource`] gives the scripts a node serves from its start: [`DirectorySource`]
+//! (`skiff node --scripts DIR`), or [`NoScripts`]. Scripts from the control plane come through
+//! config sync instead (`sync/`), which applies its deployments to the registry itself.
 //!
 //! A script directory holds one entry per script: a file `NAME.js` (one module), or a folder
 //! `NAME/` with an optional `skiff.toml` (name, main, compatibility_date, `[vars]`, routes) and
