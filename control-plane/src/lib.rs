@@ -222,7 +222,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/nodes", get(sync::list_nodes))
         .route("/v1/nodes/{id}", delete(sync::delete_node))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.tokens.clone(),
             auth::require_admin,
         ));
     let node = Router::new()
@@ -231,7 +231,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/nodes/{id}/ack", post(sync::ack))
         .route("/v1/logs", post(tail::post_logs))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.tokens.clone(),
             auth::require_node,
         ));
     admin

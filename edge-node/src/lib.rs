@@ -8,6 +8,7 @@
 //! client (`sync.rs`).
 
 mod conn;
+mod limits;
 mod metrics;
 mod registry;
 mod server;
@@ -25,10 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use conn::ConnectionLimits;
+pub use limits::{ConnectionLimits, DEFAULT_WALL_CLOCK, Limits};
 pub use metrics::RequestMetrics;
 pub use registry::{Deployment, IsolateDefaults, LogHook, ScriptRegistry};
-pub use server::{DEFAULT_WALL_CLOCK, Limits, NodeBody};
+pub use server::NodeBody;
 pub use skiff_runtime::{CacheCounters, CacheLimits};
 pub use source::{
     DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,

@@ -18,35 +18,8 @@ use skiff_runtime::{BodyReceiver, FetchRequest, ResponseBody, RuntimeError, body
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::conn::ConnectionLimits;
+use crate::limits::Limits;
 use crate::registry::ScriptRegistry;
-
-/// Input limits applied before any tenant code runs.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Longest request target (path and query), in bytes: longer gets 414.
-    pub max_url_bytes: usize,
-    /// Largest header section (names, values and separators), in bytes: larger gets 431.
-    pub max_header_bytes: usize,
-    /// Largest request body, in bytes: larger gets 413.
-    pub max_body_bytes: u64,
-    /// Longest a tenant may take to produce a response head: longer gets 503.
-    pub wall_clock: std::time::Duration,
-    /// Bounds on connections: how many, how long they may stay silent or idle, HTTP/2.
-    pub connections: ConnectionLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_url_bytes: 16 * 1024,
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 100 * 1024 * 1024,
-            wall_clock: DEFAULT_WALL_CLOCK,
-            connections: ConnectionLimits::default(),
-        }
-    }
-}
 
 /// How many request body chunks may wait between hyper and the isolate.
 const REQUEST_BODY_CHUNKS: usize = 8;
@@ -108,9 +81,6 @@ fn payload_too_large(max: u64) -> Response<NodeBody> {
         .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
-
-/// How long a request may take to produce its response head, unless configured.
-pub const DEFAULT_WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response<NodeBody> {
     let mut message = message.into();

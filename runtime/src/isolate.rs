@@ -29,11 +29,9 @@ use tokio::sync::{oneshot, watch};
 
 use crate::bundle::{BUNDLE_BASE, BundleLoader};
 use crate::heat::Heat;
-use crate::limits::{
-    Condemned, CpuAccount, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now,
-};
-use crate::pool::IsolateCount;
+use crate::limits::{Condemned, CpuAccount, IsolateLimits, LimitKills, LimitKind, ThreadClock};
 use crate::snapshot;
+use crate::sys::thread_cpu_now;
 use crate::{RuntimeError, ScriptBundle};
 
 /// How often a draining isolate checks whether its work is done.
@@ -459,10 +457,10 @@ impl BootedRuntime {
 
 /// Gives a booted runtime (`warm`, or one booted now) the bundle and its configuration,
 /// evaluates the bundle, reports readiness through `ready`, then serves events until shut down
-/// or condemned. Runs as a local task on a pool thread; `count` is the thread's count of live
-/// isolates, held until the runtime is gone.
-pub(crate) async fn run(
-    count: IsolateCount,
+/// or condemned. Runs as a local task on a pool thread; `count` (the thread's count of live
+/// isolates, in the pool) is held until the runtime is gone.
+pub(crate) async fn run<Count>(
+    count: Count,
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
     warm: Option<BootedRuntime>,
@@ -682,7 +680,7 @@ pub(crate) async fn run(
         );
         tracing::warn!(script = %bundle.name, ?kind, failed, "isolate condemned");
         drop(runtime);
-        release_freed_memory();
+        crate::sys::release_freed_memory();
     } else if engine_error {
         // The requests it had taken get the tenant's error at once, as Cloudflare answers an
         // uncaught exception, rather than waiting for the runtime's end.
@@ -713,13 +711,6 @@ enum HeapDue {
 /// The engine heap a runtime uses, in bytes (a walk over the whole heap).
 fn heap_size(runtime: &mut JsRuntime) -> usize {
     runtime.v8_isolate().get_heap_statistics().total_heap_size()
-}
-
-/// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
-/// leave the node's RSS raised.
-pub(crate) fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks the allocator's free lists.
-    unsafe { libc::malloc_trim(0) };
 }
 
 /// Loads and evaluates the main module (and its imports), then hands the module namespace to

@@ -17,6 +17,7 @@ mod isolate;
 mod limits;
 mod pool;
 mod snapshot;
+mod sys;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};

@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 use deno_core::v8;
 use skiff_js_api::IsolateLoad;
 
+use crate::sys::{
+    CALLING_THREAD_CPU_CLOCK, CpuClock, clock_time, current_thread_cpu_clock, thread_cpu_now,
+};
+
 /// Limits for one isolate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IsolateLimits {
@@ -229,27 +233,6 @@ impl Condemned {
     }
 }
 
-/// The CPU time the calling thread has used.
-pub(crate) fn thread_cpu_now() -> Duration {
-    clock_time(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-fn clock_time(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; an invalid clock id only makes the call fail.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
 /// How a slice's allowance grows while it runs: by `per_request` for every request submitted to
 /// its isolate after it began and taken up by its JavaScript. (The allowance it began with
 /// already counts the requests queued then.) Only requests the tenant actually takes up count,
@@ -290,7 +273,7 @@ impl Slice {
 
 /// One pool thread's CPU clock and running slice.
 pub(crate) struct ThreadClock {
-    clock: libc::clockid_t,
+    clock: CpuClock,
     slice: Mutex<Option<Slice>>,
     /// When the clock was made, and when (in nanoseconds after that) the last slice ended.
     made: Instant,
@@ -300,12 +283,10 @@ pub(crate) struct ThreadClock {
 impl ThreadClock {
     /// The clock of the calling thread; call on the pool thread itself.
     pub(crate) fn for_current_thread() -> Arc<Self> {
-        let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
-        // SAFETY: pthread_self() is the calling thread; `clock` is a valid out-pointer.
-        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
-        if rc != 0 {
-            tracing::warn!(rc, "no per-thread CPU clock; CPU limits cannot be enforced");
-        }
+        let clock = current_thread_cpu_clock().unwrap_or_else(|| {
+            tracing::warn!("no per-thread CPU clock; CPU limits cannot be enforced");
+            CALLING_THREAD_CPU_CLOCK
+        });
         Arc::new(Self {
             clock,
             slice: Mutex::new(None),

@@ -726,8 +726,13 @@ fn spawn_thread(
         .enable_all()
         .build()?;
     let join = std::thread::Builder::new().name(name).spawn(move || {
-        if let ThreadKind::Dedicated = kind {
-            lower_priority(DEDICATED_NICE);
+        if let ThreadKind::Dedicated = kind
+            && !crate::sys::lower_priority(DEDICATED_NICE)
+        {
+            tracing::warn!(
+                nice = DEDICATED_NICE,
+                "could not lower a dedicated thread's priority"
+            );
         }
         let clock = ThreadClock::for_current_thread();
         watched.add(&clock);
@@ -772,24 +777,6 @@ fn spawn_thread(
         drop(local);
     })?;
     Ok(PoolThread { jobs, load, join })
-}
-
-/// Gives the calling thread the nice value `nice` (Linux schedules threads one by one, so this
-/// leaves the rest of the process as it is).
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on the calling thread's own id.
-        let rc = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
-        };
-        if rc != 0 {
-            tracing::warn!(nice, "could not lower a dedicated thread's priority");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
 }
 
 impl Drop for WorkerPool {
