@@ -183,7 +183,8 @@ struct NodeArgs {
     /// PEM certificates to trust for an https:// control plane, besides the built-in roots.
     #[arg(long, env = "SKIFF_CONTROL_CA")]
     control_ca: Option<PathBuf>,
-    /// Where the node keeps what it applied, to serve it also when the control plane is down.
+    /// Where the node keeps what it applied, to serve it also when the control plane is down,
+    /// and its busiest scripts, to warm them first after a restart.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Script NAME answers for NAME.<zone>.
@@ -195,6 +196,10 @@ struct NodeArgs {
     /// Do not boot the scripts' isolates at start (each boots on its first request).
     #[arg(long)]
     no_warm: bool,
+    /// Scripts whose isolates boot at start, at most: the busiest before the restart (with
+    /// --data-dir), else the first by name.
+    #[arg(long, default_value_t = skiff_edge_node::DEFAULT_WARM_AT_START)]
+    warm_at_start: usize,
     /// Seconds in-flight requests get to finish on SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
@@ -284,6 +289,12 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     config.tls_listen = args.tls_listen;
     config.admin_listen = args.admin_listen;
     config.warm_on_start = !args.no_warm;
+    config.warm_at_start = args.warm_at_start;
+    if let Some(data_dir) = &args.data_dir {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+        config.hot_list = Some(data_dir.join("hot-scripts.json"));
+    }
     config.zone = args.zone;
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);

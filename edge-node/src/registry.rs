@@ -266,10 +266,28 @@ impl ScriptRegistry {
         Some(self.isolates.get(&deployed).await)
     }
 
-    /// Creates the isolates of every script now, so first requests do not wait.
-    pub async fn warm_all(&self) {
-        for name in self.names() {
-            self.warm(&name).await;
+    /// The scripts whose isolates are in the cache, busiest first, at most `limit`.
+    pub fn busiest_scripts(&self, limit: usize) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        // Several versions of a script (a rollout) may be cached: the script counts once.
+        for key in self.isolates.busiest(usize::MAX) {
+            let name = key.split('@').next().unwrap_or_default();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+            if names.len() == limit {
+                break;
+            }
+        }
+        names
+    }
+
+    /// Creates the isolates of `names` now, one script after the other, so that their first
+    /// requests do not wait and the node's threads stay free for requests meanwhile. Names the
+    /// registry does not serve are skipped.
+    pub async fn warm_scripts(&self, names: &[String]) {
+        for name in names {
+            self.warm(name).await;
         }
     }
 

@@ -160,6 +160,18 @@ impl IsolateCache {
         isolate
     }
 
+    /// The versions whose isolates are in the cache, busiest first (by the requests each was
+    /// sent), at most `limit`.
+    pub fn busiest(&self, limit: usize) -> Vec<Arc<str>> {
+        let mut keys: Vec<(Arc<str>, u64)> = self
+            .isolates
+            .iter()
+            .map(|(key, isolate)| ((*key).clone(), isolate.requests()))
+            .collect();
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        keys.into_iter().take(limit).map(|(key, _)| key).collect()
+    }
+
     /// Boots `version` now and puts its isolate in the cache in place of any other.
     pub async fn install(&self, version: &Version) -> Result<(), RuntimeError> {
         let isolate = self.load(version, version.options.clone()).await;

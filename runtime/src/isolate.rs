@@ -208,6 +208,11 @@ impl IsolateHandle {
         self.events.is_closed()
     }
 
+    /// Requests sent to the isolate since it started.
+    pub fn requests(&self) -> u64 {
+        self.events.load().submitted()
+    }
+
     /// Requests sent to the isolate and not yet taken by its script.
     pub fn queued(&self) -> u64 {
         let load = self.events.load();
