@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use notify::{RecursiveMode, Watcher};
-use skiff_edge_node::{EdgeNode, NodeConfig, Project, ScriptSource, SourceError};
+use skiff_edge_node::{EdgeNode, NodeConfig, ScriptSource, project_bundle};
+use skiff_project::{Project, SourceError};
 use skiff_runtime::{BUNDLE_BASE, LogEvent, LogLevel, ScriptBundle};
 
 use crate::RuntimeArgs;
@@ -95,7 +96,7 @@ impl DevSource {
     }
 
     fn bundle(&self) -> Result<ScriptBundle, SourceError> {
-        self.project.bundle(&self.name, &self.vars)
+        project_bundle(&self.project, &self.name, &self.vars)
     }
 }
 

@@ -71,25 +71,25 @@ pub struct RuntimeArgs {
     #[arg(long)]
     allow_private_fetch: bool,
     /// Subrequests (fetch calls) allowed per incoming request.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_SUBREQUESTS)]
     subrequests: u32,
     /// Seconds ctx.waitUntil() work may run after its response.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_WAIT_UNTIL.as_secs())]
     wait_until_secs: u64,
     /// Worker threads for isolates (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// CPU milliseconds a request may use (503 above).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_CPU.as_millis() as u64)]
     cpu_ms: u64,
     /// CPU milliseconds a script's top level may use when it loads.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_STARTUP_CPU.as_millis() as u64)]
     startup_cpu_ms: u64,
     /// JavaScript heap per isolate, in MiB (503 above).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_MEMORY >> 20)]
     memory_mib: usize,
     /// Seconds a request may take to produce its response head (503 above).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = skiff_edge_node::DEFAULT_WALL_CLOCK.as_secs())]
     wall_clock_secs: u64,
     /// Total engine heap of cached isolates, in MiB; the least recently used are evicted.
     #[arg(long, default_value_t = 4096)]
@@ -114,6 +114,7 @@ impl RuntimeArgs {
             cpu: Duration::from_millis(self.cpu_ms),
             startup_cpu: Duration::from_millis(self.startup_cpu_ms),
             memory: self.memory_mib * 1024 * 1024,
+            ..IsolateLimits::default()
         };
         config.outbound = OutboundPolicy {
             allow_private: self.allow_private_fetch,
@@ -186,7 +187,8 @@ struct NodeArgs {
     /// PEM certificates to trust for an https:// control plane, besides the built-in roots.
     #[arg(long, env = "SKIFF_CONTROL_CA")]
     control_ca: Option<PathBuf>,
-    /// Where the node keeps what it applied, to serve it also when the control plane is down.
+    /// Where the node keeps what it applied, to serve it also when the control plane is down,
+    /// and its busiest scripts, to warm them first after a restart.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Script NAME answers for NAME.<zone>.
@@ -198,6 +200,10 @@ struct NodeArgs {
     /// Do not boot the scripts' isolates at start (each boots on its first request).
     #[arg(long)]
     no_warm: bool,
+    /// Scripts whose isolates boot at start, at most: the busiest before the restart (with
+    /// --data-dir), else the first by name.
+    #[arg(long, default_value_t = skiff_edge_node::DEFAULT_WARM_AT_START)]
+    warm_at_start: usize,
     /// Seconds in-flight requests get to finish on SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
@@ -299,6 +305,12 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     config.tls_listen = args.tls_listen;
     config.admin_listen = args.admin_listen;
     config.warm_on_start = !args.no_warm;
+    config.warm_at_start = args.warm_at_start;
+    if let Some(data_dir) = &args.data_dir {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+        config.hot_list = Some(data_dir.join("hot-scripts.json"));
+    }
     config.zone = args.zone;
     config.certs_dir = args.certs;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);

@@ -10,7 +10,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
-use skiff_edge_node::{Project, validate_script_name};
+use skiff_project::Project;
+use skiff_protocol::validate_script_name;
 use skiff_protocol::{
     Binding, ChangeResponse, DeployedVersion, DeploymentRequest, MAX_BUNDLE_BYTES, NodeList,
     RollbackRequest, SecretName, SecretValue, TailEvent, UploadMetadata, UploadResponse,
@@ -236,8 +237,8 @@ pub fn init(args: InitArgs) -> Result<()> {
 }
 
 /// The upload of a project: metadata and module parts, shaped like Cloudflare's script upload.
-fn upload_form(project: &Project, name: &str) -> Result<(Form, usize)> {
-    let bundle = project.bundle(name, &BTreeMap::new())?;
+fn upload_form(project: &Project) -> Result<(Form, usize)> {
+    let bundle = project.modules()?;
     let bindings = project
         .manifest
         .vars
@@ -280,7 +281,7 @@ pub async fn deploy(args: DeployArgs) -> Result<()> {
     let project = open_project(&args.script.project)?;
     let name = args.script.pick(project.manifest.name.clone())?;
     let client = Client::new(&args.control)?;
-    let (form, size) = upload_form(&project, &name)?;
+    let (form, size) = upload_form(&project)?;
     // The control plane refuses these with 413 too; saying so before sending them spares the
     // upload and gives the reason even when the connection is cut mid-body.
     if size > MAX_BUNDLE_BYTES {
@@ -699,7 +700,14 @@ fn pretty_event(event: &TailEvent, colors: bool) -> String {
     format!(
         "{} {} {} {}",
         paint("2", &format_utc(event.time_ms)),
-        paint("2", &format!("[{}]", escape_control(&event.node))),
+        paint(
+            "2",
+            &format!(
+                "[{}] {}",
+                escape_control(&event.node),
+                escape_control(&event.version)
+            )
+        ),
         paint(level_color, &format!("{:<5}", escape_control(&event.level))),
         escape_control(&event.message)
     )
@@ -712,6 +720,7 @@ mod tests {
     fn event(message: &str) -> TailEvent {
         TailEvent {
             script: "s".into(),
+            version: "v\u{1b}]0;x\u{7}".into(),
             node: "n\u{1b}[2J".into(),
             level: "log".into(),
             time_ms: 0,
@@ -728,6 +737,7 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("[n\\u{1b}[2J]"), "{line}");
+        assert!(line.contains("] v\\u{1b}]0;x\\u{7} "), "{line}");
         // With colours on, the only escape sequences are the ones Skiff adds.
         let coloured = pretty_event(&event("\u{1b}[31mred"), true);
         assert_eq!(coloured.matches('\u{1b}').count(), 6, "{coloured:?}");

@@ -514,6 +514,12 @@ fn tail_streams_console_output_from_the_nodes() {
     requests.join().expect("request thread");
     let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON tail event");
     assert_eq!(event["script"], "chatty");
+    // The version that logged it, as `skiff versions list` names it.
+    assert_eq!(
+        event["version"],
+        version_ids(&platform, &project)[0],
+        "{event}"
+    );
     assert_eq!(event["level"], "log");
     assert!(
         event["node"].as_str().is_some_and(|n| !n.is_empty()),

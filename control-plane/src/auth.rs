@@ -18,7 +18,6 @@ use axum::response::Response;
 use skiff_protocol::sha256_hex;
 
 use crate::error::{ApiError, ControlError};
-use crate::state::AppState;
 use crate::store::{self, Store};
 
 /// What a token may do.
@@ -137,7 +136,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-fn presented_role(state: &AppState, request: &Request) -> Result<Role, ApiError> {
+fn presented_role(tokens: &Tokens, request: &Request) -> Result<Role, ApiError> {
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "missing or unknown API token");
     let header = request
         .headers()
@@ -148,16 +147,16 @@ fn presented_role(state: &AppState, request: &Request) -> Result<Role, ApiError>
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(unauthorized)?;
-    state.tokens.role_of(token.trim()).ok_or_else(unauthorized)
+    tokens.role_of(token.trim()).ok_or_else(unauthorized)
 }
 
 /// Middleware for admin endpoints: the admin token only.
 pub async fn require_admin(
-    State(state): State<Arc<AppState>>,
+    State(tokens): State<Arc<Tokens>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match presented_role(&state, &request)? {
+    match presented_role(&tokens, &request)? {
         Role::Admin => Ok(next.run(request).await),
         Role::Node => Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -168,11 +167,11 @@ pub async fn require_admin(
 
 /// Middleware for node endpoints: the node token or the admin token.
 pub async fn require_node(
-    State(state): State<Arc<AppState>>,
+    State(tokens): State<Arc<Tokens>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    presented_role(&state, &request)?;
+    presented_role(&tokens, &request)?;
     Ok(next.run(request).await)
 }
 

@@ -74,8 +74,8 @@ impl ControlConfig {
             listen,
             data_dir,
             max_bundle_bytes: skiff_protocol::MAX_BUNDLE_BYTES,
-            startup_cpu: Duration::from_millis(400),
-            memory_bytes: 128 * 1024 * 1024,
+            startup_cpu: skiff_runtime::DEFAULT_STARTUP_CPU,
+            memory_bytes: skiff_runtime::DEFAULT_MEMORY,
             validation_timeout: Duration::from_secs(5),
             tls: None,
             connections: ConnectionLimits::default(),
@@ -222,7 +222,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/nodes", get(sync::list_nodes))
         .route("/v1/nodes/{id}", delete(sync::delete_node))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.tokens.clone(),
             auth::require_admin,
         ));
     let node = Router::new()
@@ -231,7 +231,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/nodes/{id}/ack", post(sync::ack))
         .route("/v1/logs", post(tail::post_logs))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.tokens.clone(),
             auth::require_node,
         ));
     admin

@@ -20,7 +20,7 @@ const TAIL_BUFFER: usize = 1024;
 pub struct AppState {
     pub config: ControlConfig,
     pub store: Store,
-    pub tokens: Tokens,
+    pub tokens: Arc<Tokens>,
     /// One thread; loads each upload once before it is accepted.
     pub pool: WorkerPool,
     /// The latest committed revision; sync streams wait on it.
@@ -56,7 +56,7 @@ impl AppState {
         Self {
             config,
             store,
-            tokens,
+            tokens: Arc::new(tokens),
             pool,
             revision: watch::Sender::new(revision),
             node_events: watch::Sender::new(0),

@@ -14,7 +14,9 @@ use skiff_protocol::{
     Binding, Bundle, DeployedVersion, Deployment, ErrorBody, UploadMetadata, UploadResponse,
     VersionInfo,
 };
-use skiff_runtime::{BUNDLE_BASE, IsolateLimits, IsolateOptions, RuntimeError, ScriptBundle};
+use skiff_runtime::{
+    BUNDLE_BASE, IsolateLimits, IsolateOptions, LimitKind, RuntimeError, ScriptBundle,
+};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -56,10 +58,10 @@ pub async fn put_script(
             .call(move |conn| store::secrets(conn, &name))
             .await?
     };
-    let mut env = vars.clone();
-    for (key, value) in existing.into_iter().chain(upload_secrets.clone()) {
-        env.insert(key, serde_json::Value::String(value));
-    }
+    let env = skiff_protocol::worker_env(
+        vars.clone(),
+        existing.into_iter().chain(upload_secrets.clone()),
+    );
 
     let startup_time_ms = validate_in_isolate(&state, &name, &bundle, env).await?;
 
@@ -319,6 +321,7 @@ async fn validate_in_isolate(
         main_module: bundle.main_module.clone(),
         modules: bundle.modules.clone(),
         env,
+        version: None,
     });
     let mut options = IsolateOptions::new(name);
     // The isolate is stopped right after it loads; nothing it starts is waited for.
@@ -348,11 +351,24 @@ async fn validate_in_isolate(
             tracing::info!(script = %name, %message, "upload refused: it does not load");
             Err(load_error(&message))
         }
+        Err(RuntimeError::Limit { kind, .. }) => {
+            let limit = match kind {
+                LimitKind::Cpu => format!("{} ms", state.config.startup_cpu.as_millis()),
+                LimitKind::Memory => format!("{} MiB", state.config.memory_bytes >> 20),
+            };
+            let message = format!(
+                "script startup exceeded the {} limit ({limit})",
+                kind.name()
+            );
+            tracing::info!(script = %name, %message, "upload refused: it does not load");
+            Err(load_error(&message))
+        }
+        // The platform's fault, not the upload's: the detail stays in the log.
         Err(err) => {
             tracing::error!(script = %name, error = %err, "could not validate an upload");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("could not load the script to validate it: {err}"),
+                "could not load the script to validate it; try again",
             ))
         }
     }

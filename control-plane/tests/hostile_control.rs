@@ -281,6 +281,7 @@ async fn log_posts_need_a_session_their_own_node_and_a_tailed_script() {
 
     let event = |script: &str, node: &str, message: &str| TailEvent {
         script: script.into(),
+        version: "v1".into(),
         node: node.into(),
         level: "log".into(),
         time_ms: 1,

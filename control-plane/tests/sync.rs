@@ -266,6 +266,7 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
 
     let event = |script: &str, message: &str| TailEvent {
         script: script.into(),
+        version: "v1".into(),
         node: "n1".into(),
         level: "log".into(),
         time_ms: 1,

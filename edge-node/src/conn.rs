@@ -16,47 +16,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::limits::Limits;
 use crate::metrics::ConnectionMetrics;
-use crate::server::{Limits, NodeBody, Shared};
-
-/// Bounds on connections, applied before and between requests.
-#[derive(Clone, Debug)]
-pub struct ConnectionLimits {
-    /// Most connections open at once, over all listeners. A connection past it is closed as
-    /// soon as it is accepted (and counted in `skiff_connections_refused_total`).
-    pub max_connections: usize,
-    /// Longest from accept to the first request head being in: the TLS handshake, protocol
-    /// detection, the HTTP/2 preface and the head itself. Longer, the connection is closed.
-    pub handshake_timeout: Duration,
-    /// Longest a connection stays open with no request in flight. An HTTP/1.1 client also
-    /// has to send its next request head within it.
-    pub idle_timeout: Duration,
-    /// HTTP/2 streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
-    pub h2_max_concurrent_streams: u32,
-    /// HTTP/2 streams a client may reset before the node took them up; past it the node
-    /// sends GOAWAY (the "rapid reset" flood).
-    pub h2_max_pending_accept_reset_streams: usize,
-    /// HTTP/2 streams the node may reset for a client's protocol errors; past it the node
-    /// sends GOAWAY.
-    pub h2_max_local_error_reset_streams: usize,
-    /// Interval of HTTP/2 keep-alive PINGs; a PING unanswered for as long closes the
-    /// connection, so a vanished client does not hold its streams.
-    pub h2_keep_alive_interval: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            h2_max_concurrent_streams: 100,
-            h2_max_pending_accept_reset_streams: 20,
-            h2_max_local_error_reset_streams: 1024,
-            h2_keep_alive_interval: Duration::from_secs(20),
-        }
-    }
-}
+use crate::server::{NodeBody, Shared};
 
 /// After an idle connection was asked to close (GOAWAY for HTTP/2), how long it may take
 /// before it is dropped.

@@ -8,6 +8,8 @@
 //! client (`sync.rs`).
 
 mod conn;
+mod hot;
+mod limits;
 mod metrics;
 mod registry;
 mod server;
@@ -25,16 +27,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use conn::ConnectionLimits;
+pub use hot::DEFAULT_WARM_AT_START;
+pub use limits::{ConnectionLimits, DEFAULT_WALL_CLOCK, Limits};
 pub use metrics::RequestMetrics;
-pub use registry::{
-    CacheCounters, CacheLimits, Deployment, IsolateDefaults, LogHook, ScriptRegistry,
-};
-pub use server::{Limits, NodeBody};
-pub use source::{
-    DirectorySource, Manifest, NoScripts, Project, ScriptSource, SourceError, parse_dev_vars,
-    validate_script_name,
-};
+pub use registry::{Deployment, IsolateDefaults, LogHook, ScriptRegistry};
+pub use server::NodeBody;
+pub use skiff_project::{Manifest, Project, SourceError, parse_dev_vars};
+pub use skiff_protocol::validate_script_name;
+pub use skiff_runtime::{CacheCounters, CacheLimits};
+pub use source::{DirectorySource, NoScripts, ScriptSource, project_bundle};
 pub use sync::{SyncConfig, SyncError, SyncStatus, load_or_create_node_id};
 pub use tls::{SniResolver, TlsError};
 
@@ -85,8 +86,15 @@ pub struct NodeConfig {
     pub log: LogHook,
     /// The script that answers hosts outside the zone, if any.
     pub default_script: Option<String>,
-    /// Boot every script's isolate at start, so that first requests find it warm.
+    /// Boot isolates at start, so that first requests find them warm: the scripts that were
+    /// busiest before the restart (see `hot_list`), else the first ones by name; at most
+    /// `warm_at_start` of them, one after the other.
     pub warm_on_start: bool,
+    /// How many scripts `warm_on_start` boots at most.
+    pub warm_at_start: usize,
+    /// Where the node remembers its busiest scripts (written every minute and at shutdown),
+    /// to warm them first after a restart.
+    pub hot_list: Option<PathBuf>,
     /// Serve what the control plane deploys (config sync), if set.
     pub sync: Option<SyncConfig>,
 }
@@ -103,7 +111,7 @@ impl NodeConfig {
             certs_dir: None,
             limits: Limits::default(),
             outbound: OutboundPolicy::default(),
-            wait_until: Duration::from_secs(30),
+            wait_until: skiff_runtime::DEFAULT_WAIT_UNTIL,
             isolate_limits: IsolateLimits::default(),
             cache: CacheLimits::default(),
             threads: 0,
@@ -111,6 +119,8 @@ impl NodeConfig {
             log: Arc::new(log_to_tracing),
             default_script: None,
             warm_on_start: true,
+            warm_at_start: DEFAULT_WARM_AT_START,
+            hot_list: None,
             sync: None,
         }
     }
@@ -150,6 +160,8 @@ pub struct EdgeNode {
     shutdown_grace: Duration,
     sync: Option<sync::SyncTasks>,
     sync_status: Option<Arc<SyncStatus>>,
+    /// The hot list's path and the task that keeps it.
+    hot_list: Option<(PathBuf, JoinHandle<()>)>,
 }
 
 impl EdgeNode {
@@ -253,9 +265,23 @@ impl EdgeNode {
         }
 
         if config.warm_on_start {
+            let remembered = config
+                .hot_list
+                .as_deref()
+                .map(hot::read)
+                .unwrap_or_default();
+            let names = hot::to_warm(remembered, registry.names(), config.warm_at_start);
             let warm = registry.clone();
-            tokio::spawn(async move { warm.warm_all().await });
+            tokio::spawn(async move { warm.warm_scripts(&names).await });
         }
+        let hot_list = config.hot_list.clone().map(|path| {
+            let task = tokio::spawn(hot::remember(
+                registry.clone(),
+                path.clone(),
+                stop.subscribe(),
+            ));
+            (path, task)
+        });
         let sync = sync_client
             .zip(tail_events)
             .map(|(client, events)| client.spawn(events));
@@ -271,6 +297,7 @@ impl EdgeNode {
             shutdown_grace: config.shutdown_grace,
             sync,
             sync_status,
+            hot_list,
         })
     }
 
@@ -317,6 +344,10 @@ impl EdgeNode {
             .is_err()
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+        if let Some((path, task)) = self.hot_list {
+            task.abort();
+            hot::write(&self.registry, &path);
         }
         self.registry.shutdown_all().await;
         tracing::info!("edge node stopped");

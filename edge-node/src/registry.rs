@@ -1,27 +1,18 @@
-//! The scripts a node serves and the cache of their live isolates.
+//! The scripts a node serves: each script's deployment, and which version a request gets.
 //!
 //! Each script has a deployment: one [`ScriptBundle`] (a version) serving everything, or
-//! several with weights during a gradual rollout, each request picking one at random. Isolates
-//! live in a moka cache keyed by script and version id, bounded by the engine heap they use and
-//! by idle time; an evicted isolate is asked to stop, finishes what it accepted, and is
-//! disposed. Replacing a deployment is atomic: a request sees the old one or the new one, and
-//! the isolates of versions that left it drain before they end.
-//!
-//! An isolate whose long computations keep its shared pool thread busy (a *hot* one, see
-//! `skiff_runtime`'s `heat.rs`) is moved to a dedicated thread: the registry boots the same
-//! version there in the background and swaps it into the cache once it is ready; the old
-//! isolate drains. Requests never wait for the move, and none fails because of it.
+//! several with weights during a gradual rollout, each request picking one at random. The
+//! isolates themselves live in the runtime's [`IsolateCache`], keyed by script and version id.
+//! Replacing a deployment is atomic: a request sees the old one or the new one, and the
+//! isolates of versions that left it drain before they end.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use moka::future::Cache;
-use moka::notification::RemovalCause;
-use moka::ops::compute::{CompResult, Op};
 use skiff_runtime::{
-    IsolateHandle, IsolateLimits, IsolateOptions, Lane, LogEvent, LogSink, OutboundPolicy,
-    RuntimeError, ScriptBundle, WorkerPool,
+    CacheCounters, CacheLimits, IsolateCache, IsolateHandle, IsolateLimits, IsolateOptions, Lane,
+    LogEvent, LogSink, OutboundPolicy, RuntimeError, ScriptBundle, Version, WorkerPool,
 };
 
 /// Receives every log event of every isolate on the node.
@@ -36,20 +27,15 @@ pub struct IsolateDefaults {
     pub log: LogHook,
 }
 
-/// Bounds of the isolate cache.
-#[derive(Clone, Copy, Debug)]
-pub struct CacheLimits {
-    /// Total engine heap of cached isolates, in bytes.
-    pub memory_bytes: u64,
-    /// An isolate that served nothing for this long is evicted.
-    pub idle_ttl: Duration,
-}
-
-impl Default for CacheLimits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 4 * 1024 * 1024 * 1024,
-            idle_ttl: Duration::from_secs(15 * 60),
+impl IsolateDefaults {
+    /// The options of `bundle`'s isolates.
+    fn options(&self, bundle: &ScriptBundle) -> IsolateOptions {
+        IsolateOptions {
+            log: LogSink::new(&bundle.name, self.log.clone()).with_version(&bundle.version_label()),
+            outbound: self.outbound.clone(),
+            wait_until: self.wait_until,
+            limits: self.limits,
+            lane: Lane::Shared,
         }
     }
 }
@@ -57,22 +43,9 @@ impl Default for CacheLimits {
 /// A script's versions and their weights (percentages): what its requests are split over.
 pub type Deployment = Vec<(ScriptBundle, f64)>;
 
-/// Counters of the cache, for metrics.
-#[derive(Debug, Default)]
-pub struct CacheCounters {
-    pub cold_starts: std::sync::atomic::AtomicU64,
-    pub evictions: std::sync::atomic::AtomicU64,
-    /// Hot isolates moved to a dedicated thread.
-    pub moved_to_dedicated: std::sync::atomic::AtomicU64,
-}
-
-/// One version of a deployment: the bundle and its isolate cache key.
-#[derive(Clone)]
-struct Deployed {
-    bundle: Arc<ScriptBundle>,
-    /// `NAME@VERSION_ID`: scripts with identical code and env still get isolates of their own.
-    key: Arc<str>,
-}
+/// One version of a deployment. Its key is `NAME@VERSION_ID`: scripts with identical code and
+/// env still get isolates of their own.
+type Deployed = Version;
 
 /// What a script serves: one version, or several with weights (a gradual rollout).
 struct Current {
@@ -89,7 +62,7 @@ impl Current {
     /// numbers). Versions with a zero, negative or non-finite weight are left out, unless every
     /// weight is such: then the first version serves everything. `None` if `versions` is
     /// empty.
-    fn new(name: &str, versions: Deployment) -> Option<Self> {
+    fn new(name: &str, versions: Deployment, defaults: &IsolateDefaults) -> Option<Self> {
         let serves = |weight: f64| weight.is_finite() && weight > 0.0;
         let everything_zero = !versions.iter().any(|(_, w)| serves(*w));
         let mut deployed = versions
@@ -100,10 +73,12 @@ impl Current {
                 bundle.name = name.to_string();
                 let key: Arc<str> = format!("{name}@{}", bundle.version_id()).into();
                 let weight = if serves(weight) { weight } else { 1.0 };
+                let options = defaults.options(&bundle);
                 (
                     Deployed {
-                        bundle: Arc::new(bundle),
                         key,
+                        bundle: Arc::new(bundle),
+                        options,
                     },
                     weight,
                 )
@@ -148,79 +123,33 @@ impl Current {
     }
 }
 
-/// Script name -> current deployment; version -> live isolate.
+/// Script name -> current deployment, over the isolate cache.
 pub struct ScriptRegistry {
-    pool: Arc<WorkerPool>,
     defaults: IsolateDefaults,
     scripts: RwLock<HashMap<String, Current>>,
-    isolates: Cache<Arc<str>, IsolateHandle>,
-    /// Versions whose bundle failed to load, with the error: a bundle is immutable, so the
-    /// error is remembered instead of re-booting it on every request.
-    failed: Mutex<HashMap<Arc<str>, String>>,
-    /// Versions whose isolate is being moved to a dedicated thread.
-    moving: Arc<Mutex<HashSet<Arc<str>>>>,
-    /// Isolates being put back into the cache under their own key so that moka weighs them
-    /// again (see [`ScriptRegistry::reweigh_when_measured`]): the eviction listener leaves them
-    /// running.
-    reweighing: Arc<Mutex<Vec<IsolateHandle>>>,
-    counters: Arc<CacheCounters>,
+    isolates: IsolateCache,
 }
 
 impl ScriptRegistry {
     pub fn new(pool: WorkerPool, defaults: IsolateDefaults, limits: CacheLimits) -> Self {
-        let counters = Arc::new(CacheCounters::default());
-        let evictions = counters.clone();
-        let reweighing: Arc<Mutex<Vec<IsolateHandle>>> = Arc::default();
-        let reweighed = reweighing.clone();
-        let isolates = Cache::builder()
-            .eviction_policy(moka::policy::EvictionPolicy::lru())
-            // Weights in KiB: the cache's capacity is a u64 and a weight a u32.
-            .weigher(|_version: &Arc<str>, isolate: &IsolateHandle| {
-                (isolate.heap_bytes() / 1024).clamp(1, u32::MAX as usize) as u32
-            })
-            .max_capacity(limits.memory_bytes / 1024)
-            .time_to_idle(limits.idle_ttl)
-            .eviction_listener(move |version, isolate: IsolateHandle, cause| {
-                // Replaced by itself, to be weighed again: it stays in the cache.
-                {
-                    let mut reweighed = lock(&reweighed);
-                    if let Some(i) = reweighed.iter().position(|r| r.same_isolate(&isolate)) {
-                        reweighed.swap_remove(i);
-                        return;
-                    }
-                }
-                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
-                    evictions
-                        .evictions
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                tracing::debug!(%version, ?cause, "isolate leaves the cache");
-                isolate.shutdown();
-            })
-            .build();
         Self {
-            pool: Arc::new(pool),
             defaults,
             scripts: RwLock::new(HashMap::new()),
-            isolates,
-            failed: Mutex::new(HashMap::new()),
-            moving: Arc::default(),
-            reweighing,
-            counters,
+            isolates: IsolateCache::new(pool, limits),
         }
     }
 
     pub fn pool(&self) -> &WorkerPool {
-        &self.pool
+        self.isolates.pool()
     }
 
     pub fn counters(&self) -> &CacheCounters {
-        &self.counters
+        self.isolates.counters()
     }
 
     /// Isolates in the cache.
     pub fn cached_isolates(&self) -> u64 {
-        self.isolates.entry_count()
+        self.isolates.len()
     }
 
     /// Applies pending evictions now (moka does it lazily); for tests and metrics.
@@ -252,7 +181,7 @@ impl ScriptRegistry {
         let prepared: Vec<(String, Option<Current>)> = changes
             .into_iter()
             .map(|(name, versions)| {
-                let current = versions.and_then(|v| Current::new(&name, v));
+                let current = versions.and_then(|v| Current::new(&name, v, &self.defaults));
                 (name, current)
             })
             .collect();
@@ -271,7 +200,7 @@ impl ScriptRegistry {
             }
         }
         for key in retired {
-            self.retire(key);
+            self.isolates.retire(key);
         }
     }
 
@@ -279,13 +208,10 @@ impl ScriptRegistry {
     /// its script. On a load error the previous deployment stays in place.
     pub async fn install(&self, bundle: ScriptBundle) -> Result<(), RuntimeError> {
         let name = bundle.name.clone();
-        let Some(current) = Current::new(&name, vec![(bundle, 100.0)]) else {
+        let Some(current) = Current::new(&name, vec![(bundle, 100.0)], &self.defaults) else {
             return Ok(());
         };
-        let isolate = self.load(&current.first.key, &current.first.bundle).await?;
-        self.isolates
-            .insert(current.first.key.clone(), isolate)
-            .await;
+        self.isolates.install(&current.first).await?;
         let kept = current.first.key.clone();
         let previous = {
             let mut scripts = self.scripts.write().unwrap_or_else(|e| e.into_inner());
@@ -294,16 +220,11 @@ impl ScriptRegistry {
         if let Some(previous) = previous {
             for key in previous.keys() {
                 if key != kept {
-                    self.retire(key);
+                    self.isolates.retire(key);
                 }
             }
         }
         Ok(())
-    }
-
-    fn retire(&self, key: Arc<str>) {
-        let isolates = self.isolates.clone();
-        tokio::spawn(async move { isolates.invalidate(&key).await });
     }
 
     /// Stops serving `name`.
@@ -342,203 +263,39 @@ impl ScriptRegistry {
     /// if needed. `None` if no such script.
     pub async fn isolate(&self, name: &str) -> Option<Result<IsolateHandle, RuntimeError>> {
         let deployed = self.current(name)?;
-        let isolate = self.isolate_of(name, &deployed).await;
-        if matches!(&isolate, Ok(isolate) if isolate.is_closed()) {
-            // Condemned or crashed: boot the version again.
-            self.isolates.invalidate(&deployed.key).await;
-            return Some(Box::pin(self.isolate(name)).await.unwrap_or_else(|| {
-                Err(RuntimeError::IsolateGone {
-                    script: name.to_string(),
-                })
-            }));
-        }
-        if let Ok(isolate) = &isolate
-            && isolate.lane() == Lane::Shared
-            && isolate.is_hot()
-        {
-            self.move_to_dedicated(&deployed, isolate);
-        }
-        Some(isolate)
+        Some(self.isolates.get(&deployed).await)
     }
 
-    /// Boots `deployed` again on a dedicated thread, in the background, and swaps it into the
-    /// cache in place of `hot` once it is ready (unless the cache holds another isolate for the
-    /// version by then: a newer one, or none). The one the cache lets go drains. Nothing
-    /// happens if a move of this version is under way or the pool has no dedicated thread to
-    /// give.
-    fn move_to_dedicated(&self, deployed: &Deployed, hot: &IsolateHandle) {
-        if !self.pool.can_dedicate() {
-            return;
-        }
-        if !lock(&self.moving).insert(deployed.key.clone()) {
-            return;
-        }
-        let pool = self.pool.clone();
-        let options = IsolateOptions {
-            lane: Lane::Dedicated,
-            ..self.options(&deployed.bundle)
-        };
-        let bundle = deployed.bundle.clone();
-        let key = deployed.key.clone();
-        let hot = hot.clone();
-        let isolates = self.isolates.clone();
-        let moving = self.moving.clone();
-        let counters = self.counters.clone();
-        tokio::spawn(async move {
-            match pool.load(bundle, options).await {
-                Ok(moved) if moved.lane() == Lane::Dedicated => {
-                    let swapped = isolates
-                        .entry(key.clone())
-                        .and_compute_with(|entry| {
-                            let op = match entry {
-                                Some(entry) if entry.value().same_isolate(&hot) => {
-                                    Op::Put(moved.clone())
-                                }
-                                _ => Op::Nop,
-                            };
-                            std::future::ready(op)
-                        })
-                        .await;
-                    if matches!(swapped, CompResult::ReplacedWith(_)) {
-                        counters
-                            .moved_to_dedicated
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::info!(version = %key, "hot isolate moved to a dedicated thread");
-                    } else {
-                        moved.shutdown();
-                    }
-                }
-                // No dedicated thread was left after all.
-                Ok(shared) => shared.shutdown(),
-                Err(err) => {
-                    tracing::warn!(version = %key, %err, "moving a hot isolate failed");
-                }
+    /// The scripts whose isolates are in the cache, busiest first, at most `limit`.
+    pub fn busiest_scripts(&self, limit: usize) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        // Several versions of a script (a rollout) may be cached: the script counts once.
+        for key in self.isolates.busiest(usize::MAX) {
+            let name = key.split('@').next().unwrap_or_default();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
             }
-            lock(&moving).remove(&key);
-        });
-    }
-
-    async fn isolate_of(
-        &self,
-        name: &str,
-        deployed: &Deployed,
-    ) -> Result<IsolateHandle, RuntimeError> {
-        if let Some(message) = self.failed_load(&deployed.key) {
-            return Err(RuntimeError::Load {
-                script: name.to_string(),
-                message,
-            });
-        }
-        // Concurrent first requests share one load.
-        let isolate = self
-            .isolates
-            .try_get_with(deployed.key.clone(), async {
-                self.counters
-                    .cold_starts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.load(&deployed.key, &deployed.bundle).await
-            })
-            .await;
-        isolate.map_err(|err| {
-            let err = Arc::unwrap_or_clone(err);
-            if let RuntimeError::Load { message, .. } = &err {
-                lock(&self.failed).insert(deployed.key.clone(), message.clone());
+            if names.len() == limit {
+                break;
             }
-            err
-        })
+        }
+        names
     }
 
-    /// An isolate made from a warm runtime enters the cache weighing an estimate of its heap;
-    /// once the isolate has measured its heap (after its first request), this puts it back in
-    /// the cache under its key, which makes moka weigh it again (and evict others if the
-    /// budget is now exceeded). Nothing happens if the cache no longer holds it.
-    fn reweigh_when_measured(&self, key: Arc<str>, isolate: IsolateHandle) {
-        let isolates = self.isolates.clone();
-        let reweighing = self.reweighing.clone();
-        tokio::spawn(async move {
-            let estimate = isolate.heap_bytes();
-            let measured = isolate.heap_measured().await;
-            if !isolate.is_heap_measured() {
-                return;
-            }
-            tracing::info!(
-                version = %key,
-                heap_kib = measured / 1024,
-                estimate_kib = estimate / 1024,
-                "isolate heap measured"
-            );
-            isolates
-                .entry(key)
-                .and_compute_with(|entry| {
-                    let op = match entry {
-                        Some(entry) if entry.value().same_isolate(&isolate) => {
-                            lock(&reweighing).push(isolate.clone());
-                            Op::Put(entry.into_value())
-                        }
-                        _ => Op::Nop,
-                    };
-                    std::future::ready(op)
-                })
-                .await;
-            // The listener has run by now (moka awaits it before the update returns); drop
-            // the mark if it did not see it.
-            lock(&reweighing).retain(|r| !r.same_isolate(&isolate));
-        });
-    }
-
-    fn failed_load(&self, version: &str) -> Option<String> {
-        lock(&self.failed).get(version).cloned()
-    }
-
-    fn options(&self, bundle: &ScriptBundle) -> IsolateOptions {
-        IsolateOptions {
-            log: LogSink::new(&bundle.name, self.defaults.log.clone()),
-            outbound: self.defaults.outbound.clone(),
-            wait_until: self.defaults.wait_until,
-            limits: self.defaults.limits,
-            lane: Lane::Shared,
+    /// Creates the isolates of `names` now, one script after the other, so that their first
+    /// requests do not wait and the node's threads stay free for requests meanwhile. Names the
+    /// registry does not serve are skipped.
+    pub async fn warm_scripts(&self, names: &[String]) {
+        for name in names {
+            self.warm(name).await;
         }
     }
 
-    /// Loads the isolate of version `key` (whose bundle is `bundle`) for the cache.
-    async fn load(
-        &self,
-        key: &Arc<str>,
-        bundle: &Arc<ScriptBundle>,
-    ) -> Result<IsolateHandle, RuntimeError> {
-        let options = self.options(bundle);
-        let started = std::time::Instant::now();
-        let result = self.pool.load(bundle.clone(), options).await;
-        match &result {
-            Ok(isolate) => tracing::info!(
-                script = %bundle.name,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                heap_kib = isolate.heap_bytes() / 1024,
-                heap_measured = isolate.is_heap_measured(),
-                "isolate ready"
-            ),
-            Err(err) => tracing::warn!(script = %bundle.name, %err, "script failed to load"),
-        }
-        if let Ok(isolate) = &result
-            && !isolate.is_heap_measured()
-        {
-            self.reweigh_when_measured(key.clone(), isolate.clone());
-        }
-        result
-    }
-
-    /// Creates the isolates of every script now, so first requests do not wait.
-    pub async fn warm_all(&self) {
-        for name in self.names() {
-            self.warm(&name).await;
-        }
-    }
-
-    /// Creates the isolates of every version of `name`'s deployment now. A version that
+    /// Creates the isolates of every version of `name`'s deployment now. A version whose code
     /// fails to load is remembered as failed (its requests get 503); nothing else happens.
     pub async fn warm(&self, name: &str) {
         for deployed in self.deployed(name) {
-            let _ = self.isolate_of(name, &deployed).await;
+            let _ = self.isolates.get(&deployed).await;
         }
     }
 
@@ -548,13 +305,8 @@ impl ScriptRegistry {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.isolates.invalidate_all();
-        self.isolates.run_pending_tasks().await;
+        self.isolates.clear().await;
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -565,10 +317,23 @@ mod tests {
         ScriptBundle::single("s", source)
     }
 
+    fn defaults() -> IsolateDefaults {
+        IsolateDefaults {
+            outbound: OutboundPolicy::default(),
+            wait_until: skiff_runtime::DEFAULT_WAIT_UNTIL,
+            limits: IsolateLimits::default(),
+            log: Arc::new(|_| {}),
+        }
+    }
+
     #[test]
     fn a_split_picks_versions_by_weight() {
-        let current = Current::new("s", vec![(version("a"), 90.0), (version("b"), 10.0)])
-            .expect("a deployment");
+        let current = Current::new(
+            "s",
+            vec![(version("a"), 90.0), (version("b"), 10.0)],
+            &defaults(),
+        )
+        .expect("a deployment");
         let b = current.others[0].0.key.clone();
         let picks = 100_000;
         let of_b = (0..picks).filter(|_| current.pick().key == b).count();
@@ -578,20 +343,30 @@ mod tests {
 
     #[test]
     fn zero_weights_are_not_served() {
-        let current = Current::new("s", vec![(version("a"), 0.0), (version("b"), 100.0)])
-            .expect("a deployment");
+        let current = Current::new(
+            "s",
+            vec![(version("a"), 0.0), (version("b"), 100.0)],
+            &defaults(),
+        )
+        .expect("a deployment");
         assert!(current.others.is_empty());
         assert_eq!(current.pick().bundle.modules["index.js"], "b");
-        let all_zero = Current::new("s", vec![(version("a"), 0.0), (version("b"), f64::NAN)])
-            .expect("a deployment");
+        let all_zero = Current::new(
+            "s",
+            vec![(version("a"), 0.0), (version("b"), f64::NAN)],
+            &defaults(),
+        )
+        .expect("a deployment");
         assert_eq!(all_zero.pick().bundle.modules["index.js"], "a");
-        assert!(Current::new("s", Vec::new()).is_none());
+        assert!(Current::new("s", Vec::new(), &defaults()).is_none());
     }
 
     #[test]
     fn identical_bundles_of_two_scripts_get_isolates_of_their_own() {
-        let one = Current::new("one", vec![(version("x"), 100.0)]).expect("a deployment");
-        let two = Current::new("two", vec![(version("x"), 100.0)]).expect("a deployment");
+        let one =
+            Current::new("one", vec![(version("x"), 100.0)], &defaults()).expect("a deployment");
+        let two =
+            Current::new("two", vec![(version("x"), 100.0)], &defaults()).expect("a deployment");
         assert_ne!(one.first.key, two.first.key);
         assert_eq!(two.first.bundle.name, "two");
     }

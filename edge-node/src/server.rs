@@ -18,35 +18,8 @@ use skiff_runtime::{BodyReceiver, FetchRequest, ResponseBody, RuntimeError, body
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::conn::ConnectionLimits;
+use crate::limits::Limits;
 use crate::registry::ScriptRegistry;
-
-/// Input limits applied before any tenant code runs.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Longest request target (path and query), in bytes: longer gets 414.
-    pub max_url_bytes: usize,
-    /// Largest header section (names, values and separators), in bytes: larger gets 431.
-    pub max_header_bytes: usize,
-    /// Largest request body, in bytes: larger gets 413.
-    pub max_body_bytes: u64,
-    /// Longest a tenant may take to produce a response head: longer gets 503.
-    pub wall_clock: std::time::Duration,
-    /// Bounds on connections: how many, how long they may stay silent or idle, HTTP/2.
-    pub connections: ConnectionLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_url_bytes: 16 * 1024,
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 100 * 1024 * 1024,
-            wall_clock: std::time::Duration::from_secs(30),
-            connections: ConnectionLimits::default(),
-        }
-    }
-}
 
 /// How many request body chunks may wait between hyper and the isolate.
 const REQUEST_BODY_CHUNKS: usize = 8;
@@ -249,10 +222,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     let limits = &shared.limits;
     let isolate = match shared.registry.isolate(&script).await {
         Some(Ok(isolate)) => isolate,
-        Some(Err(err)) => {
-            tracing::warn!(%err, "worker could not start");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker failed to start");
-        }
+        Some(Err(err)) => return error_response(&err),
         None => {
             return plain(
                 StatusCode::NOT_FOUND,
@@ -323,17 +293,31 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         None => {
             return payload_too_large(limits.max_body_bytes);
         }
-        Some(Err(RuntimeError::IsolateGone { .. })) => {
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "Worker unavailable");
-        }
-        Some(Err(err)) => {
-            tracing::warn!(%err, "dispatch failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error");
-        }
+        Some(Err(err)) => return error_response(&err),
         Some(Ok(head)) => head,
     };
 
     into_response(head, is_head)
+}
+
+/// The answer to a request whose worker failed it. Every runtime error is mapped here, and
+/// only here. The tenant's faults are named as Cloudflare names them; a platform fault gets a
+/// generic 503 and its detail goes to the log only.
+fn error_response(err: &RuntimeError) -> Response<NodeBody> {
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    match err {
+        RuntimeError::Load { .. } | RuntimeError::Limit { startup: true, .. } => {
+            tracing::debug!(%err, "worker failed to start");
+            plain(status, "Worker failed to start")
+        }
+        RuntimeError::Limit { kind, .. } => plain(status, kind.message()),
+        RuntimeError::Overloaded { .. } => plain(status, "Worker overloaded"),
+        RuntimeError::IsolateGone { .. } => plain(status, "Worker unavailable"),
+        RuntimeError::Platform { .. } | RuntimeError::PoolGone => {
+            tracing::error!(%err, "platform fault");
+            plain(status, "Worker unavailable")
+        }
+    }
 }
 
 /// Response headers that frame a message or belong to one connection (RFC 9110 7.6.1,

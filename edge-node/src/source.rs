@@ -1,37 +1,18 @@
 //! Where a node's scripts come from.
 //!
-//! [`ScriptSource`] is the boundary: the node asks it for the scripts to serve. This crate
-//! provides [`DirectorySource`] (`skiff node --scripts DIR`); the config-sync client of the
-//! control plane is the other implementation.
+//! [`ScriptSource`] gives the scripts a node serves from its start: [`DirectorySource`]
+//! (`skiff node --scripts DIR`), or [`NoScripts`]. Scripts from the control plane come through
+//! config sync instead (`sync/`), which applies its deployments to the registry itself.
 //!
-//! A script directory holds one entry per script: a file `NAME.js` (one module), or a folder
-//! `NAME/` with an optional `skiff.toml` (name, main, compatibility_date, `[vars]`, routes) and
-//! an optional `.dev.vars` file of secrets (`KEY=VALUE` lines, as wrangler reads them).
+//! A script directory holds one entry per script: a file `NAME.js` (one module), or a project
+//! folder `NAME/`, read by `skiff-project`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
+use skiff_project::{Project, SourceError, io_error, is_module, sorted_entries};
+use skiff_protocol::validate_script_name;
 use skiff_runtime::ScriptBundle;
-
-/// A script source could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// The scripts a node serves.
 pub trait ScriptSource: Send + Sync {
@@ -49,244 +30,21 @@ impl ScriptSource for NoScripts {
     }
 }
 
-/// `skiff.toml`: a worker project's manifest.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub name: Option<String>,
-    /// The main module, relative to the project folder (default `index.js`, or `src/index.js`
-    /// when that exists).
-    pub main: Option<String>,
-    pub compatibility_date: Option<String>,
-    #[serde(default)]
-    pub vars: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    pub routes: Vec<String>,
-}
-
-impl Manifest {
-    pub fn read(path: &Path) -> Result<Self, SourceError> {
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        toml::from_str(&text).map_err(|err| SourceError::Invalid {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        })
-    }
-}
-
-pub use skiff_protocol::validate_script_name;
-
-/// Converts a TOML var into the JSON value the tenant's `env` holds.
-fn toml_to_json(value: &toml::Value) -> serde_json::Value {
-    match value {
-        toml::Value::String(s) => serde_json::Value::String(s.clone()),
-        toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Value::from(*f),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
-        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(items) => items.iter().map(toml_to_json).collect(),
-        toml::Value::Table(table) => serde_json::Value::Object(
-            table
-                .iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-/// Parses `KEY=VALUE` lines (blank lines and `#` comments skipped, optional quotes removed).
-pub fn parse_dev_vars(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut vars = BTreeMap::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("line {}: expected KEY=VALUE", number + 1));
-        };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        vars.insert(key.trim().to_string(), value.to_string());
-    }
-    Ok(vars)
-}
-
-fn is_module(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("js" | "mjs")
-    )
-}
-
-/// The entries of `dir`, sorted by name, so that loading is deterministic.
-pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
-    let mut entries = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    Ok(entries)
-}
-
-fn collect_modules(
-    root: &Path,
-    dir: &Path,
-    out: &mut BTreeMap<String, String>,
-) -> Result<(), SourceError> {
-    for entry in sorted_entries(dir).map_err(io_error(dir))? {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "node_modules" {
-            continue;
-        }
-        if path.is_dir() {
-            collect_modules(root, &path, out)?;
-        } else if is_module(&path) {
-            let source = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(relative, source);
-        }
-    }
-    Ok(())
-}
-
-/// A worker project on disk: a folder with an optional `skiff.toml`, or a single module file.
-#[derive(Clone, Debug)]
-pub struct Project {
-    pub manifest: Manifest,
-    /// The project folder (for a single file, the folder it is in).
-    pub root: PathBuf,
-    /// The main module's path relative to `root`.
-    pub main: String,
-    /// Secrets from `.dev.vars`.
-    pub secrets: BTreeMap<String, String>,
-    single_file: bool,
-}
-
-impl Project {
-    /// Opens `path`: a project folder, a `skiff.toml`, or a module file.
-    pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let metadata = std::fs::metadata(path).map_err(io_error(path))?;
-        if metadata.is_file() && path.file_name().is_some_and(|n| n == "skiff.toml") {
-            let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            return Self::open_dir(&root);
-        }
-        if metadata.is_dir() {
-            return Self::open_dir(path);
-        }
-        let root = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let main = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let manifest_path = root.join("skiff.toml");
-        let manifest = if manifest_path.exists() {
-            Manifest::read(&manifest_path)?
-        } else {
-            Manifest::default()
-        };
-        Ok(Self {
-            manifest,
-            secrets: read_dev_vars(&root)?,
-            root,
-            main,
-            single_file: true,
-        })
-    }
-
-    fn open_dir(root: &Path) -> Result<Self, SourceError> {
-        let manifest_path = root.join("skiff.toml");
-        let manifest = if manifest_path.exists() {
-            Manifest::read(&manifest_path)?
-        } else {
-            Manifest::default()
-        };
-        let main = match &manifest.main {
-            Some(main) => main.trim_start_matches("./").to_string(),
-            None if root.join("src/index.js").exists() => "src/index.js".to_string(),
-            None => "index.js".to_string(),
-        };
-        if !root.join(&main).is_file() {
-            return Err(SourceError::Invalid {
-                path: root.to_path_buf(),
-                message: format!("main module {main} does not exist"),
-            });
-        }
-        Ok(Self {
-            manifest,
-            secrets: read_dev_vars(root)?,
-            root: root.to_path_buf(),
-            main,
-            single_file: false,
-        })
-    }
-
-    /// The script name: the manifest's `name`, else the folder's or file's name.
-    pub fn default_name(&self) -> String {
-        if let Some(name) = &self.manifest.name {
-            return name.clone();
-        }
-        let stem = if self.single_file {
-            Path::new(&self.main).file_stem().map(|s| s.to_owned())
-        } else {
-            let root = self
-                .root
-                .canonicalize()
-                .unwrap_or_else(|_| self.root.clone());
-            root.file_name().map(|s| s.to_owned())
-        };
-        stem.map(|s| s.to_string_lossy().to_lowercase())
-            .unwrap_or_else(|| "worker".to_string())
-    }
-
-    /// Reads the modules from disk and builds the bundle, with `extra_vars` added to `env`
-    /// after the manifest's vars and the secrets.
-    pub fn bundle(
-        &self,
-        name: &str,
-        extra_vars: &BTreeMap<String, String>,
-    ) -> Result<ScriptBundle, SourceError> {
-        let mut modules = BTreeMap::new();
-        if self.single_file {
-            let path = self.root.join(&self.main);
-            let source = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-            modules.insert(self.main.clone(), source);
-        } else {
-            collect_modules(&self.root, &self.root, &mut modules)?;
-        }
-        let mut env = serde_json::Map::new();
-        for (key, value) in &self.manifest.vars {
-            env.insert(key.clone(), toml_to_json(value));
-        }
-        for (key, value) in self.secrets.iter().chain(extra_vars) {
-            env.insert(key.clone(), serde_json::Value::String(value.clone()));
-        }
-        Ok(ScriptBundle {
-            name: name.to_string(),
-            main_module: self.main.clone(),
-            modules,
-            env,
-        })
-    }
-}
-
-fn read_dev_vars(root: &Path) -> Result<BTreeMap<String, String>, SourceError> {
-    let path = root.join(".dev.vars");
-    if !path.exists() {
-        return Ok(BTreeMap::new());
-    }
-    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-    parse_dev_vars(&text).map_err(|message| SourceError::Invalid { path, message })
+/// `project`'s modules as a runtime bundle named `name`, with its local `env` plus
+/// `extra_vars` (see [`Project::env`]).
+pub fn project_bundle(
+    project: &Project,
+    name: &str,
+    extra_vars: &BTreeMap<String, String>,
+) -> Result<ScriptBundle, SourceError> {
+    let modules = project.modules()?;
+    Ok(ScriptBundle {
+        name: name.to_string(),
+        main_module: modules.main_module,
+        modules: modules.modules,
+        env: project.env(extra_vars),
+        version: None,
+    })
 }
 
 /// Scripts from a directory: `NAME.js` files and `NAME/` project folders.
@@ -325,7 +83,7 @@ impl ScriptSource for DirectorySource {
                 path: path.clone(),
                 message,
             })?;
-            bundles.push(project.bundle(&name, &BTreeMap::new())?);
+            bundles.push(project_bundle(&project, &name, &BTreeMap::new())?);
         }
         Ok(bundles)
     }
@@ -334,14 +92,6 @@ impl ScriptSource for DirectorySource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dev_vars_parse() {
-        let vars = parse_dev_vars("# c\nA=1\nB = \"two words\"\n\n").expect("parses");
-        assert_eq!(vars["A"], "1");
-        assert_eq!(vars["B"], "two words");
-        assert!(parse_dev_vars("nonsense").is_err());
-    }
 
     #[test]
     fn directory_source_reads_files_and_folders() {

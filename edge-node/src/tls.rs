@@ -61,7 +61,7 @@ impl SniResolver {
             move |source| TlsError::Io { path, source }
         };
         let mut resolver = Self::default();
-        for entry in crate::source::sorted_entries(dir).map_err(io(dir))? {
+        for entry in skiff_project::sorted_entries(dir).map_err(io(dir))? {
             let cert_path = entry.path();
             if cert_path.extension().is_none_or(|e| e != "crt") {
                 continue;

@@ -39,7 +39,9 @@ pub use ops::{
     EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
     event_channel, fail_pending, loops_refused_total, subrequests_refused_total,
 };
-pub use outbound::{HOPS_HEADER, MAX_INVOCATION_DEPTH, OutboundPolicy, is_host_local};
+pub use outbound::{
+    DEFAULT_SUBREQUESTS, HOPS_HEADER, MAX_INVOCATION_DEPTH, OutboundPolicy, is_host_local,
+};
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
 pub use deno_error::JsErrorBox;

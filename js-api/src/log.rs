@@ -53,6 +53,8 @@ impl LogLevel {
 #[derive(Clone, Debug, Serialize)]
 pub struct LogEvent {
     pub script: String,
+    /// The version that logged it (see `ScriptBundle::version_label` in skiff-runtime).
+    pub version: String,
     pub level: LogLevel,
     /// Milliseconds since the Unix epoch.
     pub time_ms: u64,
@@ -126,6 +128,7 @@ pub fn log_to_tracing(event: LogEvent) {
     tracing::info!(
         target: "tenant",
         script = %escape_control(&event.script),
+        version = %escape_control(&event.version),
         level = event.level.as_str(),
         "{}",
         escape_control(&event.message)
@@ -136,6 +139,7 @@ pub fn log_to_tracing(event: LogEvent) {
 #[derive(Clone)]
 pub struct LogSink {
     script: Arc<str>,
+    version: Arc<str>,
     emit: Arc<dyn Fn(LogEvent) + Send + Sync>,
 }
 
@@ -143,8 +147,15 @@ impl LogSink {
     pub fn new(script: &str, emit: Arc<dyn Fn(LogEvent) + Send + Sync>) -> Self {
         Self {
             script: script.into(),
+            version: "".into(),
             emit,
         }
+    }
+
+    /// The same sink, naming `version` in every event.
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.into();
+        self
     }
 
     /// A sink that hands events to [`log_to_tracing`].
@@ -185,6 +196,7 @@ impl LogSink {
             .unwrap_or(0);
         (self.emit)(LogEvent {
             script: self.script.to_string(),
+            version: self.version.to_string(),
             level,
             time_ms,
             message: message.trim_end_matches('\n').to_string(),
@@ -196,6 +208,7 @@ impl std::fmt::Debug for LogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogSink")
             .field("script", &self.script)
+            .field("version", &self.version)
             .finish()
     }
 }

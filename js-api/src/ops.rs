@@ -366,6 +366,11 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
     }
     let (FetchEvent { request, respond }, hops) = loop {
         let event = std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
+        if event.respond.is_closed() {
+            // Its caller stopped waiting (the client went away): it never reaches the script.
+            abandoned(&state.borrow());
+            continue;
+        }
         match invocations_left(&event.request.headers) {
             Some(hops) => break (event, hops),
             None => refuse_loop(&state.borrow(), event),
@@ -408,6 +413,16 @@ fn invocations_left(headers: &[(String, Vec<u8>)]) -> Option<u32> {
         .unwrap_or(MAX_INVOCATION_DEPTH)
         .min(MAX_INVOCATION_DEPTH);
     left.checked_sub(1)
+}
+
+/// Takes a request nobody waits for any more off the queue, unanswered.
+fn abandoned(state: &OpState) {
+    state
+        .borrow::<Load>()
+        .0
+        .accepted
+        .fetch_add(1, Ordering::AcqRel);
+    tracing::debug!("request dropped: its client is gone");
 }
 
 /// Answers a request of a chain that has no invocations left as Cloudflare does (its error

@@ -106,6 +106,24 @@ impl Bundle {
     }
 }
 
+/// The `env` a worker version runs with: its vars, then its script's secrets; a secret wins
+/// over a var of the same name. The control plane, the node and `skiff dev` all build `env`
+/// here.
+pub fn worker_env<K, V>(
+    vars: serde_json::Map<String, serde_json::Value>,
+    secrets: impl IntoIterator<Item = (K, V)>,
+) -> serde_json::Map<String, serde_json::Value>
+where
+    K: Into<String>,
+    V: Into<String>,
+{
+    let mut env = vars;
+    for (key, value) in secrets {
+        env.insert(key.into(), serde_json::Value::String(value.into()));
+    }
+    env
+}
+
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -286,6 +304,10 @@ pub struct Ack {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TailEvent {
     pub script: String,
+    /// The version that logged it, as `skiff versions list` names it (empty from a node that
+    /// predates the field).
+    #[serde(default)]
+    pub version: String,
     pub node: String,
     /// `debug`, `log`, `info`, `warn` or `error`.
     pub level: String,

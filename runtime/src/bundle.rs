@@ -25,6 +25,9 @@ pub struct ScriptBundle {
     pub modules: BTreeMap<String, String>,
     /// Vars (strings or JSON values) and secrets, as the tenant's `env` sees them.
     pub env: serde_json::Map<String, serde_json::Value>,
+    /// The control plane's id of this version (what `skiff versions list` shows), when it
+    /// came from one. Log and tail events carry it.
+    pub version: Option<String>,
 }
 
 impl ScriptBundle {
@@ -37,6 +40,16 @@ impl ScriptBundle {
             main_module: "index.js".to_string(),
             modules,
             env: serde_json::Map::new(),
+            version: None,
+        }
+    }
+
+    /// The name of this version in logs: the control plane's id, or else the first 12 digits
+    /// of the content address.
+    pub fn version_label(&self) -> String {
+        match &self.version {
+            Some(id) => id.clone(),
+            None => self.version_id()[..12].to_string(),
         }
     }
 

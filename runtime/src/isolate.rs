@@ -29,11 +29,9 @@ use tokio::sync::{oneshot, watch};
 
 use crate::bundle::{BUNDLE_BASE, BundleLoader};
 use crate::heat::Heat;
-use crate::limits::{
-    Condemned, CpuAccount, IsolateLimits, LimitKills, LimitKind, ThreadClock, thread_cpu_now,
-};
-use crate::pool::IsolateCount;
+use crate::limits::{Condemned, CpuAccount, IsolateLimits, LimitKills, LimitKind, ThreadClock};
 use crate::snapshot;
+use crate::sys::thread_cpu_now;
 use crate::{RuntimeError, ScriptBundle};
 
 /// How often a draining isolate checks whether its work is done.
@@ -71,7 +69,7 @@ impl IsolateOptions {
         Self {
             log: LogSink::tracing(script),
             outbound: OutboundPolicy::default(),
-            wait_until: Duration::from_secs(30),
+            wait_until: crate::DEFAULT_WAIT_UNTIL,
             limits: IsolateLimits::default(),
             lane: Lane::Shared,
         }
@@ -90,6 +88,8 @@ pub struct IsolateHandle {
     heap: Arc<HeapSize>,
     heat: Arc<Heat>,
     lane: Lane,
+    condemned: Arc<Condemned>,
+    max_queued: u64,
 }
 
 #[derive(Debug)]
@@ -208,10 +208,34 @@ impl IsolateHandle {
         self.events.is_closed()
     }
 
-    /// Runs the tenant's fetch handler for one request.
+    /// Requests sent to the isolate since it started.
+    pub fn requests(&self) -> u64 {
+        self.events.load().submitted()
+    }
+
+    /// Requests sent to the isolate and not yet taken by its script.
+    pub fn queued(&self) -> u64 {
+        let load = self.events.load();
+        load.submitted().saturating_sub(load.accepted())
+    }
+
+    /// Runs the tenant's fetch handler for one request. A full queue refuses it at once; a
+    /// request whose caller stops waiting before the script takes it never runs.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ResponseHead, RuntimeError> {
-        let gone = || RuntimeError::IsolateGone {
-            script: self.script.to_string(),
+        if self.queued() >= self.max_queued {
+            return Err(RuntimeError::Overloaded {
+                script: self.script.to_string(),
+            });
+        }
+        let gone = || match self.condemned.get() {
+            Some(kind) => RuntimeError::Limit {
+                script: self.script.to_string(),
+                kind,
+                startup: false,
+            },
+            None => RuntimeError::IsolateGone {
+                script: self.script.to_string(),
+            },
         };
         let response = self.events.send(request).map_err(|_| gone())?;
         response.await.map_err(|_| gone())
@@ -334,13 +358,11 @@ impl Drop for TenantRuntime {
     }
 }
 
-fn module_url(path: &str) -> Result<ModuleSpecifier, RuntimeError> {
+/// The URL of a bundle's module at `path`; the message says why a path is not one.
+fn module_url(path: &str) -> Result<ModuleSpecifier, String> {
     ModuleSpecifier::parse(BUNDLE_BASE)
         .and_then(|base| base.join(path))
-        .map_err(|err| RuntimeError::Load {
-            script: String::new(),
-            message: format!("bad module path {path:?}: {err}"),
-        })
+        .map_err(|err| format!("bad module path {path:?}: {err}"))
 }
 
 /// A runtime with the tenant global scope, bootstrapped and waiting for a tenant: web APIs
@@ -440,10 +462,10 @@ impl BootedRuntime {
 
 /// Gives a booted runtime (`warm`, or one booted now) the bundle and its configuration,
 /// evaluates the bundle, reports readiness through `ready`, then serves events until shut down
-/// or condemned. Runs as a local task on a pool thread; `count` is the thread's count of live
-/// isolates, held until the runtime is gone.
-pub(crate) async fn run(
-    count: IsolateCount,
+/// or condemned. Runs as a local task on a pool thread; `count` (the thread's count of live
+/// isolates, in the pool) is held until the runtime is gone.
+pub(crate) async fn run<Count>(
+    count: Count,
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
     warm: Option<BootedRuntime>,
@@ -453,219 +475,298 @@ pub(crate) async fn run(
 ) {
     // Declared first, dropped last: a retiring thread never exits with an engine still alive.
     let _count = count;
-    let script = bundle.name.clone();
-    let load_error = |message: String| RuntimeError::Load {
-        script: script.clone(),
-        message,
-    };
-    let mut modules = HashMap::with_capacity(bundle.modules.len());
-    for (path, source) in &bundle.modules {
-        match module_url(path) {
-            Ok(url) => {
-                modules.insert(url, source.clone());
-            }
-            Err(err) => {
-                let _ = ready.send(Err(load_error(err.to_string())));
-                return;
-            }
-        }
-    }
-    let main = match module_url(&bundle.main_module) {
-        Ok(url) => url,
-        Err(err) => {
-            let _ = ready.send(Err(load_error(err.to_string())));
+    let loaded = Isolate::load(bundle, options, warm, clock, kills, &mut ready).await;
+    let mut isolate = match loaded {
+        Ok(isolate) => isolate,
+        Err(Some(err)) => {
+            let _ = ready.send(Err(err));
             return;
         }
+        // Abandoned by whoever asked for it.
+        Err(None) => return,
     };
-    let limits = options.limits;
-    let booted = match warm {
-        Some(booted) => booted,
-        None => match BootedRuntime::boot(limits.memory) {
-            Ok(booted) => {
+    let Some((shutdown, heap)) = isolate.announce(ready) else {
+        return;
+    };
+    let engine_error = isolate.serve(shutdown, &heap).await;
+    isolate.finish(engine_error);
+    heap.stopped();
+}
+
+/// A tenant's isolate on its pool thread, from its bundle's evaluation to its end.
+struct Isolate {
+    runtime: TenantRuntime,
+    context: SliceContext,
+    bundle: Arc<ScriptBundle>,
+    options: IsolateOptions,
+    events: EventSender,
+    /// The heap of a warm runtime, until this one's is measured.
+    heap_estimate: Option<usize>,
+    kills: Arc<LimitKills>,
+}
+
+impl Isolate {
+    /// Boots (or takes `warm`), configures and evaluates `bundle`. `Err(None)` when whoever
+    /// asked for it stopped waiting first (the control plane bounds validation in wall-clock
+    /// time): a top level still pending then is abandoned with its runtime.
+    async fn load(
+        bundle: Arc<ScriptBundle>,
+        options: IsolateOptions,
+        warm: Option<BootedRuntime>,
+        clock: Arc<ThreadClock>,
+        kills: Arc<LimitKills>,
+        ready: &mut oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
+    ) -> Result<Self, Option<RuntimeError>> {
+        let script = bundle.name.clone();
+        let load_error = |message: String| RuntimeError::Load {
+            script: script.clone(),
+            message,
+        };
+        let mut modules = HashMap::with_capacity(bundle.modules.len());
+        for (path, source) in &bundle.modules {
+            modules.insert(module_url(path).map_err(load_error)?, source.clone());
+        }
+        let main = module_url(&bundle.main_module).map_err(load_error)?;
+        let limits = options.limits;
+        #[cfg(feature = "fault-injection")]
+        if crate::fault::engine_boot_fails() {
+            return Err(Some(RuntimeError::Platform {
+                script: script.clone(),
+                detail: "engine start failed: injected fault".into(),
+            }));
+        }
+        let booted = match warm {
+            Some(booted) => booted,
+            None => {
+                let booted = BootedRuntime::boot(limits.memory).map_err(|detail| {
+                    RuntimeError::Platform {
+                        script: script.clone(),
+                        detail,
+                    }
+                })?;
                 clock.touch();
                 booted
             }
-            Err(message) => {
-                let _ = ready.send(Err(load_error(message)));
-                return;
-            }
-        },
-    };
-    let BootedRuntime {
-        mut runtime,
-        loader,
-        events,
-        condemned,
-        terminate,
-        heap_limit: _,
-        heap_estimate,
-    } = booted;
-    loader.set_modules(modules);
-    let mut context = SliceContext {
-        isolate: runtime.isolate_ptr(),
-        terminate,
-        condemned,
-        clock,
-        account: CpuAccount::new(limits, events.load().clone()),
-        heat: Arc::default(),
-    };
-    let node = NodeConfig {
-        outbound: options.outbound.clone(),
-        wait_until_ms: options
-            .wait_until
-            .as_millis()
-            .try_into()
-            .unwrap_or(u64::MAX),
-    };
-    let tenant = TenantConfig {
-        script: bundle.name.clone(),
-        env: bundle.env.clone(),
-        log: options.log.clone(),
-    };
-
-    let started = context
-        .slice(|| skiff_js_api::start_tenant(&mut runtime.0, &node, tenant))
-        .ok_or_else(|| "terminated".to_string())
-        .and_then(|started| started.map_err(|err| err.to_string()));
-    let evaluated = match started {
-        // Whoever loads the script may stop waiting (the control plane bounds validation in
-        // wall-clock time): a top level still pending then is abandoned with its runtime.
-        Ok(()) => tokio::select! {
-            evaluated = evaluate_main(&mut runtime, &mut context, &main) => evaluated,
-            () = ready.closed() => {
-                tracing::debug!(script = %bundle.name, "load abandoned by its caller");
-                return;
-            }
-        },
-        Err(message) => Err(message),
-    };
-    if let Err(message) = evaluated {
-        if let Some(kind) = context.condemned.get() {
-            kills.record(kind);
-        }
-        let message = match context.condemned.get() {
-            Some(LimitKind::Cpu) => format!(
-                "script startup exceeded the CPU time limit ({} ms)",
-                limits.startup_cpu.as_millis()
-            ),
-            Some(LimitKind::Memory) => format!(
-                "script startup exceeded the memory limit ({} MiB)",
-                limits.memory / (1024 * 1024)
-            ),
-            None => message,
         };
-        let _ = ready.send(Err(load_error(message)));
-        return;
+        let BootedRuntime {
+            runtime,
+            loader,
+            events,
+            condemned,
+            terminate,
+            heap_limit: _,
+            heap_estimate,
+        } = booted;
+        loader.set_modules(modules);
+        let context = SliceContext {
+            isolate: std::ptr::null(),
+            terminate,
+            condemned,
+            clock,
+            account: CpuAccount::new(limits, events.load().clone()),
+            heat: Arc::default(),
+        };
+        let mut isolate = Self {
+            runtime,
+            context,
+            bundle,
+            options,
+            events,
+            heap_estimate,
+            kills,
+        };
+        isolate.context.isolate = isolate.runtime.isolate_ptr();
+        let evaluated = match isolate.start_tenant() {
+            Ok(()) => tokio::select! {
+                evaluated = evaluate_main(&mut isolate.runtime, &mut isolate.context, &main) => evaluated,
+                () = ready.closed() => {
+                    tracing::debug!(script = %isolate.bundle.name, "load abandoned by its caller");
+                    return Err(None);
+                }
+            },
+            Err(message) => Err(message),
+        };
+        if let Err(message) = evaluated {
+            return Err(Some(match isolate.context.condemned.get() {
+                Some(kind) => {
+                    isolate.kills.record(kind);
+                    RuntimeError::Limit {
+                        script,
+                        kind,
+                        startup: true,
+                    }
+                }
+                None => load_error(message),
+            }));
+        }
+        isolate.context.account.started();
+        Ok(isolate)
     }
-    context.account.started();
 
-    let (shutdown_tx, mut shutdown_rx) = oneshot::channel();
-    let load = events.load().clone();
-    let heap = Arc::new(match heap_estimate {
-        Some(estimate) => HeapSize::estimated(estimate),
-        // Measured entered, like every engine call (see `Sliced`).
-        None => HeapSize::measured(context.slice(|| heap_size(&mut runtime.0)).unwrap_or(0)),
-    });
-    let handle = IsolateHandle {
-        heap: heap.clone(),
-        script: bundle.name.as_str().into(),
-        version: bundle.version_id().into(),
-        events,
-        shutdown: Arc::new(ShutdownSignal(std::sync::Mutex::new(Some(shutdown_tx)))),
-        heat: context.heat.clone(),
-        lane: options.lane,
-    };
-    if ready.send(Ok(handle)).is_err() {
-        return;
+    /// Gives the runtime its tenant: the node's and the script's configuration.
+    fn start_tenant(&mut self) -> Result<(), String> {
+        let node = NodeConfig {
+            outbound: self.options.outbound.clone(),
+            wait_until_ms: self
+                .options
+                .wait_until
+                .as_millis()
+                .try_into()
+                .unwrap_or(u64::MAX),
+        };
+        let tenant = TenantConfig {
+            script: self.bundle.name.clone(),
+            env: self.bundle.env.clone(),
+            log: self.options.log.clone(),
+        };
+        let runtime = &mut self.runtime;
+        self.context
+            .slice(|| skiff_js_api::start_tenant(&mut runtime.0, &node, tenant))
+            .ok_or_else(|| "terminated".to_string())
+            .and_then(|started| started.map_err(|err| err.to_string()))
     }
 
-    // Serve until shut down, then finish what was accepted: requests in flight, streamed
-    // bodies and waitUntil work, for at most the waitUntil budget. The heap, if estimated, is
-    // measured between polls once the isolate is idle (see `HeapSize`).
-    let rt = &mut *runtime.0;
-    let ready_at = tokio::time::Instant::now();
-    let heap_due = std::cell::Cell::new(if heap_estimate.is_some() {
-        HeapDue::AfterFirstRequest
-    } else {
-        HeapDue::Done
-    });
-    let serve = sliced(
-        &mut context,
-        std::future::poll_fn(|cx| {
-            let polled = rt.poll_event_loop(cx, PollEventLoopOptions::default());
-            if polled.is_pending() && heap_due.get() != HeapDue::Done {
-                let idle = load.in_flight() == 0;
-                let due = match heap_due.get() {
-                    HeapDue::AfterFirstRequest => idle && load.submitted() > 0,
-                    HeapDue::WhenIdle => idle,
-                    HeapDue::Now | HeapDue::Done => true,
-                };
-                if due {
-                    heap.set_measured(heap_size(rt));
-                    heap_due.set(HeapDue::Done);
+    /// Sends the isolate's handle through `ready`; the receiver of its shutdown signal and its
+    /// heap size, or `None` if nobody waits for it any more.
+    fn announce(
+        &mut self,
+        ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
+    ) -> Option<(oneshot::Receiver<()>, Arc<HeapSize>)> {
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let heap = Arc::new(match self.heap_estimate {
+            Some(estimate) => HeapSize::estimated(estimate),
+            // Measured entered, like every engine call (see `Sliced`).
+            None => {
+                let runtime = &mut self.runtime;
+                HeapSize::measured(
+                    self.context
+                        .slice(|| heap_size(&mut runtime.0))
+                        .unwrap_or(0),
+                )
+            }
+        });
+        let handle = IsolateHandle {
+            heap: heap.clone(),
+            script: self.bundle.name.as_str().into(),
+            version: self.bundle.version_id().into(),
+            events: self.events.clone(),
+            shutdown: Arc::new(ShutdownSignal(std::sync::Mutex::new(Some(shutdown_tx)))),
+            heat: self.context.heat.clone(),
+            lane: self.options.lane,
+            condemned: self.context.condemned.clone(),
+            max_queued: self.options.limits.queued_requests,
+        };
+        ready.send(Ok(handle)).ok()?;
+        Some((shutdown_rx, heap))
+    }
+
+    /// Serves events until shut down, then finishes what was accepted: requests in flight,
+    /// streamed bodies and waitUntil work, for at most the waitUntil budget. Returns true if
+    /// the engine failed instead. The heap, if estimated, is measured between polls once the
+    /// isolate is idle (see `HeapSize`).
+    async fn serve(&mut self, mut shutdown: oneshot::Receiver<()>, heap: &HeapSize) -> bool {
+        let load = self.events.load().clone();
+        let rt = &mut *self.runtime.0;
+        let ready_at = tokio::time::Instant::now();
+        let heap_due = std::cell::Cell::new(if self.heap_estimate.is_some() {
+            HeapDue::AfterFirstRequest
+        } else {
+            HeapDue::Done
+        });
+        let serve = sliced(
+            &mut self.context,
+            std::future::poll_fn(|cx| {
+                let polled = rt.poll_event_loop(cx, PollEventLoopOptions::default());
+                if polled.is_pending() && heap_due.get() != HeapDue::Done {
+                    let idle = load.in_flight() == 0;
+                    let due = match heap_due.get() {
+                        HeapDue::AfterFirstRequest => idle && load.submitted() > 0,
+                        HeapDue::WhenIdle => idle,
+                        HeapDue::Now | HeapDue::Done => true,
+                    };
+                    if due {
+                        heap.set_measured(heap_size(rt));
+                        heap_due.set(HeapDue::Done);
+                    }
                 }
-            }
-            polled
-        }),
-    );
-    tokio::pin!(serve);
-    let heap_timer = tokio::time::sleep_until(ready_at + HEAP_MEASURE_IDLE);
-    tokio::pin!(heap_timer);
-    let mut drain_deadline = None;
-    let mut engine_error = false;
-    loop {
-        tokio::select! {
-            // Wakes the loop so that `serve` is polled, and measures, even with no events.
-            _ = &mut heap_timer, if matches!(heap_due.get(), HeapDue::AfterFirstRequest | HeapDue::WhenIdle) => {
-                if heap_due.get() == HeapDue::AfterFirstRequest {
-                    heap_due.set(HeapDue::WhenIdle);
-                    heap_timer.as_mut().reset(ready_at + HEAP_MEASURE_LATEST);
-                } else {
-                    heap_due.set(HeapDue::Now);
+                polled
+            }),
+        );
+        tokio::pin!(serve);
+        let heap_timer = tokio::time::sleep_until(ready_at + HEAP_MEASURE_IDLE);
+        tokio::pin!(heap_timer);
+        let mut drain_deadline = None;
+        let mut engine_error = false;
+        loop {
+            tokio::select! {
+                // Wakes the loop so that `serve` is polled, and measures, even with no events.
+                _ = &mut heap_timer, if matches!(heap_due.get(), HeapDue::AfterFirstRequest | HeapDue::WhenIdle) => {
+                    if heap_due.get() == HeapDue::AfterFirstRequest {
+                        heap_due.set(HeapDue::WhenIdle);
+                        heap_timer.as_mut().reset(ready_at + HEAP_MEASURE_LATEST);
+                    } else {
+                        heap_due.set(HeapDue::Now);
+                    }
                 }
-            }
-            result = &mut serve => {
-                if let Some(Err(err)) = result {
-                    engine_error = true;
-                    options.log.emit(LogLevel::Error, &format!("Uncaught {err}"));
-                    tracing::warn!(script = %bundle.name, %err, "isolate stopped after an engine error");
-                }
-                break;
-            }
-            _ = &mut shutdown_rx, if drain_deadline.is_none() => {
-                drain_deadline = Some(tokio::time::Instant::now() + options.wait_until);
-            }
-            _ = tokio::time::sleep(DRAIN_POLL), if drain_deadline.is_some() => {
-                let expired = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                if load.in_flight() == 0 || expired {
+                result = &mut serve => {
+                    if let Some(Err(err)) = result {
+                        engine_error = true;
+                        self.options.log.emit(LogLevel::Error, &format!("Uncaught {err}"));
+                        tracing::warn!(script = %self.bundle.name, %err, "isolate stopped after an engine error");
+                    }
                     break;
                 }
+                _ = &mut shutdown, if drain_deadline.is_none() => {
+                    drain_deadline = Some(tokio::time::Instant::now() + self.options.wait_until);
+                }
+                _ = tokio::time::sleep(DRAIN_POLL), if drain_deadline.is_some() => {
+                    let expired = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+                    if load.in_flight() == 0 || expired {
+                        break;
+                    }
+                }
             }
         }
+        engine_error
     }
-    if let Some(kind) = context.condemned.get() {
-        kills.record(kind);
-        let failed =
-            skiff_js_api::fail_pending(&mut runtime.0.op_state().borrow_mut(), 503, kind.message());
-        options.log.emit(
-            LogLevel::Error,
-            &format!("{}; the isolate was stopped", kind.message()),
-        );
-        tracing::warn!(script = %bundle.name, ?kind, failed, "isolate condemned");
-        drop(runtime);
-        release_freed_memory();
-    } else if engine_error {
-        // The requests it had taken get the tenant's error at once, as Cloudflare answers an
-        // uncaught exception, rather than waiting for the runtime's end.
-        skiff_js_api::fail_pending(
-            &mut runtime.0.op_state().borrow_mut(),
-            500,
-            "Worker threw exception",
-        );
-    } else {
-        tracing::debug!(script = %bundle.name, "isolate stopped");
+
+    /// After serving: a condemned isolate answers what it had taken with its limit's 503 and
+    /// hands its memory back; one stopped by an engine error answers with a 500.
+    fn finish(self, engine_error: bool) {
+        let Self {
+            runtime,
+            context,
+            bundle,
+            options,
+            kills,
+            ..
+        } = self;
+        if let Some(kind) = context.condemned.get() {
+            kills.record(kind);
+            let failed = skiff_js_api::fail_pending(
+                &mut runtime.0.op_state().borrow_mut(),
+                503,
+                kind.message(),
+            );
+            options.log.emit(
+                LogLevel::Error,
+                &format!("{}; the isolate was stopped", kind.message()),
+            );
+            tracing::warn!(script = %bundle.name, ?kind, failed, "isolate condemned");
+            drop(runtime);
+            crate::sys::release_freed_memory();
+        } else if engine_error {
+            // The requests it had taken get the tenant's error at once, as Cloudflare answers an
+            // uncaught exception, rather than waiting for the runtime's end.
+            skiff_js_api::fail_pending(
+                &mut runtime.0.op_state().borrow_mut(),
+                500,
+                "Worker threw exception",
+            );
+        } else {
+            tracing::debug!(script = %bundle.name, "isolate stopped");
+        }
     }
-    heap.stopped();
 }
 
 /// When a ready isolate's estimated heap is measured, from its first poll on.
@@ -684,13 +785,6 @@ enum HeapDue {
 /// The engine heap a runtime uses, in bytes (a walk over the whole heap).
 fn heap_size(runtime: &mut JsRuntime) -> usize {
     runtime.v8_isolate().get_heap_statistics().total_heap_size()
-}
-
-/// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
-/// leave the node's RSS raised.
-pub(crate) fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks the allocator's free lists.
-    unsafe { libc::malloc_trim(0) };
 }
 
 /// Loads and evaluates the main module (and its imports), then hands the module namespace to

@@ -4,25 +4,35 @@
 //! [`ScriptBundle`] on one of them and returns an [`IsolateHandle`], the only thing the HTTP
 //! side ever holds. [`IsolateHandle::fetch`] sends a request into the isolate and resolves
 //! with the tenant's response head; bodies stream through channels in both directions.
+//! An [`IsolateCache`] keeps one live isolate per [`Version`] over a pool, booted on its first
+//! request, and remembers versions whose own code failed to load.
 
 mod bundle;
+mod cache;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod heat;
 mod isolate;
 mod limits;
 mod pool;
 mod snapshot;
+mod sys;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
+pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};
 pub use error::RuntimeError;
 pub use heat::{HOT_CPU, LONG_SLICE};
 pub use isolate::{IsolateHandle, IsolateOptions, Lane};
-pub use limits::{IsolateLimits, LimitKills, LimitKind};
+pub use limits::{
+    DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_QUEUED_REQUESTS, DEFAULT_STARTUP_CPU, DEFAULT_WAIT_UNTIL,
+    IsolateLimits, LimitKills, LimitKind,
+};
 pub use pool::{DEDICATED_NICE, DEDICATED_PER_THREAD, WorkerPool};
 pub use skiff_js_api::{
-    BodyChunk, BodyReceiver, BodySender, FetchRequest, HOPS_HEADER, LogEvent, LogLevel, LogSink,
-    MAX_INVOCATION_DEPTH, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, OutboundPolicy,
-    ResponseBody, ResponseHead, body_channel, escape_control, log_messages_dropped_total,
-    log_to_tracing, loops_refused_total, subrequests_refused_total,
+    BodyChunk, BodyReceiver, BodySender, DEFAULT_SUBREQUESTS, FetchRequest, HOPS_HEADER, LogEvent,
+    LogLevel, LogSink, MAX_INVOCATION_DEPTH, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES,
+    OutboundPolicy, ResponseBody, ResponseHead, body_channel, escape_control,
+    log_messages_dropped_total, log_to_tracing, loops_refused_total, subrequests_refused_total,
 };
 pub use snapshot::snapshot_ready;

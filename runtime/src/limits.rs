@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 use deno_core::v8;
 use skiff_js_api::IsolateLoad;
 
+use crate::sys::{
+    CALLING_THREAD_CPU_CLOCK, CpuClock, clock_time, current_thread_cpu_clock, thread_cpu_now,
+};
+
 /// Limits for one isolate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IsolateLimits {
@@ -43,14 +47,29 @@ pub struct IsolateLimits {
     pub startup_cpu: Duration,
     /// JavaScript heap per isolate, in bytes.
     pub memory: usize,
+    /// Requests an isolate holds queued, not yet taken by its script; past it a request is
+    /// refused at once ([`crate::RuntimeError::Overloaded`]).
+    pub queued_requests: u64,
 }
+
+/// CPU time per request, unless configured: Cloudflare's default for paid plans.
+pub const DEFAULT_CPU: Duration = Duration::from_millis(50);
+/// CPU time for a script's top level, unless configured: Cloudflare's startup limit.
+pub const DEFAULT_STARTUP_CPU: Duration = Duration::from_millis(400);
+/// JavaScript heap per isolate, unless configured: Cloudflare's 128 MB.
+pub const DEFAULT_MEMORY: usize = 128 * 1024 * 1024;
+/// How long `ctx.waitUntil` work may run after its response, unless configured.
+pub const DEFAULT_WAIT_UNTIL: Duration = Duration::from_secs(30);
+/// Requests an isolate holds queued, unless configured.
+pub const DEFAULT_QUEUED_REQUESTS: u64 = 1_000;
 
 impl Default for IsolateLimits {
     fn default() -> Self {
         Self {
-            cpu: Duration::from_millis(50),
-            startup_cpu: Duration::from_millis(400),
-            memory: 128 * 1024 * 1024,
+            cpu: DEFAULT_CPU,
+            startup_cpu: DEFAULT_STARTUP_CPU,
+            memory: DEFAULT_MEMORY,
+            queued_requests: DEFAULT_QUEUED_REQUESTS,
         }
     }
 }
@@ -63,6 +82,14 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    /// What is limited: "CPU time" or "memory".
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitKind::Cpu => "CPU time",
+            LimitKind::Memory => "memory",
+        }
+    }
+
     /// The message a client gets with the 503.
     pub fn message(self) -> &'static str {
         match self {
@@ -206,27 +233,6 @@ impl Condemned {
     }
 }
 
-/// The CPU time the calling thread has used.
-pub(crate) fn thread_cpu_now() -> Duration {
-    clock_time(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-fn clock_time(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; an invalid clock id only makes the call fail.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
 /// How a slice's allowance grows while it runs: by `per_request` for every request submitted to
 /// its isolate after it began and taken up by its JavaScript. (The allowance it began with
 /// already counts the requests queued then.) Only requests the tenant actually takes up count,
@@ -267,7 +273,7 @@ impl Slice {
 
 /// One pool thread's CPU clock and running slice.
 pub(crate) struct ThreadClock {
-    clock: libc::clockid_t,
+    clock: CpuClock,
     slice: Mutex<Option<Slice>>,
     /// When the clock was made, and when (in nanoseconds after that) the last slice ended.
     made: Instant,
@@ -277,12 +283,10 @@ pub(crate) struct ThreadClock {
 impl ThreadClock {
     /// The clock of the calling thread; call on the pool thread itself.
     pub(crate) fn for_current_thread() -> Arc<Self> {
-        let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
-        // SAFETY: pthread_self() is the calling thread; `clock` is a valid out-pointer.
-        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
-        if rc != 0 {
-            tracing::warn!(rc, "no per-thread CPU clock; CPU limits cannot be enforced");
-        }
+        let clock = current_thread_cpu_clock().unwrap_or_else(|| {
+            tracing::warn!("no per-thread CPU clock; CPU limits cannot be enforced");
+            CALLING_THREAD_CPU_CLOCK
+        });
         Arc::new(Self {
             clock,
             slice: Mutex::new(None),
@@ -417,7 +421,7 @@ mod tests {
         IsolateLimits {
             cpu: Duration::from_millis(50),
             startup_cpu: Duration::from_millis(400),
-            memory: 128 * 1024 * 1024,
+            ..IsolateLimits::default()
         }
     }
 

@@ -162,7 +162,7 @@ fn make() -> Option<Box<[u8]>> {
     let started = std::time::Instant::now();
     let created = skiff_js_api::create_snapshot();
     // The runtime the snapshot was taken of is gone; its memory goes back to the system.
-    crate::isolate::release_freed_memory();
+    crate::sys::release_freed_memory();
     match created {
         Ok(bytes) => {
             tracing::debug!(

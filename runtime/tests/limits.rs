@@ -228,13 +228,14 @@ async fn a_top_level_infinite_loop_is_refused_at_load() {
     .await
     .expect("refused in bounded time");
     match load_result {
-        Err(RuntimeError::Load { message, .. }) => {
+        Err(err @ RuntimeError::Limit { startup: true, .. }) => {
             assert!(
-                message.contains("startup exceeded the CPU time limit"),
-                "{message}"
+                err.to_string()
+                    .contains("startup exceeded the CPU time limit"),
+                "{err}"
             )
         }
-        other => panic!("expected a load error, got {other:?}"),
+        other => panic!("expected a startup limit error, got {other:?}"),
     }
     // The thread is free again.
     let neighbour = load(&pool, "neighbour", HELLO, limits)

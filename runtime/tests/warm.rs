@@ -150,11 +150,12 @@ async fn a_top_level_infinite_loop_on_a_warm_runtime_is_refused_and_idle_ones_ar
     .await
     .expect("refused in bounded time");
     match result {
-        Err(RuntimeError::Load { message, .. }) => assert!(
-            message.contains("startup exceeded the CPU time limit"),
-            "{message}"
+        Err(err @ RuntimeError::Limit { startup: true, .. }) => assert!(
+            err.to_string()
+                .contains("startup exceeded the CPU time limit"),
+            "{err}"
         ),
-        other => panic!("expected a load error, got {other:?}"),
+        other => panic!("expected a startup limit error, got {other:?}"),
     }
     assert_eq!(pool.warm_starts(), 1);
     assert_eq!(pool.limit_kills().get(LimitKind::Cpu), 1);

@@ -1114,6 +1114,8 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
     super::isolate::drop_microtask_queue_state(st.default_microtask_queue);
     st.context_microtask_queues.clear();
   }
+  // skiff patch: see `release_templates_for_isolate`.
+  super::function::release_templates_for_isolate(this);
   super::module::discard_module_caches(this);
   remove_current_iso(this);
 }

@@ -2110,6 +2110,36 @@ struct JsMemEnv {
   shared: bool,
 }
 
+// skiff patch: a user-constructed Memory owns its `JsMemEnv` (and through it the
+// buffer) by a zero-length ArrayBuffer, the "holder", whose data pointer is the env
+// and whose free function drops it. The holder is only ever the data of the
+// Memory's `buffer` getter and `grow` function, so it is unreachable from script
+// and cannot be detached; when the Memory is collected (or its runtime freed) the
+// two functions go, the holder goes, and the buffer's bytes with it. Upstream
+// passed the env as a BigInt and never freed it, so every Memory's bytes outlived
+// its isolate.
+unsafe extern "C" fn js_mem_env_free(
+  rt: *mut JSRuntime,
+  opaque: *mut c_void,
+  _ptr: *mut c_void,
+) {
+  let env = unsafe { Box::from_raw(opaque as *mut JsMemEnv) };
+  unsafe { JS_FreeValueRT(rt, env.buf.get()) };
+}
+
+// skiff patch: the env a holder made by `wa_memory_ctor` carries.
+unsafe fn js_mem_env<'a>(
+  ctx: *mut JSContext,
+  holder: JSValue,
+) -> Option<&'a JsMemEnv> {
+  let mut len = 0usize;
+  let envp = unsafe { JS_GetArrayBuffer(ctx, &mut len, holder) };
+  if envp.is_null() {
+    return None;
+  }
+  Some(unsafe { &*(envp as *const JsMemEnv) })
+}
+
 unsafe fn js_mem_new_buffer(
   ctx: *mut JSContext,
   bytes: usize,
@@ -2143,12 +2173,9 @@ unsafe extern "C" fn js_mem_buffer_get(
   _magic: c_int,
   data: *mut JSValue,
 ) -> JSValue {
-  let mut envp = 0i64;
-  unsafe { JS_ToBigInt64(ctx, &mut envp, *data) };
-  if envp == 0 {
+  let Some(env) = (unsafe { js_mem_env(ctx, *data) }) else {
     return jsv_undefined();
-  }
-  let env = unsafe { &*(envp as *const JsMemEnv) };
+  };
   unsafe { JS_DupValue(ctx, env.buf.get()) }
 }
 
@@ -2160,12 +2187,9 @@ unsafe extern "C" fn js_mem_grow(
   _magic: c_int,
   data: *mut JSValue,
 ) -> JSValue {
-  let mut envp = 0i64;
-  unsafe { JS_ToBigInt64(ctx, &mut envp, *data) };
-  if envp == 0 {
+  let Some(env) = (unsafe { js_mem_env(ctx, *data) }) else {
     return jsv_undefined();
-  }
-  let env = unsafe { &*(envp as *const JsMemEnv) };
+  };
   let mut delta = 0i32;
   if argc >= 1 {
     unsafe { JS_ToInt32(ctx, &mut delta, *argv) };
@@ -2252,9 +2276,24 @@ unsafe extern "C" fn wa_memory_ctor(
     max_pages,
     shared,
   }));
+  // skiff patch: see `js_mem_env_free`.
+  let holder = unsafe {
+    JS_NewArrayBuffer(
+      ctx,
+      env as *mut u8,
+      0,
+      Some(js_mem_env_free),
+      env as *mut c_void,
+      false,
+    )
+  };
+  if holder.tag == JS_TAG_EXCEPTION {
+    unsafe { js_mem_env_free(JS_GetRuntime(ctx), env as *mut c_void, ptr::null_mut()) };
+    return holder;
+  }
 
   let obj = unsafe { JS_NewObject(ctx) };
-  let mut bd = [unsafe { JS_NewBigInt64(ctx, env as i64) }];
+  let mut bd = [holder];
   let getter = unsafe {
     JS_NewCFunctionData(ctx, js_mem_buffer_get, 0, 0, 1, bd.as_mut_ptr())
   };
@@ -2270,9 +2309,11 @@ unsafe extern "C" fn wa_memory_ctor(
     );
     JS_FreeAtom(ctx, atom);
   }
-  let mut gd = [unsafe { JS_NewBigInt64(ctx, env as i64) }];
+  let mut gd = [holder];
   let grow_fn =
     unsafe { JS_NewCFunctionData(ctx, js_mem_grow, 1, 0, 1, gd.as_mut_ptr()) };
+  // skiff patch: the getter and grow function each hold their own reference.
+  unsafe { JS_FreeValue(ctx, holder) };
   unsafe {
     JS_DefinePropertyValueStr(
       ctx,

@@ -1,0 +1,152 @@
+//! Config sync: the client that keeps a node's scripts in step with the control plane.
+//!
+//! The node holds one long-lived `GET /v1/sync?since=R` (server-sent events, see the
+//! `skiff-protocol` crate's `PROTOCOL.md`), where R is the last revision it applied and
+//! persisted. For each `snapshot` or `update` it fetches the bundles it lacks by sha256
+//! (`/v1/bundles/{hash}`), verifies and stores them under `DATA_DIR/bundles/`, and only once
+//! every bundle of the event is present swaps the deployments in the [`ScriptRegistry`] (one
+//! lock for the whole event), persists `DATA_DIR/state.json` atomically and acknowledges the
+//! revision. A failed fetch applies nothing and reconnects from the old revision. The new
+//! versions' isolates boot before the ack, which waits for them at most
+//! [`session::WARM_BEFORE_ACK`]; a slower boot goes on in the background.
+//!
+//! At start the node loads the persisted state first, so it serves what it had even when the
+//! control plane is unreachable. Log events of the scripts named by the latest `tail` event
+//! are forwarded to `POST /v1/logs` in batches.
+//!
+//! The sync stream's answer names a session (`x-skiff-session`); bundle fetches, acks and log
+//! posts carry it, and the control plane refuses them without it. The data directory holds
+//! the scripts' secrets (in `state.json`): it is made 0700 and its files 0600 at every start,
+//! whatever the umask, and every file is written 0600. An `https://` control plane is checked
+//! against the built-in web roots, or against [`SyncConfig::control_ca`] when it is set.
+//!
+//! One file per job: `store.rs` (the data directory), `client.rs` (requests to the control
+//! plane), `session.rs` (the event stream and applying its events), `deploy.rs` (sync state
+//! into registry deployments), `tail.rs` (forwarding log events of tailed scripts).
+//!
+//! [`ScriptRegistry`]: crate::ScriptRegistry
+
+mod client;
+mod deploy;
+mod session;
+mod store;
+mod tail;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+pub(crate) use session::{SyncClient, SyncTasks};
+pub use store::load_or_create_node_id;
+pub(crate) use tail::{TailSet, tail_hook};
+
+/// How a node reaches the control plane.
+#[derive(Clone)]
+pub struct SyncConfig {
+    /// Base URL of the control plane, e.g. `http://127.0.0.1:8700`.
+    pub control_url: String,
+    /// The node token (`Authorization: Bearer`).
+    pub node_token: String,
+    /// Where the node keeps `state.json`, `bundles/` and `node-id`.
+    pub data_dir: PathBuf,
+    /// The node's name towards the control plane (`x-skiff-node`); see
+    /// [`load_or_create_node_id`].
+    pub node_id: String,
+    /// PEM certificates to trust for an `https://` control plane, besides the built-in roots
+    /// (a private CA, or the control plane's self-signed certificate).
+    pub control_ca: Option<Vec<u8>>,
+}
+
+impl SyncConfig {
+    /// A configuration whose node id is the one stored in `data_dir` (created on first use).
+    pub fn new(
+        control_url: impl Into<String>,
+        node_token: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+    ) -> Result<Self, SyncError> {
+        let data_dir = data_dir.into();
+        let node_id = load_or_create_node_id(&data_dir)?;
+        Ok(Self {
+            control_url: control_url.into(),
+            node_token: node_token.into(),
+            data_dir,
+            node_id,
+            control_ca: None,
+        })
+    }
+
+    /// Trusts the PEM certificates in `pem` for the control plane's TLS.
+    pub fn with_control_ca(mut self, pem: Vec<u8>) -> Self {
+        self.control_ca = Some(pem);
+        self
+    }
+}
+
+impl std::fmt::Debug for SyncConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("control_url", &self.control_url)
+            .field("node_token", &"<redacted>")
+            .field("data_dir", &self.data_dir)
+            .field("node_id", &self.node_id)
+            .field("control_ca", &self.control_ca.is_some())
+            .finish()
+    }
+}
+
+/// Config sync failed; the client logs it and reconnects.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    State { path: PathBuf, message: String },
+    #[error("control plane unreachable: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error(
+        "the control plane refused the node token ({0}); check --node-token-file or SKIFF_NODE_TOKEN"
+    )]
+    Refused(StatusCode),
+    #[error("the control plane answered {status} to {what}")]
+    Status { what: String, status: StatusCode },
+    #[error("{0}")]
+    Bundle(String),
+    #[error("the control plane CA certificates: {0}")]
+    Ca(String),
+    #[error("malformed sync event: {0}")]
+    Event(String),
+    #[error("no sync event or ping for {0:?}")]
+    Idle(Duration),
+    #[error("the control plane closed the sync stream")]
+    Closed,
+}
+
+/// The subscription as metrics and tests see it.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    pub(super) revision: AtomicU64,
+    pub(super) acked: AtomicU64,
+    pub(super) connected: AtomicBool,
+}
+
+impl SyncStatus {
+    /// The revision the node applied and persisted.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Relaxed)
+    }
+
+    /// The last revision the control plane accepted an ack for.
+    pub fn acked_revision(&self) -> u64 {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Whether the sync stream is open now.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,71 @@
+//! The system calls the runtime makes, in one place: thread CPU clocks, thread priority, and
+//! handing freed memory back to the system.
+
+use std::time::Duration;
+
+/// A clock that measures one thread's CPU time.
+pub(crate) type CpuClock = libc::clockid_t;
+
+/// The CPU clock of the calling thread, readable from any thread; `None` if the system has
+/// none to give.
+pub(crate) fn current_thread_cpu_clock() -> Option<CpuClock> {
+    let mut clock: CpuClock = CALLING_THREAD_CPU_CLOCK;
+    // SAFETY: pthread_self() is the calling thread; `clock` is a valid out-pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    (rc == 0).then_some(clock)
+}
+
+/// The clock id that reads the CPU time of whichever thread reads it.
+pub(crate) const CALLING_THREAD_CPU_CLOCK: CpuClock = libc::CLOCK_THREAD_CPUTIME_ID;
+
+/// The CPU time the calling thread has used.
+pub(crate) fn thread_cpu_now() -> Duration {
+    clock_time(CALLING_THREAD_CPU_CLOCK)
+}
+
+/// The time `clock` reads; zero if it cannot be read.
+pub(crate) fn clock_time(clock: CpuClock) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; an invalid clock id only makes the call fail.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Gives the calling thread the nice value `nice` (Linux schedules threads one by one, so this
+/// leaves the rest of the process as it is). False if the system refused.
+pub(crate) fn lower_priority(nice: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        };
+        rc == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = nice;
+        true
+    }
+}
+
+/// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
+/// leave the node's RSS raised. glibc keeps freed memory in its arenas until asked; other
+/// allocators return it on their own, so elsewhere this does nothing.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
