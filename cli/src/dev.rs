@@ -56,7 +56,6 @@ impl Colors {
     fn level(&self, level: LogLevel) -> String {
         let (code, label) = match level {
             LogLevel::Debug => ("2", "debug"),
-            LogLevel::Info => ("36", "info "),
             LogLevel::Log => ("37", "log  "),
             LogLevel::Warn => ("33", "warn "),
             LogLevel::Error => ("31", "error"),

@@ -15,12 +15,12 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-/// The level of a log event, as `console` methods map onto it.
+/// The level of a log event, as `console` methods map onto it. deno's `Console` gives
+/// `console.info` the level of `console.log`, so both are `log`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
-    Info,
     Log,
     Warn,
     Error,
@@ -41,7 +41,6 @@ impl LogLevel {
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
             LogLevel::Log => "log",
             LogLevel::Warn => "warn",
             LogLevel::Error => "error",
