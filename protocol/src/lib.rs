@@ -309,7 +309,7 @@ pub struct TailEvent {
     #[serde(default)]
     pub version: String,
     pub node: String,
-    /// `debug`, `log`, `info`, `warn` or `error`.
+    /// `debug`, `log`, `warn` or `error`.
     pub level: String,
     pub time_ms: u64,
     pub message: String,
