@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{script_dir, start_with};
-use skiff_runtime::IsolateLimits;
+use skiff_runtime::{IsolateHandle, IsolateLimits};
 use tokio::io::AsyncWriteExt;
 
 /// Counts the requests its handler ran; `/busy` keeps the isolate busy for 400 ms.
@@ -22,8 +22,10 @@ export default { fetch(request) {
     return new Response("ok");
 } };"#;
 
-async fn counter_node() -> common::TestNode {
-    start_with(script_dir(&[("counter", COUNTER)]), |config| {
+/// A node on one isolate thread whose isolates queue at most 2 requests, and the counter's
+/// isolate on it.
+async fn counter_node() -> (common::TestNode, IsolateHandle) {
+    let node = start_with(script_dir(&[("counter", COUNTER)]), |config| {
         config.threads = 1;
         config.isolate_limits = IsolateLimits {
             cpu: Duration::from_secs(2),
@@ -31,7 +33,15 @@ async fn counter_node() -> common::TestNode {
             ..IsolateLimits::default()
         };
     })
-    .await
+    .await;
+    let isolate = node
+        .node
+        .registry()
+        .isolate("counter")
+        .await
+        .expect("deployed")
+        .expect("loads");
+    (node, isolate)
 }
 
 /// Waits, up to 10 s, until `check` holds.
@@ -45,14 +55,7 @@ async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_full_queue_answers_503_at_once() {
-    let node = counter_node().await;
-    let isolate = node
-        .node
-        .registry()
-        .isolate("counter")
-        .await
-        .expect("deployed")
-        .expect("loads");
+    let (node, isolate) = counter_node().await;
     let client = node.client(&["counter"]);
     let get = |path: &str| client.get(node.url("counter", path)).send();
 
@@ -81,14 +84,7 @@ async fn a_full_queue_answers_503_at_once() {
 
 #[tokio::test]
 async fn a_request_whose_client_is_gone_never_runs() {
-    let node = counter_node().await;
-    let isolate = node
-        .node
-        .registry()
-        .isolate("counter")
-        .await
-        .expect("deployed")
-        .expect("loads");
+    let (node, isolate) = counter_node().await;
     let client = node.client(&["counter"]);
     let busy = tokio::spawn(client.get(node.url("counter", "/busy")).send());
     wait_for("the busy request to run", || isolate.in_flight() == 1).await;
