@@ -57,6 +57,30 @@ async fn condemn(node: &common::TestNode, script: &str, kills: usize) -> usize {
     requests
 }
 
+/// Condemns `kills` isolates of `script` and asserts that the process's RSS, `before` when it
+/// was measured, grew by less than `bound`.
+async fn condemn_within(
+    node: &common::TestNode,
+    script: &str,
+    kills: usize,
+    before: u64,
+    bound: u64,
+) {
+    let requests = condemn(node, script, kills).await;
+    let after = rss_bytes();
+    println!(
+        "{script}: RSS {} MB before, {} MB after {kills} condemned isolates ({requests} requests)",
+        before / MIB,
+        after / MIB
+    );
+    assert!(
+        after < before + bound,
+        "RSS grew from {} MB to {} MB",
+        before / MIB,
+        after / MIB
+    );
+}
+
 #[tokio::test]
 async fn memory_outside_the_heap_is_limited_and_freed_with_the_isolate() {
     let node = start_with(script_dir(&[("hoard", HOARD), ("wasm", WASM_HOARD)]), |c| {
@@ -83,40 +107,14 @@ async fn memory_outside_the_heap_is_limited_and_freed_with_the_isolate() {
     assert!(statuses.contains(&503), "never stopped: {statuses:?}");
 
     // 100 isolates condemned for holding blobs past the limit: what they held goes with them.
-    let requests = condemn(&node, "hoard", 100).await;
-    let after = rss_bytes();
-    println!(
-        "RSS {} MB before, {} MB after 100 condemned isolates ({requests} requests)",
-        before / MIB,
-        after / MIB
-    );
     // Each isolate held up to 36 MiB of blobs: kept after their isolates, 100 of them would
     // hold 3.6 GB. What stays levels off after the first few dozen isolates (SECURITY.md has
     // the figures).
-    assert!(
-        after < before + 64 * MIB,
-        "RSS grew from {} MB to {} MB",
-        before / MIB,
-        after / MIB
-    );
+    condemn_within(&node, "hoard", 100, before, 64 * MIB).await;
 
     // WebAssembly memories are freed with their isolate too: 20 isolates that each held
     // about 28 MiB of written pages (560 MB if kept) leave a few MB behind.
     let (status, _) = node.get("wasm", "/").await;
     assert_eq!(status, 200);
-    let before = rss_bytes();
-    let requests = condemn(&node, "wasm", 20).await;
-    let after = rss_bytes();
-    println!(
-        "RSS {} MB before, {} MB after 20 isolates condemned for WebAssembly memories \
-         ({requests} requests)",
-        before / MIB,
-        after / MIB
-    );
-    assert!(
-        after < before + 40 * MIB,
-        "RSS grew from {} MB to {} MB",
-        before / MIB,
-        after / MIB
-    );
+    condemn_within(&node, "wasm", 20, rss_bytes(), 40 * MIB).await;
 }

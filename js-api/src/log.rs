@@ -151,6 +151,11 @@ impl LogSink {
         }
     }
 
+    /// The version its events name.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     /// The same sink, naming `version` in every event.
     pub fn with_version(mut self, version: &str) -> Self {
         self.version = version.into();

@@ -233,7 +233,7 @@ impl IsolateCache {
         let started = std::time::Instant::now();
         let result = self.pool.load(version.bundle.clone(), options).await;
         let script = &version.bundle.name;
-        let label = version.bundle.version_label();
+        let label = version.options.log.version();
         match &result {
             Ok(isolate) => tracing::info!(
                 %script,

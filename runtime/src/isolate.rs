@@ -158,6 +158,7 @@ impl IsolateHandle {
         &self.script
     }
 
+    /// The version as its log events name it (see `ScriptBundle::version_label`).
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -648,7 +649,7 @@ impl Isolate {
         let handle = IsolateHandle {
             heap: heap.clone(),
             script: self.bundle.name.as_str().into(),
-            version: self.bundle.version_id().into(),
+            version: self.options.log.version().into(),
             events: self.events.clone(),
             shutdown: Arc::new(ShutdownSignal(std::sync::Mutex::new(Some(shutdown_tx)))),
             heat: self.context.heat.clone(),
