@@ -169,3 +169,94 @@ export default { fetch(req) {
     assert!(started.elapsed() < Duration::from_millis(500));
     println!("a scanning loop was terminated {killed_after:?} after it started");
 }
+
+#[tokio::test]
+async fn single_long_native_calls_are_terminated_promptly() {
+    // Each route is one native call that runs for seconds without calling back into
+    // JavaScript: a sort that compares numbers as strings, a typed array's numeric sort, and
+    // the stringifying of a small graph whose objects are shared (its text doubles with every
+    // level). The data is built at top level, under a generous startup allowance.
+    let script = r#"const strings = Array.from({ length: 3e6 }, (_, i) => (i * 7919) % 3e6);
+const floats = new Float64Array(12e6);
+for (let i = 0; i < floats.length; i++) floats[i] = (i * 7919) % 1e6;
+let shared = {};
+for (let i = 0; i < 40; i++) shared = [shared, shared];
+export default { fetch(req) {
+    switch (new URL(req.url).pathname) {
+        case "/sort": strings.sort(); break;
+        case "/typed-sort": floats.sort(); break;
+        case "/stringify": JSON.stringify(shared); break;
+    }
+    return new Response("neighbour");
+} };"#;
+    let routes = ["/sort", "/typed-sort", "/stringify"];
+    let names = ["n0", "n1", "n2", "h"];
+    let scripts: Vec<_> = names.iter().map(|name| (*name, script)).collect();
+    let node = start_with(script_dir(&scripts), |c| {
+        c.isolate_limits = IsolateLimits {
+            startup_cpu: Duration::from_secs(20),
+            memory: 1024 * 1024 * 1024,
+            ..limits()
+        };
+        c.threads = 1;
+    })
+    .await;
+    for name in names {
+        assert_eq!(node.get(name, "/").await, (200, "neighbour".into()));
+    }
+    for (route, name) in routes.iter().zip(names) {
+        let started = Instant::now();
+        let (status, body) = node.get(name, route).await;
+        let killed_after = started.elapsed();
+        assert_eq!(
+            (status, body.trim()),
+            (503, "Worker exceeded CPU time limit"),
+            "{route}"
+        );
+        // Target: under 200 ms for a 50 ms limit; the bound leaves room for a busy CI machine.
+        assert!(
+            killed_after < Duration::from_millis(600),
+            "{route}: {killed_after:?}"
+        );
+        let started = Instant::now();
+        assert_eq!(node.get("h", "/").await, (200, "neighbour".into()));
+        assert!(started.elapsed() < Duration::from_millis(500), "{route}");
+        println!("{route} was terminated {killed_after:?} after it started");
+    }
+}
+
+#[tokio::test]
+async fn rsa_key_generation_past_4096_bits_is_refused() {
+    // deno_crypto generates RSA keys on a blocking thread, off the isolate's CPU clock; 8192
+    // bits took over 30 s of a core. The modulus is read once, so a getter cannot show the
+    // check one value and the generation another.
+    let script = r#"export default { async fetch(req) {
+    let reads = 0;
+    const algorithm = {
+        name: "RSASSA-PKCS1-v1_5",
+        get modulusLength() { return reads++ === 0 ? 8192 : 2048; },
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+    };
+    const started = Date.now();
+    try {
+        await crypto.subtle.generateKey(algorithm, false, ["sign"]);
+        return new Response("generated");
+    } catch (e) {
+        return new Response(`${e.name} after ${Date.now() - started} ms: ${e.message}`);
+    }
+} };"#;
+    let node = start_with(script_dir(&[("rsa", script)]), |c| {
+        c.isolate_limits = limits();
+    })
+    .await;
+    let (status, body) = node.get("rsa", "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("OperationError after ")
+            && body.ends_with(
+                "RSA keys of more than 4096 bits cannot be generated (modulusLength 8192)"
+            ),
+        "{body}"
+    );
+}

@@ -1,9 +1,10 @@
 // Skiff's tenant bootstrap, the extension's entry point. The files it imports, in load order,
 // build the global scope a worker script sees out of deno's extension scripts: 00_modules.js
 // loads deno's scripts, 01_invocation.js holds the node's configuration and each request's
-// budgets, 02_fixes.js corrects deno's departures from the standards, 03_urlpattern.js is
-// URLPattern, 04_globals.js defines the globals, 05_dispatch.js is the handler API and the
-// dispatch loop, 06_engine.js hides the engine layer's internals.
+// budgets, 02_fixes.js corrects deno's departures from the standards, 03_keys.js charges
+// CryptoKey material to the isolate's memory limit, 03_urlpattern.js is URLPattern,
+// 04_globals.js defines the globals, 05_dispatch.js is the handler API and the dispatch loop,
+// 06_engine.js hides the engine layer's internals.
 //
 // Everything the dispatcher relies on is captured in those files, before tenant code runs, so a
 // tenant that patches globals or prototypes cannot change how responses leave the isolate.
@@ -13,6 +14,7 @@ import { op_skiff_set_tenant_start } from "ext:core/ops";
 import "ext:skiff_worker/00_modules.js";
 import { tenantStart } from "ext:skiff_worker/01_invocation.js";
 import "ext:skiff_worker/02_fixes.js";
+import "ext:skiff_worker/03_keys.js";
 import "ext:skiff_worker/03_urlpattern.js";
 import "ext:skiff_worker/04_globals.js";
 import { dispatchLoop } from "ext:skiff_worker/05_dispatch.js";

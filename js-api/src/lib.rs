@@ -108,6 +108,7 @@ deno_core::extension!(
         ops::op_skiff_wait_until,
         ops::op_skiff_set_tenant_start,
         ops::op_skiff_subrequest_refused,
+        ops::op_skiff_key_material,
     ],
     esm_entry_point = "ext:skiff_worker/99_boot.js",
     esm = [
@@ -115,6 +116,7 @@ deno_core::extension!(
         "00_modules.js",
         "01_invocation.js",
         "02_fixes.js",
+        "03_keys.js",
         "03_urlpattern.js",
         "04_globals.js",
         "05_dispatch.js",

@@ -52,7 +52,7 @@ impl ExternalMemory {
         self.used.load(Ordering::Acquire)
     }
 
-    fn add(&self, bytes: usize) {
+    pub(crate) fn add(&self, bytes: usize) {
         let used = self
             .used
             .fetch_add(bytes, Ordering::AcqRel)

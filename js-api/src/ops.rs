@@ -292,6 +292,13 @@ pub fn op_skiff_subrequest_refused() {
     SUBREQUESTS_REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Charges the bytes of a CryptoKey's material, which deno_crypto keeps outside the engine heap
+/// until the isolate goes (see js/03_keys.js). Past the limit the isolate is condemned.
+#[op2(fast)]
+pub fn op_skiff_key_material(state: &mut OpState, bytes: f64) {
+    crate::external_memory(state).add(bytes.max(0.0) as usize);
+}
+
 /// The `env` object's contents, as JSON text (parsed once, in JavaScript).
 #[op2]
 #[string]

@@ -1050,6 +1050,9 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
   unsafe {
     let mut st = Box::from_raw(this as *mut IsoState);
 
+    // skiff patch: see `release_cppgc_objects_for_isolate`.
+    super::misc::release_cppgc_objects_for_isolate(this, st.ctx);
+
     for weak in st.weak_handles.drain(..) {
       JS_FreeValue(weak.context, weak.weak_ref);
     }

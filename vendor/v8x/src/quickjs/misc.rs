@@ -299,6 +299,9 @@ struct CppGcObject {
   align: usize,
   wrapper_key: Option<usize>,
   weak_wrapper: JSValue,
+  // skiff patch: the isolate current when the object was made (0 if none), whose
+  // disposal frees it; see `release_cppgc_objects_for_isolate`.
+  isolate: usize,
 }
 
 thread_local! {
@@ -789,10 +792,45 @@ pub extern "C" fn cppgc__make_garbage_collectable(
         align,
         wrapper_key: None,
         weak_wrapper: jsv_undefined(),
+        isolate: current_iso() as usize,
       });
     });
   }
   ptr
+}
+
+// skiff patch: an isolate's cppgc objects go with it. Upstream kept every object of
+// every isolate in the thread's list until the thread ended (the shim runs no cppgc
+// collection outside tests), so a disposed isolate left its native objects behind:
+// the key material of every `CryptoKey` it made (a worker holding 1 MiB keys left
+// 16 MiB per request), and stale weak wrappers of a freed runtime in the list that
+// the next isolate on the thread scans. Called by `v8__Isolate__Dispose` while the
+// isolate's runtime and `ctx` are still alive.
+pub(crate) fn release_cppgc_objects_for_isolate(
+  isolate: *mut RealIsolate,
+  ctx: *mut JSContext,
+) {
+  let key = isolate as usize;
+  let owned = CPPGC_OBJECTS.with(|objects| {
+    let mut objects = objects.borrow_mut();
+    let (owned, kept): (Vec<_>, Vec<_>) =
+      objects.drain(..).partition(|object| object.isolate == key);
+    *objects = kept;
+    owned
+  });
+  for object in owned {
+    unsafe {
+      if !ctx.is_null() {
+        JS_FreeValue(ctx, object.weak_wrapper);
+      }
+      rusty_v8_RustObj_drop(object.ptr as *mut RustObj);
+      if let Ok(layout) =
+        std::alloc::Layout::from_size_align(object.size, object.align)
+      {
+        std::alloc::dealloc(object.ptr as *mut u8, layout);
+      }
+    }
+  }
 }
 
 #[unsafe(no_mangle)]
@@ -901,6 +939,7 @@ mod cppgc_persistent_tests {
           align: 8,
           wrapper_key: Some(wrapper.u.ptr as usize),
           weak_wrapper,
+          isolate: 0,
         });
       });
 

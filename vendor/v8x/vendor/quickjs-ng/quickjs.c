@@ -48547,6 +48547,11 @@ static int js_array_cmp_generic(const void *a, const void *b, void *opaque) {
     if (psc->exception)
         return 0;
 
+    /* skiff patch: a sort is one native call however long it runs; poll for
+       termination at every comparison, as a loop polls at its back-edges. */
+    if (js_poll_interrupts(ctx))
+        goto exception;
+
     if (psc->has_method) {
         /* custom sort function is specified as returning 0 for identical
          * objects: avoid method call overhead.
@@ -55138,6 +55143,10 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
         JS_ThrowStackOverflow(ctx);
         goto exception;
     }
+    /* skiff patch: stringifying a graph that shares its objects is exponential in
+       one native call; poll for termination at every value. */
+    if (js_poll_interrupts(ctx))
+        goto exception;
 
     if (JS_IsObject(val)) {
         p = JS_VALUE_GET_OBJ(val);
@@ -65105,6 +65114,27 @@ struct TA_sort_context {
     int elt_size;
 };
 
+/* skiff patch: a typed array's default sort compares with a plain C function and
+   never polls for termination; this wrapper polls, then compares as the array's
+   own comparator does. Once terminated it answers "equal", which the three-way
+   partition of rqsort finishes in linear time. */
+struct TA_poll_context {
+    JSContext *ctx;
+    int (*cmp)(const void *a, const void *b, void *opaque);
+    int exception;
+};
+
+static int js_TA_cmp_polled(const void *a, const void *b, void *opaque) {
+    struct TA_poll_context *pc = opaque;
+    if (pc->exception)
+        return 0;
+    if (js_poll_interrupts(pc->ctx)) {
+        pc->exception = 1;
+        return 0;
+    }
+    return pc->cmp(a, b, NULL);
+}
+
 static int js_TA_cmp_generic(const void *a, const void *b, void *opaque) {
     struct TA_sort_context *psc = opaque;
     JSContext *ctx = psc->ctx;
@@ -65298,8 +65328,10 @@ static JSValue js_typed_array_sort(JSContext *ctx, JSValueConst this_val,
         done:
             js_free(ctx, array_idx);
         } else {
-            rqsort(p->u.array.u.ptr, len, elt_size, cmpfun, &tsc);
-            if (tsc.exception)
+            /* skiff patch: compare through js_TA_cmp_polled (see there). */
+            struct TA_poll_context pc = { ctx, cmpfun, 0 };
+            rqsort(p->u.array.u.ptr, len, elt_size, js_TA_cmp_polled, &pc);
+            if (pc.exception)
                 return JS_EXCEPTION;
         }
     }
