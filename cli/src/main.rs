@@ -225,6 +225,10 @@ struct ConnectionArgs {
     /// Seconds a connection may stay open with no request in flight.
     #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
     idle_timeout_secs: u64,
+    /// Seconds a response write may wait for a client that stopped reading; then the
+    /// connection is closed.
+    #[arg(long, default_value_t = ConnectionLimits::default().send_timeout.as_secs())]
+    send_timeout_secs: u64,
     /// HTTP/2 streams a client may have open at once on one connection.
     #[arg(long, default_value_t = ConnectionLimits::default().h2_max_concurrent_streams)]
     h2_max_concurrent_streams: u32,
@@ -235,6 +239,7 @@ impl ConnectionArgs {
         limits.max_connections = self.max_connections;
         limits.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
         limits.idle_timeout = Duration::from_secs(self.idle_timeout_secs);
+        limits.send_timeout = Duration::from_secs(self.send_timeout_secs);
         limits.h2_max_concurrent_streams = self.h2_max_concurrent_streams;
     }
 }

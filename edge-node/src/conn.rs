@@ -2,9 +2,12 @@
 //! process runs out of file descriptors), and the life of one connection, bounded by a
 //! handshake timeout before its first request and an idle timeout between requests.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -149,6 +152,7 @@ pub(crate) async fn serve(listener: Listener) {
     let metrics = shared.metrics.connections.clone();
     let mut backoff = AcceptBackoff::default();
     let mut refusals = RateLimitedWarning::default();
+    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -171,9 +175,16 @@ pub(crate) async fn serve(listener: Listener) {
             }
         };
         let Some(slot) = slots.try_take(&metrics) else {
-            // Past the cap: closed at once, so the client learns it now and the backlog
-            // keeps moving.
-            drop(stream);
+            // Past the cap: refused at once, so the client learns it now and the backlog
+            // keeps moving. A plaintext client is told why, with a 503, when a place for
+            // that is free; otherwise (and over TLS, where the handshake alone would hold
+            // the socket) the connection is just closed.
+            match (&tls, refusing.clone().try_acquire_owned()) {
+                (None, Ok(permit)) => {
+                    tokio::spawn(refuse(stream, permit));
+                }
+                _ => drop(stream),
+            }
             metrics.refused.fetch_add(1, Ordering::Relaxed);
             if let Some(suppressed) = refusals.allow() {
                 tracing::warn!(
@@ -194,6 +205,31 @@ pub(crate) async fn serve(listener: Listener) {
         };
         tokio::spawn(connection.run(stream, tls.clone(), peer));
     }
+}
+
+/// How many connections past the cap may be answered 503 at once; past that they are closed
+/// without an answer, so refusing stays cheap whatever the flood.
+const REFUSING_AT_ONCE: usize = 32;
+
+/// How long a refused connection is kept to read the client's request: closing a socket with
+/// unread data resets it, and a reset can overtake the 503 before the client reads it.
+const REFUSAL_LINGER: Duration = Duration::from_millis(250);
+
+const REFUSAL: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain;charset=UTF-8\r\n\
+content-length: 17\r\nretry-after: 1\r\nconnection: close\r\n\r\nNode at capacity\n";
+
+/// Answers a connection past the cap with 503 and closes it, within [`REFUSAL_LINGER`].
+async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
 }
 
 /// hyper's settings, from the node's limits.
@@ -238,6 +274,8 @@ impl Connection {
         let limits = &self.shared.limits.connections;
         let handshake_deadline = Instant::now() + limits.handshake_timeout;
         let metrics = self.shared.metrics.connections.clone();
+        let send_timeout = limits.send_timeout;
+        let stream = SendDeadline::new(stream, send_timeout, metrics.send_timeouts.clone());
         let result = match tls {
             None => self.serve(TokioIo::new(stream), handshake_deadline).await,
             Some(acceptor) => {
@@ -327,6 +365,106 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+/// A connection's socket whose writes fail once one has waited [`SendDeadline::timeout`] for
+/// the client to read. hyper has no send timeout of its own; with this, a client that stops
+/// reading a response loses its connection instead of keeping it (and the response's
+/// producer) for as long as it likes.
+struct SendDeadline<S> {
+    inner: S,
+    timeout: Duration,
+    /// Set while a write waits; cleared when one makes progress.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeouts: Arc<AtomicU64>,
+}
+
+impl<S> SendDeadline<S> {
+    fn new(inner: S, timeout: Duration, timeouts: Arc<AtomicU64>) -> Self {
+        Self {
+            inner,
+            timeout,
+            waiting: None,
+            timeouts,
+        }
+    }
+
+    /// What to answer for a write that `inner` left pending: still pending, or, once the
+    /// deadline has passed, an error that ends the connection.
+    fn pending_write<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.timeout;
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match waiting.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.timeouts.fetch_add(1, Ordering::Relaxed);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not read what the node sent",
+                )))
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SendDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SendDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.pending_write(cx),
+            ready => {
+                self.waiting = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.pending_write(cx),
+            ready => {
+                self.waiting = None;
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.pending_write(cx),
+            ready => {
+                self.waiting = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

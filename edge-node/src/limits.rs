@@ -44,6 +44,10 @@ pub struct ConnectionLimits {
     /// Longest a connection stays open with no request in flight. An HTTP/1.1 client also
     /// has to send its next request head within it.
     pub idle_timeout: Duration,
+    /// Longest a write to the client may wait for the client to read: a client that stops
+    /// reading a response would otherwise keep its connection, and the response's producer,
+    /// for as long as it likes. Past it the connection is closed.
+    pub send_timeout: Duration,
     /// HTTP/2 streams a client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2 streams a client may reset before the node took them up; past it the node
@@ -63,6 +67,7 @@ impl Default for ConnectionLimits {
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
             h2_max_local_error_reset_streams: 1024,

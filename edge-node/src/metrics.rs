@@ -45,6 +45,8 @@ pub(crate) struct ConnectionMetrics {
     pub handshake_timeouts: AtomicU64,
     /// Connections closed for staying idle.
     pub idle_timeouts: AtomicU64,
+    /// Connections closed because the client stopped reading what the node sent.
+    pub send_timeouts: Arc<AtomicU64>,
 }
 
 impl ConnectionMetrics {
@@ -67,9 +69,10 @@ impl ConnectionMetrics {
         );
         let _ = writeln!(
             out,
-            "# HELP skiff_connection_timeouts_total Connections closed by a timeout.\n# TYPE skiff_connection_timeouts_total counter\nskiff_connection_timeouts_total{{kind=\"handshake\"}} {}\nskiff_connection_timeouts_total{{kind=\"idle\"}} {}",
+            "# HELP skiff_connection_timeouts_total Connections closed by a timeout.\n# TYPE skiff_connection_timeouts_total counter\nskiff_connection_timeouts_total{{kind=\"handshake\"}} {}\nskiff_connection_timeouts_total{{kind=\"idle\"}} {}\nskiff_connection_timeouts_total{{kind=\"send\"}} {}",
             load(&self.handshake_timeouts),
-            load(&self.idle_timeouts)
+            load(&self.idle_timeouts),
+            load(&self.send_timeouts)
         );
     }
 }

@@ -334,6 +334,17 @@ fn is_connection_header(name: &HeaderName) -> bool {
     }
 }
 
+/// The headers a response's `Connection` values name: they belong to that one connection too
+/// (RFC 9110 7.6.1), so they are dropped with it.
+fn nominated_connection_headers<B: AsRef<[u8]>>(headers: &[(B, B)]) -> Vec<HeaderName> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_ref().eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, value)| value.as_ref().split(|&b| b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+        .collect()
+}
+
 /// A `content-length` value that is one decimal number (what a HEAD or 304 response may
 /// carry to describe the body it does not send).
 fn valid_content_length(value: &[u8]) -> bool {
@@ -363,6 +374,7 @@ fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<N
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    let nominated = nominated_connection_headers(&head.headers);
     let response_headers = response.headers_mut();
     let mut length_set = false;
     for (name, value) in head.headers {
@@ -373,7 +385,7 @@ fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<N
             tracing::debug!("dropping an invalid response header");
             continue;
         };
-        if is_connection_header(&name) {
+        if is_connection_header(&name) || nominated.contains(&name) {
             if name == CONTENT_LENGTH
                 && length_allowed
                 && !length_set

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use hostile_support::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A whole HTTP/1.1 response, as a tenant's body.
@@ -30,12 +30,20 @@ export default { async fetch(req) {
     case "/hop": return new Response("hop", { headers: {
         "keep-alive": "timeout=1", "te": "trailers", "trailer": "x-late", "proxy-connection": "close",
         "proxy-authenticate": "Basic", "x-fine": "yes" } });
+    case "/nominated": return new Response("nominated", { headers: {
+        "connection": "x-private, X-Session ", "x-private": "1", "x-session": "2", "x-fine": "yes" } });
     case "/head-body": return new Response("hello");
     case "/head-cl": return new Response(null, { headers: { "content-length": "1234" } });
     case "/head-bad-cl": return new Response("hello", { headers: { "content-length": "12, 34" } });
     case "/204": return new Response(null, { status: 204, headers: { "content-length": "10" } });
     case "/304": return new Response(null, { status: 304, headers: { "content-length": "10" } });
     case "/slow": await new Promise((r) => setTimeout(r, 1000)); return new Response("slow");
+    case "/flood": {
+        // 256 MiB, made as it is read.
+        const chunk = new Uint8Array(64 * 1024).fill(120);
+        let left = 4096;
+        return new Response(new ReadableStream({ pull(c) { if (left-- > 0) c.enqueue(chunk); else c.close(); } }));
+    }
     }
     return new Response("smuggler");
 } };"#;
@@ -73,7 +81,7 @@ async fn a_tenant_cannot_frame_its_response_on_a_kept_alive_connection() {
     let node = start_with(tenants(), |_| {}).await;
     let addr = node.node.http_addr();
     let chunked_forgery = format!("5\r\nhello\r\n0\r\n\r\n{FORGED}");
-    let cases: [(&str, &str); 8] = [
+    let cases: [(&str, &str); 9] = [
         ("/cl0", FORGED),
         ("/stream-cl0", FORGED),
         ("/big-cl", "short"),
@@ -82,6 +90,7 @@ async fn a_tenant_cannot_frame_its_response_on_a_kept_alive_connection() {
         ("/close", "close"),
         ("/upgrade", "upgrade"),
         ("/hop", "hop"),
+        ("/nominated", "nominated"),
     ];
     for (path, body) in cases {
         let mut conn = Http1::connect(addr).await;
@@ -101,10 +110,13 @@ async fn a_tenant_cannot_frame_its_response_on_a_kept_alive_connection() {
             "trailer",
             "proxy-connection",
             "proxy-authenticate",
+            // Named in the response's own `Connection` value.
+            "x-private",
+            "x-session",
         ] {
             assert_eq!(first.header(name), None, "{path}: {name} reached the wire");
         }
-        if path == "/hop" {
+        if path == "/hop" || path == "/nominated" {
             assert_eq!(first.header("x-fine"), Some("yes"));
         }
         victim_answers_next(&mut conn, path).await;
@@ -364,6 +376,46 @@ async fn idle_connections_are_closed_but_slow_requests_are_not() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_loses_its_connection() {
+    let node = start_with(tenants(), |config| {
+        admin(config);
+        config.limits.connections.send_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut stalled = Http1::connect(node.node.http_addr()).await;
+    stalled.send(&get("smuggler.localhost", "/flood")).await;
+    // The client reads nothing; once the socket buffers are full, the node's write waits,
+    // and after the send timeout the connection is closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while metric(&node, "skiff_connection_timeouts_total{kind=\"send\"}").await < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled reader kept its connection"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metric(&node, "skiff_connections_open").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What reached the client ends short of the 256 MiB.
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        stalled.stream.read_to_end(&mut received),
+    )
+    .await
+    .expect("the node closed the connection");
+    assert!(received.len() < 256 * 1024 * 1024, "{}", received.len());
+    // A reader gets a whole response meanwhile.
+    assert_eq!(node.get("victim", "/").await, (200, "victim".to_string()));
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_are_refused_promptly() {
     let node = start_with(tenants(), |config| {
         admin(config);
@@ -381,10 +433,17 @@ async fn connections_past_the_cap_are_refused_promptly() {
     for _ in 0..5 {
         let mut refused = TcpStream::connect(addr).await.expect("connect");
         let _ = refused.write_all(&get("victim.localhost", "/")).await;
-        let closed = closed_within(&mut refused, Duration::from_secs(2)).await;
+        // Answered 503, then closed at once.
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), refused.read_to_end(&mut answer))
+            .await
+            .expect("a connection past the cap is closed at once");
+        assert!(read.is_ok(), "closed cleanly: {read:?}");
+        let answer = String::from_utf8_lossy(&answer);
         assert!(
-            closed.is_some(),
-            "a connection past the cap is closed at once"
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n")
+                && answer.ends_with("\r\n\r\nNode at capacity\n"),
+            "{answer:?}"
         );
     }
     // The open connections still work.
