@@ -35,6 +35,7 @@ const {
   ArrayPrototypePush,
   ArrayPrototypeSplice,
   ObjectDefineProperty,
+  ObjectPrototypeIsPrototypeOf,
   ObjectSetPrototypeOf,
   PromisePrototypeCatch,
   PromiseReject,
@@ -90,7 +91,15 @@ function fetch(input, init = undefined) {
     }
   }
   ArrayPrototypePush(headerList, [config.hopsHeader, String(context.hopsLeft)]);
-  return PromisePrototypeCatch(fetchMod.fetch(outbound), (error) => {
+  // A body the tenant gave as a stream goes to deno_fetch as that same stream. Given only
+  // `outbound`, deno_fetch would read it through a proxy stream, and an abort would no longer
+  // cancel the tenant's stream at once, as the Fetch standard has it.
+  const body = request.toInnerRequest(outbound).body;
+  const stream = body?.source === null ? body.streamOrStatic : null;
+  const sent = ObjectPrototypeIsPrototypeOf(streams.ReadableStreamPrototype, stream)
+    ? fetchMod.fetch(outbound, { body: stream, duplex: "half" })
+    : fetchMod.fetch(outbound);
+  return PromisePrototypeCatch(sent, (error) => {
     // deno's permission check words its refusal for the Deno CLI; say it for workers.
     if (error?.name === "NotCapable") {
       const target = StringPrototypeMatch(error.message, /"([^"]+)"/)?.[1] ?? "that address";
