@@ -1,28 +1,33 @@
-//! API tokens: an admin token (everything) and a node token (the node endpoints).
+//! API tokens: an admin token (everything), the shared node token (enrolls a node, nothing
+//! else) and each enrolled node's own credential (that node's endpoints, as that node).
 //!
-//! Both are generated on first start (32 random bytes, hex) and written to
-//! `DATA_DIR/admin.token` and `DATA_DIR/node.token` with mode 0600; later starts read them
-//! back. The store keeps only their sha256, and requests are checked by comparing hashes in
-//! constant time ([`constant_time_eq`]): how long a check takes says nothing about how much of
-//! a guessed token's hash matched.
+//! The admin and node tokens are generated on first start (32 random bytes, hex) and written
+//! to `DATA_DIR/admin.token` and `DATA_DIR/node.token` with mode 0600; later starts read them
+//! back. A node presents the node token once, to `POST /v1/nodes/enroll`, and is given a
+//! credential bound to the node id it enrolled; every later request presents that credential,
+//! and the control plane takes the node's identity from it, so no node can speak for another.
+//! The store keeps only sha256 hashes, and the admin and node tokens are checked by comparing
+//! hashes in constant time ([`constant_time_eq`]): how long a check takes says nothing about
+//! how much of a guessed token's hash matched. Credentials are found by their hash.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use skiff_protocol::sha256_hex;
+use skiff_protocol::{NODE_ID_HEADER, sha256_hex};
 
 use crate::error::{ApiError, ControlError};
 use crate::store::{self, Store};
 
-/// What a token may do.
+/// The token files' roles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+enum Role {
     Admin,
     Node,
 }
@@ -36,6 +41,16 @@ impl Role {
     }
 }
 
+/// Who presented a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    /// The shared node token: it may enroll a node, nothing else.
+    Enrolling,
+    /// An enrolled node, by its own credential.
+    Node(String),
+}
+
 /// One token: the secret (kept for the embedding program), its file and its hash.
 pub struct Token {
     pub secret: String,
@@ -43,14 +58,17 @@ pub struct Token {
     pub hash: String,
 }
 
-/// The admin and node tokens.
+/// The admin and node tokens, and the enrolled nodes' credentials.
 pub struct Tokens {
     pub admin: Token,
     pub node: Token,
+    /// Node id by credential sha256.
+    credentials: RwLock<HashMap<String, String>>,
 }
 
 impl Tokens {
-    /// Reads the token files in `data_dir`, creating the missing ones, and stores their hashes.
+    /// Reads the token files in `data_dir`, creating the missing ones, stores their hashes and
+    /// loads the credentials of the enrolled nodes.
     pub async fn load_or_create(data_dir: &Path, store: &Store) -> Result<Self, ControlError> {
         let admin = token_file(data_dir, Role::Admin)?;
         let node = token_file(data_dir, Role::Node)?;
@@ -58,28 +76,65 @@ impl Tokens {
             (Role::Admin.name(), admin.hash.clone()),
             (Role::Node.name(), node.hash.clone()),
         ];
-        store
+        let credentials = store
             .call(move |conn| {
                 for (role, hash) in &hashes {
                     store::set_token_hash(conn, role, hash)?;
                 }
-                Ok(())
+                store::node_credentials(conn)
             })
             .await?;
-        Ok(Self { admin, node })
+        Ok(Self {
+            admin,
+            node,
+            credentials: RwLock::new(credentials.into_iter().collect()),
+        })
     }
 
-    /// The role of a presented token, comparing its hash with both stored ones (always both,
-    /// each in constant time).
-    fn role_of(&self, token: &str) -> Option<Role> {
+    /// Who presented `token`. Its hash is compared with both token files' (always both, each
+    /// in constant time), then looked up among the credentials.
+    fn caller_of(&self, token: &str) -> Option<Caller> {
         let hash = sha256_hex(token.as_bytes());
         let admin = constant_time_eq(hash.as_bytes(), self.admin.hash.as_bytes());
         let node = constant_time_eq(hash.as_bytes(), self.node.hash.as_bytes());
         match (admin, node) {
-            (true, _) => Some(Role::Admin),
-            (false, true) => Some(Role::Node),
-            (false, false) => None,
+            (true, _) => Some(Caller::Admin),
+            (false, true) => Some(Caller::Enrolling),
+            (false, false) => self
+                .credentials
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&hash)
+                .map(|node| Caller::Node(node.clone())),
         }
+    }
+
+    /// Makes a new node credential; its hash ([`Self::credential_hash`]) is stored before
+    /// [`Self::admit`] lets it in.
+    pub fn new_credential() -> Result<String, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(format!("skiff_nodecred_{}", hex::encode(bytes)))
+    }
+
+    pub fn credential_hash(credential: &str) -> String {
+        sha256_hex(credential.as_bytes())
+    }
+
+    /// Accepts the credential with `hash` as `node`'s from now on.
+    pub fn admit(&self, hash: String, node: &str) {
+        self.credentials
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, node.to_string());
+    }
+
+    /// Refuses `node`'s credential from now on.
+    pub fn revoke(&self, node: &str) {
+        self.credentials
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, id| id != node);
     }
 }
 
@@ -136,7 +191,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-fn presented_role(tokens: &Tokens, request: &Request) -> Result<Role, ApiError> {
+fn presented_caller(tokens: &Tokens, request: &Request) -> Result<Caller, ApiError> {
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "missing or unknown API token");
     let header = request
         .headers()
@@ -147,7 +202,7 @@ fn presented_role(tokens: &Tokens, request: &Request) -> Result<Role, ApiError> 
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(unauthorized)?;
-    tokens.role_of(token.trim()).ok_or_else(unauthorized)
+    tokens.caller_of(token.trim()).ok_or_else(unauthorized)
 }
 
 /// Middleware for admin endpoints: the admin token only.
@@ -156,23 +211,57 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match presented_role(&tokens, &request)? {
-        Role::Admin => Ok(next.run(request).await),
-        Role::Node => Err(ApiError::new(
+    match presented_caller(&tokens, &request)? {
+        Caller::Admin => Ok(next.run(request).await),
+        Caller::Enrolling | Caller::Node(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "the node token may not call admin endpoints",
+            "a node token may not call admin endpoints",
         )),
     }
 }
 
-/// Middleware for node endpoints: the node token or the admin token.
+/// Middleware for node endpoints: a node's own credential, or the admin token. A node speaks
+/// only as itself: the `x-skiff-node` of its requests must be the node its credential was
+/// given to.
 pub async fn require_node(
     State(tokens): State<Arc<Tokens>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    presented_role(&tokens, &request)?;
-    Ok(next.run(request).await)
+    match presented_caller(&tokens, &request)? {
+        Caller::Admin => Ok(next.run(request).await),
+        Caller::Node(node) => {
+            let named = request
+                .headers()
+                .get(NODE_ID_HEADER)
+                .and_then(|value| value.to_str().ok());
+            if named == Some(node.as_str()) {
+                Ok(next.run(request).await)
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "this credential is node {node}'s; its requests name it in {NODE_ID_HEADER}"
+                )))
+            }
+        }
+        Caller::Enrolling => Err(ApiError::forbidden(
+            "the shared node token only enrolls a node (POST /v1/nodes/enroll); the node then \
+             presents the credential it was given",
+        )),
+    }
+}
+
+/// Middleware for `POST /v1/nodes/enroll`: the shared node token or the admin token.
+pub async fn require_enrolling(
+    State(tokens): State<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match presented_caller(&tokens, &request)? {
+        Caller::Admin | Caller::Enrolling => Ok(next.run(request).await),
+        Caller::Node(node) => Err(ApiError::forbidden(format!(
+            "node {node} is enrolled already; enrolling takes the shared node token"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// A limit on what the store keeps was reached (409).
     #[error("{0}")]
     Full(String),
+    /// What the caller would create exists already (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored JSON: {0}")]
@@ -89,7 +92,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(message) => Self::not_found(message),
             StoreError::Invalid(message) => Self::bad_request(message),
-            StoreError::Full(message) => Self::new(StatusCode::CONFLICT, message),
+            StoreError::Full(message) | StoreError::Conflict(message) => {
+                Self::new(StatusCode::CONFLICT, message)
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal store error")

@@ -234,8 +234,15 @@ fn router(state: Arc<AppState>) -> Router {
             state.tokens.clone(),
             auth::require_node,
         ));
+    let enroll = Router::new()
+        .route("/v1/nodes/enroll", post(sync::enroll))
+        .route_layer(middleware::from_fn_with_state(
+            state.tokens.clone(),
+            auth::require_enrolling,
+        ));
     admin
         .merge(node)
+        .merge(enroll)
         .fallback(admin::not_found)
         .with_state(state)
 }

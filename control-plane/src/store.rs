@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS nodes (
     revision      INTEGER NOT NULL,
     last_seen_ms  INTEGER NOT NULL
 );
+-- Each enrolled node's credential, as its sha256.
+CREATE TABLE IF NOT EXISTS node_credentials (
+    node        TEXT PRIMARY KEY,
+    sha256      TEXT NOT NULL UNIQUE,
+    created_ms  INTEGER NOT NULL
+);
 "#;
 
 /// The SQLite store. Cloning shares the connection.
@@ -500,9 +506,60 @@ pub fn node_ack(conn: &Connection, id: &str, revision: u64) -> Result<(), StoreE
     Ok(())
 }
 
-/// Forgets a node; false when there was none.
+/// Forgets a node and revokes its credential; false when there was neither.
 pub fn delete_node(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM nodes WHERE id = ?1", [id])? > 0)
+    let rows = conn.execute("DELETE FROM nodes WHERE id = ?1", [id])?
+        + conn.execute("DELETE FROM node_credentials WHERE node = ?1", [id])?;
+    Ok(rows > 0)
+}
+
+/// Stores the credential hash of a new node `id`. An id that has a credential already is a
+/// conflict (only an admin can free it, by deleting the node), and so is a new one past
+/// `max_nodes` credentials.
+pub fn enroll_node(
+    tx: &Transaction<'_>,
+    id: &str,
+    sha256: &str,
+    max_nodes: usize,
+) -> Result<(), StoreError> {
+    let enrolled = tx
+        .query_row(
+            "SELECT 1 FROM node_credentials WHERE node = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if enrolled {
+        return Err(StoreError::Conflict(format!(
+            "node {id:?} is enrolled already; an admin can delete it (DELETE /v1/nodes/{id}) \
+             so that it may enroll again"
+        )));
+    }
+    let count: i64 = tx.query_row("SELECT COUNT(*) FROM node_credentials", [], |row| {
+        row.get(0)
+    })?;
+    if count as u64 >= max_nodes as u64 {
+        tracing::warn!(node = %id, max_nodes, "an enrollment was refused: the node table is full");
+        return Err(StoreError::Full(format!(
+            "the control plane already has {count} enrolled nodes, its limit (--max-nodes \
+             {max_nodes}); remove stale ones with DELETE /v1/nodes/{{id}}"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO node_credentials (node, sha256, created_ms) VALUES (?1, ?2, ?3)",
+        params![id, sha256, now_ms() as i64],
+    )?;
+    Ok(())
+}
+
+/// Every enrolled node's credential hash, as (sha256, node id).
+pub fn node_credentials(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT sha256, node FROM node_credentials")?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Every node ever seen (the `connected` flags are filled in by the caller).

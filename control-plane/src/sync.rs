@@ -18,9 +18,12 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use skiff_protocol::{Ack, NODE_ID_HEADER, NodeList, SESSION_HEADER, SyncEvent};
+use skiff_protocol::{
+    Ack, EnrollRequest, Enrollment, NODE_ID_HEADER, NodeList, SESSION_HEADER, SyncEvent,
+};
 use tokio::sync::{mpsc, watch};
 
+use crate::auth::Tokens;
 use crate::error::{ApiError, StoreError};
 use crate::extract::{JsonBody, QueryArgs};
 use crate::state::{AppState, Session, SessionGuard};
@@ -259,6 +262,34 @@ async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mps
     tracing::info!(node = %node, "node unsubscribed");
 }
 
+/// `POST /v1/nodes/enroll`: a new node, by the shared node token, gets its own credential.
+pub async fn enroll(
+    State(state): State<Arc<AppState>>,
+    JsonBody(request): JsonBody<EnrollRequest>,
+) -> Result<(StatusCode, Json<Enrollment>), ApiError> {
+    let node = request.node;
+    validate_node_id(&node)?;
+    let credential = Tokens::new_credential().map_err(|err| {
+        tracing::error!(%err, "no system randomness for a node credential");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no randomness for a credential",
+        )
+    })?;
+    let hash = Tokens::credential_hash(&credential);
+    {
+        let (node, hash) = (node.clone(), hash.clone());
+        let max_nodes = state.config.max_nodes;
+        state
+            .store
+            .write(move |tx| store::enroll_node(tx, &node, &hash, max_nodes))
+            .await?;
+    }
+    state.tokens.admit(hash, &node);
+    tracing::info!(node = %node, "node enrolled");
+    Ok((StatusCode::CREATED, Json(Enrollment { node, credential })))
+}
+
 pub async fn get_bundle(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -384,6 +415,7 @@ pub async fn delete_node(
         .store
         .call(move |conn| store::delete_node(conn, &id))
         .await?;
+    state.tokens.revoke(&node);
     if !deleted {
         return Err(ApiError::not_found(format!("no node {node:?}")));
     }

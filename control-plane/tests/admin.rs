@@ -637,7 +637,7 @@ async fn shutdown_is_prompt_with_an_open_long_poll() {
     let api = Api::admin(&cp);
     api.deploy("hello", HELLO).await;
     // A node that never acks keeps the long poll waiting.
-    let node = Api::node(&cp);
+    let node = Api::node(&cp).as_node("slow").await.expect("enrolled");
     let mut stream =
         common::EventStream::open(node.get("/v1/sync?since=0").header("x-skiff-node", "slow"))
             .await

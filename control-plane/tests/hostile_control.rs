@@ -196,6 +196,76 @@ async fn a_node_may_acknowledge_only_for_itself() {
 }
 
 #[tokio::test]
+async fn the_shared_node_token_only_enrolls_and_a_credential_speaks_for_its_node_only() {
+    let dir = tempdir();
+    let cp = start(dir.path()).await;
+    let api = Api::admin(&cp);
+    let shared = Api::node(&cp);
+    api.deploy("hello", HELLO).await;
+
+    // The shared token opens no sync stream, under any node id.
+    let (status, message) = error_of(
+        shared
+            .get("/v1/sync?since=0")
+            .header("x-skiff-node", "n1")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("only enrolls"), "{message}");
+
+    // It enrolls a node id once; the id is then taken.
+    let n1 = shared.as_node("n1").await.expect("n1 enrolled");
+    let (status, message) = error_of(shared.enroll("n1").await).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("enrolled already"), "{message}");
+
+    // n1's credential syncs as n1, and as nothing else.
+    let sync_as = |node: &Api, id: &str| {
+        node.get("/v1/sync?since=0")
+            .header("x-skiff-node", id)
+            .send()
+    };
+    let own = sync_as(&n1, "n1").await.expect("sent");
+    assert_eq!(own.status(), 200);
+    drop(own);
+    shared.as_node("n2").await.expect("n2 enrolled");
+    for other in ["n2", "ghost"] {
+        let (status, message) = error_of(sync_as(&n1, other).await.expect("sent")).await;
+        assert_eq!(status, 403, "{other}: {message}");
+        assert!(message.contains("node n1's"), "{message}");
+    }
+    // A credential is no admin token and enrolls nothing.
+    assert_eq!(
+        n1.get("/v1/nodes").send().await.expect("sent").status(),
+        403
+    );
+    assert_eq!(n1.enroll("n3").await.status(), 403);
+
+    // Credentials outlive a restart of the control plane.
+    cp.shutdown().await;
+    let cp = start(dir.path()).await;
+    let n1 = Api {
+        base: format!("http://{}", cp.addr()),
+        ..n1
+    };
+    let api = Api::admin(&cp);
+    let own = sync_as(&n1, "n1").await.expect("sent");
+    assert_eq!(own.status(), 200);
+    drop(own);
+
+    // Deleting a node revokes its credential and frees its id.
+    let deleted = api.delete("/v1/nodes/n1").send().await.expect("sent");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(sync_as(&n1, "n1").await.expect("sent").status(), 401);
+    let shared = Api::node(&cp);
+    assert_eq!(shared.enroll("n1").await.status(), 201);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
 async fn node_ids_are_bounded_in_length_and_charset() {
     let dir = tempdir();
     let cp = start(dir.path()).await;
@@ -207,12 +277,7 @@ async fn node_ids_are_bounded_in_length_and_charset() {
         "n 1".into(),
         "../x".into(),
     ] {
-        let response = node
-            .get("/v1/sync?since=0")
-            .header("x-skiff-node", &bad)
-            .send()
-            .await
-            .expect("sent");
+        let response = node.enroll(&bad).await;
         let (status, message) = error_of(response).await;
         assert_eq!(status, 400, "{}: {message}", &bad[..bad.len().min(20)]);
         assert!(message.contains("node id"), "{message}");
@@ -240,12 +305,7 @@ async fn node_rows_are_capped() {
                 .expect("under the cap"),
         );
     }
-    let refused = node
-        .get("/v1/sync?since=0")
-        .header("x-skiff-node", "n4")
-        .send()
-        .await
-        .expect("sent");
+    let refused = node.enroll("n4").await;
     let (status, message) = error_of(refused).await;
     assert_eq!(status, 409, "{message}");
     assert!(message.contains("--max-nodes"), "{message}");
@@ -583,6 +643,7 @@ async fn the_control_plane_serves_https_and_its_event_streams() {
         base: cp.url(),
         token: token.to_string(),
         http: trusted.clone(),
+        credentials: Default::default(),
     };
     let (admin, node) = (api(cp.admin_token()), api(cp.node_token()));
 

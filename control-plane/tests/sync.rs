@@ -15,6 +15,7 @@ fn tempdir() -> tempfile::TempDir {
 }
 
 async fn subscribe(node: &Api, id: &str, since: u64) -> EventStream {
+    let node = node.as_node(id).await.expect("enrolled");
     EventStream::open(
         node.get(&format!("/v1/sync?since={since}"))
             .header("x-skiff-node", id),

@@ -293,6 +293,21 @@ pub enum SyncEvent {
     Tail { scripts: Vec<String> },
 }
 
+/// `POST /v1/nodes/enroll` body: the id a new node chose for itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub node: String,
+}
+
+/// `POST /v1/nodes/enroll` answer: the node's own credential, shown this once. Every later
+/// request of the node presents it as its bearer token, and the control plane takes the
+/// node's identity from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub node: String,
+    pub credential: String,
+}
+
 /// `POST /v1/nodes/{id}/ack` body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ack {

@@ -3,8 +3,10 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -33,6 +35,8 @@ pub struct Api {
     pub base: String,
     pub token: String,
     pub http: reqwest::Client,
+    /// The credentials of the nodes this API enrolled, by node id.
+    pub credentials: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Api {
@@ -49,7 +53,50 @@ impl Api {
             base: format!("http://{}", cp.addr()),
             token: token.to_string(),
             http: reqwest::Client::new(),
+            credentials: Arc::default(),
         }
+    }
+
+    /// Enrolls `node` with this API's token (the shared node token); the answer as sent.
+    pub async fn enroll(&self, node: &str) -> reqwest::Response {
+        self.post("/v1/nodes/enroll")
+            .json(&skiff_protocol::EnrollRequest {
+                node: node.to_string(),
+            })
+            .send()
+            .await
+            .expect("enrollment sent")
+    }
+
+    /// The API of node `node`, with its own credential: enrolled now, or earlier by this API.
+    pub async fn as_node(&self, node: &str) -> Result<Api> {
+        let known = self
+            .credentials
+            .lock()
+            .expect("credentials")
+            .get(node)
+            .cloned();
+        let credential = match known {
+            Some(credential) => credential,
+            None => {
+                let response = self.enroll(node).await;
+                let status = response.status();
+                if !status.is_success() {
+                    bail!("enrolling {node}: {status}: {}", response.text().await?);
+                }
+                let enrollment: skiff_protocol::Enrollment = response.json().await?;
+                self.credentials
+                    .lock()
+                    .expect("credentials")
+                    .insert(node.to_string(), enrollment.credential.clone());
+                enrollment.credential
+            }
+        };
+        Ok(Api {
+            token: credential,
+            credentials: Arc::default(),
+            ..self.clone()
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -214,16 +261,20 @@ impl EventStream {
     }
 }
 
-/// A node's open sync stream and the session it was given: node requests carry both headers.
+/// A node's open sync stream and the session it was given: node requests carry both headers,
+/// and the node's credential.
 pub struct NodeSession {
     pub stream: EventStream,
     pub node: String,
     pub session: String,
+    pub credential: String,
 }
 
 impl NodeSession {
-    /// Subscribes as `node` from `since`.
+    /// Subscribes as `node` from `since`, enrolling it first with `api`'s shared node token
+    /// unless `api` enrolled it before.
     pub async fn open(api: &Api, node: &str, since: u64) -> Result<Self> {
+        let api = api.as_node(node).await?;
         let (stream, headers) = EventStream::open_with_headers(
             api.get(&format!("/v1/sync?since={since}"))
                 .header("x-skiff-node", node),
@@ -238,12 +289,21 @@ impl NodeSession {
             stream,
             node: node.to_string(),
             session,
+            credential: api.token,
         })
     }
 
-    /// `request` with this session's `x-skiff-node` and `x-skiff-session`.
+    /// `request` with this node's credential (in place of the token it had) and this
+    /// session's `x-skiff-node` and `x-skiff-session`.
     pub fn sign(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        request
+        let (client, request) = request.build_split();
+        let mut request = request.expect("a well-formed request");
+        let bearer = format!("Bearer {}", self.credential);
+        request.headers_mut().insert(
+            reqwest::header::AUTHORIZATION,
+            bearer.parse().expect("a header value"),
+        );
+        reqwest::RequestBuilder::from_parts(client, request)
             .header("x-skiff-node", &self.node)
             .header("x-skiff-session", &self.session)
     }

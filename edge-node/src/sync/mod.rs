@@ -112,6 +112,8 @@ pub enum SyncError {
         "the control plane refused the node token ({0}); check --node-token-file or SKIFF_NODE_TOKEN"
     )]
     Refused(StatusCode),
+    #[error("the control plane refused to enroll this node: {0}")]
+    Enroll(String),
     #[error("the control plane answered {status} to {what}")]
     Status { what: String, status: StatusCode },
     #[error("{0}")]

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use reqwest::StatusCode;
 use skiff_protocol::{Bundle, SESSION_HEADER, ScriptState, SseParser, SyncEvent, TailEvent};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -176,7 +177,7 @@ impl SyncClient {
             if applied || started.elapsed() >= HEALTHY_SESSION {
                 backoff = BACKOFF_FIRST;
             }
-            let delay = if let SyncError::Refused(_) = err {
+            let delay = if let SyncError::Refused(_) | SyncError::Enroll(_) = err {
                 tracing::error!(%err, control = %self.control.base, "config sync cannot subscribe; retrying in {REFUSED_RETRY:?}");
                 REFUSED_RETRY
             } else {
@@ -195,6 +196,7 @@ impl SyncClient {
 
     /// One subscription, from connect to the error that ends it.
     async fn session(&mut self, applied: &mut bool) -> Result<Infallible, SyncError> {
+        self.control.ensure_enrolled().await?;
         let request = self
             .control
             .request(
@@ -203,7 +205,16 @@ impl SyncClient {
             )
             .header(reqwest::header::ACCEPT, "text/event-stream");
         self.control.set_session(None);
-        let response = self.control.send("the sync subscription", request).await?;
+        let response = match self.control.send("the sync subscription", request).await {
+            Err(SyncError::Refused(StatusCode::UNAUTHORIZED)) if self.control.enrolled() => {
+                // The control plane no longer knows this node's credential: an admin deleted
+                // the node. It enrolls again, as a node that was forgotten syncs again.
+                tracing::warn!("the control plane refused this node's credential; enrolling again");
+                self.control.forget_credential().await?;
+                return Err(SyncError::Closed);
+            }
+            result => result?,
+        };
         let session = response
             .headers()
             .get(SESSION_HEADER)
@@ -400,6 +411,8 @@ mod tests {
         let (url, subscriptions) = silent_control_plane().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let config = SyncConfig::new(url, "token", dir.path()).expect("config");
+        // Enrolled already: every request is a subscription.
+        std::fs::write(dir.path().join("node-credential"), "credential").expect("credential");
         let registry = Arc::new(ScriptRegistry::new(
             skiff_runtime::WorkerPool::new(1).expect("pool"),
             crate::registry::IsolateDefaults {

@@ -174,7 +174,7 @@ impl Store {
 
 /// Writes `path` through `path.tmp`, fsync and rename, so that a crash leaves the old file or
 /// the new one.
-async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> Result<(), SyncError> {
+pub(super) async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> Result<(), SyncError> {
     tokio::task::spawn_blocking(move || write_atomically_blocking(&path, &bytes))
         .await
         .map_err(|err| SyncError::Io {

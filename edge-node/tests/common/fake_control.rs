@@ -317,17 +317,38 @@ fn status(status: StatusCode) -> Response<Body> {
     response
 }
 
+/// The credential the fake gives `node` when it enrolls.
+fn credential(node: &str) -> String {
+    format!("credential-of-{node}")
+}
+
 async fn handle(inner: &Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
-    let authorized = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+    let presented = |token: &str| {
+        req.headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == format!("Bearer {token}").as_bytes())
+    };
+    if req.method() == http::Method::POST && req.uri().path() == "/v1/nodes/enroll" {
+        if !presented(TOKEN) {
+            return status(StatusCode::UNAUTHORIZED);
+        }
+        let body = req.into_body().collect().await.expect("body").to_bytes();
+        let request: skiff_protocol::EnrollRequest =
+            serde_json::from_slice(&body).expect("an enrollment");
+        let enrollment = skiff_protocol::Enrollment {
+            credential: credential(&request.node),
+            node: request.node,
+        };
+        let mut response = Response::new(Full::new(Bytes::from(json(&enrollment))).boxed());
+        *response.status_mut() = StatusCode::CREATED;
+        return response;
+    }
     let node = req
         .headers()
         .get(skiff_protocol::NODE_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (Some(node), true) = (node, authorized) else {
+    let Some(node) = node.filter(|node| presented(&credential(node))) else {
         return status(StatusCode::UNAUTHORIZED);
     };
     let path = req.uri().path().to_string();
