@@ -390,9 +390,17 @@ impl<S> SendDeadline<S> {
         }
     }
 
-    /// What to answer for a write that `inner` left pending: still pending, or, once the
-    /// deadline has passed, an error that ends the connection.
-    fn pending_write<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    /// `result` of a write, flush or vectored write of `inner`: a pending one waits for the
+    /// deadline (and fails past it), one that made progress clears it.
+    fn deadline<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.waiting = None;
+            return result;
+        }
         let timeout = self.timeout;
         let waiting = self
             .waiting
@@ -426,13 +434,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SendDeadline<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.pending_write(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.deadline(cx, result)
     }
 
     fn poll_write_vectored(
@@ -440,13 +443,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SendDeadline<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.pending_write(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.deadline(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -454,13 +452,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SendDeadline<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => self.pending_write(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.deadline(cx, result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
