@@ -375,8 +375,10 @@ impl Connection {
 struct SendDeadline<S> {
     inner: S,
     timeout: Duration,
-    /// Set while a write waits; cleared when one makes progress.
-    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline of the write that waits, reset (not remade) each time a write starts
+    /// waiting; `waiting` says whether it is armed.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
     timeouts: Arc<AtomicU64>,
 }
 
@@ -385,7 +387,8 @@ impl<S> SendDeadline<S> {
         Self {
             inner,
             timeout,
-            waiting: None,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            waiting: false,
             timeouts,
         }
     }
@@ -398,14 +401,15 @@ impl<S> SendDeadline<S> {
         result: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if result.is_ready() {
-            self.waiting = None;
+            self.waiting = false;
             return result;
         }
-        let timeout = self.timeout;
-        let waiting = self
-            .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match waiting.as_mut().poll(cx) {
+        if !self.waiting {
+            let at = Instant::now() + self.timeout;
+            self.deadline.as_mut().reset(at);
+            self.waiting = true;
+        }
+        match self.deadline.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
                 self.timeouts.fetch_add(1, Ordering::Relaxed);

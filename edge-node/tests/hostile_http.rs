@@ -274,6 +274,22 @@ async fn metric(node: &TestNode, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {sample} in\n{page}"))
 }
 
+/// Polls the admin listener's `sample` until `holds` says yes; panics with `what` after
+/// `within`.
+async fn wait_for_metric(
+    node: &TestNode,
+    sample: &str,
+    holds: impl Fn(u64) -> bool,
+    within: Duration,
+    what: &str,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !holds(metric(node, sample).await) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn admin(config: &mut skiff_edge_node::NodeConfig) {
     config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
 }
@@ -386,22 +402,23 @@ async fn a_client_that_stops_reading_loses_its_connection() {
     stalled.send(&get("smuggler.localhost", "/flood")).await;
     // The client reads nothing; once the socket buffers are full, the node's write waits,
     // and after the send timeout the connection is closed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while metric(&node, "skiff_connection_timeouts_total{kind=\"send\"}").await < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a stalled reader kept its connection"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while metric(&node, "skiff_connections_open").await > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the connection stayed open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let send_timeouts = "skiff_connection_timeouts_total{kind=\"send\"}";
+    wait_for_metric(
+        &node,
+        send_timeouts,
+        |n| n >= 1,
+        Duration::from_secs(20),
+        "a stalled reader kept its connection",
+    )
+    .await;
+    wait_for_metric(
+        &node,
+        "skiff_connections_open",
+        |n| n == 0,
+        Duration::from_secs(10),
+        "the connection stayed open",
+    )
+    .await;
     // What reached the client ends short of the 256 MiB.
     let mut received = Vec::new();
     let _ = tokio::time::timeout(
