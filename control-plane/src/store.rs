@@ -169,10 +169,35 @@ pub fn changed_since(conn: &Connection, since: u64) -> Result<Vec<String>, Store
 }
 
 pub fn script_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    row_exists(conn, "SELECT 1 FROM scripts WHERE name = ?1", name)
+}
+
+/// Whether `select` (a `SELECT 1 ... WHERE key = ?1`) finds a row for `key`.
+fn row_exists(conn: &Connection, select: &str, key: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row("SELECT 1 FROM scripts WHERE name = ?1", [name], |_| Ok(()))
+        .query_row(select, [key], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+/// Refuses a new node `id` once `count` (a `SELECT COUNT(*)`) reaches `max_nodes`; `noun`
+/// names what is counted in the log and the error.
+fn refuse_past_max_nodes(
+    conn: &Connection,
+    count: &str,
+    noun: &str,
+    id: &str,
+    max_nodes: usize,
+) -> Result<(), StoreError> {
+    let count: i64 = conn.query_row(count, [], |row| row.get(0))?;
+    if count as u64 >= max_nodes as u64 {
+        tracing::warn!(node = %id, max_nodes, "a new {noun} was refused: --max-nodes is reached");
+        return Err(StoreError::Full(format!(
+            "the control plane already has {count} {noun}s, its limit (--max-nodes \
+             {max_nodes}); remove stale ones with DELETE /v1/nodes/{{id}}"
+        )));
+    }
+    Ok(())
 }
 
 pub fn require_script(conn: &Connection, name: &str) -> Result<(), StoreError> {
@@ -472,19 +497,8 @@ pub fn set_token_hash(conn: &Connection, role: &str, hash: &str) -> Result<(), S
 /// Notes that a node was seen (a new node starts at revision 0). A new node is refused when
 /// the store already has `max_nodes` of them.
 pub fn node_seen(tx: &Transaction<'_>, id: &str, max_nodes: usize) -> Result<(), StoreError> {
-    let known = tx
-        .query_row("SELECT 1 FROM nodes WHERE id = ?1", [id], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !known {
-        let count: i64 = tx.query_row("SELECT COUNT(*) FROM nodes", [], |row| row.get(0))?;
-        if count as u64 >= max_nodes as u64 {
-            tracing::warn!(node = %id, max_nodes, "a new node was refused: the node table is full");
-            return Err(StoreError::Full(format!(
-                "the control plane already tracks {count} nodes, its limit (--max-nodes \
-                 {max_nodes}); remove stale ones with DELETE /v1/nodes/{{id}}"
-            )));
-        }
+    if !row_exists(tx, "SELECT 1 FROM nodes WHERE id = ?1", id)? {
+        refuse_past_max_nodes(tx, "SELECT COUNT(*) FROM nodes", "node", id, max_nodes)?;
     }
     tx.execute(
         "INSERT INTO nodes (id, revision, last_seen_ms) VALUES (?1, 0, ?2)
@@ -522,30 +536,19 @@ pub fn enroll_node(
     sha256: &str,
     max_nodes: usize,
 ) -> Result<(), StoreError> {
-    let enrolled = tx
-        .query_row(
-            "SELECT 1 FROM node_credentials WHERE node = ?1",
-            [id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if enrolled {
+    if row_exists(tx, "SELECT 1 FROM node_credentials WHERE node = ?1", id)? {
         return Err(StoreError::Conflict(format!(
             "node {id:?} is enrolled already; an admin can delete it (DELETE /v1/nodes/{id}) \
              so that it may enroll again"
         )));
     }
-    let count: i64 = tx.query_row("SELECT COUNT(*) FROM node_credentials", [], |row| {
-        row.get(0)
-    })?;
-    if count as u64 >= max_nodes as u64 {
-        tracing::warn!(node = %id, max_nodes, "an enrollment was refused: the node table is full");
-        return Err(StoreError::Full(format!(
-            "the control plane already has {count} enrolled nodes, its limit (--max-nodes \
-             {max_nodes}); remove stale ones with DELETE /v1/nodes/{{id}}"
-        )));
-    }
+    refuse_past_max_nodes(
+        tx,
+        "SELECT COUNT(*) FROM node_credentials",
+        "enrolled node",
+        id,
+        max_nodes,
+    )?;
     tx.execute(
         "INSERT INTO node_credentials (node, sha256, created_ms) VALUES (?1, ?2, ?3)",
         params![id, sha256, now_ms() as i64],
