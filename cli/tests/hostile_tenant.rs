@@ -1,5 +1,7 @@
 //! The hostile-tenant suite, part one: tenant faults that took a whole node down (issue 12,
-//! item 0), each through a real `skiff node` process over real sockets, over many starts.
+//! item 0), each through a real `skiff node` process over real sockets, over many starts:
+//! keys made in snapshot-restored runtimes, a throwing top level, throwing callbacks, and
+//! built-ins replaced before engine-backed calls.
 //!
 //! Each of these failed on some starts only, depending on what the pool thread had run
 //! before (a warm runtime booted from the startup snapshot, or another isolate), so one
@@ -49,6 +51,28 @@ export default { fetch() { return new Response(String(value)); } };"#,
     queueMicrotask(() => { throw new Error("microtask"); });
     await new Promise((resolve) => { setTimeout(() => { resolve(); throw new Error("timer"); }, 1); });
     return new Response(`callbacks ${controller.signal.aborted}`);
+  },
+};"#,
+    ),
+    (
+        // Replaces the built-ins the engine layer's API calls used to look up on the global
+        // object: `Object.freeze = null` before a key import aborted the whole node (deno_crypto
+        // unwraps the freeze of the key's objects), and a looping replacement ran inside it.
+        "tamper",
+        r#"export default {
+  async fetch() {
+    const trap = () => { while (true) {} };
+    Object.freeze = trap;
+    Object.seal = null;
+    Object.getOwnPropertyDescriptor = trap;
+    Object.defineProperty = null;
+    Array.from = trap;
+    for (const name of ["Set", "Date", "Proxy", "RegExp", "DataView", "Symbol", "Error", "TypeError", "Promise", "Reflect"]) {
+      globalThis[name] = null;
+    }
+    const key = await crypto.subtle.importKey("raw", new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("x"));
+    return new Response(`tamper ${key.type} ${signature.byteLength}`);
   },
 };"#,
     ),
@@ -148,6 +172,8 @@ fn tenant_faults_never_crash_or_wedge_the_node_over_many_starts() {
                 "{context}: a failing load took {:?}",
                 started.elapsed()
             );
+            let tamper = get(port, "tamper.localhost");
+            assert_eq!(tamper, Ok((200, "tamper secret 32".into())), "{context}");
             let callbacks = get(port, "callbacks.localhost");
             assert_eq!(callbacks, Ok((200, "callbacks true".into())), "{context}");
             assert_eq!(

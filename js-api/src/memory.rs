@@ -10,9 +10,14 @@
 //!
 //! A sliced part is counted at its own size although it shares its parent's bytes: the count
 //! may run ahead of the memory, never behind it.
+//!
+//! The count also goes to the engine, through the charge the runtime attaches: the engine's heap
+//! limit is lowered by what the isolate holds outside the heap (the `less_external_memory`
+//! patch in vendor/v8x), so heap and external memory share one budget. The count's own limit
+//! stays as a second, immediate check for bytes held outside the heap alone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use deno_core::url::Url;
 use deno_web::{Blob, BlobPart, BlobStore, BlobStoreTrait};
@@ -21,6 +26,9 @@ use uuid::Uuid;
 /// Called once the count passes the limit.
 type Exceeded = Box<dyn Fn() + Send + Sync>;
 
+/// Tells the engine of a change in the count, in bytes.
+type Charge = Box<dyn Fn(i64) + Send + Sync>;
+
 /// The bytes one isolate holds outside the engine heap, and its limit.
 #[derive(Default)]
 pub struct ExternalMemory {
@@ -28,6 +36,8 @@ pub struct ExternalMemory {
     /// Zero until the runtime sets it: nothing is limited before.
     limit: AtomicUsize,
     exceeded: OnceLock<Exceeded>,
+    /// Set while the isolate lives (see [`ExternalMemory::attach`]).
+    charge: Mutex<Option<Charge>>,
 }
 
 impl std::fmt::Debug for ExternalMemory {
@@ -47,9 +57,29 @@ impl ExternalMemory {
         self.limit.store(bytes, Ordering::Release);
     }
 
+    /// Passes every change in the count (and the count so far) to `charge`, until
+    /// [`detach`](Self::detach). The count changes in ops and finalizers, on the isolate's
+    /// thread, so `charge` is only ever called there.
+    pub fn attach(&self, charge: impl Fn(i64) + Send + Sync + 'static) {
+        let mut slot = self.charge.lock().unwrap_or_else(|e| e.into_inner());
+        charge(self.used() as i64);
+        *slot = Some(Box::new(charge));
+    }
+
+    /// Stops passing changes on: called before the isolate is disposed.
+    pub fn detach(&self) {
+        *self.charge.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Bytes held now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
+    }
+
+    fn charge(&self, delta: i64) {
+        if let Some(charge) = &*self.charge.lock().unwrap_or_else(|e| e.into_inner()) {
+            charge(delta);
+        }
     }
 
     pub(crate) fn add(&self, bytes: usize) {
@@ -57,6 +87,7 @@ impl ExternalMemory {
             .used
             .fetch_add(bytes, Ordering::AcqRel)
             .saturating_add(bytes);
+        self.charge(bytes as i64);
         let limit = self.limit.load(Ordering::Acquire);
         if limit > 0
             && used > limit
@@ -67,11 +98,13 @@ impl ExternalMemory {
     }
 
     fn sub(&self, bytes: usize) {
-        let _ = self
+        let before = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 Some(used.saturating_sub(bytes))
-            });
+            })
+            .unwrap_or_default();
+        self.charge(-(before.min(bytes) as i64));
     }
 }
 
@@ -125,7 +158,8 @@ impl BlobStoreTrait for CountedBlobStore {
 
     fn clear(&self) {
         self.store.clear();
-        self.memory.used.store(0, Ordering::Release);
+        let before = self.memory.used.swap(0, Ordering::AcqRel);
+        self.memory.charge(-(before as i64));
     }
 }
 
@@ -168,5 +202,28 @@ mod tests {
         assert!(fired.load(Ordering::Acquire));
         store.remove_part(&b);
         assert_eq!(memory.used(), 61);
+    }
+
+    #[test]
+    fn the_engine_is_charged_every_change_while_attached() {
+        let memory = Arc::new(ExternalMemory::default());
+        let store = CountedBlobStore::new(memory.clone());
+        let a = store.insert_part(Arc::new(Part(30)));
+        let engine = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        {
+            let engine = engine.clone();
+            memory.attach(move |delta| {
+                engine.fetch_add(delta, Ordering::AcqRel);
+            });
+        }
+        assert_eq!(engine.load(Ordering::Acquire), 30, "what was held before");
+        let b = store.insert_part(Arc::new(Part(20)));
+        assert_eq!(engine.load(Ordering::Acquire), 50);
+        store.remove_part(&a);
+        assert_eq!(engine.load(Ordering::Acquire), 20);
+        memory.detach();
+        store.remove_part(&b);
+        assert_eq!(engine.load(Ordering::Acquire), 20, "detached");
+        assert_eq!(memory.used(), 0);
     }
 }

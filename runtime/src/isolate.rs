@@ -351,11 +351,40 @@ impl Drop for TenantRuntime {
             // a second panic in its destructor aborting the node.
             return;
         }
+        // Nothing may charge the isolate once it is disposed (see `EngineCharge`).
+        skiff_js_api::external_memory(&self.0.op_state().borrow()).detach();
         let isolate = self.isolate_ptr();
         // SAFETY: the isolate is alive until the drop below, which exits and disposes it.
         unsafe { (*isolate).enter() };
         // SAFETY: dropped once, here; the field is never used again.
         unsafe { ManuallyDrop::drop(&mut self.0) };
+    }
+}
+
+/// Charges an isolate's engine with the memory its tenant holds outside the heap, so that the
+/// engine's heap limit leaves room for it (the `less_external_memory` patch in vendor/v8x).
+/// [`ExternalMemory`](skiff_js_api::ExternalMemory) calls it from ops and finalizers, on the
+/// isolate's thread, and only until [`TenantRuntime`]'s drop detaches it before disposing the
+/// isolate.
+struct EngineCharge(v8::UnsafeRawIsolatePtr);
+
+// SAFETY: see the type's docs: the pointer is only used on the isolate's thread, while the
+// isolate lives.
+unsafe impl Send for EngineCharge {}
+// SAFETY: as above.
+unsafe impl Sync for EngineCharge {}
+
+impl EngineCharge {
+    fn of(isolate: &v8::Isolate) -> Self {
+        // SAFETY: a copy of the pointer, used as the type's docs say.
+        Self(unsafe { isolate.as_raw_isolate_ptr() })
+    }
+
+    fn adjust(&self, delta: i64) {
+        // SAFETY: the isolate is alive (see the type's docs); `Isolate` is a pointer that
+        // disposes nothing when dropped.
+        let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(self.0) };
+        isolate.adjust_amount_of_external_allocated_memory(delta);
     }
 }
 
@@ -433,6 +462,8 @@ impl BootedRuntime {
                 condemned.set(LimitKind::Memory);
                 terminate.terminate_execution();
             });
+            let engine = EngineCharge::of(runtime.0.v8_isolate());
+            external.attach(move |delta| engine.adjust(delta));
         }
         Ok(Self {
             runtime,

@@ -195,6 +195,119 @@ async fn a_native_call_that_keeps_allocating_is_stopped_at_the_memory_limit() {
     );
 }
 
+/// Holds `mb` MiB more on every request, in the engine heap (`/heap/N`) or in blob parts,
+/// which live outside it (`/blob/N`, written 1 MiB at a time so that no large temporary
+/// passes through the heap).
+const SPLIT_HOARD: &str = r#"const held = [];
+export default { fetch(req) {
+    const [, where, mb] = new URL(req.url).pathname.split("/");
+    for (let i = 0; i < Number(mb); i++) {
+        const bytes = new Uint8Array(1 << 20).fill(i);
+        held.push(where === "heap" ? bytes : new Blob([bytes]));
+    }
+    return new Response(`holding ${held.length} MiB`);
+} };"#;
+
+/// The heap and what the tenant holds outside it share one budget: 20 MiB in each is refused
+/// under a 32 MiB limit, whichever comes first, though either alone is within it. (With a
+/// budget of its own for external memory, both orders answered 200 and the isolate held
+/// 40 MiB.)
+#[tokio::test]
+async fn heap_and_external_memory_share_one_limit() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let limits = IsolateLimits {
+        memory: 32 * 1024 * 1024,
+        cpu: Duration::from_secs(10),
+        ..IsolateLimits::default()
+    };
+    for (first, second) in [("heap", "blob"), ("blob", "heap")] {
+        let hoard = load(&pool, "split", SPLIT_HOARD, limits)
+            .await
+            .expect("loads");
+        let head = hoard
+            .fetch(get(&format!("/{first}/20")))
+            .await
+            .expect("answers");
+        assert_eq!(
+            (head.status, text(&head)),
+            (200, "holding 20 MiB".to_string()),
+            "{first} alone is within the limit"
+        );
+        let head = hoard
+            .fetch(get(&format!("/{second}/20")))
+            .await
+            .expect("answers");
+        assert_eq!(head.status, 503, "{first} then {second}: {}", text(&head));
+        assert!(
+            text(&head).contains("Worker exceeded memory limit"),
+            "{}",
+            text(&head)
+        );
+        assert!(hoard.is_closed());
+    }
+    // Within the budget together, both kinds are fine.
+    let hoard = load(&pool, "split", SPLIT_HOARD, limits)
+        .await
+        .expect("loads");
+    for path in ["/heap/8", "/blob/8"] {
+        let head = hoard.fetch(get(path)).await.expect("answers");
+        assert_eq!(head.status, 200, "{path}: {}", text(&head));
+    }
+}
+
+/// Imports 1 MiB HMAC keys without end: deno_crypto copies each key's bytes in its op and then
+/// makes the `CryptoKey`'s native handle object there.
+const KEY_LOOP: &str = r#"const held = [];
+const raw = new Uint8Array(1 << 20).fill(5);
+export default { async fetch() {
+    while (true) {
+        held.push(await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
+    }
+} };"#;
+
+/// A termination that lands while an op is making a `CryptoKey` ends the request, not the
+/// process. The engine layer refused the native constructor deno_core calls for the key's
+/// handle object once termination was pending, and deno_core unwraps that call in a function
+/// that cannot unwind: the whole process aborted (issue 12 item 0's `cppgc.rs` panic). The
+/// memory limit terminates from inside such an op at every run (the key's bytes are charged
+/// there); the CPU limit's watchdog lands anywhere, over many requests.
+#[tokio::test]
+async fn termination_while_an_op_makes_a_crypto_key_ends_only_the_request() {
+    let pool = WorkerPool::new(1).expect("pool");
+    let neighbour = load(&pool, "neighbour", HELLO, IsolateLimits::default())
+        .await
+        .expect("loads");
+    let by_memory = IsolateLimits {
+        memory: 32 * 1024 * 1024,
+        cpu: Duration::from_secs(10),
+        ..IsolateLimits::default()
+    };
+    let by_cpu = IsolateLimits {
+        memory: 1024 * 1024 * 1024,
+        cpu: Duration::from_millis(5),
+        ..IsolateLimits::default()
+    };
+    for (limits, runs, message) in [
+        (by_memory, 5, "Worker exceeded memory limit"),
+        (by_cpu, 30, "Worker exceeded CPU time limit"),
+    ] {
+        for _ in 0..runs {
+            let keys = load(&pool, "keys", KEY_LOOP, limits).await.expect("loads");
+            let head = tokio::time::timeout(Duration::from_secs(30), keys.fetch(get("/")))
+                .await
+                .expect("stopped in bounded time")
+                .expect("answered");
+            assert_eq!(head.status, 503, "{}", text(&head));
+            assert!(text(&head).contains(message), "{}", text(&head));
+            let head = neighbour
+                .fetch(get("/"))
+                .await
+                .expect("the neighbour answers");
+            assert_eq!(text(&head), "neighbour");
+        }
+    }
+}
+
 /// This process's resident set, in bytes.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");

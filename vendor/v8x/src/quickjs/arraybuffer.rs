@@ -693,7 +693,7 @@ pub(crate) fn install_array_buffer_constructor(
     return;
   }
   unsafe {
-    let original = JS_GetPropertyStr(ctx, global, c"ArrayBuffer".as_ptr());
+    let original = super::core::builtin(ctx, c"ArrayBuffer") /* skiff patch */;
     if original.tag == JS_TAG_EXCEPTION {
       return;
     }
@@ -1428,7 +1428,7 @@ pub extern "C" fn v8__DataView__New(
   }
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let ctor = JS_GetPropertyStr(ctx, global, c"DataView".as_ptr());
+    let ctor = super::core::builtin(ctx, c"DataView") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if ctor.tag == JS_TAG_EXCEPTION || !JS_IsConstructor(ctx, ctor) {
       JS_FreeValue(ctx, ctor);

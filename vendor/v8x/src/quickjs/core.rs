@@ -458,6 +458,18 @@ pub(crate) struct IsoState {
   // because V8's terminate may be requested from another thread.
   pub terminating: std::sync::atomic::AtomicBool,
 
+  // skiff patch: set by `v8__Function__NewInstance` while the embedder constructs a native
+  // function's instance, and taken by the first callback dispatched (see there).
+  pub embedder_native_entry: AtomicBool,
+
+  // skiff patch: set while an engine call runs a built-in that cannot loop (see
+  // `v8__Object__SetIntegrityLevel`): the interrupt handler lets it finish.
+  pub in_engine_builtin: AtomicBool,
+
+  // skiff patch: each context's built-ins as they were before any script ran (see
+  // `capture_builtins`), keyed by context.
+  pub builtins: HashMap<usize, Vec<JSValue>>,
+
   // The WAMR function currently executing on this isolate, if any. WAMR runs
   // outside QuickJS's interrupt polling, so cross-thread termination uses this
   // stable (WAMR-owned) pointer to interrupt the interpreter directly.
@@ -973,6 +985,9 @@ pub extern "C" fn v8__Isolate__New(params: *const c_void) -> *mut RealIsolate {
     near_heap_limit_initial: AtomicUsize::new(heap_limit),
     near_heap_limit_in_callback: AtomicBool::new(false),
     terminating: std::sync::atomic::AtomicBool::new(false),
+    embedder_native_entry: AtomicBool::new(false), // skiff patch
+    in_engine_builtin: AtomicBool::new(false),     // skiff patch
+    builtins: HashMap::new(),                      // skiff patch
     active_wasm_func: AtomicPtr::new(ptr::null_mut()),
     pending_interrupts: Mutex::new(Vec::new()),
     cpu_profiler: super::inspector::CpuProfilerState::new(),
@@ -1052,6 +1067,12 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
 
     // skiff patch: see `release_cppgc_objects_for_isolate`.
     super::misc::release_cppgc_objects_for_isolate(this, st.ctx);
+    // skiff patch: see `capture_builtins`.
+    for (ctx, values) in st.builtins.drain() {
+      for value in values {
+        JS_FreeValue(ctx as *mut JSContext, value);
+      }
+    }
 
     for weak in st.weak_handles.drain(..) {
       JS_FreeValue(weak.context, weak.weak_ref);
@@ -1361,6 +1382,8 @@ pub extern "C" fn v8__Context__New(
   if std::env::var_os("QJS_DEBUG_SNAPSHOT").is_some() {
     eprintln!("[qjs snapshot] Context__New ctx={ctx:?}");
   }
+  // skiff patch: see `capture_builtins`.
+  unsafe { capture_builtins(isolate, ctx) };
 
   intern_ctx(ctx)
 }
@@ -1410,6 +1433,8 @@ pub(crate) fn context_from_snapshot(
     snapshot.context_data.iter().cloned().map(Some).collect(),
   );
   finish_snapshot_restore(isolate, ctx);
+  // skiff patch: see `capture_builtins`.
+  unsafe { capture_builtins(isolate, ctx) };
   intern_ctx(ctx)
 }
 
@@ -1504,6 +1529,91 @@ fn install_default_globals_inner(
   // Install our V8-accurate `Error.prepareStackTrace` (no-op unless deno
   // registered a PrepareStackTraceCallback — see exception.rs).
   super::exception::install_prepare_stack_trace(ctx);
+}
+
+// skiff patch: engine calls use the context's own built-ins. Upstream looked `Object.freeze`,
+// `Array.from`, `Set`, `Promise` and the rest up on the global object each time an embedder
+// API needed one, so a script that replaced them changed what the API did: after
+// `Object.freeze = null`, deno_crypto's `SetIntegrityLevel` on a new key's objects returned
+// Nothing, which it unwraps in a function that cannot unwind, and the whole process aborted;
+// a replacement function would have run inside the embedder's call. Every context now keeps
+// the built-ins it had before any script ran, and `builtin` hands them out. A path not in the
+// list, or a context made before its capture, is looked up on the global as before.
+const BUILTINS: &[&CStr] = &[
+  c"Object",
+  c"Object.freeze",
+  c"Object.seal",
+  c"Object.defineProperty",
+  c"Object.getOwnPropertyDescriptor",
+  c"Array",
+  c"Array.from",
+  c"Set",
+  c"Date",
+  c"Proxy",
+  c"RegExp",
+  c"ArrayBuffer",
+  c"DataView",
+  c"SharedArrayBuffer",
+  c"Symbol",
+  c"Error",
+  c"TypeError",
+  c"EvalError",
+  c"Promise",
+  c"Reflect",
+  c"Reflect.get",
+  c"WebAssembly",
+  c"WebAssembly.Instance",
+];
+
+// skiff patch: the value at a dotted `path` from the global object (owned; undefined when a
+// step is missing).
+unsafe fn lookup_global_path(ctx: *mut JSContext, path: &CStr) -> JSValue {
+  let mut value = unsafe { JS_GetGlobalObject(ctx) };
+  for part in path.to_bytes().split(|&b| b == b'.') {
+    let name = std::ffi::CString::new(part).unwrap_or_default();
+    let next = if jsv_is_object(&value) {
+      unsafe { JS_GetPropertyStr(ctx, value, name.as_ptr()) }
+    } else {
+      jsv_undefined()
+    };
+    unsafe { JS_FreeValue(ctx, value) };
+    value = next;
+    if value.tag == JS_TAG_EXCEPTION {
+      let exception = unsafe { JS_GetException(ctx) };
+      unsafe { JS_FreeValue(ctx, exception) };
+      return jsv_undefined();
+    }
+  }
+  value
+}
+
+// skiff patch: records `ctx`'s built-ins (see `BUILTINS`); called when a context is made or
+// restored from a snapshot, before any script of the embedder's or a tenant's runs in it.
+pub(crate) unsafe fn capture_builtins(isolate: *mut RealIsolate, ctx: *mut JSContext) {
+  if isolate.is_null() || ctx.is_null() {
+    return;
+  }
+  let values = BUILTINS
+    .iter()
+    .map(|path| unsafe { lookup_global_path(ctx, path) })
+    .collect();
+  if let Some(old) = iso_state(isolate).builtins.insert(ctx as usize, values) {
+    for value in old {
+      unsafe { JS_FreeValue(ctx, value) };
+    }
+  }
+}
+
+// skiff patch: the built-in at `path` as `ctx` started with it (owned; see `BUILTINS`).
+pub(crate) unsafe fn builtin(ctx: *mut JSContext, path: &CStr) -> JSValue {
+  let iso = current_iso();
+  if !iso.is_null()
+    && let Some(values) = iso_state(iso).builtins.get(&(ctx as usize))
+    && let Some(index) = BUILTINS.iter().position(|known| *known == path)
+  {
+    return unsafe { JS_DupValue(ctx, values[index]) };
+  }
+  unsafe { lookup_global_path(ctx, path) }
 }
 
 pub(crate) unsafe fn refresh_snapshot_intrinsics(ctx: *mut JSContext) {

@@ -26,6 +26,7 @@
 
 #![allow(non_snake_case, unused)]
 
+use std::sync::atomic::Ordering; // skiff patch: see `v8__Function__NewInstance`.
 use crate::quickjs::core::{
   ctx_of, current_ctx, current_iso, intern, intern_dup, iso_state, jsval_of,
   push_callback_context,
@@ -2170,7 +2171,14 @@ unsafe fn dispatch(
   // the runtime would otherwise go on to `op_dispatch_exception` the *original*
   // rejection, overwriting the reported one. Refuse to run the op and surface an
   // uncatchable "interrupted" error instead.
-  if !iso.is_null() && iso_state(iso).is_terminating() {
+  // skiff patch: except the callback of a native function the embedder itself constructs
+  // (see `v8__Function__NewInstance`).
+  let embedder_entry = !iso.is_null()
+    && iso_state(iso).embedder_native_entry.load(Ordering::Relaxed)
+    && iso_state(iso)
+      .embedder_native_entry
+      .swap(false, Ordering::Relaxed);
+  if !iso.is_null() && iso_state(iso).is_terminating() && !embedder_entry {
     return unsafe { throw_termination_exception(ctx) };
   }
 
@@ -3967,12 +3975,43 @@ pub extern "C" fn v8__Function__NewInstance(
   for i in 0..n {
     args.push(jsval_of(unsafe { *argv.add(i) }));
   }
+  // skiff patch: a pending termination does not fail the construction of a native function's
+  // instance that the embedder asks for. V8 notices termination only in running JavaScript,
+  // and deno_core relies on that: it unwraps `new_instance` of its cppgc template (the object
+  // behind every `CryptoKey`) inside ops, in functions that cannot unwind, so a termination
+  // landing while an op made one (the CPU watchdog's, or the memory limit's, from an
+  // allocation in the op) aborted the whole process. The flag lets the constructor's entry
+  // poll and its own callback through; anything it calls is refused as before, and a
+  // bytecode constructor gets no exemption (it could loop).
+  let iso = current_iso();
+  let native = matches!(
+    unsafe { JS_GetClassID(func) },
+    JS_CLASS_C_FUNCTION | JS_CLASS_C_FUNCTION_DATA | JS_CLASS_C_CLOSURE
+  );
+  if native && !iso.is_null() {
+    iso_state(iso)
+      .embedder_native_entry
+      .store(true, Ordering::Relaxed);
+  }
   let r =
     unsafe { JS_CallConstructor(ctx, func, n as c_int, args.as_mut_ptr()) };
+  if !iso.is_null() {
+    iso_state(iso)
+      .embedder_native_entry
+      .store(false, Ordering::Relaxed);
+  }
   if jsv_is_exception(&r) {
     return ptr::null();
   }
   intern::<Object>(r)
+}
+
+// skiff patch: see `v8__Function__NewInstance`; the class ids of quickjs.c's enum.
+const JS_CLASS_C_FUNCTION: u32 = 12;
+const JS_CLASS_C_FUNCTION_DATA: u32 = 15;
+const JS_CLASS_C_CLOSURE: u32 = 16;
+unsafe extern "C" {
+  fn JS_GetClassID(v: JSValue) -> u32;
 }
 
 #[unsafe(no_mangle)]
@@ -5009,13 +5048,13 @@ fn install_global_define_property_handler(
   }
 
   unsafe {
-    let object_ctor = JS_GetPropertyStr(ctx, global, c"Object".as_ptr());
+    let object_ctor = super::core::builtin(ctx, c"Object") /* skiff patch */;
     if !jsv_is_object(&object_ctor) {
       JS_FreeValue(ctx, object_ctor);
       return;
     }
     let original =
-      JS_GetPropertyStr(ctx, object_ctor, c"defineProperty".as_ptr());
+      super::core::builtin(ctx, c"Object.defineProperty") /* skiff patch */;
     if !jsv_is_object(&original) {
       JS_FreeValue(ctx, original);
       JS_FreeValue(ctx, object_ctor);
@@ -5255,14 +5294,14 @@ fn apply_accessors(
   }
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let object_ctor = JS_GetPropertyStr(ctx, global, c"Object".as_ptr());
+    let object_ctor = super::core::builtin(ctx, c"Object") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if !jsv_is_object(&object_ctor) {
       JS_FreeValue(ctx, object_ctor);
       return;
     }
     let define =
-      JS_GetPropertyStr(ctx, object_ctor, c"defineProperty".as_ptr());
+      super::core::builtin(ctx, c"Object.defineProperty") /* skiff patch */;
     if !jsv_is_object(&define) {
       JS_FreeValue(ctx, define);
       JS_FreeValue(ctx, object_ctor);

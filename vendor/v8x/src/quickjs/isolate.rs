@@ -3,6 +3,7 @@
 use crate::quickjs::core::{
   ctx_of, current_ctx, current_host_defined_options, current_iso,
   define_internal_global, intern, intern_ctx, intern_dup, iso_state, jsval_of,
+  IsoState, // skiff patch: see `less_external_memory`.
 };
 use crate::quickjs::quickjs_sys::*;
 use crate::support::int;
@@ -238,7 +239,7 @@ unsafe extern "C" fn codegen_thrower(
     // Build `new EvalError(MSG)` and throw it; fall back to a TypeError with
     // the same message if the EvalError constructor is somehow unavailable.
     let global = JS_GetGlobalObject(ctx);
-    let ctor = JS_GetPropertyStr(ctx, global, c"EvalError".as_ptr());
+    let ctor = super::core::builtin(ctx, c"EvalError") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if ctor.tag == JS_TAG_EXCEPTION || !JS_IsConstructor(ctx, ctor) {
       JS_FreeValue(ctx, ctor);
@@ -956,12 +957,48 @@ pub(crate) fn set_near_heap_limit_callback(
   }
   let limit = st.near_heap_limit_current.load(Ordering::Relaxed);
   let hard_limit = limit.saturating_add(near_heap_limit_headroom(limit));
-  unsafe { JS_SetMemoryLimit(st.rt, hard_limit) };
+  // skiff patch: what the embedder holds outside the heap takes its share of the limit.
+  unsafe { JS_SetMemoryLimit(st.rt, less_external_memory(st, hard_limit)) };
 }
 
 fn near_heap_limit_headroom(limit: usize) -> usize {
   const MIN_HEADROOM: usize = 2 * 1024 * 1024;
   (limit / 8).max(MIN_HEADROOM)
+}
+
+// skiff patch: the heap limit covers the isolate's external memory too. Upstream counted
+// `AdjustAmountOfExternalAllocatedMemory` but let the heap grow to the whole limit beside it,
+// so an embedder holding a tenant's bytes outside the heap (blob parts, key material) could
+// only give them a budget of their own, and the isolate could hold twice its limit. Now the
+// QuickJS limit is the heap limit less the external memory (never 0, which means unlimited),
+// recomputed whenever the embedder adjusts the count, and the external memory is part of the
+// usage that decides whether the near-heap-limit callback runs.
+fn external_memory_bytes(st: &IsoState) -> usize {
+  st.external_memory.load(Ordering::SeqCst).max(0) as usize
+}
+
+fn less_external_memory(st: &IsoState, hard_limit: usize) -> usize {
+  hard_limit.saturating_sub(external_memory_bytes(st)).max(1)
+}
+
+// skiff patch: called by `v8__Isolate__AdjustAmountOfExternalAllocatedMemory` (see
+// `less_external_memory`); leaves the limit alone while the callback runs, or when none is set.
+pub(crate) fn apply_external_memory_to_limit(isolate: *mut RealIsolate) {
+  let iso = terminate_target(isolate);
+  if iso.is_null() {
+    return;
+  }
+  let st = iso_state(iso);
+  let limit = st.near_heap_limit_current.load(Ordering::Relaxed);
+  if st.rt.is_null()
+    || limit == 0
+    || st.near_heap_limit_callback.load(Ordering::Acquire) == 0
+    || st.near_heap_limit_in_callback.load(Ordering::Acquire)
+  {
+    return;
+  }
+  let hard_limit = limit.saturating_add(near_heap_limit_headroom(limit));
+  unsafe { JS_SetMemoryLimit(st.rt, less_external_memory(st, hard_limit)) };
 }
 
 pub(crate) fn maybe_drive_near_heap_limit_callback(isolate: *mut RealIsolate) {
@@ -993,7 +1030,9 @@ pub(crate) fn maybe_drive_near_heap_limit_callback(isolate: *mut RealIsolate) {
   if !rt.is_null() {
     unsafe { JS_ComputeMemoryUsage(rt, &mut usage) };
   }
-  let used = (usage.malloc_size.max(usage.memory_used_size)).max(0) as usize;
+  let heap_used = (usage.malloc_size.max(usage.memory_used_size)).max(0) as usize;
+  // skiff patch: see `less_external_memory`.
+  let used = heap_used.saturating_add(external_memory_bytes(iso_state(iso)));
   // QuickJS rejects an allocation as soon as it crosses its hard limit. Run
   // the V8-compatible callback shortly before that point so it can raise the
   // limit first.
@@ -1029,7 +1068,14 @@ pub(crate) fn maybe_drive_near_heap_limit_callback(isolate: *mut RealIsolate) {
     {
       current_limit
     } else {
-      current_limit.saturating_add(near_heap_limit_headroom(current_limit))
+      // skiff patch: less the external memory (`less_external_memory`), but with room above
+      // the heap as it is now for the engine to unwind a terminated script, as far as the
+      // callback's limit allows (a native call that keeps allocating calls back again and
+      // again, and must not raise the limit each time).
+      let headroom = near_heap_limit_headroom(current_limit);
+      let hard_limit = current_limit.saturating_add(headroom);
+      less_external_memory(st, hard_limit)
+        .max(heap_used.saturating_add(headroom).min(hard_limit))
     };
     unsafe { JS_SetMemoryLimit(rt, hard_limit) };
   }
@@ -1053,7 +1099,13 @@ pub(crate) unsafe extern "C" fn terminate_interrupt_handler(
   super::inspector::maybe_pause_on_next_statement();
   unsafe { super::inspector::maybe_collect_cpu_profile_sample(iso, rt) };
   run_pending_interrupts(iso);
-  iso_state(iso).is_terminating() as c_int
+  // skiff patch: the entry poll of a native constructor the embedder calls passes (see
+  // `v8__Function__NewInstance`), and so does a built-in an engine call runs (see
+  // `v8__Object__SetIntegrityLevel`).
+  let st = iso_state(iso);
+  (st.is_terminating()
+    && !st.embedder_native_entry.load(Ordering::Relaxed)
+    && !st.in_engine_builtin.load(Ordering::Relaxed)) as c_int
 }
 
 pub(crate) unsafe extern "C" fn memory_limit_handler(

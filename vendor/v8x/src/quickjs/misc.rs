@@ -2048,7 +2048,7 @@ pub extern "C" fn v8__Set__New(isolate: *mut RealIsolate) -> *const crate::Set {
   }
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let ctor = JS_GetPropertyStr(ctx, global, c"Set".as_ptr());
+    let ctor = super::core::builtin(ctx, c"Set") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if !JS_IsConstructor(ctx, ctor) {
       JS_FreeValue(ctx, ctor);
@@ -2107,7 +2107,7 @@ pub extern "C" fn v8__Date__New(
   }
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let ctor = JS_GetPropertyStr(ctx, global, c"Date".as_ptr());
+    let ctor = super::core::builtin(ctx, c"Date") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if !JS_IsConstructor(ctx, ctor) {
       JS_FreeValue(ctx, ctor);
@@ -2438,7 +2438,10 @@ pub extern "C" fn v8__Isolate__AdjustAmountOfExternalAllocatedMemory(
   if isolate.is_null() {
     return change_in_bytes;
   }
-  adjust_external_memory(iso_state(isolate), change_in_bytes)
+  let total = adjust_external_memory(iso_state(isolate), change_in_bytes);
+  // skiff patch: see `less_external_memory` in isolate.rs.
+  crate::quickjs::isolate::apply_external_memory_to_limit(isolate);
+  total
 }
 
 #[unsafe(no_mangle)]
@@ -3111,13 +3114,13 @@ pub extern "C" fn v8__Proxy__New(
 
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let proxy_ctor = JS_GetPropertyStr(ctx, global, c"Proxy".as_ptr());
+    let proxy_ctor = super::core::builtin(ctx, c"Proxy") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if !jsv_is_object(&proxy_ctor) {
       JS_FreeValue(ctx, proxy_ctor);
       return ptr::null();
     }
-    let revocable = JS_GetPropertyStr(ctx, proxy_ctor, c"revocable".as_ptr());
+    let revocable = super::core::builtin(ctx, c"Proxy.revocable") /* skiff patch */;
     if !JS_IsFunction(ctx, revocable) {
       JS_FreeValue(ctx, revocable);
       JS_FreeValue(ctx, proxy_ctor);

@@ -1548,9 +1548,9 @@ unsafe fn populate_import_meta(
   if source_name.ends_with(".wasm") {
     let global = unsafe { JS_GetGlobalObject(ctx) };
     let wasm =
-      unsafe { JS_GetPropertyStr(ctx, global, c"WebAssembly".as_ptr()) };
+      unsafe { super::core::builtin(ctx, c"WebAssembly") /* skiff patch */ };
     if jsv_is_object(&wasm) {
-      let inst = unsafe { JS_GetPropertyStr(ctx, wasm, c"Instance".as_ptr()) };
+      let inst = unsafe { super::core::builtin(ctx, c"WebAssembly.Instance") /* skiff patch */ };
       unsafe { JS_SetPropertyStr(ctx, meta, c"WasmInstance".as_ptr(), inst) };
     }
     unsafe { JS_FreeValue(ctx, wasm) };
@@ -5055,8 +5055,8 @@ unsafe extern "C" fn deferred_namespace_get(
     return jsv_undefined();
   }
   let global = unsafe { JS_GetGlobalObject(ctx) };
-  let reflect = unsafe { JS_GetPropertyStr(ctx, global, c"Reflect".as_ptr()) };
-  let get = unsafe { JS_GetPropertyStr(ctx, reflect, c"get".as_ptr()) };
+  let reflect = unsafe { super::core::builtin(ctx, c"Reflect") /* skiff patch */ };
+  let get = unsafe { super::core::builtin(ctx, c"Reflect.get") /* skiff patch */ };
   let mut args = [jsval_of(namespace), property];
   let value = unsafe { JS_Call(ctx, get, reflect, 2, args.as_mut_ptr()) };
   unsafe {
@@ -5319,7 +5319,7 @@ pub extern "C" fn v8__Module__InstantiateModule(
 fn make_resolved_promise(ctx: *mut JSContext) -> *const Value {
   let global = unsafe { JS_GetGlobalObject(ctx) };
   let promise_ctor =
-    unsafe { JS_GetPropertyStr(ctx, global, c"Promise".as_ptr()) };
+    unsafe { super::core::builtin(ctx, c"Promise") /* skiff patch */ };
   let resolve_fn =
     unsafe { JS_GetPropertyStr(ctx, promise_ctor, c"resolve".as_ptr()) };
   let r = unsafe { JS_Call(ctx, resolve_fn, promise_ctor, 0, ptr::null_mut()) };

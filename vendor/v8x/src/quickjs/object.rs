@@ -772,10 +772,10 @@ pub extern "C" fn v8__Object__GetOwnPropertyDescriptor(
 
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let object_ctor = JS_GetPropertyStr(ctx, global, c"Object".as_ptr());
+    let object_ctor = super::core::builtin(ctx, c"Object") /* skiff patch */;
     JS_FreeValue(ctx, global);
     let func =
-      JS_GetPropertyStr(ctx, object_ctor, c"getOwnPropertyDescriptor".as_ptr());
+      super::core::builtin(ctx, c"Object.getOwnPropertyDescriptor") /* skiff patch */;
     JS_FreeValue(ctx, object_ctor);
     let mut args = [jsval_of(this), jsval_of(key)];
     let res = JS_Call(ctx, func, jsv_undefined(), 2, args.as_mut_ptr());
@@ -1592,23 +1592,34 @@ pub extern "C" fn v8__Object__SetIntegrityLevel(
     return MaybeBool::Nothing;
   }
 
-  let method: &[u8] = match level {
-    crate::IntegrityLevel::Frozen => b"freeze\0",
-    crate::IntegrityLevel::Sealed => b"seal\0",
+  // skiff patch: the context's own `Object.freeze` / `Object.seal` (see `builtin` in
+  // core.rs), and a pending termination does not stop it part-way unless the object is a
+  // proxy (whose traps are script): deno_crypto unwraps the result while making a key, in a
+  // function that cannot unwind.
+  let method = match level {
+    crate::IntegrityLevel::Frozen => c"Object.freeze",
+    crate::IntegrityLevel::Sealed => c"Object.seal",
   };
   unsafe {
-    let global = JS_GetGlobalObject(ctx);
-    let object_ctor = JS_GetPropertyStr(ctx, global, c"Object".as_ptr());
-    JS_FreeValue(ctx, global);
-    let func =
-      JS_GetPropertyStr(ctx, object_ctor, method.as_ptr() as *const c_char);
-    JS_FreeValue(ctx, object_ctor);
+    let func = super::core::builtin(ctx, method);
     if !jsv_is_object(&func) {
       JS_FreeValue(ctx, func);
       return MaybeBool::Nothing;
     }
     let mut args = [JS_DupValue(ctx, jsval_of(this))];
+    let iso = current_iso();
+    let builtin_only = !iso.is_null() && !JS_IsProxy(args[0]);
+    if builtin_only {
+      iso_state(iso)
+        .in_engine_builtin
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let r = JS_Call(ctx, func, jsv_undefined(), 1, args.as_mut_ptr());
+    if builtin_only {
+      iso_state(iso)
+        .in_engine_builtin
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     JS_FreeValue(ctx, func);
     JS_FreeValue(ctx, args[0]);
     if r.tag == JS_TAG_EXCEPTION {
@@ -1662,9 +1673,9 @@ pub extern "C" fn v8__Object__PreviewEntries(
     }
 
     let global = JS_GetGlobalObject(ctx);
-    let array_ctor = JS_GetPropertyStr(ctx, global, c"Array".as_ptr());
+    let array_ctor = super::core::builtin(ctx, c"Array") /* skiff patch */;
     JS_FreeValue(ctx, global);
-    let from = JS_GetPropertyStr(ctx, array_ctor, c"from".as_ptr());
+    let from = super::core::builtin(ctx, c"Array.from") /* skiff patch */;
     if !jsv_is_object(&from) {
       JS_FreeValue(ctx, from);
       JS_FreeValue(ctx, array_ctor);
@@ -2237,7 +2248,7 @@ pub extern "C" fn v8__RegExp__New(
   }
   unsafe {
     let global = JS_GetGlobalObject(ctx);
-    let ctor = JS_GetPropertyStr(ctx, global, c"RegExp".as_ptr());
+    let ctor = super::core::builtin(ctx, c"RegExp") /* skiff patch */;
     JS_FreeValue(ctx, global);
     if ctor.tag == JS_TAG_EXCEPTION {
       clear_exception(ctx);

@@ -661,7 +661,7 @@ unsafe fn well_known(ctx: *mut JSContext, prop: &[u8]) -> JSValue {
     return jsv_undefined();
   }
   let global = JS_GetGlobalObject(ctx);
-  let sym_ctor = JS_GetPropertyStr(ctx, global, c"Symbol".as_ptr());
+  let sym_ctor = super::core::builtin(ctx, c"Symbol") /* skiff patch */;
   JS_FreeValue(ctx, global);
   if sym_ctor.tag == JS_TAG_EXCEPTION {
     let exc = JS_GetException(ctx);

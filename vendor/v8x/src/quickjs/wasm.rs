@@ -713,7 +713,7 @@ unsafe fn throw_wasm_error(
 ) -> JSValue {
   let global = unsafe { JS_GetGlobalObject(ctx) };
   let webassembly =
-    unsafe { JS_GetPropertyStr(ctx, global, c"WebAssembly".as_ptr()) };
+    unsafe { super::core::builtin(ctx, c"WebAssembly") /* skiff patch */ };
   let constructor =
     unsafe { JS_GetPropertyStr(ctx, webassembly, class_name.as_ptr()) };
   let Ok(message_c) = CString::new(message) else {
@@ -2017,7 +2017,7 @@ unsafe fn set_wasm_object_prototype(
 ) {
   let global = unsafe { JS_GetGlobalObject(ctx) };
   let webassembly =
-    unsafe { JS_GetPropertyStr(ctx, global, c"WebAssembly".as_ptr()) };
+    unsafe { super::core::builtin(ctx, c"WebAssembly") /* skiff patch */ };
   let constructor =
     unsafe { JS_GetPropertyStr(ctx, webassembly, constructor_name.as_ptr()) };
   let prototype =
@@ -2148,7 +2148,7 @@ unsafe fn js_mem_new_buffer(
   if shared {
     let global = unsafe { JS_GetGlobalObject(ctx) };
     let constructor =
-      unsafe { JS_GetPropertyStr(ctx, global, c"SharedArrayBuffer".as_ptr()) };
+      unsafe { super::core::builtin(ctx, c"SharedArrayBuffer") /* skiff patch */ };
     let mut args = [unsafe { JS_NewInt64(ctx, bytes as i64) }];
     let buf =
       unsafe { JS_CallConstructor(ctx, constructor, 1, args.as_mut_ptr()) };
@@ -2912,7 +2912,7 @@ unsafe extern "C" fn wa_compile_streaming(
   }
   let global = unsafe { JS_GetGlobalObject(ctx) };
   let promise_constructor =
-    unsafe { JS_GetPropertyStr(ctx, global, c"Promise".as_ptr()) };
+    unsafe { super::core::builtin(ctx, c"Promise") /* skiff patch */ };
   let resolve =
     unsafe { JS_GetPropertyStr(ctx, promise_constructor, c"resolve".as_ptr()) };
   let mut resolve_args = [unsafe { JS_DupValue(ctx, *argv) }];
