@@ -18,8 +18,12 @@ use crate::RuntimeArgs;
 
 #[derive(Args)]
 pub struct DevArgs {
-    /// The worker: a module file, a project folder, or its skiff.toml (default: current folder).
+    /// The worker: a module file, a project folder, or its configuration file (skiff.toml, or
+    /// wrangler.toml/json/jsonc; default: the current folder).
     entry: Option<PathBuf>,
+    /// Use the configuration's `[env.NAME]` section, as wrangler does.
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
     /// Port to listen on.
     #[arg(long, default_value_t = 8787)]
     port: u16,
@@ -84,8 +88,12 @@ struct DevSource {
 }
 
 impl DevSource {
-    fn open(entry: &Path, vars: BTreeMap<String, String>) -> Result<Self, SourceError> {
-        let project = Project::open(entry)?;
+    fn open(
+        entry: &Path,
+        env: Option<&str>,
+        vars: BTreeMap<String, String>,
+    ) -> Result<Self, SourceError> {
+        let project = Project::open_env(entry, env)?;
         let name = project.default_name();
         Ok(Self {
             project,
@@ -108,8 +116,9 @@ impl ScriptSource for DevSource {
 pub async fn run(args: DevArgs) -> Result<()> {
     let entry = args.entry.clone().unwrap_or_else(|| PathBuf::from("."));
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let source = DevSource::open(&entry, vars)
+    let source = DevSource::open(&entry, args.env.as_deref(), vars)
         .with_context(|| format!("opening the worker at {}", entry.display()))?;
+    crate::platform::warn_unsupported(&source.project);
     let root = source.project.root.clone();
     let colors = Arc::new(colors());
 

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
-use skiff_project::Project;
+use skiff_project::{Manifest, Project};
 use skiff_protocol::validate_script_name;
 use skiff_protocol::{
     Binding, ChangeResponse, DeployedVersion, DeploymentRequest, MAX_BUNDLE_BYTES, NodeList,
@@ -21,22 +21,26 @@ use skiff_runtime::escape_control;
 
 use crate::client::{Client, ControlArgs, read_events};
 
-/// Which script a command acts on: `--name`, else the `name` in `./skiff.toml`.
+/// Which script a command acts on: `--name`, else the `name` in the project's configuration.
 #[derive(Args, Clone, Debug)]
 pub struct ScriptArgs {
-    /// The script (default: `name` from skiff.toml in the project folder).
+    /// The script (default: `name` from the project's skiff.toml or wrangler.toml/json/jsonc).
     #[arg(long)]
     name: Option<String>,
-    /// The project folder holding skiff.toml.
+    /// The project folder holding its configuration file.
     #[arg(long, default_value = ".")]
     project: PathBuf,
+    /// Use the configuration's `[env.NAME]` section, as wrangler does (its name is
+    /// `<name>-<NAME>` unless the section sets one).
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
 }
 
 impl ScriptArgs {
     fn resolve(&self) -> Result<String> {
         let manifest_name = match &self.name {
             Some(_) => None,
-            None => open_project(&self.project)?.manifest.name,
+            None => self.open_project()?.manifest.name,
         };
         self.pick(manifest_name)
     }
@@ -54,23 +58,37 @@ impl ScriptArgs {
 }
 
 fn no_name(project: &Path) -> anyhow::Error {
+    let config = Manifest::find(project).unwrap_or_else(|| project.join("skiff.toml"));
     anyhow!(
         "{} has no `name`: add `name = \"my-worker\"` to it or pass --name",
-        project.join("skiff.toml").display()
+        config.display()
     )
 }
 
-/// Opens the project in `dir`, which must have a `skiff.toml`.
-fn open_project(dir: &Path) -> Result<Project> {
-    let manifest = dir.join("skiff.toml");
-    if !manifest.is_file() {
-        bail!(
-            "no skiff.toml in {}: run this in a project folder (or pass --project DIR), \
-             or create one with `skiff init NAME`",
-            display_dir(dir)
-        );
+impl ScriptArgs {
+    /// Opens the project in `--project`, which must have a configuration file, with `--env`
+    /// applied; warns once about each key Skiff does not support.
+    fn open_project(&self) -> Result<Project> {
+        let dir = &self.project;
+        if Manifest::find(dir).is_none() {
+            bail!(
+                "no skiff.toml or wrangler.toml/json/jsonc in {}: run this in a project folder \
+                 (or pass --project DIR), or create one with `skiff init NAME`",
+                display_dir(dir)
+            );
+        }
+        let project = Project::open_env(dir, self.env.as_deref())
+            .with_context(|| format!("reading the project in {}", display_dir(dir)))?;
+        warn_unsupported(&project);
+        Ok(project)
     }
-    Project::open(dir).with_context(|| format!("reading the project in {}", display_dir(dir)))
+}
+
+/// Prints a warning for each configuration key Skiff does not support.
+pub fn warn_unsupported(project: &Project) {
+    for warning in project.manifest.warnings() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 fn display_dir(dir: &Path) -> String {
@@ -244,17 +262,16 @@ fn upload_form(project: &Project) -> Result<(Form, usize)> {
         .vars
         .iter()
         .map(|(key, value)| match value {
-            toml::Value::String(text) => Ok(Binding::PlainText {
+            serde_json::Value::String(text) => Binding::PlainText {
                 name: key.clone(),
                 text: text.clone(),
-            }),
-            other => Ok(Binding::Json {
+            },
+            other => Binding::Json {
                 name: key.clone(),
-                json: serde_json::to_value(other)
-                    .with_context(|| format!("var {key} in skiff.toml"))?,
-            }),
+                json: other.clone(),
+            },
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     let metadata = UploadMetadata {
         main_module: bundle.main_module.clone(),
         bindings,
@@ -278,7 +295,7 @@ fn upload_form(project: &Project) -> Result<(Form, usize)> {
 }
 
 pub async fn deploy(args: DeployArgs) -> Result<()> {
-    let project = open_project(&args.script.project)?;
+    let project = args.script.open_project()?;
     let name = args.script.pick(project.manifest.name.clone())?;
     let client = Client::new(&args.control)?;
     let (form, size) = upload_form(&project)?;

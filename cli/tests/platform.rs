@@ -532,3 +532,57 @@ fn tail_streams_console_output_from_the_nodes() {
         "{event}"
     );
 }
+
+/// A Workers project with only a `wrangler.jsonc` deploys as it is: its name and vars, an
+/// unsupported key warned about by name (the deploy still succeeds), and `--env staging`
+/// deploying `<name>-staging` with the staging vars and none of the top-level ones.
+#[test]
+fn a_wrangler_project_deploys_with_its_environments() {
+    let platform = Platform::start(1);
+    let project = platform.dir.path().join("projects/shop");
+    std::fs::create_dir_all(project.join("src")).expect("mkdir");
+    std::fs::write(
+        project.join("wrangler.jsonc"),
+        r#"{
+  // As `wrangler init` writes it, trailing commas and all.
+  "$schema": "node_modules/wrangler/config-schema.json",
+  "name": "shop",
+  "main": "src/index.js",
+  "compatibility_date": "2026-11-01",
+  "observability": { "enabled": true },
+  "vars": { "GREETING": "hello", "ONLY_TOP": "top", },
+  "env": {
+    "staging": { "vars": { "GREETING": "hi from staging" } },
+  },
+}"#,
+    )
+    .expect("write config");
+    std::fs::write(
+        project.join("src/index.js"),
+        "export default { fetch(req, env) { return new Response(`${env.GREETING}:${env.ONLY_TOP}`); } };\n",
+    )
+    .expect("write module");
+
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    let warning =
+        "warning: wrangler.jsonc: `observability` is not supported by Skiff and was ignored";
+    assert_eq!(
+        text(&out).matches(warning).count(),
+        1,
+        "one warning naming the key: {}",
+        text(&out)
+    );
+    assert_eq!(platform.get(0, "shop"), (200, "hello:top".to_string()));
+
+    let out = platform.cli(&["deploy", "--env", "staging"], &project, "");
+    assert!(out.status.success(), "deploy --env staging: {}", text(&out));
+    assert_eq!(
+        platform.get(0, "shop-staging"),
+        (200, "hi from staging:undefined".to_string())
+    );
+
+    let out = platform.cli(&["deploy", "--env", "qa"], &project, "");
+    assert!(!out.status.success(), "an environment that is not there");
+    assert!(text(&out).contains("[env.qa]"), "{}", text(&out));
+}

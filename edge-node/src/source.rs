@@ -79,6 +79,9 @@ impl ScriptSource for DirectorySource {
             };
             let project = Project::open(&path)?;
             let name = project.manifest.name.clone().unwrap_or(name);
+            for warning in project.manifest.warnings() {
+                tracing::warn!(script = %name, "{warning}");
+            }
             validate_script_name(&name).map_err(|message| SourceError::Invalid {
                 path: path.clone(),
                 message,

@@ -1,12 +1,15 @@
 //! A worker project on disk, as `skiff dev`, `skiff deploy` and `skiff node --scripts` read it:
-//! a folder with an optional `skiff.toml` (name, main, compatibility_date, `[vars]`, routes)
-//! and an optional `.dev.vars` file of secrets (`KEY=VALUE` lines, as wrangler reads them), or
-//! one module file. The CLI and the node both read projects here; what runs them is theirs.
+//! a folder with an optional configuration file (`skiff.toml`, or wrangler's
+//! `wrangler.toml`/`.json`/`.jsonc`: see [`config`]) and an optional `.dev.vars` file of
+//! secrets (`KEY=VALUE` lines, as wrangler reads them), or one module file. The CLI and the
+//! node both read projects here; what runs them is theirs.
+
+mod config;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+pub use config::{CONFIG_FILES, KvNamespace, Manifest, ModuleRule, ServiceBinding};
 use skiff_protocol::Bundle;
 
 /// A project could not be read.
@@ -26,49 +29,6 @@ pub fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ 
     move |source| SourceError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// `skiff.toml`: a worker project's manifest.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub name: Option<String>,
-    /// The main module, relative to the project folder (default `index.js`, or `src/index.js`
-    /// when that exists).
-    pub main: Option<String>,
-    pub compatibility_date: Option<String>,
-    #[serde(default)]
-    pub vars: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    pub routes: Vec<String>,
-}
-
-impl Manifest {
-    pub fn read(path: &Path) -> Result<Self, SourceError> {
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        toml::from_str(&text).map_err(|err| SourceError::Invalid {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        })
-    }
-}
-
-/// Converts a TOML var into the JSON value the tenant's `env` holds.
-fn toml_to_json(value: &toml::Value) -> serde_json::Value {
-    match value {
-        toml::Value::String(s) => serde_json::Value::String(s.clone()),
-        toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Value::from(*f),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
-        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(items) => items.iter().map(toml_to_json).collect(),
-        toml::Value::Table(table) => serde_json::Value::Object(
-            table
-                .iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                .collect(),
-        ),
     }
 }
 
@@ -149,15 +109,25 @@ pub struct Project {
 }
 
 impl Project {
-    /// Opens `path`: a project folder, a `skiff.toml`, or a module file.
+    /// Opens `path`: a project folder, its configuration file, or a module file.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
+        Self::open_env(path, None)
+    }
+
+    /// Opens `path` as [`open`](Self::open) does, with the configuration's environment `env`
+    /// (`--env NAME`) applied.
+    pub fn open_env(path: &Path, env: Option<&str>) -> Result<Self, SourceError> {
         let metadata = std::fs::metadata(path).map_err(io_error(path))?;
-        if metadata.is_file() && path.file_name().is_some_and(|n| n == "skiff.toml") {
+        if metadata.is_file()
+            && let Some(file) = path.file_name()
+            && CONFIG_FILES.iter().any(|name| file == *name)
+        {
             let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            return Self::open_dir(&root);
+            let manifest = Manifest::read(path, env)?;
+            return Self::open_dir(&root, manifest);
         }
         if metadata.is_dir() {
-            return Self::open_dir(path);
+            return Self::open_dir(path, Manifest::load(path, env)?);
         }
         let root = path
             .parent()
@@ -168,14 +138,8 @@ impl Project {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let manifest_path = root.join("skiff.toml");
-        let manifest = if manifest_path.exists() {
-            Manifest::read(&manifest_path)?
-        } else {
-            Manifest::default()
-        };
         Ok(Self {
-            manifest,
+            manifest: Manifest::load(&root, env)?,
             secrets: read_dev_vars(&root)?,
             root,
             main,
@@ -183,13 +147,7 @@ impl Project {
         })
     }
 
-    fn open_dir(root: &Path) -> Result<Self, SourceError> {
-        let manifest_path = root.join("skiff.toml");
-        let manifest = if manifest_path.exists() {
-            Manifest::read(&manifest_path)?
-        } else {
-            Manifest::default()
-        };
+    fn open_dir(root: &Path, manifest: Manifest) -> Result<Self, SourceError> {
         let main = match &manifest.main {
             Some(main) => main.trim_start_matches("./").to_string(),
             None if root.join("src/index.js").exists() => "src/index.js".to_string(),
@@ -252,7 +210,7 @@ impl Project {
         extra_vars: &BTreeMap<String, String>,
     ) -> serde_json::Map<String, serde_json::Value> {
         let vars = (self.manifest.vars.iter())
-            .map(|(key, value)| (key.clone(), toml_to_json(value)))
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         skiff_protocol::worker_env(vars, self.secrets.iter().chain(extra_vars))
     }
