@@ -271,12 +271,30 @@ fn upload_form(project: &Project) -> Result<(Form, usize)> {
                 json: other.clone(),
             },
         })
+        .chain(
+            project
+                .manifest
+                .kv_namespaces
+                .iter()
+                .map(|kv| Binding::KvNamespace {
+                    name: kv.binding.clone(),
+                    namespace_id: kv.id.clone(),
+                }),
+        )
+        .chain(project.manifest.services.iter().map(|s| Binding::Service {
+            name: s.binding.clone(),
+            service: s.service.clone(),
+            environment: s.environment.clone(),
+            entrypoint: s.entrypoint.clone(),
+        }))
         .collect();
     let metadata = UploadMetadata {
         main_module: bundle.main_module.clone(),
         bindings,
         compatibility_date: project.manifest.compatibility_date.clone(),
+        compatibility_flags: project.manifest.compatibility_flags.clone(),
         routes: project.manifest.routes.clone(),
+        crons: project.manifest.crons.clone(),
     };
     let metadata = Part::text(serde_json::to_string(&metadata)?)
         .file_name("metadata.json")

@@ -550,6 +550,10 @@ fn a_wrangler_project_deploys_with_its_environments() {
   "main": "src/index.js",
   "compatibility_date": "2026-11-01",
   "observability": { "enabled": true },
+  "compatibility_flags": ["nodejs_compat"],
+  "triggers": { "crons": ["*/5 * * * *"] },
+  "kv_namespaces": [{ "binding": "CONFIG", "id": "ns-4711" }],
+  "services": [{ "binding": "AUTH", "service": "auth" }],
   "vars": { "GREETING": "hello", "ONLY_TOP": "top", },
   "env": {
     "staging": { "vars": { "GREETING": "hi from staging" } },
@@ -574,6 +578,22 @@ fn a_wrangler_project_deploys_with_its_environments() {
         text(&out)
     );
     assert_eq!(platform.get(0, "shop"), (200, "hello:top".to_string()));
+    // What has no behaviour yet is stored with the version.
+    let out = platform.cli(&["versions", "list", "--format", "json"], &project, "");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let version = &listed["versions"][0];
+    assert_eq!(version["crons"], serde_json::json!(["*/5 * * * *"]));
+    assert_eq!(
+        version["compatibility_flags"],
+        serde_json::json!(["nodejs_compat"])
+    );
+    assert_eq!(
+        version["bindings"],
+        serde_json::json!([
+            { "type": "kv_namespace", "name": "CONFIG", "namespace_id": "ns-4711" },
+            { "type": "service", "name": "AUTH", "service": "auth" },
+        ])
+    );
 
     let out = platform.cli(&["deploy", "--env", "staging"], &project, "");
     assert!(out.status.success(), "deploy --env staging: {}", text(&out));

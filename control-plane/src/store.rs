@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS versions (
     compatibility_date  TEXT,
     routes              TEXT NOT NULL,  -- JSON array
     startup_time_ms     REAL NOT NULL,
-    created_ms          INTEGER NOT NULL
+    created_ms          INTEGER NOT NULL,
+    config              TEXT NOT NULL DEFAULT '{}'  -- JSON: VersionConfig
 );
 CREATE INDEX IF NOT EXISTS versions_by_script ON versions(script, seq);
 -- Every deployment ever made; a script's current one is its highest seq.
@@ -97,6 +98,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -227,6 +229,38 @@ pub fn bundle(conn: &Connection, hash: &str) -> Result<Option<Vec<u8>>, StoreErr
         .optional()?)
 }
 
+/// Columns added to tables after their first release, with their definitions: a database made
+/// before gets them on open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("versions", "config", "TEXT NOT NULL DEFAULT '{}'")];
+
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// What a version carries besides its code, vars and secrets: the `config` column.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct VersionConfig {
+    #[serde(default)]
+    compatibility_flags: Vec<String>,
+    #[serde(default)]
+    crons: Vec<String>,
+    #[serde(default)]
+    bindings: Vec<skiff_protocol::Binding>,
+}
+
 /// Creates the script row if it is new.
 pub fn ensure_script(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
     tx.execute(
@@ -239,8 +273,8 @@ pub fn ensure_script(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError>
 pub fn insert_version(tx: &Transaction<'_>, v: &VersionInfo) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO versions (id, script, bundle, main_module, modules, size, vars, secret_names,
-             compatibility_date, routes, startup_time_ms, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             compatibility_date, routes, startup_time_ms, created_ms, config)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             v.id,
             v.script,
@@ -254,13 +288,18 @@ pub fn insert_version(tx: &Transaction<'_>, v: &VersionInfo) -> Result<(), Store
             serde_json::to_string(&v.routes)?,
             v.startup_time_ms,
             v.created_ms as i64,
+            serde_json::to_string(&VersionConfig {
+                compatibility_flags: v.compatibility_flags.clone(),
+                crons: v.crons.clone(),
+                bindings: v.bindings.clone(),
+            })?,
         ],
     )?;
     Ok(())
 }
 
 const VERSION_COLUMNS: &str = "id, script, bundle, main_module, modules, size, vars, \
-     secret_names, compatibility_date, routes, startup_time_ms, created_ms";
+     secret_names, compatibility_date, routes, startup_time_ms, created_ms, config";
 
 fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
     fn json<T: serde::de::DeserializeOwned>(
@@ -276,6 +315,7 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
             )
         })
     }
+    let config: VersionConfig = json(row, 12)?;
     Ok(VersionInfo {
         id: row.get(0)?,
         script: row.get(1)?,
@@ -289,6 +329,9 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
         routes: json(row, 9)?,
         startup_time_ms: row.get(10)?,
         created_ms: row.get::<_, i64>(11)? as u64,
+        compatibility_flags: config.compatibility_flags,
+        crons: config.crons,
+        bindings: config.bindings,
     })
 }
 
@@ -579,4 +622,41 @@ pub fn nodes(conn: &Connection) -> Result<Vec<NodeStatus>, StoreError> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made before the `config` column gets it on open, and its versions read with
+    /// an empty configuration.
+    #[test]
+    fn a_database_from_before_gets_the_added_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.db");
+        {
+            let old_schema = SCHEMA.replace(
+                ",\n    config              TEXT NOT NULL DEFAULT '{}'  -- JSON: VersionConfig",
+                "",
+            );
+            assert_ne!(old_schema, SCHEMA, "the column is in the schema");
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(&old_schema).expect("old schema");
+            conn.execute_batch(
+                "INSERT INTO scripts VALUES ('old', 0);
+                 INSERT INTO bundles VALUES ('h', x'00');
+                 INSERT INTO versions (id, script, bundle, main_module, modules, size, vars,
+                     secret_names, compatibility_date, routes, startup_time_ms, created_ms)
+                 VALUES ('v1', 'old', 'h', 'index.js', '[]', 1, '{}', '[]', NULL, '[]', 1.0, 0);",
+            )
+            .expect("an old version");
+        }
+        let store = Store::open(&path).expect("opens and migrates");
+        let conn = store.conn.lock().expect("lock");
+        let versions = versions(&conn, "old").expect("reads");
+        assert_eq!(versions.len(), 1);
+        assert!(versions[0].crons.is_empty() && versions[0].bindings.is_empty());
+        drop(conn);
+        Store::open(&path).expect("opens again without adding it twice");
+    }
 }

@@ -78,7 +78,10 @@ pub async fn put_script(
         vars,
         secret_names: upload_secrets.keys().cloned().collect(),
         compatibility_date: metadata.compatibility_date.clone(),
+        compatibility_flags: metadata.compatibility_flags.clone(),
         routes: metadata.routes.clone(),
+        crons: metadata.crons.clone(),
+        bindings: other_bindings(&metadata.bindings),
         created_ms: now,
         startup_time_ms,
     };
@@ -280,13 +283,9 @@ fn split_bindings(bindings: &[Binding]) -> Result<(Vars, BTreeMap<String, String
     let mut secrets = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for binding in bindings {
-        let name = match binding {
-            Binding::PlainText { name, .. }
-            | Binding::SecretText { name, .. }
-            | Binding::Json { name, .. } => name,
-        };
+        let name = binding.name();
         validate_env_name(name)?;
-        if !seen.insert(name.clone()) {
+        if !seen.insert(name.to_string()) {
             return Err(ApiError::bad_request(format!(
                 "binding {name:?} is declared twice"
             )));
@@ -301,9 +300,19 @@ fn split_bindings(bindings: &[Binding]) -> Result<(Vars, BTreeMap<String, String
             Binding::SecretText { name, text } => {
                 secrets.insert(name.clone(), text.clone());
             }
+            Binding::KvNamespace { .. } | Binding::Service { .. } => {}
         }
     }
     Ok((vars, secrets))
+}
+
+/// The bindings that are neither vars nor secrets, kept with the version as they came.
+fn other_bindings(bindings: &[Binding]) -> Vec<Binding> {
+    bindings
+        .iter()
+        .filter(|b| matches!(b, Binding::KvNamespace { .. } | Binding::Service { .. }))
+        .cloned()
+        .collect()
 }
 
 /// Loads the bundle in an isolate under the startup limits and returns the wall time the

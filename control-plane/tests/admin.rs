@@ -140,10 +140,23 @@ async fn upload_creates_versions_and_secret_values_never_come_back() {
                 name: "LIMITS".into(),
                 json: serde_json::json!({"n": 3}),
             },
+            Binding::KvNamespace {
+                name: "CONFIG".into(),
+                namespace_id: "ns-1".into(),
+            },
+            Binding::Service {
+                name: "AUTH".into(),
+                service: "auth".into(),
+                environment: None,
+                entrypoint: Some("Admin".into()),
+            },
         ],
         compatibility_date: Some("2026-11-01".into()),
+        compatibility_flags: vec!["nodejs_compat".into()],
         routes: vec!["hello.example.com/*".into()],
+        crons: vec!["*/5 * * * *".into()],
     };
+    let stored_with_the_version = metadata.bindings[3..].to_vec();
     let response = api
         .upload_with(
             "hello",
@@ -181,6 +194,15 @@ async fn upload_creates_versions_and_secret_values_never_come_back() {
     assert!(second.revision > first.revision);
 
     let versions: VersionList = api.json("/v1/scripts/hello/versions").await;
+    // The first version's configuration came back from the store whole.
+    let stored = &versions.versions[1];
+    assert_eq!(stored.compatibility_flags, ["nodejs_compat"]);
+    assert_eq!(stored.crons, ["*/5 * * * *"]);
+    assert_eq!(stored.bindings, stored_with_the_version);
+    assert!(
+        !stored.vars.contains_key("CONFIG"),
+        "a KV binding is no var"
+    );
     let ids: Vec<_> = versions.versions.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(
         ids,

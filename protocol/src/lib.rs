@@ -49,8 +49,14 @@ pub struct UploadMetadata {
     pub bindings: Vec<Binding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compatibility_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatibility_flags: Vec<String>,
     #[serde(default)]
     pub routes: Vec<String>,
+    /// Skiff's addition to Cloudflare's shape (which sets schedules through an API of their
+    /// own): the project's `[triggers] crons`, five-field cron expressions in UTC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crons: Vec<String>,
 }
 
 /// One `env` binding of an upload.
@@ -66,6 +72,31 @@ pub enum Binding {
         name: String,
         json: serde_json::Value,
     },
+    /// `env.NAME` is the KV namespace `namespace_id` (stored with the version; no behaviour
+    /// yet).
+    KvNamespace { name: String, namespace_id: String },
+    /// `env.NAME` calls the worker `service` (stored with the version; no behaviour yet).
+    Service {
+        name: String,
+        service: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        environment: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entrypoint: Option<String>,
+    },
+}
+
+impl Binding {
+    /// The name the binding has in `env`.
+    pub fn name(&self) -> &str {
+        match self {
+            Binding::PlainText { name, .. }
+            | Binding::SecretText { name, .. }
+            | Binding::Json { name, .. }
+            | Binding::KvNamespace { name, .. }
+            | Binding::Service { name, .. } => name,
+        }
+    }
 }
 
 /// A script's code: the content a version points at. Its address is the sha256 of its
@@ -146,7 +177,14 @@ pub struct VersionInfo {
     pub secret_names: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compatibility_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatibility_flags: Vec<String>,
     pub routes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crons: Vec<String>,
+    /// The bindings that are neither vars nor secrets (KV namespaces, services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<Binding>,
     /// Milliseconds since the Unix epoch.
     pub created_ms: u64,
     /// Wall time of loading the upload in an isolate at the control plane (isolate creation included).

@@ -261,7 +261,10 @@ fn state_of(
                 .collect(),
             secret_names: Vec::new(),
             compatibility_date: None,
+            compatibility_flags: Vec::new(),
             routes: Vec::new(),
+            crons: Vec::new(),
+            bindings: Vec::new(),
             created_ms: 0,
             startup_time_ms: 0.0,
         });
