@@ -116,6 +116,41 @@ fn dev_serves_vars_reloads_and_reports_errors_with_location() {
     assert_eq!(get(), "v2");
 }
 
+/// `skiff dev` in a folder with only a `wrangler.toml`: `--env staging` serves the staging vars
+/// (not the top-level ones), `.dev.vars` still gives secrets, and an unsupported key is warned
+/// about once, by name.
+#[test]
+fn dev_reads_wrangler_toml_and_its_environments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("src")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("wrangler.toml"),
+        "name = \"shop\"\nmain = \"src/worker.js\"\nworkers_dev = true\n\
+         [vars]\nGREETING = \"hello\"\nTOP = \"top\"\n\
+         [env.staging.vars]\nGREETING = \"staging hello\"\n",
+    )
+    .expect("write config");
+    std::fs::write(dir.path().join(".dev.vars"), "TOKEN=t0k3n\n").expect("write .dev.vars");
+    std::fs::write(
+        dir.path().join("src/worker.js"),
+        "export default { fetch(req, env) { return new Response(`${env.GREETING}|${env.TOP}|${env.TOKEN}`); } };",
+    )
+    .expect("write module");
+    let mut dev = Skiff::spawn(&["dev", "--port", "0", "--env", "staging"], dir.path());
+    let warning = dev.wait_for("workers_dev");
+    assert!(
+        warning.contains("wrangler.toml: `workers_dev` is not supported by Skiff"),
+        "{warning}"
+    );
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    let body = client("127.0.0.1", port)
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("request");
+    assert_eq!(body, "staging hello|undefined|t0k3n");
+}
+
 /// Runs `skiff ARGS` in `dir` with the control plane at `url` and `token`; exit status and
 /// everything it printed.
 fn run_platform_command(
