@@ -107,7 +107,7 @@ mod raw_smoke_test {
   ) -> JSValue {
     unsafe {
       let global = JS_GetGlobalObject(ctx);
-      let constructor = super::core::builtin(ctx, c"TypeError") /* skiff patch */;
+      let constructor = JS_GetPropertyStr(ctx, global, c"TypeError".as_ptr());
       JS_FreeValue(ctx, global);
       let mut message = JS_NewString(ctx, c"boom".as_ptr());
       let error = JS_CallConstructor(ctx, constructor, 1, &mut message);
