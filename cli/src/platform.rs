@@ -55,17 +55,7 @@ impl ScriptArgs {
         validate_script_name(&name).map_err(|message| anyhow!(message))?;
         Ok(name)
     }
-}
 
-fn no_name(project: &Path) -> anyhow::Error {
-    let config = Manifest::find(project).unwrap_or_else(|| project.join("skiff.toml"));
-    anyhow!(
-        "{} has no `name`: add `name = \"my-worker\"` to it or pass --name",
-        config.display()
-    )
-}
-
-impl ScriptArgs {
     /// Opens the project in `--project`, which must have a configuration file, with `--env`
     /// applied; warns once about each key Skiff does not support.
     fn open_project(&self) -> Result<Project> {
@@ -82,6 +72,14 @@ impl ScriptArgs {
         warn_unsupported(&project);
         Ok(project)
     }
+}
+
+fn no_name(project: &Path) -> anyhow::Error {
+    let config = Manifest::find(project).unwrap_or_else(|| project.join("skiff.toml"));
+    anyhow!(
+        "{} has no `name`: add `name = \"my-worker\"` to it or pass --name",
+        config.display()
+    )
 }
 
 /// Prints a warning for each configuration key Skiff does not support.

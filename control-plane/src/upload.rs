@@ -50,7 +50,11 @@ pub async fn put_script(
 
     // The env the version runs with on a node: vars, then the script's secrets (existing
     // ones, overridden by the ones in this upload).
-    let (vars, upload_secrets) = split_bindings(&metadata.bindings)?;
+    let Bindings {
+        vars,
+        secrets: upload_secrets,
+        others: other_bindings,
+    } = split_bindings(&metadata.bindings)?;
     let existing = {
         let name = name.clone();
         state
@@ -81,7 +85,7 @@ pub async fn put_script(
         compatibility_flags: metadata.compatibility_flags.clone(),
         routes: metadata.routes.clone(),
         crons: metadata.crons.clone(),
-        bindings: other_bindings(&metadata.bindings),
+        bindings: other_bindings,
         created_ms: now,
         startup_time_ms,
     };
@@ -277,10 +281,22 @@ async fn read_part(
 /// Plain-text and JSON bindings by name.
 type Vars = serde_json::Map<String, serde_json::Value>;
 
-/// Splits bindings into vars (plain text and JSON) and secrets, refusing duplicate names.
-fn split_bindings(bindings: &[Binding]) -> Result<(Vars, BTreeMap<String, String>), ApiError> {
-    let mut vars = serde_json::Map::new();
-    let mut secrets = BTreeMap::new();
+/// An upload's bindings by kind.
+struct Bindings {
+    /// Plain text and JSON.
+    vars: Vars,
+    secrets: BTreeMap<String, String>,
+    /// KV namespaces and services, kept with the version as they came.
+    others: Vec<Binding>,
+}
+
+/// Sorts bindings by kind, refusing bad and duplicate names.
+fn split_bindings(bindings: &[Binding]) -> Result<Bindings, ApiError> {
+    let mut split = Bindings {
+        vars: serde_json::Map::new(),
+        secrets: BTreeMap::new(),
+        others: Vec::new(),
+    };
     let mut seen = BTreeSet::new();
     for binding in bindings {
         let name = binding.name();
@@ -292,27 +308,22 @@ fn split_bindings(bindings: &[Binding]) -> Result<(Vars, BTreeMap<String, String
         }
         match binding {
             Binding::PlainText { name, text } => {
-                vars.insert(name.clone(), serde_json::Value::String(text.clone()));
+                split
+                    .vars
+                    .insert(name.clone(), serde_json::Value::String(text.clone()));
             }
             Binding::Json { name, json } => {
-                vars.insert(name.clone(), json.clone());
+                split.vars.insert(name.clone(), json.clone());
             }
             Binding::SecretText { name, text } => {
-                secrets.insert(name.clone(), text.clone());
+                split.secrets.insert(name.clone(), text.clone());
             }
-            Binding::KvNamespace { .. } | Binding::Service { .. } => {}
+            Binding::KvNamespace { .. } | Binding::Service { .. } => {
+                split.others.push(binding.clone());
+            }
         }
     }
-    Ok((vars, secrets))
-}
-
-/// The bindings that are neither vars nor secrets, kept with the version as they came.
-fn other_bindings(bindings: &[Binding]) -> Vec<Binding> {
-    bindings
-        .iter()
-        .filter(|b| matches!(b, Binding::KvNamespace { .. } | Binding::Service { .. }))
-        .cloned()
-        .collect()
+    Ok(split)
 }
 
 /// Loads the bundle in an isolate under the startup limits and returns the wall time the
@@ -447,7 +458,7 @@ mod tests {
             text: "x".into(),
         };
         assert!(split_bindings(&[text("A"), text("A")]).is_err());
-        let (vars, secrets) = split_bindings(&[
+        let split = split_bindings(&[
             text("A"),
             Binding::SecretText {
                 name: "S".into(),
@@ -455,7 +466,7 @@ mod tests {
             },
         ])
         .expect("valid bindings");
-        assert_eq!(vars.len(), 1);
-        assert_eq!(secrets.get("S").map(String::as_str), Some("s"));
+        assert_eq!(split.vars.len(), 1);
+        assert_eq!(split.secrets.get("S").map(String::as_str), Some("s"));
     }
 }

@@ -149,45 +149,40 @@ impl Manifest {
             return Err("the configuration is not a table of keys".to_string());
         };
         let mut unsupported = Unsupported::default();
-        let envs = top.remove("env");
-        let resolved = match env {
+        let mut envs = match top.remove("env") {
+            Some(Value::Object(envs)) => envs,
+            _ => Map::new(),
+        };
+        let mut resolved = match env {
             None => {
                 // The environments not chosen are only checked for keys Skiff lacks.
-                if let Some(Value::Object(envs)) = &envs {
-                    for (name, section) in envs {
-                        if let Value::Object(section) = section {
-                            let mut section = section.clone();
-                            take_known(&mut section, &format!("env.{name}."), &mut unsupported)?;
-                        }
+                for (name, section) in envs {
+                    if let Value::Object(mut section) = section {
+                        take_known(&mut section, &format!("env.{name}."), &mut unsupported)?;
                     }
                 }
                 top
             }
             Some(env) => {
-                let Some(Value::Object(section)) = envs.as_ref().and_then(|envs| envs.get(env))
-                else {
+                let Some(Value::Object(section)) = envs.remove(env) else {
                     return Err(format!(
                         "--env {env}: there is no [env.{env}] section (wrangler.json: \"env\": \
                          {{ \"{env}\": {{ ... }} }})"
                     ));
                 };
                 let top_name = top.get("name").and_then(Value::as_str).map(str::to_string);
+                let names_itself = section.contains_key("name");
                 let mut resolved: Map<String, Value> = top
                     .into_iter()
                     .filter(|(key, _)| !NOT_INHERITED.contains(&key.as_str()))
                     .collect();
-                for (key, value) in section {
-                    resolved.insert(key.clone(), value.clone());
-                }
-                if !section.contains_key("name")
-                    && let Some(name) = top_name
-                {
+                resolved.extend(section);
+                if !names_itself && let Some(name) = top_name {
                     resolved.insert("name".into(), Value::String(format!("{name}-{env}")));
                 }
                 resolved
             }
         };
-        let mut resolved = resolved;
         let mut manifest = take_known(&mut resolved, "", &mut unsupported)?;
         manifest.unsupported = unsupported.0;
         Ok(manifest)
