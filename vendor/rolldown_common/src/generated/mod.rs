@@ -1,0 +1,2 @@
+pub mod checks_options;
+pub mod runtime_helper;

@@ -1,0 +1,7 @@
+use arcstr::ArcStr;
+
+#[derive(Debug)]
+pub struct HmrBoundaryOutput {
+  pub boundary: ArcStr,
+  pub accepted_via: ArcStr,
+}

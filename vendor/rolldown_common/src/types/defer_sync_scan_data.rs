@@ -1,0 +1,7 @@
+use super::side_effects::HookSideEffects;
+
+#[derive(Debug)]
+pub struct DeferSyncScanData {
+  pub id: String,
+  pub side_effects: Option<HookSideEffects>,
+}

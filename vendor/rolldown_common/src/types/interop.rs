@@ -1,0 +1,4 @@
+pub enum Interop {
+  Babel,
+  Node,
+}
