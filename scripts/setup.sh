@@ -2,7 +2,8 @@
 # Installs what building Skiff needs on Debian 12 when it is missing: cmake (v8x builds
 # QuickJS-ng and WAMR with it), libsimde-dev (WAMR's SIMD headers, which its build would
 # otherwise clone with git), C and C++ compilers (QuickJS-ng, WAMR, and ada, the URL parser,
-# which is C++20), and wrk for the benchmark. Needs root or sudo for apt-get.
+# which is C++20), wrk for the benchmark, and Node.js with npm for the tests' npm packages.
+# Needs root or sudo for apt-get.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,10 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 { command -v cc && command -v c++; } >/dev/null 2>&1 || need+=(build-essential)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# Node.js and npm: the tests install real npm packages (`npm ci` against committed lockfiles)
+# and the benchmarks fetch workerd from the npm registry. Skiff itself never needs them.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -10,11 +10,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use notify::{RecursiveMode, Watcher};
-use skiff_edge_node::{EdgeNode, NodeConfig, ScriptSource, project_bundle};
+use skiff_edge_node::{EdgeNode, NodeConfig, ScriptSource};
 use skiff_project::{Project, SourceError};
 use skiff_runtime::{BUNDLE_BASE, LogEvent, LogLevel, ScriptBundle};
 
 use crate::RuntimeArgs;
+use crate::platform::BuildArgs;
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -33,6 +34,8 @@ pub struct DevArgs {
     /// A var for the worker's env, KEY=VALUE (repeatable).
     #[arg(long = "var", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    #[command(flatten)]
+    build: BuildArgs,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -85,6 +88,7 @@ struct DevSource {
     project: Project,
     name: String,
     vars: BTreeMap<String, String>,
+    build: BuildArgs,
 }
 
 impl DevSource {
@@ -92,6 +96,7 @@ impl DevSource {
         entry: &Path,
         env: Option<&str>,
         vars: BTreeMap<String, String>,
+        build: BuildArgs,
     ) -> Result<Self, SourceError> {
         let project = Project::open_env(entry, env)?;
         let name = project.default_name();
@@ -99,11 +104,26 @@ impl DevSource {
             project,
             name,
             vars,
+            build,
         })
     }
 
+    /// Builds the project (bundled, unless `--no-bundle`) into the bundle the node runs.
     fn bundle(&self) -> Result<ScriptBundle, SourceError> {
-        project_bundle(&self.project, &self.name, &self.vars)
+        let built = self
+            .build
+            .build(&self.project)
+            .map_err(|err| SourceError::Invalid {
+                path: self.project.root.clone(),
+                message: format!("{err:#}"),
+            })?;
+        Ok(ScriptBundle {
+            name: self.name.clone(),
+            main_module: built.bundle.main_module,
+            modules: built.bundle.modules,
+            env: self.project.env(&self.vars),
+            version: None,
+        })
     }
 }
 
@@ -116,7 +136,7 @@ impl ScriptSource for DevSource {
 pub async fn run(args: DevArgs) -> Result<()> {
     let entry = args.entry.clone().unwrap_or_else(|| PathBuf::from("."));
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let source = DevSource::open(&entry, args.env.as_deref(), vars)
+    let source = DevSource::open(&entry, args.env.as_deref(), vars, args.build.clone())
         .with_context(|| format!("opening the worker at {}", entry.display()))?;
     crate::platform::warn_unsupported(&source.project);
     let root = source.project.root.clone();

@@ -4,6 +4,7 @@
 
 mod client;
 mod dev;
+mod init;
 mod platform;
 
 use std::ffi::OsString;
@@ -43,8 +44,8 @@ enum Command {
     Control(ControlPlaneArgs),
     /// Run an edge node serving what the control plane deploys, or the scripts in a directory.
     Node(Box<NodeArgs>),
-    /// Create a worker project: skiff.toml, src/index.js, .gitignore.
-    Init(platform::InitArgs),
+    /// Create a worker project from a template: `ts` (default), `js` or `hono`.
+    Init(init::InitArgs),
     /// Upload the project in the current folder and deploy it to every edge node.
     Deploy(platform::DeployArgs),
     /// List a script's versions, or deploy versions (gradual rollouts: V1@90 V2@10).
@@ -295,7 +296,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(run_node(*args))
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
-        Command::Init(args) => platform::init(args),
+        Command::Init(args) => init::init(args),
         Command::Deploy(args) => runtime.block_on(platform::deploy(args)),
         Command::Versions(command) => runtime.block_on(platform::versions(command)),
         Command::Rollback(args) => runtime.block_on(platform::rollback(args)),

@@ -108,16 +108,58 @@ pub struct WaitArgs {
     wait_secs: u64,
 }
 
-#[derive(Args)]
-pub struct InitArgs {
-    /// The worker's name; also the folder created for it.
-    name: String,
+/// How a project becomes the modules that are uploaded.
+#[derive(Args, Clone, Debug, Default)]
+pub struct BuildArgs {
+    /// Upload the project's JavaScript modules as they are, without bundling (also
+    /// `no_bundle = true` in the configuration).
+    #[arg(long)]
+    pub no_bundle: bool,
+    /// Write what would be uploaded (modules and source maps) to DIR.
+    #[arg(long, value_name = "DIR")]
+    pub outdir: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    /// Builds `project` (see `skiff_bundler`), writing the result to `--outdir` when given.
+    pub fn build(&self, project: &Project) -> Result<skiff_bundler::Build> {
+        let built = skiff_bundler::build(project, self.no_bundle).map_err(|err| anyhow!(err))?;
+        if let Some(dir) = &self.outdir {
+            write_outdir(dir, &built)?;
+        }
+        Ok(built)
+    }
+}
+
+/// Writes the modules and source maps of `built` under `dir`.
+fn write_outdir(dir: &Path, built: &skiff_bundler::Build) -> Result<()> {
+    let maps = (built.source_maps.iter()).map(|(path, map)| (format!("{path}.map"), map));
+    for (path, text) in built
+        .bundle
+        .modules
+        .iter()
+        .map(|(p, t)| (p.clone(), t))
+        .chain(maps)
+    {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 #[derive(Args)]
 pub struct DeployArgs {
     #[command(flatten)]
     script: ScriptArgs,
+    #[command(flatten)]
+    build: BuildArgs,
+    /// Build (and write `--outdir`), but upload nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     wait: WaitArgs,
     #[command(flatten)]
@@ -212,49 +254,8 @@ pub enum Format {
     Json,
 }
 
-pub fn init(args: InitArgs) -> Result<()> {
-    validate_script_name(&args.name).map_err(|message| anyhow!(message))?;
-    let dir = PathBuf::from(&args.name);
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        bail!("{} already exists and is not empty", dir.display());
-    }
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let today = chrono::Utc::now().format("%Y-%m-%d");
-    let files = [
-        (
-            "skiff.toml",
-            format!(
-                "name = \"{}\"\nmain = \"src/index.js\"\ncompatibility_date = \"{today}\"\n\n\
-                 [vars]\nGREETING = \"Hello\"\n",
-                args.name
-            ),
-        ),
-        (
-            "src/index.js",
-            "export default {\n  async fetch(request, env, ctx) {\n    \
-             const url = new URL(request.url);\n    \
-             return new Response(`${env.GREETING} from ${url.hostname}!\\n`);\n  },\n};\n"
-                .to_string(),
-        ),
-        (".gitignore", ".dev.vars\nnode_modules/\n".to_string()),
-    ];
-    for (path, text) in files {
-        let path = dir.join(path);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!(
-        "Created {}/ (skiff.toml, src/index.js, .gitignore)",
-        args.name
-    );
-    println!("  cd {} && skiff dev      # run it locally", args.name);
-    println!("  skiff deploy              # put it on every edge node");
-    Ok(())
-}
-
 /// The upload of a project: metadata and module parts, shaped like Cloudflare's script upload.
-fn upload_form(project: &Project) -> Result<(Form, usize)> {
-    let bundle = project.modules()?;
+fn upload_form(project: &Project, bundle: skiff_protocol::Bundle) -> Result<(Form, usize)> {
     let bindings = project
         .manifest
         .vars
@@ -313,8 +314,31 @@ fn upload_form(project: &Project) -> Result<(Form, usize)> {
 pub async fn deploy(args: DeployArgs) -> Result<()> {
     let project = args.script.open_project()?;
     let name = args.script.pick(project.manifest.name.clone())?;
+    let started = Instant::now();
+    let built = (args.build.build(&project))
+        .with_context(|| format!("building {name} from {}", display_dir(&project.root)))?;
+    let bundled = built
+        .bundle
+        .modules
+        .values()
+        .map(String::len)
+        .sum::<usize>();
+    println!(
+        "Built {name} ({} in {} module{}) in {} ms",
+        human_size(bundled as u64),
+        built.bundle.modules.len(),
+        if built.bundle.modules.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        started.elapsed().as_millis()
+    );
+    if args.dry_run {
+        return Ok(());
+    }
     let client = Client::new(&args.control)?;
-    let (form, size) = upload_form(&project)?;
+    let (form, size) = upload_form(&project, built.bundle)?;
     // The control plane refuses these with 413 too; saying so before sending them spares the
     // upload and gives the reason even when the connection is cut mid-body.
     if size > MAX_BUNDLE_BYTES {

@@ -196,7 +196,7 @@ fn deploy_errors_say_what_to_do() {
     let (ok, text) = run_platform_command(&["init", "site"], dir.path(), &unreachable, "t");
     assert!(ok, "{text}");
     let project = dir.path().join("site");
-    for file in ["skiff.toml", "src/index.js", ".gitignore"] {
+    for file in ["skiff.toml", "src/index.ts", "tsconfig.json", ".gitignore"] {
         assert!(project.join(file).is_file(), "init wrote no {file}");
     }
 

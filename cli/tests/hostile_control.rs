@@ -134,7 +134,7 @@ fn a_node_syncs_over_https_with_its_token_from_a_file() {
     // The CLI deploys over HTTPS, trusting the same CA, and the node goes live over it.
     let projects = root.join("projects");
     std::fs::create_dir_all(&projects).expect("mkdir");
-    let init = skiff(&["init", "hello"], &projects, &[]);
+    let init = skiff(&["init", "hello", "--template", "js"], &projects, &[]);
     assert!(init.status.success(), "{}", text(&init));
     let project = projects.join("hello");
     std::fs::write(

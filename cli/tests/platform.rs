@@ -140,7 +140,7 @@ impl Platform {
         std::fs::create_dir_all(&projects).expect("mkdir");
         let dir = projects.join(name);
         if !dir.exists() {
-            let out = self.cli(&["init", name], &projects, "");
+            let out = self.cli(&["init", name, "--template", "js"], &projects, "");
             assert!(out.status.success(), "init: {}", text(&out));
         }
         std::fs::write(dir.join("src/index.js"), source).expect("write module");
@@ -412,13 +412,22 @@ fn bad_uploads_and_tokens_are_refused_and_store_nothing() {
         "broken",
         "export default {\n  fetch() {\n    return new Response(\"x\";\n  }\n};\n",
     );
+    // The CLI's bundler finds it first, with file, line and column...
     let out = platform.cli(&["deploy"], &broken, "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("src/index.js:3:"), "{}", text(&out));
+    // ...and the control plane refuses it too when it arrives unbundled.
+    let out = platform.cli(&["deploy", "--no-bundle"], &broken, "");
     assert!(!out.status.success());
     assert!(text(&out).contains("line 3"), "{}", text(&out));
 
     let huge = platform.project(
         "huge",
-        &format!("// {}\n{}", "x".repeat(11 * 1024 * 1024), answer("big")),
+        &format!(
+            // Exported, so that the bundler keeps it (it folds `pad.length` and drops the rest).
+            "export const pad = \"{}\";\nexport default {{ fetch() {{ return new Response(pad.length); }} }};\n",
+            "x".repeat(11 * 1024 * 1024)
+        ),
     );
     let out = platform.cli(&["deploy"], &huge, "");
     assert!(!out.status.success());
@@ -605,4 +614,175 @@ fn a_wrangler_project_deploys_with_its_environments() {
     let out = platform.cli(&["deploy", "--env", "qa"], &project, "");
     assert!(!out.status.success(), "an environment that is not there");
     assert!(text(&out).contains("[env.qa]"), "{}", text(&out));
+}
+
+/// Copies the project at `from` (leaving out `node_modules`) to `to` and installs its packages
+/// from the npm registry with `npm ci`, as its committed lockfile pins them.
+fn npm_project(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read project") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name == "node_modules" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            npm_project(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+    if !to.join("package-lock.json").exists() {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(to)
+        .output()
+        .expect("npm runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "npm ci: {}", text(&out));
+}
+
+/// A request to `script` on node `index`: status and body.
+fn send(
+    platform: &Platform,
+    index: usize,
+    script: &str,
+    method: reqwest::Method,
+    path: &str,
+    json: Option<&str>,
+) -> (u16, String) {
+    let port = platform.node_port(index);
+    let host = format!("{script}.localhost");
+    let mut request = client(&host, port).request(method, format!("http://{host}:{port}{path}"));
+    if let Some(body) = json {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().expect("body"))
+}
+
+/// The hono example, its packages installed from npm by its lockfile, deployed through a real
+/// control plane to a node: every route answers as it should, its middleware included.
+#[test]
+fn the_hono_example_deploys_from_npm_and_answers_every_route() {
+    let platform = Platform::start(1);
+    let project = platform.dir.path().join("projects/hono-ts");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hono-ts");
+    npm_project(&example, &project);
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    let get = |path| send(&platform, 0, "hono-ts", reqwest::Method::GET, path, None);
+    assert_eq!(get("/"), (200, "Hello from Hono!".to_string()));
+    assert_eq!(
+        get("/users/7"),
+        (200, r#"{"id":7,"name":"user 7"}"#.to_string())
+    );
+    assert_eq!(
+        get("/users/x"),
+        (400, r#"{"error":"id must be a number"}"#.to_string())
+    );
+    assert_eq!(
+        get("/hello/Ada"),
+        (
+            200,
+            "<html><body><h1>Hello, Ada!</h1></body></html>".to_string()
+        )
+    );
+    assert_eq!(
+        get("/nope"),
+        (404, r#"{"error":"no route for /nope"}"#.to_string())
+    );
+    let posted = send(
+        &platform,
+        0,
+        "hono-ts",
+        reqwest::Method::POST,
+        "/items",
+        Some(r#"{"name":"pen","tags":["blue"]}"#),
+    );
+    assert_eq!(
+        posted,
+        (201, r#"{"id":1,"name":"pen","tags":["blue"]}"#.to_string())
+    );
+    // The middleware ran: the timing header is there.
+    let port = platform.node_port(0);
+    let response = client("hono-ts.localhost", port)
+        .get(format!("http://hono-ts.localhost:{port}/"))
+        .send()
+        .expect("request");
+    assert!(response.headers().contains_key("x-response-time"));
+
+    let out = platform.cli(&["deploy", "--env", "staging"], &project, "");
+    assert!(out.status.success(), "deploy --env staging: {}", text(&out));
+    assert_eq!(
+        send(
+            &platform,
+            0,
+            "hono-ts-staging",
+            reqwest::Method::GET,
+            "/",
+            None
+        ),
+        (200, "Hello from staging!".to_string())
+    );
+}
+
+/// itty-router, zod and jose from npm (a committed lockfile): routes with params, validation
+/// that names the bad fields, and JWTs signed then verified with HS256 and ES256.
+#[test]
+fn a_project_of_npm_packages_routes_validates_and_signs() {
+    let platform = Platform::start(1);
+    let project = platform.dir.path().join("projects/packages");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npm-packages");
+    npm_project(&fixture, &project);
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    let call = |method, path, body| send(&platform, 0, "packages", method, path, body);
+    assert_eq!(
+        call(reqwest::Method::GET, "/items/42", None),
+        (200, r#"{"id":"42"}"#.to_string())
+    );
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/orders",
+            Some(r#"{"item":"pen","quantity":2}"#)
+        ),
+        (
+            200,
+            r#"{"ordered":{"item":"pen","quantity":2}}"#.to_string()
+        )
+    );
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/orders",
+            Some(r#"{"item":"","quantity":-1}"#)
+        ),
+        (
+            400,
+            r#"{"status":400,"issues":["item","quantity"]}"#.to_string()
+        )
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, "/jwt/hs256", None),
+        (
+            200,
+            r#"{"alg":"HS256","sub":"user-1","role":"admin","tampered":"rejected"}"#.to_string()
+        )
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, "/jwt/es256", None),
+        (
+            200,
+            r#"{"alg":"ES256","scope":"read","parts":3}"#.to_string()
+        )
+    );
 }
