@@ -17,9 +17,17 @@ fn table() -> &'static HashMap<&'static str, Arc<str>> {
     TABLE.get_or_init(|| {
         EMBEDDED_JS
             .iter()
-            .map(|(path, text)| (*path, Arc::from(*text)))
+            .map(|(path, text)| (key(path), Arc::from(*text)))
             .collect()
     })
+}
+
+/// How a path is looked up: this crate's own sources by their path within the crate, so that
+/// the table matches whichever checkout compiled the crate (cargo shares one build script
+/// output between checkouts of the same workspace that build into one target folder); the
+/// extension crates' sources, in cargo's registry, by their whole path.
+fn key(path: &str) -> &str {
+    path.rfind("/js-api/js/").map_or(path, |at| &path[at + 1..])
 }
 
 /// Replaces every source of `extension` that would be read from disk with its embedded text.
@@ -40,7 +48,7 @@ pub fn embed(extension: &mut Extension) {
 
 fn embedded(source: &ExtensionFileSource) -> ExtensionFileSource {
     if let ExtensionFileSourceCode::LoadedFromFsDuringSnapshot(path) = &source.code
-        && let Some(text) = table().get(path)
+        && let Some(text) = table().get(key(path))
     {
         return ExtensionFileSource::new_computed(source.specifier, text.clone());
     }
