@@ -164,6 +164,7 @@ pub async fn run(args: DevArgs) -> Result<()> {
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && (event.kind.is_modify() || event.kind.is_create() || event.kind.is_remove())
+            && concerns_the_build(&event.paths)
         {
             let _ = changed_tx.send(());
         }
@@ -215,8 +216,40 @@ pub async fn run(args: DevArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether a change to `paths` can change the build: not when every one is inside
+/// `node_modules` (an `npm install` rewrites thousands of files; restart `skiff dev` after it)
+/// or `.git`.
+fn concerns_the_build(paths: &[PathBuf]) -> bool {
+    paths.iter().any(|path| {
+        !path
+            .components()
+            .any(|part| matches!(part.as_os_str().to_str(), Some("node_modules" | ".git")))
+    })
+}
+
 fn format_time(time_ms: u64) -> String {
     let secs = time_ms / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
     format!("{h:02}:{m:02}:{s:02}.{:03}", time_ms % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_inside_node_modules_or_git_do_not_rebuild() {
+        let project = Path::new("/work/app");
+        let change =
+            |parts: &[&str]| -> Vec<PathBuf> { parts.iter().map(|p| project.join(p)).collect() };
+        assert!(concerns_the_build(&change(&["src/index.ts"])));
+        assert!(!concerns_the_build(&change(&[
+            "node_modules/hono/dist/index.js"
+        ])));
+        assert!(!concerns_the_build(&change(&[".git/index"])));
+        assert!(concerns_the_build(&change(&[
+            "node_modules/x/a.js",
+            "src/util.ts"
+        ])));
+    }
 }
