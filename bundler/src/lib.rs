@@ -11,7 +11,6 @@ mod plugin;
 mod report;
 mod rules;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,12 +23,12 @@ use skiff_protocol::Bundle;
 
 pub use rules::{ModuleKind, Rules};
 
-/// What a build gives: the modules to upload, their source maps, and the files it read.
+/// What a build gives: the modules to upload, and the files it read.
 #[derive(Clone, Debug)]
 pub struct Build {
+    /// The modules, each bundled one with its source map beside it (`index.js.map`), so that
+    /// the map is stored with the version and nodes map stack traces to the project's files.
     pub bundle: Bundle,
-    /// Module path -> its source map (JSON), for modules the bundler wrote.
-    pub source_maps: BTreeMap<String, String>,
     /// The project's files in the module graph (`node_modules` left out): what `skiff dev`
     /// rebuilds on.
     pub files: Vec<PathBuf>,
@@ -65,11 +64,7 @@ pub fn build(project: &Project, no_bundle: bool) -> Result<Build, BuildError> {
         let files = (bundle.modules.keys())
             .map(|path| project.root.join(path))
             .collect();
-        return Ok(Build {
-            bundle,
-            source_maps: BTreeMap::new(),
-            files,
-        });
+        return Ok(Build { bundle, files });
     }
     let rules = Rules::new(&project.manifest.rules).map_err(BuildError::one)?;
     let root = project
@@ -111,6 +106,9 @@ async fn bundle(root: PathBuf, main: &str, rules: Rules) -> Result<Build, BuildE
         entry_filenames: Some("[name].js".to_string().into()),
         chunk_filenames: Some("[name]-[hash].js".to_string().into()),
         sourcemap: Some(SourceMapType::Hidden),
+        // Output paths (and so the maps' sources) relative to the project root: the bundle's
+        // modules sit at its root, and `src/index.ts` in a map names the project's file.
+        dir: Some(".".to_string()),
         resolve: Some(ResolveOptions {
             condition_names: Some(CONDITIONS.iter().map(|c| c.to_string()).collect()),
             main_fields: Some(["browser", "module", "main"].map(String::from).to_vec()),
@@ -143,7 +141,6 @@ async fn bundle(root: PathBuf, main: &str, rules: Rules) -> Result<Build, BuildE
         return Err(report::node_imports(findings.node_imports));
     }
     let mut bundle = Bundle::default();
-    let mut source_maps = BTreeMap::new();
     for asset in output.assets {
         let Output::Chunk(chunk) = asset else {
             continue;
@@ -153,13 +150,15 @@ async fn bundle(root: PathBuf, main: &str, rules: Rules) -> Result<Build, BuildE
             bundle.main_module = filename.clone();
         }
         if let Some(map) = &chunk.map {
-            source_maps.insert(filename.clone(), map.to_json_string());
+            // Stored beside the module it maps: the node's loader looks it up there.
+            bundle
+                .modules
+                .insert(format!("{filename}.map"), map.to_json_string());
         }
         bundle.modules.insert(filename, chunk.code.clone());
     }
     Ok(Build {
         bundle,
-        source_maps,
         files: findings.files.into_iter().collect(),
     })
 }

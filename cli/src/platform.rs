@@ -131,16 +131,9 @@ impl BuildArgs {
     }
 }
 
-/// Writes the modules and source maps of `built` under `dir`.
+/// Writes the modules of `built` (source maps included) under `dir`.
 fn write_outdir(dir: &Path, built: &skiff_bundler::Build) -> Result<()> {
-    let maps = (built.source_maps.iter()).map(|(path, map)| (format!("{path}.map"), map));
-    for (path, text) in built
-        .bundle
-        .modules
-        .iter()
-        .map(|(p, t)| (p.clone(), t))
-        .chain(maps)
-    {
+    for (path, text) in &built.bundle.modules {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -317,21 +310,12 @@ pub async fn deploy(args: DeployArgs) -> Result<()> {
     let started = Instant::now();
     let built = (args.build.build(&project))
         .with_context(|| format!("building {name} from {}", display_dir(&project.root)))?;
-    let bundled = built
-        .bundle
-        .modules
-        .values()
-        .map(String::len)
-        .sum::<usize>();
+    let code = (built.bundle.modules.iter()).filter(|(path, _)| !path.ends_with(".map"));
+    let (count, bytes) = code.fold((0, 0), |(n, b), (_, text)| (n + 1, b + text.len()));
     println!(
-        "Built {name} ({} in {} module{}) in {} ms",
-        human_size(bundled as u64),
-        built.bundle.modules.len(),
-        if built.bundle.modules.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
+        "Built {name} ({} in {count} module{}) in {} ms",
+        human_size(bytes as u64),
+        if count == 1 { "" } else { "s" },
         started.elapsed().as_millis()
     );
     if args.dry_run {

@@ -297,3 +297,39 @@ fn init_templates_run_at_once() {
         "{stderr}"
     );
 }
+
+/// An uncaught exception in a bundled TypeScript worker is reported with the project's own
+/// file and line (the bundle's source map, stored beside it), not the bundle's.
+#[test]
+fn an_exception_names_the_typescript_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("wrangler.toml", b"name = \"thrower\"\nmain = \"src/index.ts\"\n"),
+            (
+                "src/index.ts",
+                b"import { check } from \"./check\";\n\
+                  export default {\n  fetch(request: Request): Response {\n    \
+                  check(new URL(request.url).pathname);\n    return new Response(\"fine\");\n  },\n};\n",
+            ),
+            (
+                "src/check.ts",
+                b"interface Rule { path: string }\n\
+                  const rule: Rule = { path: \"/ok\" };\n\
+                  export function check(path: string): void {\n  \
+                  if (path !== rule.path) {\n    throw new Error(`refused ${path}`);\n  }\n}\n",
+            ),
+        ],
+    );
+    let mut dev = Skiff::spawn(&["dev", "--port", "0"], dir.path());
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    let status = client("127.0.0.1", port)
+        .get(format!("http://127.0.0.1:{port}/nope"))
+        .send()
+        .expect("request")
+        .status();
+    assert_eq!(status, 500);
+    let line = dev.wait_for("src/check.ts:5:");
+    assert!(line.contains("src/check.ts:5:11"), "{line}");
+}

@@ -786,3 +786,50 @@ fn a_project_of_npm_packages_routes_validates_and_signs() {
         )
     );
 }
+
+/// A TypeScript worker deployed through the control plane throws: `skiff tail` shows the
+/// stack with the project's `.ts` file and line, from the source map stored with the version.
+#[test]
+fn tail_shows_a_typescript_stack_with_its_own_lines() {
+    let platform = Platform::start(1);
+    let project = platform.dir.path().join("projects/thrower");
+    std::fs::create_dir_all(project.join("src")).expect("mkdir");
+    std::fs::write(
+        project.join("wrangler.toml"),
+        "name = \"thrower\"\nmain = \"src/index.ts\"\n",
+    )
+    .expect("write config");
+    std::fs::write(
+        project.join("src/index.ts"),
+        "type Env = Record<string, string>;\n\
+         export default {\n  fetch(request: Request, env: Env): Response {\n    \
+         throw new TypeError(`no route for ${new URL(request.url).pathname}`);\n  },\n};\n",
+    )
+    .expect("write module");
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+
+    let mut tail = Skiff::spawn_with_env(
+        &["tail", "thrower"],
+        &project,
+        &[
+            ("SKIFF_CONTROL_URL", &platform.control_url()),
+            ("SKIFF_API_TOKEN", &platform.admin_token),
+        ],
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let port = platform.node_port(0);
+    let requests = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rx.try_recv().is_err() && Instant::now() < deadline {
+            let _ = client("thrower.localhost", port)
+                .get(format!("http://thrower.localhost:{port}/missing"))
+                .send();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let line = tail.wait_for("no route for /missing");
+    let _ = tx.send(());
+    requests.join().expect("request thread");
+    assert!(line.contains("src/index.ts:4:11"), "{line}");
+}

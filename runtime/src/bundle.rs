@@ -1,5 +1,6 @@
 //! A script version: the modules of a tenant's worker and the `env` it runs with.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -112,6 +113,23 @@ impl ModuleLoader for BundleLoader {
             None => Err(JsErrorBox::generic("Module not found")),
         };
         ModuleLoadResponse::Sync(source)
+    }
+
+    /// The source map of `file_name`: the bundle's module of the same path plus `.map`, as the
+    /// CLI's bundler uploads it. Its sources are project paths (`src/index.ts`), so that a
+    /// stack trace names the tenant's own files and lines.
+    fn get_source_map(&self, file_name: &str) -> Option<Cow<'_, [u8]>> {
+        let map = ModuleSpecifier::parse(&format!("{file_name}.map")).ok()?;
+        let modules = self.0.borrow();
+        modules
+            .get(&map)
+            .map(|map| Cow::Owned(map.as_bytes().to_vec()))
+    }
+
+    /// A source named by a bundle's map is a project file, not in the bundle: a stack trace
+    /// names it all the same.
+    fn source_map_source_exists(&self, source_url: &str) -> Option<bool> {
+        Some(source_url.starts_with(BUNDLE_BASE))
     }
 }
 
