@@ -1,7 +1,7 @@
 //! The hostile-tenant suite, part one: tenant faults that took a whole node down (issue 12,
 //! item 0), each through a real `skiff node` process over real sockets, over many starts:
 //! keys made in snapshot-restored runtimes, a throwing top level, throwing callbacks, and
-//! built-ins replaced before engine-backed calls.
+//! built-ins replaced before engine-backed calls or an uncaught exception.
 //!
 //! Each of these failed on some starts only, depending on what the pool thread had run
 //! before (a warm runtime booted from the startup snapshot, or another isolate), so one
@@ -75,6 +75,18 @@ export default { fetch() { return new Response(String(value)); } };"#,
     return new Response(`tamper ${key.type} ${signature.byteLength}`);
   },
 };"#,
+    ),
+    (
+        // Replaces the error constructors, then lets an exception out of the top level:
+        // deno_core asks the engine layer for an `Error` to tell what it caught, which upstream
+        // made by calling `globalThis.Error` (null here, so no error was made and deno_core's
+        // unwrap panicked), and which a pending termination refused as well.
+        "errors",
+        r#"for (const name of ["Error", "TypeError", "RangeError", "ReferenceError", "SyntaxError"]) {
+  globalThis[name] = null;
+}
+null.property;
+export default { fetch() { return new Response("unreachable"); } };"#,
     ),
     (
         "hello",
@@ -174,6 +186,11 @@ fn tenant_faults_never_crash_or_wedge_the_node_over_many_starts() {
             );
             let tamper = get(port, "tamper.localhost");
             assert_eq!(tamper, Ok((200, "tamper secret 32".into())), "{context}");
+            let errors = get(port, "errors.localhost");
+            assert!(
+                matches!(&errors, Ok((503, body)) if body.contains("failed to start")),
+                "{context}: {errors:?}"
+            );
             let callbacks = get(port, "callbacks.localhost");
             assert_eq!(callbacks, Ok((200, "callbacks true".into())), "{context}");
             assert_eq!(

@@ -135,36 +135,67 @@ pub(crate) unsafe fn clear_pending(ctx: *mut JSContext) {
   JS_FreeValue(ctx, exc);
 }
 
+// skiff patch: errors are made without calling a constructor (vendor/README.md, "Errors the
+// embedder makes"). Upstream called `new globalThis.<name>(message)`: a tenant's replacement ran
+// in its place (or, after `Error = null`, no error was made), and with a termination pending the
+// constructor was refused; deno_core unwraps the error it asked for, so the node aborted.
+unsafe extern "C" {
+  fn JS_NewError(ctx: *mut JSContext) -> JSValue;
+  fn JS_SetPrototype(ctx: *mut JSContext, obj: JSValue, proto: JSValue) -> c_int;
+  fn JS_DefinePropertyValueStr(
+    ctx: *mut JSContext,
+    this_obj: JSValue,
+    prop: *const c_char,
+    val: JSValue,
+    flags: c_int,
+  ) -> c_int;
+}
+
+// skiff patch: a new `name` error (one of the native error types) with `message` (owned) as its
+// message and the current stack; undefined only when the engine is out of memory.
+unsafe fn new_native_error(
+  ctx: *mut JSContext,
+  name: &str,
+  message: JSValue,
+) -> JSValue {
+  let proto = match name {
+    "RangeError" => Some(c"RangeError.prototype"),
+    "ReferenceError" => Some(c"ReferenceError.prototype"),
+    "SyntaxError" => Some(c"SyntaxError.prototype"),
+    "TypeError" => Some(c"TypeError.prototype"),
+    _ => None,
+  };
+  unsafe {
+    // The context's own Error.prototype; the stack is read as the engine reads it for a throw.
+    let err = JS_NewError(ctx);
+    if err.tag == JS_TAG_EXCEPTION {
+      JS_FreeValue(ctx, message);
+      return jsv_undefined();
+    }
+    if let Some(path) = proto {
+      let proto = super::core::builtin(ctx, path);
+      if jsv_is_object(&proto) {
+        JS_SetPrototype(ctx, err, proto);
+      }
+      JS_FreeValue(ctx, proto);
+    }
+    JS_DefinePropertyValueStr(
+      ctx,
+      err,
+      c"message".as_ptr(),
+      message,
+      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE,
+    );
+    err
+  }
+}
+
 unsafe fn make_named_error(message: *const String, name: &str) -> JSValue {
   let ctx = current_ctx();
   if ctx.is_null() {
     return jsv_undefined();
   }
-  let global = JS_GetGlobalObject(ctx);
-  let cname = match std::ffi::CString::new(name) {
-    Ok(c) => c,
-    Err(_) => {
-      JS_FreeValue(ctx, global);
-      return jsv_undefined();
-    }
-  };
-  let ctor = JS_GetPropertyStr(ctx, global, cname.as_ptr());
-  JS_FreeValue(ctx, global);
-  if ctor.tag == JS_TAG_EXCEPTION || !JS_IsConstructor(ctx, ctor) {
-    JS_FreeValue(ctx, ctor);
-    return jsv_undefined();
-  }
-
-  let msg = JS_DupValue(ctx, jsval_of(message));
-  let mut args = [msg];
-  let err = JS_CallConstructor(ctx, ctor, 1, args.as_mut_ptr());
-  JS_FreeValue(ctx, ctor);
-  JS_FreeValue(ctx, msg);
-  if err.tag == JS_TAG_EXCEPTION {
-    clear_pending(ctx);
-    return jsv_undefined();
-  }
-  err
+  unsafe { new_native_error(ctx, name, JS_DupValue(ctx, jsval_of(message))) } // skiff patch
 }
 
 unsafe fn make_named_error_from_str(
@@ -175,37 +206,14 @@ unsafe fn make_named_error_from_str(
   if ctx.is_null() {
     return jsv_undefined();
   }
-  let global = JS_GetGlobalObject(ctx);
-  let cname = match std::ffi::CString::new(name) {
-    Ok(c) => c,
-    Err(_) => {
-      JS_FreeValue(ctx, global);
-      return jsv_undefined();
-    }
-  };
-  let ctor = JS_GetPropertyStr(ctx, global, cname.as_ptr());
-  JS_FreeValue(ctx, global);
-  if ctor.tag == JS_TAG_EXCEPTION || !JS_IsConstructor(ctx, ctor) {
-    JS_FreeValue(ctx, ctor);
+  // skiff patch: see `new_native_error`.
+  let msg =
+    unsafe { JS_NewStringLen(ctx, message.as_ptr() as *const c_char, message.len()) };
+  if msg.tag == JS_TAG_EXCEPTION {
+    unsafe { clear_pending(ctx) };
     return jsv_undefined();
   }
-  let cmessage = match std::ffi::CString::new(message) {
-    Ok(c) => c,
-    Err(_) => {
-      JS_FreeValue(ctx, ctor);
-      return jsv_undefined();
-    }
-  };
-  let msg = JS_NewString(ctx, cmessage.as_ptr());
-  let mut args = [msg];
-  let err = JS_CallConstructor(ctx, ctor, 1, args.as_mut_ptr());
-  JS_FreeValue(ctx, ctor);
-  JS_FreeValue(ctx, msg);
-  if err.tag == JS_TAG_EXCEPTION {
-    clear_pending(ctx);
-    return jsv_undefined();
-  }
-  err
+  unsafe { new_native_error(ctx, name, msg) }
 }
 
 unsafe fn read_num_prop(
