@@ -164,6 +164,21 @@ pub fn external_memory(state: &OpState) -> Arc<ExternalMemory> {
     state.borrow::<Arc<ExternalMemory>>().clone()
 }
 
+/// Seeds the random generator behind `crypto.subtle` (aws-lc's). Its first use in a process
+/// gathers entropy from CPU timing jitter, 40 to 60 ms of CPU on a 2-core VM: left to the
+/// first tenant that generates a key, that cost counted against the tenant's CPU limit and
+/// stopped it with a 503 at a 50 ms limit. Call once per process before any tenant runs.
+pub fn seed_crypto_random() {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut byte = [0u8; 1];
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut byte)
+        .is_err()
+    {
+        tracing::warn!("the crypto random generator could not be seeded ahead of the tenants");
+    }
+}
+
 /// Finishes a runtime just created with [`extensions`] (freshly, or from a snapshot made by
 /// [`create_snapshot`]): registers the tenant start hook and starts the dispatch loop, the two
 /// parts of the bootstrap a snapshot cannot hold. Call once, with the runtime's isolate
