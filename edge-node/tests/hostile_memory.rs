@@ -86,15 +86,15 @@ async fn condemn(node: &common::TestNode, script: &str, kills: usize) -> usize {
 }
 
 /// Condemns `kills` isolates of `script` and asserts that the process's RSS comes back to
-/// within 50 % of `before` (when it was measured) within a few seconds: the last condemned
-/// isolate is dropped only after its 503 is sent. The target is 10 %, reached in the
-/// node's own process about half the time (SECURITY.md has the figures); the bound leaves room
-/// for the allocator's fragmentation, which varies from run to run, and for this test
-/// process's own allocations. Without the fixes the growth was hundreds of MB.
+/// within 30 % of `before` (when it was measured) within a few seconds: the last condemned
+/// isolate is dropped only after its 503 is sent. The target is 10 %, which the node's
+/// own process meets (SECURITY.md has the figures); in this process the test's own allocations
+/// come on top (+13-18 % seen), and the bound leaves room for the allocator's fragmentation,
+/// which varies from run to run. Without the fixes the growth was hundreds of MB.
 async fn condemn_within(node: &common::TestNode, script: &str, kills: usize, before: u64) {
     let requests = condemn(node, script, kills).await;
     let target = before + before / 10;
-    let bound = before + before / 2;
+    let bound = before + before * 3 / 10;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut after = rss_bytes();
     while after > target && std::time::Instant::now() < deadline {

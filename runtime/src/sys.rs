@@ -59,13 +59,54 @@ pub(crate) fn lower_priority(nice: i32) -> bool {
     }
 }
 
+/// Sizes at or above which glibc maps an allocation on its own, and freed space at the top of
+/// an arena above which it hands that space back (see [`tune_allocator`]).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD: libc::c_int = 16 << 20;
+
+/// Fixes glibc's two thresholds for the process, once. Left to itself glibc raises them as the
+/// process frees large blocks, up to 32 MiB and twice that: after a tenant's 4 MiB blobs, later
+/// ones are carved from the arenas, and each arena keeps up to the trim threshold of freed
+/// space at its top, which `malloc_trim` does not touch in any arena but the main one. Fixed,
+/// blocks of 1 MiB and more (blob parts, WebAssembly memories, large array buffers) are mapped
+/// one by one and unmapped when freed; the trim threshold stays high, so that serving does not
+/// give memory back and take it again on every request.
+pub(crate) fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static TUNED: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only sets the allocator's parameters.
+        TUNED.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        });
+    }
+}
+
 /// Hands memory freed by a disposed isolate back to the system, so that a memory bomb does not
-/// leave the node's RSS raised. glibc keeps freed memory in its arenas until asked; other
-/// allocators return it on their own, so elsewhere this does nothing.
+/// leave the node's RSS raised; called on the thread the isolate ran on. glibc keeps freed
+/// memory in its arenas until asked; other allocators return it on their own, so elsewhere
+/// this does nothing.
 pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's free lists.
-    unsafe {
-        libc::malloc_trim(0);
+    {
+        /// Freeing a block this large (below the mmap threshold) makes glibc look at the top
+        /// of the freeing thread's arena.
+        const PROBE: usize = 96 << 10;
+        tune_allocator();
+        // SAFETY: malloc_trim only walks the allocator's free lists; mallopt sets a parameter;
+        // the probe is allocated and freed here and nowhere else.
+        unsafe {
+            // Free pages inside every arena go back.
+            libc::malloc_trim(0);
+            // The top of this thread's arena, where the isolate's memory was, goes back too:
+            // with the trim threshold at zero for a moment, freeing the probe trims it.
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 0);
+            // (black_box: the compiler may otherwise drop a block that is never used)
+            libc::free(std::hint::black_box(libc::malloc(PROBE)));
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        }
     }
 }

@@ -114,6 +114,7 @@ impl WorkerPool {
     pub fn with_warm(threads: usize, warm_per_thread: usize) -> std::io::Result<Self> {
         // A thread must be able to create at least one isolate besides its warm runtimes.
         let warm_per_thread = warm_per_thread.min(ISOLATES_PER_THREAD - 1);
+        crate::sys::tune_allocator();
         skiff_js_api::seed_crypto_random();
         crate::snapshot::prepare();
         let (stop, _) = watch::channel(false);

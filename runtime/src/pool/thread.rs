@@ -116,6 +116,11 @@ pub(super) fn spawn_thread(
         // LocalSet's tasks) the isolates still running.
         context.warm.close();
         drop(local);
+        drop(context);
+        drop(runtime);
+        // The thread's allocator arena outlives it (the next thread takes it over): what the
+        // engines freed there, the top of the arena included, goes back to the system now.
+        crate::sys::release_freed_memory();
     })?;
     Ok(PoolThread { jobs, load, join })
 }
