@@ -80,7 +80,7 @@ for i in $(seq 1 40); do
 done
 lines=$(cat "$gen"/src/*.ts | wc -l)
 
-now_ms() { date +%s%N | awk '{ printf "%d", $1 / 1000000 }'; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); } # (mawk's printf %d stops at 2^31)
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 bench_project() { # name dir entry
