@@ -59,10 +59,10 @@ pub(crate) fn lower_priority(nice: i32) -> bool {
     }
 }
 
-/// Sizes at or above which glibc maps an allocation on its own, and freed space at the top of
-/// an arena above which it hands that space back (see [`tune_allocator`]).
+/// Allocations of this size and more glibc maps one by one (see [`tune_allocator`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+/// Freed space at the top of an arena past which glibc hands it back (see [`tune_allocator`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 16 << 20;
 
