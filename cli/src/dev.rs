@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use notify::{RecursiveMode, Watcher};
-use skiff_edge_node::{EdgeNode, NodeConfig, ScriptSource};
+use skiff_edge_node::{EdgeNode, NodeConfig, ScriptSource, project_bundle};
 use skiff_project::{Project, SourceError};
 use skiff_runtime::{BUNDLE_BASE, LogEvent, LogLevel, ScriptBundle};
 
@@ -117,13 +117,12 @@ impl DevSource {
                 path: self.project.root.clone(),
                 message: format!("{err:#}"),
             })?;
-        Ok(ScriptBundle {
-            name: self.name.clone(),
-            main_module: built.bundle.main_module,
-            modules: built.bundle.modules,
-            env: self.project.env(&self.vars),
-            version: None,
-        })
+        Ok(project_bundle(
+            &self.project,
+            built.bundle,
+            &self.name,
+            &self.vars,
+        ))
     }
 }
 

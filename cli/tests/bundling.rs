@@ -169,12 +169,15 @@ fn deploy_dry_run_writes_the_bundle_and_its_source_map() {
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(&config, format!("workers_dev = true\n{text}")).expect("write");
     let out = dir.path().join("out");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["deploy", "--dry-run", "--outdir"])
-        .arg(&out)
-        .current_dir(dir.path())
-        .output()
-        .expect("skiff runs");
+    let output = Skiff::run(
+        &[
+            "deploy",
+            "--dry-run",
+            "--outdir",
+            out.to_str().expect("utf-8 path"),
+        ],
+        dir.path(),
+    );
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -222,17 +225,16 @@ fn deploy_reports_a_missing_package_with_its_place_and_what_to_do() {
             ),
         ],
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args([
+    let output = Skiff::run(
+        &[
             "deploy",
             "--control",
             "http://127.0.0.1:9",
             "--api-token",
             "t",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .expect("skiff runs");
+        ],
+        dir.path(),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("src/index.ts:1:22"), "{stderr}");
@@ -248,11 +250,7 @@ fn init_templates_run_at_once() {
     for (name, template) in [("typed", None), ("plain", Some("js"))] {
         let mut args = vec!["init", name];
         args.extend(template.map(|t| ["--template", t]).into_iter().flatten());
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .expect("skiff runs");
+        let out = Skiff::run(&args, dir.path());
         assert!(out.status.success(), "{out:?}");
         let main = if template.is_some() {
             "src/index.js"
@@ -273,11 +271,7 @@ fn init_templates_run_at_once() {
         assert_eq!(body, "Hello from 127.0.0.1!\n", "{name}");
     }
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["init", "api", "--template", "hono"])
-        .current_dir(dir.path())
-        .output()
-        .expect("skiff runs");
+    let out = Skiff::run(&["init", "api", "--template", "hono"], dir.path());
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("npm install"));
     let package: serde_json::Value = serde_json::from_str(
@@ -285,11 +279,7 @@ fn init_templates_run_at_once() {
     )
     .expect("json");
     assert!(package["dependencies"]["hono"].is_string(), "{package}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["deploy", "--dry-run"])
-        .current_dir(dir.path().join("api"))
-        .output()
-        .expect("skiff runs");
+    let out = Skiff::run(&["deploy", "--dry-run"], &dir.path().join("api"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -616,6 +616,20 @@ fn a_wrangler_project_deploys_with_its_environments() {
     assert!(text(&out).contains("[env.qa]"), "{}", text(&out));
 }
 
+/// Copies the project at `source` (relative to this crate) into the platform's folder as
+/// `name`, installs its packages with [`npm_project`] and deploys it; the project's folder.
+fn deploy_npm_project(platform: &Platform, source: &str, name: &str) -> PathBuf {
+    let project = platform.dir.path().join("projects").join(name);
+    std::fs::create_dir_all(&project).expect("mkdir");
+    npm_project(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(source),
+        &project,
+    );
+    let out = platform.cli(&["deploy"], &project, "");
+    assert!(out.status.success(), "deploy: {}", text(&out));
+    project
+}
+
 /// Copies the project at `from` (leaving out `node_modules`) to `to` and installs its packages
 /// from the npm registry with `npm ci`, as its committed lockfile pins them.
 fn npm_project(from: &Path, to: &Path) {
@@ -671,12 +685,7 @@ fn send(
 #[test]
 fn the_hono_example_deploys_from_npm_and_answers_every_route() {
     let platform = Platform::start(1);
-    let project = platform.dir.path().join("projects/hono-ts");
-    std::fs::create_dir_all(&project).expect("mkdir");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hono-ts");
-    npm_project(&example, &project);
-    let out = platform.cli(&["deploy"], &project, "");
-    assert!(out.status.success(), "deploy: {}", text(&out));
+    let project = deploy_npm_project(&platform, "../examples/hono-ts", "hono-ts");
     let get = |path| send(&platform, 0, "hono-ts", reqwest::Method::GET, path, None);
     assert_eq!(get("/"), (200, "Hello from Hono!".to_string()));
     assert_eq!(
@@ -738,12 +747,7 @@ fn the_hono_example_deploys_from_npm_and_answers_every_route() {
 #[test]
 fn a_project_of_npm_packages_routes_validates_and_signs() {
     let platform = Platform::start(1);
-    let project = platform.dir.path().join("projects/packages");
-    std::fs::create_dir_all(&project).expect("mkdir");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npm-packages");
-    npm_project(&fixture, &project);
-    let out = platform.cli(&["deploy"], &project, "");
-    assert!(out.status.success(), "deploy: {}", text(&out));
+    deploy_npm_project(&platform, "tests/fixtures/npm-packages", "packages");
     let call = |method, path, body| send(&platform, 0, "packages", method, path, body);
     assert_eq!(
         call(reqwest::Method::GET, "/items/42", None),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use skiff_project::{Project, SourceError, io_error, is_module, sorted_entries};
-use skiff_protocol::validate_script_name;
+use skiff_protocol::{Bundle, validate_script_name};
 use skiff_runtime::ScriptBundle;
 
 /// The scripts a node serves.
@@ -30,21 +30,21 @@ impl ScriptSource for NoScripts {
     }
 }
 
-/// `project`'s modules as a runtime bundle named `name`, with its local `env` plus
-/// `extra_vars` (see [`Project::env`]).
+/// `modules` (`project`'s, as read or as bundled) as a runtime bundle named `name`, with the
+/// project's local `env` plus `extra_vars` (see [`Project::env`]).
 pub fn project_bundle(
     project: &Project,
+    modules: Bundle,
     name: &str,
     extra_vars: &BTreeMap<String, String>,
-) -> Result<ScriptBundle, SourceError> {
-    let modules = project.modules()?;
-    Ok(ScriptBundle {
+) -> ScriptBundle {
+    ScriptBundle {
         name: name.to_string(),
         main_module: modules.main_module,
         modules: modules.modules,
         env: project.env(extra_vars),
         version: None,
-    })
+    }
 }
 
 /// Scripts from a directory: `NAME.js` files and `NAME/` project folders.
@@ -86,7 +86,12 @@ impl ScriptSource for DirectorySource {
                 path: path.clone(),
                 message,
             })?;
-            bundles.push(project_bundle(&project, &name, &BTreeMap::new())?);
+            bundles.push(project_bundle(
+                &project,
+                project.modules()?,
+                &name,
+                &BTreeMap::new(),
+            ));
         }
         Ok(bundles)
     }

@@ -20,6 +20,15 @@ pub struct Skiff {
 }
 
 impl Skiff {
+    /// Runs `skiff` with `args` in `dir` to its end: its status and output.
+    pub fn run(args: &[&str], dir: &Path) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("skiff runs")
+    }
+
     pub fn spawn(args: &[&str], dir: &Path) -> Self {
         Self::spawn_with_env(args, dir, &[])
     }
