@@ -34,6 +34,14 @@ pub struct DevArgs {
     /// A var for the worker's env, KEY=VALUE (repeatable).
     #[arg(long = "var", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// Where local state (KV namespaces, in `kv.db`) is kept across restarts, as wrangler's
+    /// `--persist-to` (default: `.skiff/state` in the project folder).
+    #[arg(long, value_name = "DIR")]
+    persist_to: Option<PathBuf>,
+    /// Serve the project at PATH as script NAME beside the worker, for its `[[services]]`
+    /// bindings (repeatable).
+    #[arg(long = "service", value_name = "NAME=PATH", value_parser = parse_service)]
+    services: Vec<(String, PathBuf)>,
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
@@ -45,6 +53,15 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+fn parse_service(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text
+        .split_once('=')
+        .filter(|(name, path)| !name.is_empty() && !path.is_empty())
+        .ok_or_else(|| format!("expected NAME=PATH, got {text:?}"))?;
+    skiff_protocol::validate_script_name(name)?;
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 struct Colors {
@@ -89,6 +106,8 @@ struct DevSource {
     name: String,
     vars: BTreeMap<String, String>,
     build: BuildArgs,
+    /// The projects served beside it for service bindings, by script name.
+    services: Vec<(String, Project)>,
 }
 
 impl DevSource {
@@ -105,7 +124,29 @@ impl DevSource {
             name,
             vars,
             build,
+            services: Vec::new(),
         })
+    }
+
+    /// Every bundle the dev node serves: the worker's, then its services'.
+    fn bundles(&self) -> Result<Vec<ScriptBundle>, SourceError> {
+        let mut bundles = vec![self.bundle()?];
+        for (name, project) in &self.services {
+            let built = self
+                .build
+                .build(project)
+                .map_err(|err| SourceError::Invalid {
+                    path: project.root.clone(),
+                    message: format!("{err:#}"),
+                })?;
+            bundles.push(project_bundle(
+                project,
+                built.bundle,
+                name,
+                &BTreeMap::new(),
+            ));
+        }
+        Ok(bundles)
     }
 
     /// Builds the project (bundled, unless `--no-bundle`) into the bundle the node runs.
@@ -128,15 +169,20 @@ impl DevSource {
 
 impl ScriptSource for DevSource {
     fn load_all(&self) -> Result<Vec<ScriptBundle>, SourceError> {
-        Ok(vec![self.bundle()?])
+        self.bundles()
     }
 }
 
 pub async fn run(args: DevArgs) -> Result<()> {
     let entry = args.entry.clone().unwrap_or_else(|| PathBuf::from("."));
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
-    let source = DevSource::open(&entry, args.env.as_deref(), vars, args.build.clone())
+    let mut source = DevSource::open(&entry, args.env.as_deref(), vars, args.build.clone())
         .with_context(|| format!("opening the worker at {}", entry.display()))?;
+    for (name, path) in &args.services {
+        let project = Project::open(path)
+            .with_context(|| format!("opening service {name} at {}", path.display()))?;
+        source.services.push((name.clone(), project));
+    }
     crate::platform::warn_unsupported(&source.project);
     let root = source.project.root.clone();
     let colors = Arc::new(colors());
@@ -144,6 +190,13 @@ pub async fn run(args: DevArgs) -> Result<()> {
     let mut config = NodeConfig::new(SocketAddr::new(args.ip, args.port));
     args.runtime.apply(&mut config);
     config.default_script = Some(source.name.clone());
+    let state_dir = args
+        .persist_to
+        .clone()
+        .unwrap_or_else(|| root.join(".skiff").join("state"));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the local state folder {}", state_dir.display()))?;
+    config.kv_path = Some(state_dir.join("kv.db"));
     let log_colors = colors.clone();
     let log_root = root.clone();
     config.log = Arc::new(move |event: LogEvent| {
@@ -172,6 +225,11 @@ pub async fn run(args: DevArgs) -> Result<()> {
     watcher
         .watch(&root, RecursiveMode::Recursive)
         .with_context(|| format!("watching {}", root.display()))?;
+    for (name, project) in &source.services {
+        watcher
+            .watch(&project.root, RecursiveMode::Recursive)
+            .with_context(|| format!("watching service {name} at {}", project.root.display()))?;
+    }
 
     // Load now, so that a broken script is reported before the first request.
     if let Some(Err(err)) = registry.isolate(&source.name).await {
@@ -198,14 +256,22 @@ pub async fn run(args: DevArgs) -> Result<()> {
                 // Let a burst of editor writes settle, then reload once.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 while changed_rx.try_recv().is_ok() {}
-                match source.bundle() {
-                    Ok(bundle) => match registry.install(bundle).await {
-                        Ok(()) => println!("{}", colors.paint("32", "skiff dev: reloaded")),
-                        Err(err) => eprintln!(
-                            "{}",
-                            colors.paint("31", &project_locations(&err.to_string(), &root))
-                        ),
-                    },
+                match source.bundles() {
+                    Ok(bundles) => {
+                        let mut failed = false;
+                        for bundle in bundles {
+                            if let Err(err) = registry.install(bundle).await {
+                                failed = true;
+                                eprintln!(
+                                    "{}",
+                                    colors.paint("31", &project_locations(&err.to_string(), &root))
+                                );
+                            }
+                        }
+                        if !failed {
+                            println!("{}", colors.paint("32", "skiff dev: reloaded"));
+                        }
+                    }
                     Err(err) => eprintln!("{}", colors.paint("31", &err.to_string())),
                 }
             }
@@ -216,13 +282,16 @@ pub async fn run(args: DevArgs) -> Result<()> {
 }
 
 /// Whether a change to `paths` can change the build: not when every one is inside
-/// `node_modules` (an `npm install` rewrites thousands of files; restart `skiff dev` after it)
-/// or `.git`.
+/// `node_modules` (an `npm install` rewrites thousands of files; restart `skiff dev` after it),
+/// `.git`, or the local state of `.skiff` and `.wrangler` (every KV write changes it).
 fn concerns_the_build(paths: &[PathBuf]) -> bool {
     paths.iter().any(|path| {
-        !path
-            .components()
-            .any(|part| matches!(part.as_os_str().to_str(), Some("node_modules" | ".git")))
+        !path.components().any(|part| {
+            matches!(
+                part.as_os_str().to_str(),
+                Some("node_modules" | ".git" | ".skiff" | ".wrangler")
+            )
+        })
     })
 }
 
@@ -246,6 +315,7 @@ mod tests {
             "node_modules/hono/dist/index.js"
         ])));
         assert!(!concerns_the_build(&change(&[".git/index"])));
+        assert!(!concerns_the_build(&change(&[".skiff/state/kv.db-wal"])));
         assert!(concerns_the_build(&change(&[
             "node_modules/x/a.js",
             "src/util.ts"

@@ -5,6 +5,7 @@
 mod client;
 mod dev;
 mod init;
+mod kv;
 mod platform;
 
 use std::ffi::OsString;
@@ -60,6 +61,9 @@ enum Command {
     Secret(platform::SecretCommand),
     /// Stream a script's console output and exceptions from every node.
     Tail(platform::TailArgs),
+    /// Workers KV: namespaces and keys.
+    #[command(subcommand)]
+    Kv(kv::KvCommand),
 }
 
 /// Settings shared by `skiff node` and `skiff dev`.
@@ -98,6 +102,10 @@ pub struct RuntimeArgs {
     /// Seconds an isolate may sit idle before it is evicted.
     #[arg(long, default_value_t = 900)]
     isolate_idle_secs: u64,
+    /// The Cache API's store (caches.default, caches.open), in MiB for the whole node; a
+    /// response larger than an eighth of it is not stored.
+    #[arg(long, default_value_t = skiff_runtime::DEFAULT_CACHE_BYTES >> 20)]
+    cache_mib: u64,
 }
 
 impl RuntimeArgs {
@@ -123,6 +131,7 @@ impl RuntimeArgs {
         };
         config.wait_until = Duration::from_secs(self.wait_until_secs);
         config.threads = self.threads;
+        config.response_cache_bytes = self.cache_mib.saturating_mul(1024 * 1024);
     }
 }
 
@@ -303,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Delete(args) => runtime.block_on(platform::delete(args)),
         Command::Secret(command) => runtime.block_on(platform::secret(command)),
         Command::Tail(args) => runtime.block_on(platform::tail(args)),
+        Command::Kv(command) => runtime.block_on(kv::run(command)),
     }
 }
 

@@ -151,6 +151,79 @@ fn dev_reads_wrangler_toml_and_its_environments() {
     assert_eq!(body, "staging hello|undefined|t0k3n");
 }
 
+/// `skiff dev` gives a worker its KV namespaces in a local file that outlives the process
+/// (`--persist-to`), and its service bindings to other projects (`--service NAME=PATH`).
+#[test]
+fn dev_keeps_kv_across_restarts_and_serves_service_bindings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("app");
+    let auth = dir.path().join("auth");
+    std::fs::create_dir_all(app.join("src")).expect("mkdir");
+    std::fs::create_dir_all(auth.join("src")).expect("mkdir");
+    std::fs::write(
+        app.join("wrangler.toml"),
+        "name = \"app\"\nmain = \"src/index.js\"\n\
+         [[kv_namespaces]]\nbinding = \"STORE\"\nid = \"local-store\"\n\
+         [[services]]\nbinding = \"AUTH\"\nservice = \"auth\"\n",
+    )
+    .expect("write config");
+    std::fs::write(
+        app.join("src/index.js"),
+        r#"export default { async fetch(request, env) {
+            const url = new URL(request.url);
+            if (url.pathname === "/count") {
+                const count = Number(await env.STORE.get("count") ?? "0") + 1;
+                await env.STORE.put("count", String(count));
+                return new Response(String(count));
+            }
+            const answer = await env.AUTH.fetch("https://auth/");
+            return new Response(`auth says ${await answer.text()}`);
+        } };"#,
+    )
+    .expect("write module");
+    std::fs::write(
+        auth.join("skiff.toml"),
+        "name = \"auth\"\nmain = \"src/index.js\"\n",
+    )
+    .expect("write config");
+    std::fs::write(
+        auth.join("src/index.js"),
+        "export default { fetch() { return new Response('yes'); } };",
+    )
+    .expect("write module");
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().expect("utf-8 path");
+    let auth_arg = format!("auth={}", auth.to_str().expect("utf-8 path"));
+    let args = [
+        "dev",
+        "app",
+        "--port",
+        "0",
+        "--persist-to",
+        state_arg,
+        "--service",
+        &auth_arg,
+    ];
+    let get = |port: u16, path: &str| {
+        client("127.0.0.1", port)
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("request")
+    };
+    let mut dev = Skiff::spawn(&args, dir.path());
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    assert_eq!(get(port, "/count"), "1");
+    assert_eq!(get(port, "/count"), "2");
+    assert_eq!(get(port, "/"), "auth says yes");
+    drop(dev);
+
+    let mut dev = Skiff::spawn(&args, dir.path());
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    assert_eq!(get(port, "/count"), "3", "the count survived the restart");
+    assert!(state.join("kv.db").exists());
+}
+
 /// Runs `skiff ARGS` in `dir` with the control plane at `url` and `token`; exit status and
 /// everything it printed.
 fn run_platform_command(

@@ -15,6 +15,8 @@ mod admin;
 mod auth;
 mod error;
 mod extract;
+mod kv;
+mod kv_store;
 mod private;
 mod server;
 mod state;
@@ -221,6 +223,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/scripts/{name}/tail", get(tail::tail))
         .route("/v1/nodes", get(sync::list_nodes))
         .route("/v1/nodes/{id}", delete(sync::delete_node))
+        .route(
+            "/v1/kv/namespaces",
+            get(kv::list_namespaces).post(kv::create_namespace),
+        )
+        .route("/v1/kv/namespaces/{id}", delete(kv::delete_namespace))
+        .route("/v1/kv/namespaces/{id}/keys", get(kv::list_keys))
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_admin,
@@ -230,6 +238,16 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/bundles/{sha256}", get(sync::get_bundle))
         .route("/v1/nodes/{id}/ack", post(sync::ack))
         .route("/v1/logs", post(tail::post_logs))
+        // Nodes write KV on their tenants' behalf; the admin may call these too.
+        .route(
+            "/v1/kv/namespaces/{id}/values/{key}",
+            get(kv::get_value)
+                .put(kv::put_value)
+                .delete(kv::delete_value)
+                .layer(DefaultBodyLimit::max(
+                    skiff_protocol::kv::MAX_VALUE_BYTES + 1,
+                )),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_node,

@@ -98,6 +98,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::kv_store::SCHEMA)?;
         add_missing_columns(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -160,10 +161,11 @@ pub fn current_revision(conn: &Connection) -> Result<u64, StoreError> {
     Ok(revision as u64)
 }
 
-/// The scripts changed after `since`, in name order.
+/// The scripts changed after `since`, in name order (KV writes name none).
 pub fn changed_since(conn: &Connection, since: u64) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT DISTINCT script FROM changes WHERE revision > ?1 ORDER BY script")?;
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT script FROM changes WHERE revision > ?1 AND script <> '' ORDER BY script",
+    )?;
     let names = stmt
         .query_map([since as i64], |row| row.get(0))?
         .collect::<Result<Vec<String>, _>>()?;

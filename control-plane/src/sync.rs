@@ -149,7 +149,15 @@ fn first_event(
     let current = store::current_revision(conn)?;
     if since == 0 || since > current {
         let (revision, scripts) = store::snapshot(conn)?;
-        return Ok((revision, Some(SyncEvent::Snapshot { revision, scripts })));
+        let kv = crate::kv_store::live_entries(conn)?;
+        return Ok((
+            revision,
+            Some(SyncEvent::Snapshot {
+                revision,
+                scripts,
+                kv,
+            }),
+        ));
     }
     update_since(conn, since)
 }
@@ -160,10 +168,18 @@ fn update_since(
     since: u64,
 ) -> Result<(u64, Option<SyncEvent>), StoreError> {
     let (revision, changes) = store::changes(conn, since)?;
-    if changes.is_empty() || revision <= since {
+    let kv = crate::kv_store::changes_since(conn, since)?;
+    if (changes.is_empty() && kv.is_empty()) || revision <= since {
         return Ok((revision.max(since), None));
     }
-    Ok((revision, Some(SyncEvent::Update { revision, changes })))
+    Ok((
+        revision,
+        Some(SyncEvent::Update {
+            revision,
+            changes,
+            kv,
+        }),
+    ))
 }
 
 /// The revision an event carries, which its session may then acknowledge.

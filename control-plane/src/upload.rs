@@ -18,7 +18,7 @@ use skiff_runtime::{
     BUNDLE_BASE, IsolateLimits, IsolateOptions, LimitKind, RuntimeError, ScriptBundle,
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, StoreError};
 use crate::state::AppState;
 use crate::store::{self, now_ms};
 use crate::validate::{validate_env_name, validate_module_path, validate_script_name};
@@ -102,6 +102,7 @@ pub async fn put_script(
         state
             .store
             .write(move |tx| {
+                check_bound(tx, &version.script, &version.bindings)?;
                 store::ensure_script(tx, &version.script)?;
                 store::put_bundle(tx, &hash, &bytes)?;
                 store::insert_version(tx, &version)?;
@@ -125,6 +126,40 @@ pub async fn put_script(
             startup_time_ms,
         }),
     ))
+}
+
+/// Refuses a version bound to a KV namespace or a service that does not exist (a script may
+/// bind itself). Checked in the transaction that stores the version.
+fn check_bound(
+    conn: &rusqlite::Connection,
+    script: &str,
+    bindings: &[Binding],
+) -> Result<(), StoreError> {
+    for binding in bindings {
+        let missing = match binding {
+            Binding::KvNamespace { name, namespace_id } => {
+                (!crate::kv_store::namespace_exists(conn, namespace_id)?).then(|| {
+                    format!(
+                        "binding {name}: no KV namespace with id {namespace_id:?}; create one \
+                         with `skiff kv namespace create TITLE` and put its id in the config"
+                    )
+                })
+            }
+            Binding::Service { name, service, .. } => {
+                (service != script && !store::script_exists(conn, service)?).then(|| {
+                    format!(
+                        "binding {name}: no script named {service:?} to bind as a service; \
+                         deploy it first"
+                    )
+                })
+            }
+            _ => None,
+        };
+        if let Some(message) = missing {
+            return Err(StoreError::Invalid(message));
+        }
+    }
+    Ok(())
 }
 
 fn too_large(max: usize) -> ApiError {
@@ -341,6 +376,8 @@ async fn validate_in_isolate(
         main_module: bundle.main_module.clone(),
         modules: bundle.modules.clone(),
         env,
+        // Only the top level runs here, and `env` is not in its reach.
+        bindings: Vec::new(),
         version: None,
     });
     let mut options = IsolateOptions::new(name);

@@ -125,6 +125,16 @@ async fn upload_creates_versions_and_secret_values_never_come_back() {
     let cp = start(dir.path()).await;
     let api = Api::admin(&cp);
     let secret = "s3cr3t-value-4e1f";
+    // Bound namespaces and services must exist (a script may bind itself).
+    let namespace: skiff_protocol::kv::KvNamespaceInfo = api
+        .post("/v1/kv/namespaces")
+        .json(&serde_json::json!({ "title": "config" }))
+        .send()
+        .await
+        .expect("create namespace")
+        .json()
+        .await
+        .expect("namespace json");
     let metadata = UploadMetadata {
         main_module: "index.js".into(),
         bindings: vec![
@@ -142,11 +152,11 @@ async fn upload_creates_versions_and_secret_values_never_come_back() {
             },
             Binding::KvNamespace {
                 name: "CONFIG".into(),
-                namespace_id: "ns-1".into(),
+                namespace_id: namespace.id.clone(),
             },
             Binding::Service {
                 name: "AUTH".into(),
-                service: "auth".into(),
+                service: "hello".into(),
                 environment: None,
                 entrypoint: Some("Admin".into()),
             },

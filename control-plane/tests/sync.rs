@@ -40,7 +40,10 @@ async fn snapshot_then_updates_then_deletion() {
         .expect("sent");
 
     let mut stream = subscribe(&node, "n1", 0).await;
-    let SyncEvent::Snapshot { revision, scripts } = stream.expect_data(WAIT).await else {
+    let SyncEvent::Snapshot {
+        revision, scripts, ..
+    } = stream.expect_data(WAIT).await
+    else {
         panic!("the first event for since=0 is a snapshot");
     };
     assert_eq!(revision, 2);
@@ -52,7 +55,10 @@ async fn snapshot_then_updates_then_deletion() {
     assert_eq!(hello.secrets.get("TOKEN").map(String::as_str), Some("tok"));
 
     let second = api.deploy("other", HELLO).await;
-    let SyncEvent::Update { revision, changes } = stream.expect_data(WAIT).await else {
+    let SyncEvent::Update {
+        revision, changes, ..
+    } = stream.expect_data(WAIT).await
+    else {
         panic!("an update follows a new upload");
     };
     assert_eq!(revision, second.revision);
@@ -91,7 +97,10 @@ async fn a_current_node_hears_nothing_until_a_change() {
 
     // Behind by one: an update with just the script changed since.
     let mut behind = subscribe(&node, "behind", b.revision - 1).await;
-    let SyncEvent::Update { revision, changes } = behind.expect_data(WAIT).await else {
+    let SyncEvent::Update {
+        revision, changes, ..
+    } = behind.expect_data(WAIT).await
+    else {
         panic!("a node behind gets an update");
     };
     assert_eq!(revision, b.revision);
@@ -114,7 +123,10 @@ async fn a_current_node_hears_nothing_until_a_change() {
         .json()
         .await
         .expect("ChangeResponse");
-    let SyncEvent::Update { revision, changes } = current.expect_data(WAIT).await else {
+    let SyncEvent::Update {
+        revision, changes, ..
+    } = current.expect_data(WAIT).await
+    else {
         panic!("an update after the change");
     };
     assert_eq!(revision, change.revision);
@@ -335,6 +347,7 @@ async fn bursts_arrive_whole_and_gradual_deployments_carry_both_versions() {
         let SyncEvent::Update {
             revision,
             mut changes,
+            ..
         } = stream.expect_data(WAIT).await
         else {
             panic!("updates only");

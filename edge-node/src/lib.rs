@@ -9,10 +9,12 @@
 
 mod conn;
 mod hot;
+mod kv;
 mod limits;
 mod metrics;
 mod registry;
 mod server;
+mod services;
 mod source;
 mod sync;
 mod tls;
@@ -22,12 +24,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_runtime::{IsolateLimits, OutboundPolicy, WorkerPool, log_to_tracing};
+use skiff_runtime::{
+    IsolateLimits, NodeBindings, OutboundPolicy, ResponseCache, WorkerPool, log_to_tracing,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use hot::DEFAULT_WARM_AT_START;
+pub use kv::{KvReplica, NodeKv, ReplicaError};
 pub use limits::{ConnectionLimits, DEFAULT_WALL_CLOCK, Limits};
 pub use metrics::RequestMetrics;
 pub use registry::{Deployment, IsolateDefaults, LogHook, ScriptRegistry};
@@ -55,6 +60,8 @@ pub enum NodeError {
     Threads(std::io::Error),
     #[error("config sync: {0}")]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Kv(#[from] ReplicaError),
 }
 
 /// Everything an edge node is started with.
@@ -97,6 +104,12 @@ pub struct NodeConfig {
     pub hot_list: Option<PathBuf>,
     /// Serve what the control plane deploys (config sync), if set.
     pub sync: Option<SyncConfig>,
+    /// Where a node without config sync keeps its KV namespaces (`skiff dev --persist-to`);
+    /// in memory when unset. A synced node keeps its replica in `DATA_DIR/kv.db`.
+    pub kv_path: Option<PathBuf>,
+    /// The Cache API's node-wide budget in bytes (`--cache-mib`): bodies, header fields and
+    /// keys of every tenant's entries together.
+    pub response_cache_bytes: u64,
 }
 
 impl NodeConfig {
@@ -122,6 +135,8 @@ impl NodeConfig {
             warm_at_start: DEFAULT_WARM_AT_START,
             hot_list: None,
             sync: None,
+            kv_path: None,
+            response_cache_bytes: skiff_runtime::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -160,6 +175,8 @@ pub struct EdgeNode {
     shutdown_grace: Duration,
     sync: Option<sync::SyncTasks>,
     sync_status: Option<Arc<SyncStatus>>,
+    /// The Cache API's store, shared by the node's isolates.
+    response_cache: Arc<ResponseCache>,
     /// The hot list's path and the task that keeps it.
     hot_list: Option<(PathBuf, JoinHandle<()>)>,
 }
@@ -187,6 +204,23 @@ impl EdgeNode {
             WorkerPool::new(config.threads)
         }
         .map_err(NodeError::Threads)?;
+        let (kv_replica, node_kv, control) = match &config.sync {
+            Some(sync) => {
+                let replica = Arc::new(KvReplica::open(&sync.data_dir.join("kv.db"))?);
+                let control = sync::ControlPlane::new(sync)?;
+                let store = NodeKv::synced(replica.clone(), control.clone());
+                (replica, store, Some(control))
+            }
+            None => {
+                let replica = Arc::new(match &config.kv_path {
+                    Some(path) => KvReplica::open(path)?,
+                    None => KvReplica::in_memory()?,
+                });
+                (replica.clone(), NodeKv::local(replica), None)
+            }
+        };
+        let response_cache = Arc::new(ResponseCache::new(config.response_cache_bytes));
+        let services = Arc::new(services::ServiceRouter::new(config.limits.wall_clock));
         let registry = Arc::new(ScriptRegistry::new(
             pool,
             IsolateDefaults {
@@ -194,15 +228,27 @@ impl EdgeNode {
                 wait_until: config.wait_until,
                 limits: config.isolate_limits,
                 log,
+                bindings: NodeBindings {
+                    kv: Some(Arc::new(node_kv)),
+                    services: Some(services.clone()),
+                    cache: response_cache.clone(),
+                },
             },
             config.cache,
         ));
+        services.attach(&registry);
         for bundle in source.load_all()? {
             registry.replace(bundle);
         }
-        let sync_client = match &config.sync {
-            Some(sync) => Some(sync::SyncClient::restore(sync, registry.clone(), tailed)?),
-            None => None,
+        let sync_client = match (&config.sync, control) {
+            (Some(sync), Some(control)) => Some(sync::SyncClient::restore(
+                sync,
+                control,
+                registry.clone(),
+                kv_replica,
+                tailed,
+            )?),
+            _ => None,
         };
         let sync_status = sync_client.as_ref().map(sync::SyncClient::status);
 
@@ -260,6 +306,7 @@ impl EdgeNode {
                 registry.clone(),
                 shared_metrics.clone(),
                 sync_status.clone(),
+                response_cache.clone(),
                 stop.subscribe(),
             )));
         }
@@ -297,6 +344,7 @@ impl EdgeNode {
             shutdown_grace: config.shutdown_grace,
             sync,
             sync_status,
+            response_cache,
             hot_list,
         })
     }
@@ -321,6 +369,11 @@ impl EdgeNode {
 
     pub fn registry(&self) -> &Arc<ScriptRegistry> {
         &self.registry
+    }
+
+    /// The Cache API's store (its counts and usage).
+    pub fn response_cache(&self) -> &Arc<ResponseCache> {
+        &self.response_cache
     }
 
     /// The config-sync subscription's state, when the node syncs.

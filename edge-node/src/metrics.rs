@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use skiff_runtime::LimitKind;
+use skiff_runtime::{LimitKind, ResponseCache};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -121,6 +121,7 @@ pub fn render(
     registry: &ScriptRegistry,
     requests: &RequestMetrics,
     sync: Option<&SyncStatus>,
+    response_cache: &ResponseCache,
 ) -> String {
     let mut out = String::new();
     let counters = registry.counters();
@@ -237,9 +238,72 @@ pub fn render(
             u64::from(sync.connected()),
         );
     }
+    render_response_cache(&mut out, response_cache);
     requests.render(&mut out);
     requests.connections.render(&mut out);
     out
+}
+
+/// The Cache API's counters and usage (`caches.default`, `caches.open`).
+fn render_response_cache(out: &mut String, cache: &ResponseCache) {
+    let counts = cache.counts();
+    let (entries, bytes) = cache.usage();
+    let metrics = [
+        (
+            "skiff_cache_api_hits_total",
+            "Cache API match() calls that found a fresh entry (304s included).",
+            "counter",
+            counts.hits,
+        ),
+        (
+            "skiff_cache_api_misses_total",
+            "Cache API match() calls that found nothing fresh.",
+            "counter",
+            counts.misses,
+        ),
+        (
+            "skiff_cache_api_stores_total",
+            "Cache API put() calls that stored their response.",
+            "counter",
+            counts.stores,
+        ),
+        (
+            "skiff_cache_api_not_stored_total",
+            "Cache API put() calls whose response was not stored (no-store, private, Set-Cookie, stale, status, too large).",
+            "counter",
+            counts.not_stored,
+        ),
+        (
+            "skiff_cache_api_deletes_total",
+            "Cache API delete() calls that removed an entry.",
+            "counter",
+            counts.deletes,
+        ),
+        (
+            "skiff_cache_api_entries",
+            "Entries in the node's Cache API store.",
+            "gauge",
+            entries,
+        ),
+        (
+            "skiff_cache_api_bytes",
+            "Bytes the node's Cache API store holds (bodies, header fields, keys).",
+            "gauge",
+            bytes,
+        ),
+        (
+            "skiff_cache_api_budget_bytes",
+            "The Cache API store's budget in bytes (--cache-mib).",
+            "gauge",
+            cache.budget(),
+        ),
+    ];
+    for (name, help, kind, value) in metrics {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
 }
 
 /// Serves `/metrics` on `listener` until `stop` flips.
@@ -248,6 +312,7 @@ pub(crate) async fn serve_admin(
     registry: Arc<ScriptRegistry>,
     requests: Arc<RequestMetrics>,
     sync: Option<Arc<SyncStatus>>,
+    response_cache: Arc<ResponseCache>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -264,16 +329,18 @@ pub(crate) async fn serve_admin(
         let registry = registry.clone();
         let requests = requests.clone();
         let sync = sync.clone();
+        let response_cache = response_cache.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let registry = registry.clone();
                 let requests = requests.clone();
                 let sync = sync.clone();
+                let response_cache = response_cache.clone();
                 async move {
                     let response = if req.uri().path() == "/metrics" {
                         // The cache counts lazily; settle it so the page is current.
                         registry.run_pending_evictions().await;
-                        let page = render(&registry, &requests, sync.as_deref());
+                        let page = render(&registry, &requests, sync.as_deref(), &response_cache);
                         let mut response = Response::new(Full::new(Bytes::from(page)));
                         response.headers_mut().insert(
                             http::header::CONTENT_TYPE,

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use skiff_runtime::{
     CacheCounters, CacheLimits, IsolateCache, IsolateHandle, IsolateLimits, IsolateOptions, Lane,
-    LogEvent, LogSink, OutboundPolicy, RuntimeError, ScriptBundle, Version, WorkerPool,
+    LogEvent, LogSink, NodeBindings, OutboundPolicy, RuntimeError, ScriptBundle, Version,
+    WorkerPool,
 };
 
 /// Receives every log event of every isolate on the node.
@@ -25,6 +26,8 @@ pub struct IsolateDefaults {
     pub wait_until: Duration,
     pub limits: IsolateLimits,
     pub log: LogHook,
+    /// The node's side of the `env` bindings (KV).
+    pub bindings: NodeBindings,
 }
 
 impl IsolateDefaults {
@@ -36,6 +39,7 @@ impl IsolateDefaults {
             wait_until: self.wait_until,
             limits: self.limits,
             lane: Lane::Shared,
+            bindings: self.bindings.clone(),
         }
     }
 }
@@ -323,6 +327,7 @@ mod tests {
             wait_until: skiff_runtime::DEFAULT_WAIT_UNTIL,
             limits: IsolateLimits::default(),
             log: Arc::new(|_| {}),
+            bindings: NodeBindings::default(),
         }
     }
 

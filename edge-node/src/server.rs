@@ -304,18 +304,24 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
 /// only here. The tenant's faults are named as Cloudflare names them; a platform fault gets a
 /// generic 503 and its detail goes to the log only.
 fn error_response(err: &RuntimeError) -> Response<NodeBody> {
+    let (status, message) = error_answer(err);
+    plain(status, message)
+}
+
+/// The status and message of [`error_response`] (a service binding's caller gets the same).
+pub(crate) fn error_answer(err: &RuntimeError) -> (StatusCode, &'static str) {
     let status = StatusCode::SERVICE_UNAVAILABLE;
     match err {
         RuntimeError::Load { .. } | RuntimeError::Limit { startup: true, .. } => {
             tracing::debug!(%err, "worker failed to start");
-            plain(status, "Worker failed to start")
+            (status, "Worker failed to start")
         }
-        RuntimeError::Limit { kind, .. } => plain(status, kind.message()),
-        RuntimeError::Overloaded { .. } => plain(status, "Worker overloaded"),
-        RuntimeError::IsolateGone { .. } => plain(status, "Worker unavailable"),
+        RuntimeError::Limit { kind, .. } => (status, kind.message()),
+        RuntimeError::Overloaded { .. } => (status, "Worker overloaded"),
+        RuntimeError::IsolateGone { .. } => (status, "Worker unavailable"),
         RuntimeError::Platform { .. } | RuntimeError::PoolGone => {
             tracing::error!(%err, "platform fault");
-            plain(status, "Worker unavailable")
+            (status, "Worker unavailable")
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use skiff_project::{Project, SourceError, io_error, is_module, sorted_entries};
 use skiff_protocol::{Bundle, validate_script_name};
-use skiff_runtime::ScriptBundle;
+use skiff_runtime::{EnvBinding, ScriptBundle};
 
 /// The scripts a node serves.
 pub trait ScriptSource: Send + Sync {
@@ -43,6 +43,25 @@ pub fn project_bundle(
         main_module: modules.main_module,
         modules: modules.modules,
         env: project.env(extra_vars),
+        bindings: project
+            .manifest
+            .kv_namespaces
+            .iter()
+            .map(|kv| EnvBinding::Kv {
+                name: kv.binding.clone(),
+                namespace: kv.id.clone(),
+            })
+            .chain(
+                project
+                    .manifest
+                    .services
+                    .iter()
+                    .map(|s| EnvBinding::Service {
+                        name: s.binding.clone(),
+                        service: s.service.clone(),
+                    }),
+            )
+            .collect(),
         version: None,
     }
 }

@@ -65,32 +65,42 @@ function defineGetter(name, get) {
   });
 }
 
-// Tenant fetch(): the subrequest budget of the current invocation, the hop header that stops
-// loops of workers fetching each other (set here, over any value the tenant gave), then
-// deno_fetch, whose permission checks refuse host-local addresses (see outbound.rs).
-function fetch(input, init = undefined) {
+// Counts one subrequest (a fetch() or a service binding's fetch) of the current invocation:
+// the TypeError to reject with once past the budget, else null.
+export function countSubrequest() {
   const context = invocation();
   context.subrequests += 1;
   if (config === null || context.subrequests > config.subrequestLimit) {
     op_skiff_subrequest_refused();
     const limit = config?.subrequestLimit ?? 0;
-    return PromiseReject(
-      new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`),
-    );
+    return new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`);
   }
+  return null;
+}
+
+// Sets the hop header that stops loops of workers calling each other on a subrequest's
+// header list, over any value the tenant gave.
+export function setHops(headerList) {
+  for (let i = headerList.length - 1; i >= 0; --i) {
+    if (StringPrototypeToLowerCase(headerList[i][0]) === config.hopsHeader) {
+      ArrayPrototypeSplice(headerList, i, 1);
+    }
+  }
+  ArrayPrototypePush(headerList, [config.hopsHeader, String(invocation().hopsLeft)]);
+}
+
+// Tenant fetch(): the subrequest budget of the current invocation, the hop header, then
+// deno_fetch, whose permission checks refuse host-local addresses (see outbound.rs).
+function fetch(input, init = undefined) {
+  const refused = countSubrequest();
+  if (refused !== null) return PromiseReject(refused);
   let outbound;
   try {
     outbound = new request.Request(input, init);
   } catch (error) {
     return PromiseReject(error);
   }
-  const headerList = request.toInnerRequest(outbound).headerList;
-  for (let i = headerList.length - 1; i >= 0; --i) {
-    if (StringPrototypeToLowerCase(headerList[i][0]) === config.hopsHeader) {
-      ArrayPrototypeSplice(headerList, i, 1);
-    }
-  }
-  ArrayPrototypePush(headerList, [config.hopsHeader, String(context.hopsLeft)]);
+  setHops(request.toInnerRequest(outbound).headerList);
   // A body the tenant gave as a stream goes to deno_fetch as that same stream. Given only
   // `outbound`, deno_fetch would read it through a proxy stream, and an abort would no longer
   // cancel the tenant's stream at once, as the Fetch standard has it.

@@ -5,6 +5,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import {
   op_skiff_env,
+  op_skiff_env_bindings,
   op_skiff_log,
   op_skiff_next_event,
   op_skiff_respond,
@@ -23,6 +24,8 @@ import {
 } from "ext:skiff_worker/00_modules.js";
 import { config, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
 import { defineGlobal } from "ext:skiff_worker/04_globals.js";
+import { kvBinding } from "ext:skiff_worker/07_kv.js";
+import { serviceBinding } from "ext:skiff_worker/09_service.js";
 
 const {
   Error,
@@ -118,6 +121,19 @@ const DOMException = domException.DOMException;
 
 let handler = null;
 
+// The tenant's `env`, made when the handler is first needed: its vars and secrets, and an
+// object for each binding that is more than a value.
+function tenantEnv() {
+  const env = JSONParse(op_skiff_env());
+  const bindings = op_skiff_env_bindings();
+  for (let i = 0; i < bindings.length; i++) {
+    const { 0: type, 1: name } = bindings[i];
+    if (type === "kv") env[name] = kvBinding(name);
+    else if (type === "service") env[name] = serviceBinding(name);
+  }
+  return ObjectFreeze(env);
+}
+
 function resolveHandler() {
   if (handler !== null) return handler;
   const namespace = op_skiff_take_module();
@@ -125,8 +141,7 @@ function resolveHandler() {
   if (defaultExport !== undefined && defaultExport !== null && typeof defaultExport.fetch === "function") {
     const target = defaultExport;
     const fetchFn = defaultExport.fetch;
-    // The tenant's `env`, read when the handler is first needed.
-    const env = ObjectFreeze(JSONParse(op_skiff_env()));
+    const env = tenantEnv();
     handler = (req, ctx) => ReflectApply(fetchFn, target, [req, env, ctx]);
   } else if (event.listenerCount(globalThis, "fetch") > 0) {
     handler = (req, ctx) => {

@@ -4,7 +4,7 @@
 // budgets, 02_fixes.js corrects deno's departures from the standards, 03_keys.js charges
 // CryptoKey material to the isolate's memory limit, 03_urlpattern.js is URLPattern,
 // 04_globals.js defines the globals, 05_dispatch.js is the handler API and the dispatch loop,
-// 06_engine.js hides the engine layer's internals.
+// 06_engine.js hides the engine layer's internals, 08_cache.js is the Cache API (`caches`).
 //
 // Everything the dispatcher relies on is captured in those files, before tenant code runs, so a
 // tenant that patches globals or prototypes cannot change how responses leave the isolate.
@@ -17,6 +17,7 @@ import "ext:skiff_worker/02_fixes.js";
 import "ext:skiff_worker/03_keys.js";
 import "ext:skiff_worker/03_urlpattern.js";
 import "ext:skiff_worker/04_globals.js";
+import "ext:skiff_worker/08_cache.js";
 import { dispatchLoop } from "ext:skiff_worker/05_dispatch.js";
 import {
   hideEngineInternals,

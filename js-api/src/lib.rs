@@ -15,7 +15,9 @@
 //! `ReadableStream`). Bodies travel as [`BodyStream`]s of [`bytes::Bytes`] chunks over bounded
 //! channels, so neither direction is buffered whole.
 
+mod bindings;
 mod body;
+mod cache;
 mod embedded;
 mod log;
 mod memory;
@@ -29,7 +31,12 @@ use std::sync::Arc;
 
 use deno_core::{Extension, OpState};
 
+pub use bindings::{
+    EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
+    ServiceFuture,
+};
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
+pub use cache::{CacheCounts, DEFAULT_CACHE_BYTES, MAX_OBJECT_BYTES, ResponseCache};
 pub use log::{
     LogEvent, LogLevel, LogSink, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, escape_control,
     log_messages_dropped_total, log_to_tracing,
@@ -54,6 +61,8 @@ pub struct NodeConfig {
     pub outbound: OutboundPolicy,
     /// How long `ctx.waitUntil` work may run after the response, in milliseconds.
     pub wait_until_ms: u64,
+    /// What the node answers `env` bindings with (KV).
+    pub bindings: NodeBindings,
 }
 
 /// What is particular to one tenant: its name, its `env`, where its logs go.
@@ -63,6 +72,8 @@ pub struct TenantConfig {
     pub script: String,
     /// The `env` object: vars (strings or JSON values) and secrets, already merged.
     pub env: serde_json::Map<String, serde_json::Value>,
+    /// The `env` bindings that are not values (KV namespaces); their names are not in `env`.
+    pub bindings: Vec<EnvBinding>,
     /// Where `console.*` output and uncaught errors go.
     pub log: LogSink,
 }
@@ -72,6 +83,7 @@ impl std::fmt::Debug for TenantConfig {
         f.debug_struct("TenantConfig")
             .field("script", &self.script)
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("bindings", &self.bindings)
             .finish()
     }
 }
@@ -109,6 +121,15 @@ deno_core::extension!(
         ops::op_skiff_set_tenant_start,
         ops::op_skiff_subrequest_refused,
         ops::op_skiff_key_material,
+        ops::op_skiff_env_bindings,
+        bindings::kv::op_skiff_kv_get,
+        bindings::kv::op_skiff_kv_put,
+        bindings::kv::op_skiff_kv_delete,
+        bindings::kv::op_skiff_kv_list,
+        bindings::service::op_skiff_service_fetch,
+        cache::op_skiff_cache_match,
+        cache::op_skiff_cache_put,
+        cache::op_skiff_cache_delete,
     ],
     esm_entry_point = "ext:skiff_worker/99_boot.js",
     esm = [
@@ -121,6 +142,9 @@ deno_core::extension!(
         "04_globals.js",
         "05_dispatch.js",
         "06_engine.js",
+        "07_kv.js",
+        "08_cache.js",
+        "09_service.js",
         "99_boot.js",
     ],
     options = { events: EventReceiver, memory: Arc<ExternalMemory> },

@@ -213,6 +213,13 @@ pub(crate) fn configure(state: &mut OpState, node: NodeConfig, tenant: TenantCon
     state.put(Configured { node, tenant });
 }
 
+/// The node and tenant configuration of a runtime that has its tenant.
+pub(crate) fn configured(state: &OpState) -> Option<(&NodeConfig, &TenantConfig)> {
+    state
+        .try_borrow::<Configured>()
+        .map(|configured| (&configured.node, &configured.tenant))
+}
+
 pub(crate) fn set_tenant_module(state: &mut OpState, namespace: v8::Global<v8::Object>) {
     state.borrow_mut::<TenantModule>().0 = Some(namespace);
 }
@@ -307,6 +314,25 @@ pub fn op_skiff_env(state: &mut OpState) -> String {
         Some(configured) => serde_json::Value::Object(configured.tenant.env.clone()).to_string(),
         None => "{}".to_string(),
     }
+}
+
+/// The `env` bindings that are not values, as `[type, name]` pairs (what they stand for stays
+/// on this side).
+#[op2]
+#[serde]
+pub fn op_skiff_env_bindings(state: &mut OpState) -> Vec<(&'static str, String)> {
+    let Some(configured) = state.try_borrow::<Configured>() else {
+        return Vec::new();
+    };
+    configured
+        .tenant
+        .bindings
+        .iter()
+        .map(|binding| match binding {
+            crate::EnvBinding::Kv { name, .. } => ("kv", name.clone()),
+            crate::EnvBinding::Service { name, .. } => ("service", name.clone()),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -514,6 +540,17 @@ pub fn op_skiff_respond_stream(
             body: ResponseBody::Stream(rx),
         })
         .is_ok();
+    pump(resource, tx, move || load.end());
+    Ok(sent)
+}
+
+/// Pumps a `ReadableStream` resource into `tx` on the isolate's thread, chunk by chunk (the
+/// channel's bound holds the stream back), closes the resource, then calls `done`.
+pub(crate) fn pump(
+    resource: Rc<dyn deno_core::Resource>,
+    tx: crate::body::BodySender,
+    done: impl FnOnce() + 'static,
+) {
     deno_core::unsync::spawn(async move {
         loop {
             match resource.clone().read(RESPONSE_READ_LIMIT).await {
@@ -530,9 +567,8 @@ pub fn op_skiff_respond_stream(
             }
         }
         resource.close();
-        load.end();
+        done();
     });
-    Ok(sent)
 }
 
 /// Tracks a `ctx.waitUntil` task: `begin` true when it starts, false when it settles.

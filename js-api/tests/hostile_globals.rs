@@ -12,8 +12,9 @@ use deno_core::{JsRuntime, RuntimeOptions, serde_v8, v8};
 use skiff_js_api::{boot, create_snapshot, event_channel, extensions};
 
 /// The global scope a worker sees: ECMAScript's globals as the engine provides them, then the
-/// web and Workers globals of `js/04_globals.js` (README: "The global scope"). The one engine
-/// name left is `__v8xTemporalTimeZone` (see `hideEngineInternals` in `js/06_engine.js`).
+/// web and Workers globals of `js/04_globals.js` and `js/08_cache.js` (README: "The global
+/// scope"). The one engine name left is `__v8xTemporalTimeZone` (see `hideEngineInternals` in
+/// `js/06_engine.js`).
 const DOCUMENTED_GLOBALS: &[&str] = &[
     // ECMAScript
     "AggregateError",
@@ -89,6 +90,8 @@ const DOCUMENTED_GLOBALS: &[&str] = &[
     "AbortSignal",
     "Blob",
     "ByteLengthQueuingStrategy",
+    "Cache",
+    "CacheStorage",
     "CompressionStream",
     "CountQueuingStrategy",
     "Crypto",
@@ -135,6 +138,7 @@ const DOCUMENTED_GLOBALS: &[&str] = &[
     "WritableStreamDefaultWriter",
     "atob",
     "btoa",
+    "caches",
     "clearInterval",
     "clearTimeout",
     "console",

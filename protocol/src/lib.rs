@@ -2,6 +2,7 @@
 //! edge nodes (config sync). Every type here is plain data; `PROTOCOL.md` beside this crate
 //! lists the endpoints that carry them.
 
+pub mod kv;
 mod sse;
 
 use std::collections::BTreeMap;
@@ -72,10 +73,11 @@ pub enum Binding {
         name: String,
         json: serde_json::Value,
     },
-    /// `env.NAME` is the KV namespace `namespace_id` (stored with the version; no behaviour
-    /// yet).
+    /// `env.NAME` is the KV namespace `namespace_id`, which must exist when the version is
+    /// uploaded.
     KvNamespace { name: String, namespace_id: String },
-    /// `env.NAME` calls the worker `service` (stored with the version; no behaviour yet).
+    /// `env.NAME` calls the worker `service` on the same node; it must exist when the version
+    /// is uploaded.
     Service {
         name: String,
         service: String,
@@ -316,16 +318,22 @@ pub struct ScriptChange {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncEvent {
-    /// Everything at `revision`: scripts not listed are no longer served.
+    /// Everything at `revision`: scripts not listed are no longer served, and `kv` is every
+    /// live KV entry (the node's KV replica becomes exactly this).
     Snapshot {
         revision: u64,
         scripts: Vec<ScriptState>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kv: Vec<kv::KvChange>,
     },
     /// The scripts that changed since the node's (or the previous event's) revision, each in
-    /// its state at `revision`. Apply all of them, then acknowledge `revision`.
+    /// its state at `revision`, and the KV keys written or deleted since, each in its latest
+    /// state. Apply all of them, then acknowledge `revision`.
     Update {
         revision: u64,
         changes: Vec<ScriptChange>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kv: Vec<kv::KvChange>,
     },
     /// The scripts someone runs `skiff tail` on: the node forwards their log events.
     Tail { scripts: Vec<String> },

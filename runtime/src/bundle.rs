@@ -9,7 +9,7 @@ use deno_core::{
     ModuleSource, ModuleSourceCode, ModuleSpecifier, ModuleType, ResolutionKind,
 };
 use sha2::{Digest, Sha256};
-use skiff_js_api::JsErrorBox;
+use skiff_js_api::{EnvBinding, JsErrorBox};
 
 /// The base URL tenant modules are served under; a module `lib/util.js` has the specifier
 /// `file:///bundle/lib/util.js`. Nothing is read from disk: the loader serves the bundle only.
@@ -26,6 +26,8 @@ pub struct ScriptBundle {
     pub modules: BTreeMap<String, String>,
     /// Vars (strings or JSON values) and secrets, as the tenant's `env` sees them.
     pub env: serde_json::Map<String, serde_json::Value>,
+    /// The bindings that are more than values (KV namespaces).
+    pub bindings: Vec<EnvBinding>,
     /// The control plane's id of this version (what `skiff versions list` shows), when it
     /// came from one. Log and tail events carry it.
     pub version: Option<String>,
@@ -41,6 +43,7 @@ impl ScriptBundle {
             main_module: "index.js".to_string(),
             modules,
             env: serde_json::Map::new(),
+            bindings: Vec::new(),
             version: None,
         }
     }
@@ -55,7 +58,7 @@ impl ScriptBundle {
     }
 
     /// The content address of this version: sha256 over the module paths and sources, the
-    /// main module and the bindings, hex encoded.
+    /// main module, the env and the other bindings, hex encoded.
     pub fn version_id(&self) -> String {
         let mut hash = Sha256::new();
         hash.update(self.main_module.as_bytes());
@@ -71,6 +74,14 @@ impl ScriptBundle {
                 .to_string()
                 .as_bytes(),
         );
+        for binding in &self.bindings {
+            hash.update([0]);
+            hash.update(
+                serde_json::to_string(binding)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
         hex::encode(hash.finalize())
     }
 }

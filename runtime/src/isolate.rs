@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use skiff_js_api::{
-    EventSender, FetchRequest, LogLevel, LogSink, NodeConfig, OutboundPolicy, ResponseHead,
-    TenantConfig, event_channel,
+    EventSender, FetchRequest, LogLevel, LogSink, NodeBindings, NodeConfig, OutboundPolicy,
+    ResponseHead, TenantConfig, event_channel,
 };
 use tokio::sync::{oneshot, watch};
 
@@ -60,6 +60,8 @@ pub struct IsolateOptions {
     /// The lane asked for. A pool with no dedicated thread left places the isolate on a shared
     /// one; [`IsolateHandle::lane`] tells where it went.
     pub lane: Lane,
+    /// The node's side of the `env` bindings (KV).
+    pub bindings: NodeBindings,
 }
 
 impl IsolateOptions {
@@ -72,6 +74,7 @@ impl IsolateOptions {
             wait_until: crate::DEFAULT_WAIT_UNTIL,
             limits: IsolateLimits::default(),
             lane: Lane::Shared,
+            bindings: NodeBindings::default(),
         }
     }
 }
@@ -645,10 +648,12 @@ impl Isolate {
                 .as_millis()
                 .try_into()
                 .unwrap_or(u64::MAX),
+            bindings: self.options.bindings.clone(),
         };
         let tenant = TenantConfig {
             script: self.bundle.name.clone(),
             env: self.bundle.env.clone(),
+            bindings: self.bundle.bindings.clone(),
             log: self.options.log.clone(),
         };
         let runtime = &mut self.runtime;

@@ -21,6 +21,8 @@ mod sys;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
 pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};
+/// The byte strings of a response head's headers.
+pub use deno_core::ByteString;
 pub use error::RuntimeError;
 pub use heat::{HOT_CPU, LONG_SLICE};
 pub use isolate::{IsolateHandle, IsolateOptions, Lane};
@@ -34,5 +36,10 @@ pub use skiff_js_api::{
     LogLevel, LogSink, MAX_INVOCATION_DEPTH, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES,
     OutboundPolicy, ResponseBody, ResponseHead, body_channel, escape_control,
     log_messages_dropped_total, log_to_tracing, loops_refused_total, subrequests_refused_total,
+};
+pub use skiff_js_api::{CacheCounts, DEFAULT_CACHE_BYTES, ResponseCache};
+pub use skiff_js_api::{
+    EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
+    ServiceFuture,
 };
 pub use snapshot::snapshot_ready;

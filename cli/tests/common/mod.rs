@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of these helpers"
 )]
 
+pub mod platform;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

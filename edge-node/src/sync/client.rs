@@ -19,7 +19,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Requests to the control plane, with the node's credentials and its open sync session.
 #[derive(Clone)]
-pub(super) struct ControlPlane {
+pub(crate) struct ControlPlane {
     http: reqwest::Client,
     pub(super) base: String,
     /// The shared node token: it only enrolls.
@@ -33,7 +33,7 @@ pub(super) struct ControlPlane {
 }
 
 impl ControlPlane {
-    pub(super) fn new(config: &SyncConfig) -> Result<Self, SyncError> {
+    pub(crate) fn new(config: &SyncConfig) -> Result<Self, SyncError> {
         let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
         if let Some(pem) = &config.control_ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -132,7 +132,7 @@ impl ControlPlane {
         *self.session.write().unwrap_or_else(|e| e.into_inner()) = session;
     }
 
-    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self
             .http
             .request(method, format!("{}{path}", self.base))

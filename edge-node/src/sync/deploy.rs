@@ -68,12 +68,36 @@ pub(super) fn script_versions(
                 main_module: bundle.main_module.clone(),
                 modules: bundle.modules.clone(),
                 env,
+                bindings: env_bindings(&version.bindings),
                 version: Some(version.id.clone()),
             },
             deployed.percentage,
         ));
     }
     Ok(versions)
+}
+
+/// The bindings of a version that the runtime serves (KV namespaces, services), as the
+/// isolate gets them.
+fn env_bindings(bindings: &[skiff_protocol::Binding]) -> Vec<skiff_runtime::EnvBinding> {
+    bindings
+        .iter()
+        .filter_map(|binding| match binding {
+            skiff_protocol::Binding::KvNamespace { name, namespace_id } => {
+                Some(skiff_runtime::EnvBinding::Kv {
+                    name: name.clone(),
+                    namespace: namespace_id.clone(),
+                })
+            }
+            skiff_protocol::Binding::Service { name, service, .. } => {
+                Some(skiff_runtime::EnvBinding::Service {
+                    name: name.clone(),
+                    service: service.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+pub(crate) use client::ControlPlane;
 pub(crate) use session::{SyncClient, SyncTasks};
 pub use store::load_or_create_node_id;
 pub(crate) use tail::{TailSet, tail_hook};

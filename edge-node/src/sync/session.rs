@@ -18,6 +18,7 @@ use super::deploy::{needed_bundles, script_versions};
 use super::store::{SavedState, Store, secure_dir};
 use super::tail::{TailSet, forward_logs};
 use super::{SyncConfig, SyncError, SyncStatus};
+use crate::kv::KvReplica;
 use crate::registry::ScriptRegistry;
 
 /// A subscription that hears nothing (not even a ping) for this long is dropped.
@@ -59,6 +60,7 @@ pub(crate) struct SyncClient {
     control: ControlPlane,
     store: Store,
     registry: Arc<ScriptRegistry>,
+    kv: Arc<KvReplica>,
     status: Arc<SyncStatus>,
     tailed: Arc<TailSet>,
     /// What the registry serves from sync, by script name.
@@ -89,7 +91,9 @@ impl SyncClient {
     /// damaged is left out, and the client then asks the control plane for a snapshot.
     pub(crate) fn restore(
         config: &SyncConfig,
+        control: ControlPlane,
         registry: Arc<ScriptRegistry>,
+        kv: Arc<KvReplica>,
         tailed: Arc<TailSet>,
     ) -> Result<Self, SyncError> {
         let store = Store {
@@ -135,9 +139,10 @@ impl SyncClient {
         let status = Arc::new(SyncStatus::default());
         status.revision.store(revision, Ordering::Relaxed);
         Ok(Self {
-            control: ControlPlane::new(config)?,
+            control,
             store,
             registry,
+            kv,
             status,
             tailed,
             scripts,
@@ -259,11 +264,27 @@ impl SyncClient {
                 self.tailed.set(scripts);
                 Ok(())
             }
-            SyncEvent::Snapshot { revision, scripts } => {
+            SyncEvent::Snapshot {
+                revision,
+                scripts,
+                kv,
+            } => {
+                // KV first: once the scripts' state is persisted at `revision`, the replica
+                // must hold everything up to it too.
+                self.kv
+                    .replace(revision, &kv)
+                    .map_err(|err| SyncError::Event(err.to_string()))?;
                 let next = scripts.into_iter().map(|s| (s.name.clone(), s)).collect();
                 self.apply(revision, next).await
             }
-            SyncEvent::Update { revision, changes } => {
+            SyncEvent::Update {
+                revision,
+                changes,
+                kv,
+            } => {
+                self.kv
+                    .apply(&kv)
+                    .map_err(|err| SyncError::Event(err.to_string()))?;
                 let mut next = self.scripts.clone();
                 for change in changes {
                     match change.state {
@@ -289,6 +310,19 @@ impl SyncClient {
             .filter(|name| self.scripts.get(*name) != next.get(*name))
             .map(|name| (name, next.get(name)))
             .collect();
+        if changed.is_empty() {
+            // Only KV changed (already applied): persist the revision and acknowledge it.
+            let saved = SavedState {
+                revision,
+                scripts: self.scripts.values().cloned().collect(),
+            };
+            self.store.save_state(&saved).await?;
+            self.revision = revision;
+            self.status.revision.store(revision, Ordering::Relaxed);
+            tracing::debug!(revision, "KV changes applied");
+            self.ack().await;
+            return Ok(());
+        }
 
         let mut hashes = BTreeSet::new();
         for (name, state) in &changed {
@@ -420,10 +454,14 @@ mod tests {
                 wait_until: Duration::from_secs(1),
                 limits: Default::default(),
                 log: Arc::new(|_| {}),
+                bindings: Default::default(),
             },
             Default::default(),
         ));
-        let mut client = SyncClient::restore(&config, registry, Arc::default()).expect("restores");
+        let control = ControlPlane::new(&config).expect("client");
+        let kv = Arc::new(KvReplica::in_memory().expect("replica"));
+        let mut client =
+            SyncClient::restore(&config, control, registry, kv, Arc::default()).expect("restores");
         client.idle_timeout = Duration::from_millis(200);
         let status = client.status();
         let (_queue, events) = mpsc::channel(1);

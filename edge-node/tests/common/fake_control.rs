@@ -167,10 +167,11 @@ impl FakeControl {
             };
             data.changes.push((revision, change.clone()));
         }
-        let _ = self
-            .inner
-            .events
-            .send(json(&SyncEvent::Update { revision, changes }));
+        let _ = self.inner.events.send(json(&SyncEvent::Update {
+            revision,
+            changes,
+            kv: Vec::new(),
+        }));
         revision
     }
 
@@ -411,6 +412,7 @@ fn sync_stream(inner: &Arc<Inner>, since: u64) -> Response<Body> {
             first.push(json(&SyncEvent::Snapshot {
                 revision: data.revision,
                 scripts: data.scripts.values().cloned().collect(),
+                kv: Vec::new(),
             }));
         } else if since < data.revision {
             let mut changed: BTreeMap<String, ScriptChange> = BTreeMap::new();
@@ -422,6 +424,7 @@ fn sync_stream(inner: &Arc<Inner>, since: u64) -> Response<Body> {
             first.push(json(&SyncEvent::Update {
                 revision: data.revision,
                 changes: changed.into_values().collect(),
+                kv: Vec::new(),
             }));
         }
         if !data.tailed.is_empty() {

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""KV write-to-visible time: WRITES writes of one key made through a worker on the first node
+(`/put?key=K&value=V`, which awaits `env.CONFIG.put`), and for each the time from the write's
+response to every node reading the new value through the same worker (`/get?key=K`).
+
+Nodes are polled round-robin over keep-alive connections, one request in flight at a time;
+a node's time is when it first answered the new value. Writes are INTERVAL seconds apart.
+Loopback only."""
+
+import argparse
+import http.client
+import statistics
+import sys
+import time
+
+SCRIPT = "kvbench"
+
+
+def call(connections, port, path):
+    connection = connections.get(port)
+    if connection is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connections[port] = connection
+    try:
+        connection.request("GET", path, headers={"Host": f"{SCRIPT}.localhost"})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    except (OSError, http.client.HTTPException):
+        connection.close()
+        connections.pop(port, None)
+        return 0, ""
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--nodes", type=int, nargs="+", required=True)
+    args = parser.parse_args()
+    connections = {}
+    times = []
+    for i in range(args.writes):
+        value = f"v{i}-{time.time_ns()}"
+        status, body = call(connections, args.nodes[0], f"/put?key=hot&value={value}")
+        if status != 200:
+            sys.exit(f"write {i} failed: {status} {body[:300]}")
+        written = time.perf_counter()
+        pending = set(args.nodes)
+        deadline = written + 30
+        while pending:
+            for port in list(pending):
+                status, body = call(connections, port, "/get?key=hot")
+                if status == 200 and body == value:
+                    pending.discard(port)
+            if time.perf_counter() > deadline:
+                sys.exit(f"write {i}: nodes {sorted(pending)} never read it")
+        times.append((time.perf_counter() - written) * 1000)
+        time.sleep(args.interval)
+    print(f"KV write -> visible on all {len(args.nodes)} nodes, {len(times)} writes: "
+          f"p50 {percentile(times, 50):.1f} ms  p99 {percentile(times, 99):.1f} ms  "
+          f"max {max(times):.1f} ms  mean {statistics.mean(times):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+//! The whole platform as a user runs it: `skiff control` and `skiff node` processes syncing
+//! from it, on loopback with ports picked by the kernel, and the CLI talking to them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Skiff, client};
+
+/// A control plane and the edge nodes syncing from it.
+pub struct Platform {
+    pub dir: tempfile::TempDir,
+    pub control: Option<Skiff>,
+    pub control_port: u16,
+    pub admin_token: String,
+    pub node_token: String,
+    pub nodes: Vec<Option<Node>>,
+}
+
+pub struct Node {
+    /// Killed when the node is dropped.
+    _process: Skiff,
+    pub port: u16,
+}
+
+impl Platform {
+    pub fn start(nodes: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut platform = Self {
+            dir,
+            control: None,
+            control_port: 0,
+            admin_token: String::new(),
+            node_token: String::new(),
+            nodes: Vec::new(),
+        };
+        platform.start_control();
+        let data = platform.dir.path().join("control");
+        platform.admin_token = read_token(&data.join("admin.token"));
+        platform.node_token = read_token(&data.join("node.token"));
+        for _ in 0..nodes {
+            platform.add_node();
+        }
+        platform
+    }
+
+    pub fn control_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.control_port)
+    }
+
+    /// Starts the control plane (again, on the same port and data dir after the first time).
+    pub fn start_control(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.control_port);
+        let mut control = Skiff::spawn(
+            &["control", "--listen", &listen, "--data-dir", "control"],
+            self.dir.path(),
+        );
+        self.control_port = Skiff::port_from(&control.wait_for("listening on http://"));
+        self.control = Some(control);
+    }
+
+    pub fn stop_control(&mut self) {
+        self.control = None;
+    }
+
+    pub fn add_node(&mut self) -> usize {
+        self.nodes.push(None);
+        let index = self.nodes.len() - 1;
+        self.start_node(index);
+        index
+    }
+
+    /// Starts node `index` with its own data dir (kept across restarts).
+    pub fn start_node(&mut self, index: usize) {
+        let data_dir = format!("node-{index}");
+        let url = self.control_url();
+        let mut process = Skiff::spawn(
+            &[
+                "node",
+                "--listen",
+                "127.0.0.1:0",
+                "--threads",
+                "1",
+                "--data-dir",
+                &data_dir,
+                "--control",
+                &url,
+                "--node-token-file",
+                "control/node.token",
+            ],
+            self.dir.path(),
+        );
+        let port = Skiff::port_from(&process.wait_for("listening on http://"));
+        self.nodes[index] = Some(Node {
+            _process: process,
+            port,
+        });
+    }
+
+    pub fn stop_node(&mut self, index: usize) {
+        self.nodes[index] = None;
+    }
+
+    pub fn node_port(&self, index: usize) -> u16 {
+        self.nodes[index].as_ref().expect("node running").port
+    }
+
+    /// Runs the CLI in `cwd` with the admin token; `stdin` is piped in.
+    pub fn cli(&self, args: &[&str], cwd: &Path, stdin: &str) -> Output {
+        self.cli_with_token(args, cwd, stdin, &self.admin_token)
+    }
+
+    pub fn cli_with_token(&self, args: &[&str], cwd: &Path, stdin: &str, token: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(cwd)
+            .env("SKIFF_CONTROL_URL", self.control_url())
+            .env("SKIFF_API_TOKEN", token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("skiff runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("skiff finishes")
+    }
+
+    /// `skiff init NAME` and a `src/index.js` of `source`; returns the project folder.
+    pub fn project(&self, name: &str, source: &str) -> PathBuf {
+        let projects = self.dir.path().join("projects");
+        std::fs::create_dir_all(&projects).expect("mkdir");
+        let dir = projects.join(name);
+        if !dir.exists() {
+            let out = self.cli(&["init", name, "--template", "js"], &projects, "");
+            assert!(out.status.success(), "init: {}", text(&out));
+        }
+        std::fs::write(dir.join("src/index.js"), source).expect("write module");
+        dir
+    }
+
+    /// One request to `NAME.localhost` on node `index`: status and body.
+    pub fn get(&self, index: usize, script: &str) -> (u16, String) {
+        let port = self.node_port(index);
+        let host = format!("{script}.localhost");
+        let response = client(&host, port)
+            .get(format!("http://{host}:{port}/"))
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().expect("body"))
+    }
+
+    /// Waits (up to 30 s) until node `index` answers `expected` for `script`.
+    pub fn wait_for_body(&self, index: usize, script: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(index, script);
+            if status == 200 && body == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {index} still answers {status} {body:?} for {script}, not {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A raw admin API call.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> (u16, String) {
+        let response = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.control_url()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .expect("api call");
+        let status = response.status().as_u16();
+        (status, response.text().expect("body"))
+    }
+}
+
+pub fn read_token(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(token) = std::fs::read_to_string(path)
+            && !token.trim().is_empty()
+        {
+            return token.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no token in {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// stdout and stderr of a CLI run.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

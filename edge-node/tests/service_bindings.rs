@@ -1,0 +1,154 @@
+//! Service bindings: `env.NAME.fetch()` runs another script of the node in process, with the
+//! request body streaming in and the response streaming back; the callee's failures are its
+//! own; a loop of bindings stops.
+
+mod common;
+
+use common::{start_with, write};
+
+/// A project folder `name/` in `dir` with `source` as its main module and `services` bound.
+fn project(dir: &std::path::Path, name: &str, source: &str, services: &[(&str, &str)]) {
+    let mut config = format!("name = \"{name}\"\nmain = \"index.js\"\n");
+    for (binding, service) in services {
+        config.push_str(&format!(
+            "\n[[services]]\nbinding = \"{binding}\"\nservice = \"{service}\"\n"
+        ));
+    }
+    write(&dir.join(name).join("skiff.toml"), &config);
+    write(&dir.join(name).join("index.js"), source);
+}
+
+const FRONT: &str = r#"
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/echo") {
+      // The body goes to the callee as a stream, and its answer comes back as one.
+      const body = new ReadableStream({
+        start(controller) {
+          for (const part of ["one ", "two ", "three"]) controller.enqueue(new TextEncoder().encode(part));
+          controller.close();
+        },
+      });
+      const answer = await env.AUTH.fetch("https://auth/echo", { method: "POST", body, duplex: "half" });
+      return new Response(`${answer.status} ${answer.headers.get("x-callee")} ${await answer.text()}`);
+    }
+    if (url.pathname === "/whoami") {
+      const answer = await env.AUTH.fetch(new Request("https://auth/whoami", { headers: { "x-user": "ada" } }));
+      return new Response(await answer.text());
+    }
+    if (url.pathname === "/throw") {
+      const answer = await env.AUTH.fetch("https://auth/throw");
+      return new Response(`callee said ${answer.status}`);
+    }
+    if (url.pathname === "/burn") {
+      const answer = await env.AUTH.fetch("https://auth/burn");
+      return new Response(`callee said ${answer.status}: ${(await answer.text()).trim()}`);
+    }
+    if (url.pathname === "/budget") {
+      // Service calls count against the subrequest budget, as fetch() calls do.
+      let made = 0;
+      try {
+        for (let i = 0; i < 60; i++) {
+          await env.AUTH.fetch("https://auth/whoami");
+          made++;
+        }
+      } catch (error) {
+        return new Response(`${made}: ${error.name}: ${error.message}`);
+      }
+      return new Response(`${made}: no limit`);
+    }
+    if (url.pathname === "/missing") {
+      const answer = await env.GONE.fetch("https://gone/");
+      return new Response(`${answer.status}`);
+    }
+    return new Response("front", { status: 404 });
+  },
+};
+"#;
+
+const AUTH: &str = r#"
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/echo") {
+      return new Response(request.body, { headers: { "x-callee": "auth" } });
+    }
+    if (url.pathname === "/whoami") return new Response(`user ${request.headers.get("x-user")}`);
+    if (url.pathname === "/throw") throw new Error("the callee fails");
+    if (url.pathname === "/burn") { while (true) {} }
+    return new Response("auth", { status: 404 });
+  },
+};
+"#;
+
+/// A calls B calls A ...: every call is a new invocation down the same chain.
+const PING: &str = r#"
+export default {
+  async fetch(request, env) {
+    const depth = Number(new URL(request.url).searchParams.get("depth") ?? "0");
+    const answer = await env.NEXT.fetch(`https://next/?depth=${depth + 1}`);
+    const text = await answer.text();
+    return new Response(depth === 0 ? `${answer.status} ${text.trim()}` : text, { status: answer.status });
+  },
+};
+"#;
+
+#[tokio::test]
+async fn a_worker_calls_another_by_its_binding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(
+        dir.path(),
+        "front",
+        FRONT,
+        &[("AUTH", "auth"), ("GONE", "no-such-script")],
+    );
+    project(dir.path(), "auth", AUTH, &[]);
+    project(dir.path(), "ping", PING, &[("NEXT", "pong")]);
+    project(dir.path(), "pong", PING, &[("NEXT", "ping")]);
+    let node = start_with(dir, |_| {}).await;
+
+    assert_eq!(
+        node.get("front", "/echo").await,
+        (200, "200 auth one two three".to_string())
+    );
+    assert_eq!(
+        node.get("front", "/whoami").await,
+        (200, "user ada".to_string())
+    );
+    // The callee's exception is a 500 for the caller's call, not a crash of the caller.
+    assert_eq!(
+        node.get("front", "/throw").await,
+        (200, "callee said 500".to_string())
+    );
+    // The callee's CPU limit is its own: it is stopped, the caller goes on.
+    assert_eq!(
+        node.get("front", "/burn").await,
+        (
+            200,
+            "callee said 503: Worker exceeded CPU time limit".to_string()
+        )
+    );
+    assert_eq!(
+        node.get("front", "/budget").await,
+        (
+            200,
+            "50: TypeError: Too many subrequests: a request may make at most 50 fetch() calls"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        node.get("front", "/missing").await,
+        (200, "404".to_string())
+    );
+    // A loop of bindings ends at the chain's invocation limit with Cloudflare's error 1019.
+    assert_eq!(
+        node.get("ping", "/").await,
+        (508, "508 error code: 1019".to_string())
+    );
+    // The caller is still healthy.
+    assert_eq!(
+        node.get("front", "/whoami").await,
+        (200, "user ada".to_string())
+    );
+}
