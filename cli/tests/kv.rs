@@ -47,6 +47,16 @@ export default {
           if (q("cursor")) options.cursor = q("cursor");
           return await kv.list(options);
         }
+        case "/put-large": {
+          // Over the 64 KiB that travel inside sync events: other nodes fetch it on first read.
+          const size = Number(q("size"));
+          await kv.put(q("key"), "x".repeat(size));
+          return { ok: true };
+        }
+        case "/length": {
+          const value = await kv.get(q("key"));
+          return { length: value === null ? null : value.length };
+        }
         case "/delete":
           await kv.delete(q("key"));
           return { ok: true };
@@ -245,6 +255,17 @@ fn kv_reads_writes_and_lists_on_every_node() {
         "kv",
         "/meta?key=tagged",
         &serde_json::json!({ "value": "v", "metadata": { "owner": "ops" }, "cacheStatus": null }),
+        Duration::from_secs(5),
+    );
+
+    // A value too large for a sync event is fetched by the other node at its first read.
+    ok(&platform, 0, "kv", "/put-large?key=large&size=200000");
+    wait_for(
+        &platform,
+        1,
+        "kv",
+        "/length?key=large",
+        &serde_json::json!({ "length": 200000 }),
         Duration::from_secs(5),
     );
 
@@ -498,7 +519,7 @@ fn kv_lists_page_through_2500_keys_and_concurrent_writers_agree() {
 }
 
 #[test]
-fn a_binding_to_a_namespace_that_does_not_exist_fails_the_deploy() {
+fn bindings_must_name_what_exists_and_service_bindings_work_on_synced_nodes() {
     let platform = Platform::start(1);
     let project = kv_project(&platform, "orphan", "no-such-namespace");
     let out = platform.cli(&["deploy"], &project, "");
@@ -507,5 +528,41 @@ fn a_binding_to_a_namespace_that_does_not_exist_fails_the_deploy() {
         text(&out).contains("no KV namespace with id \"no-such-namespace\""),
         "{}",
         text(&out)
+    );
+
+    let front = |service: &str| {
+        let dir = platform.project(
+            "front",
+            "export default { async fetch(request, env) {\n\
+               const answer = await env.AUTH.fetch(\"https://auth/check\");\n\
+               return new Response(`auth: ${answer.status} ${await answer.text()}`);\n\
+             } };\n",
+        );
+        std::fs::write(
+            dir.join("skiff.toml"),
+            format!(
+                "name = \"front\"\nmain = \"src/index.js\"\n\n\
+                 [[services]]\nbinding = \"AUTH\"\nservice = \"{service}\"\n"
+            ),
+        )
+        .expect("write config");
+        dir
+    };
+    let out = platform.cli(&["deploy"], &front("auth"), "");
+    assert!(!out.status.success(), "deployed: {}", text(&out));
+    assert!(
+        text(&out).contains("no script named \"auth\" to bind as a service"),
+        "{}",
+        text(&out)
+    );
+    let auth = platform.project(
+        "auth",
+        "export default { fetch() { return new Response('granted'); } };\n",
+    );
+    deploy(&platform, &auth);
+    deploy(&platform, &front("auth"));
+    assert_eq!(
+        platform.get(0, "front"),
+        (200, "auth: 200 granted".to_string())
     );
 }

@@ -14,6 +14,7 @@ mod replica;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use skiff_protocol::kv::{KvChange, KvEntry, KvListPage, KvRefusal, KvWriteResponse};
@@ -23,6 +24,9 @@ pub use replica::{KvReplica, ReplicaError};
 
 use crate::sync::ControlPlane;
 
+/// How long a KV request to the control plane may take; past it, the write fails (and may or
+/// may not have been made: the sync stream tells every node either way).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The header of a value's answer that carries the revision of its write.
 const REVISION_HEADER: &str = "x-skiff-kv-revision";
 /// The header of a value's answer that carries its metadata.
@@ -80,6 +84,12 @@ fn unavailable(err: impl std::fmt::Display) -> KvError {
 }
 
 fn unreachable(err: reqwest::Error) -> KvError {
+    if err.is_timeout() {
+        return KvError::Unavailable(format!(
+            "the control plane did not answer within {REQUEST_TIMEOUT:?}; the write may or may \
+             not have been made: {err}"
+        ));
+    }
     KvError::Unavailable(format!(
         "the control plane is unreachable, nothing was written: {err}"
     ))
@@ -154,6 +164,7 @@ impl KvStore for NodeKv {
         Box::pin(async move {
             let response = control
                 .request(reqwest::Method::GET, &value_path(&namespace, &key))
+                .timeout(REQUEST_TIMEOUT)
                 .send()
                 .await
                 .map_err(unreachable)?;
@@ -210,6 +221,7 @@ impl KvStore for NodeKv {
                 .request(reqwest::Method::PUT, &path)
                 .query(&query)
                 .body(put.value.clone())
+                .timeout(REQUEST_TIMEOUT)
                 .send()
                 .await
                 .map_err(unreachable)?;
@@ -232,6 +244,7 @@ impl KvStore for NodeKv {
         Box::pin(async move {
             let response = control
                 .request(reqwest::Method::DELETE, &path)
+                .timeout(REQUEST_TIMEOUT)
                 .send()
                 .await
                 .map_err(unreachable)?;
