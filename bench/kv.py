@@ -13,6 +13,8 @@ import statistics
 import sys
 import time
 
+from propagation import percentile
+
 SCRIPT = "kvbench"
 
 
@@ -29,12 +31,6 @@ def call(connections, port, path):
         connection.close()
         connections.pop(port, None)
         return 0, ""
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def main():

@@ -217,19 +217,11 @@ impl KvStore for NodeKv {
             if let Some(metadata) = &put.metadata {
                 query.push(("metadata", metadata.clone()));
             }
-            let response = control
+            let request = control
                 .request(reqwest::Method::PUT, &path)
                 .query(&query)
-                .body(put.value.clone())
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .map_err(unreachable)?;
-            if !response.status().is_success() {
-                return Err(refusal(response).await);
-            }
-            let written: KvWriteResponse = response.json().await.map_err(unreachable)?;
-            let change = written.change;
+                .body(put.value.clone());
+            let change = write(request).await?;
             apply_written(&replica, &change, Some(&put.value));
             Ok(())
         })
@@ -242,17 +234,8 @@ impl KvStore for NodeKv {
         let replica = self.replica.clone();
         let path = value_path(namespace, key);
         Box::pin(async move {
-            let response = control
-                .request(reqwest::Method::DELETE, &path)
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .map_err(unreachable)?;
-            if !response.status().is_success() {
-                return Err(refusal(response).await);
-            }
-            let written: KvWriteResponse = response.json().await.map_err(unreachable)?;
-            apply_written(&replica, &written.change, None);
+            let change = write(control.request(reqwest::Method::DELETE, &path)).await?;
+            apply_written(&replica, &change, None);
             Ok(())
         })
     }
@@ -270,6 +253,20 @@ impl KvStore for NodeKv {
             .map_err(unavailable);
         Box::pin(std::future::ready(page))
     }
+}
+
+/// Sends a write to the control plane; the change it committed.
+async fn write(request: reqwest::RequestBuilder) -> Result<KvChange, KvError> {
+    let response = request
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    if !response.status().is_success() {
+        return Err(refusal(response).await);
+    }
+    let written: KvWriteResponse = response.json().await.map_err(unreachable)?;
+    Ok(written.change)
 }
 
 /// Applies the control plane's answer to this node's own write at once (the sync stream

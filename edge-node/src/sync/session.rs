@@ -312,13 +312,7 @@ impl SyncClient {
             .collect();
         if changed.is_empty() {
             // Only KV changed (already applied): persist the revision and acknowledge it.
-            let saved = SavedState {
-                revision,
-                scripts: self.scripts.values().cloned().collect(),
-            };
-            self.store.save_state(&saved).await?;
-            self.revision = revision;
-            self.status.revision.store(revision, Ordering::Relaxed);
+            self.persist(revision).await?;
             tracing::debug!(revision, "KV changes applied");
             self.ack().await;
             return Ok(());
@@ -351,15 +345,9 @@ impl SyncClient {
 
         self.registry.apply(changes);
         self.scripts = next;
-        let saved = SavedState {
-            revision,
-            scripts: self.scripts.values().cloned().collect(),
-        };
         // On failure the registry already serves `next`; reconnecting from the old revision
         // makes the control plane resend it, which finds nothing to change and persists again.
-        self.store.save_state(&saved).await?;
-        self.revision = revision;
-        self.status.revision.store(revision, Ordering::Relaxed);
+        self.persist(revision).await?;
         tracing::info!(
             revision,
             changed = warm.len(),
@@ -384,6 +372,19 @@ impl SyncClient {
             let _ = tokio::time::timeout(WARM_BEFORE_ACK, boots).await;
         }
         self.ack().await;
+        Ok(())
+    }
+
+    /// Persists the scripts served now as the state at `revision`, which is then the applied
+    /// one.
+    async fn persist(&mut self, revision: u64) -> Result<(), SyncError> {
+        let saved = SavedState {
+            revision,
+            scripts: self.scripts.values().cloned().collect(),
+        };
+        self.store.save_state(&saved).await?;
+        self.revision = revision;
+        self.status.revision.store(revision, Ordering::Relaxed);
         Ok(())
     }
 
