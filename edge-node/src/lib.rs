@@ -141,6 +141,50 @@ impl NodeConfig {
     }
 }
 
+/// The node's side of the `env` bindings, made before its registry: the KV replica and store
+/// (writing through the control plane when the node syncs), the router of service bindings
+/// (attached to the registry once it exists) and the Cache API's store.
+struct Bindings {
+    node: NodeBindings,
+    kv_replica: Arc<KvReplica>,
+    control: Option<sync::ControlPlane>,
+    services: Arc<services::ServiceRouter>,
+    response_cache: Arc<ResponseCache>,
+}
+
+impl Bindings {
+    fn new(config: &NodeConfig) -> Result<Self, NodeError> {
+        let (kv_replica, kv, control) = match &config.sync {
+            Some(sync) => {
+                let replica = Arc::new(KvReplica::open(&sync.data_dir.join("kv.db"))?);
+                let control = sync::ControlPlane::new(sync)?;
+                let store = NodeKv::synced(replica.clone(), control.clone());
+                (replica, store, Some(control))
+            }
+            None => {
+                let replica = Arc::new(match &config.kv_path {
+                    Some(path) => KvReplica::open(path)?,
+                    None => KvReplica::in_memory()?,
+                });
+                (replica.clone(), NodeKv::local(replica), None)
+            }
+        };
+        let response_cache = Arc::new(ResponseCache::new(config.response_cache_bytes));
+        let services = Arc::new(services::ServiceRouter::new(config.limits.wall_clock));
+        Ok(Self {
+            node: NodeBindings {
+                kv: Some(Arc::new(kv)),
+                services: Some(services.clone()),
+                cache: response_cache.clone(),
+            },
+            kv_replica,
+            control,
+            services,
+            response_cache,
+        })
+    }
+}
+
 /// Starts booting the isolate of the script a TLS ClientHello names, so that it is (nearly)
 /// ready when the request arrives after the handshake.
 fn prewarm_hook(registry: Arc<ScriptRegistry>, zone: String) -> tls::SniHook {
@@ -204,23 +248,13 @@ impl EdgeNode {
             WorkerPool::new(config.threads)
         }
         .map_err(NodeError::Threads)?;
-        let (kv_replica, node_kv, control) = match &config.sync {
-            Some(sync) => {
-                let replica = Arc::new(KvReplica::open(&sync.data_dir.join("kv.db"))?);
-                let control = sync::ControlPlane::new(sync)?;
-                let store = NodeKv::synced(replica.clone(), control.clone());
-                (replica, store, Some(control))
-            }
-            None => {
-                let replica = Arc::new(match &config.kv_path {
-                    Some(path) => KvReplica::open(path)?,
-                    None => KvReplica::in_memory()?,
-                });
-                (replica.clone(), NodeKv::local(replica), None)
-            }
-        };
-        let response_cache = Arc::new(ResponseCache::new(config.response_cache_bytes));
-        let services = Arc::new(services::ServiceRouter::new(config.limits.wall_clock));
+        let Bindings {
+            node: bindings,
+            kv_replica,
+            control,
+            services,
+            response_cache,
+        } = Bindings::new(&config)?;
         let registry = Arc::new(ScriptRegistry::new(
             pool,
             IsolateDefaults {
@@ -228,11 +262,7 @@ impl EdgeNode {
                 wait_until: config.wait_until,
                 limits: config.isolate_limits,
                 log,
-                bindings: NodeBindings {
-                    kv: Some(Arc::new(node_kv)),
-                    services: Some(services.clone()),
-                    cache: response_cache.clone(),
-                },
+                bindings,
             },
             config.cache,
         ));
