@@ -7,7 +7,6 @@ import { core, primordials } from "ext:core/mod.js";
 import {
   op_skiff_kv_delete,
   op_skiff_kv_get,
-  op_skiff_kv_get_local,
   op_skiff_kv_list,
   op_skiff_kv_put,
 } from "ext:core/ops";
@@ -24,9 +23,6 @@ const {
   JSONStringify,
   Number,
   ObjectPrototypeIsPrototypeOf,
-  PromisePrototypeThen,
-  PromiseReject,
-  PromiseResolve,
   String,
   Symbol,
   TypeError,
@@ -163,42 +159,25 @@ export class KVNamespace {
     this.#binding = binding;
   }
 
-  // Both reads are answered from the node's replica at once when it holds the value (no
-  // pending op), else by the store's asynchronous read. Not async functions: a hot read then
-  // costs one resolved promise.
-  get(key, options) {
-    return this.#read(key, options, (found, type) => convert(found.value, type), () => null);
+  async get(key, options) {
+    const name = keyName(key);
+    const { type, cacheTtl } = readOptions(options);
+    checkType(type);
+    const found = await op_skiff_kv_get(this.#binding, name, cacheTtl);
+    return found === null ? null : convert(found.value, type);
   }
 
-  getWithMetadata(key, options) {
-    return this.#read(
-      key,
-      options,
-      (found, type) => ({
-        value: convert(found.value, type),
-        metadata: found.metadata === null ? null : JSONParse(found.metadata),
-        cacheStatus: null,
-      }),
-      () => ({ value: null, metadata: null, cacheStatus: null }),
-    );
-  }
-
-  #read(key, options, answer, absent) {
-    let name, type, cacheTtl;
-    try {
-      name = keyName(key);
-      ({ type, cacheTtl } = readOptions(options));
-      checkType(type);
-      const local = op_skiff_kv_get_local(this.#binding, name, cacheTtl);
-      if (local.state === 0) return PromiseResolve(absent());
-      if (local.state === 1) return PromiseResolve(answer(local, type));
-    } catch (error) {
-      return PromiseReject(error);
-    }
-    return PromisePrototypeThen(
-      op_skiff_kv_get(this.#binding, name, cacheTtl),
-      (found) => (found === null ? absent() : answer(found, type)),
-    );
+  async getWithMetadata(key, options) {
+    const name = keyName(key);
+    const { type, cacheTtl } = readOptions(options);
+    checkType(type);
+    const found = await op_skiff_kv_get(this.#binding, name, cacheTtl);
+    if (found === null) return { value: null, metadata: null, cacheStatus: null };
+    return {
+      value: convert(found.value, type),
+      metadata: found.metadata === null ? null : JSONParse(found.metadata),
+      cacheStatus: null,
+    };
   }
 
   async put(key, value, options) {

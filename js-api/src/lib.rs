@@ -32,7 +32,7 @@ use std::sync::Arc;
 use deno_core::{Extension, OpState};
 
 pub use bindings::{
-    EnvBinding, KvError, KvFuture, KvLocal, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
+    EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
     ServiceFuture,
 };
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
@@ -123,7 +123,6 @@ deno_core::extension!(
         ops::op_skiff_key_material,
         ops::op_skiff_env_bindings,
         bindings::kv::op_skiff_kv_get,
-        bindings::kv::op_skiff_kv_get_local,
         bindings::kv::op_skiff_kv_put,
         bindings::kv::op_skiff_kv_delete,
         bindings::kv::op_skiff_kv_list,

@@ -39,7 +39,7 @@ pub use skiff_js_api::{
 };
 pub use skiff_js_api::{CacheCounts, DEFAULT_CACHE_BYTES, ResponseCache};
 pub use skiff_js_api::{
-    EnvBinding, KvError, KvFuture, KvLocal, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
+    EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
     ServiceFuture,
 };
 pub use snapshot::snapshot_ready;

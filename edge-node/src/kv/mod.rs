@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skiff_protocol::kv::{KvChange, KvEntry, KvListPage, KvRefusal, KvWriteResponse};
-use skiff_runtime::{KvError, KvFuture, KvLocal, KvPut, KvStore, KvValue};
+use skiff_runtime::{KvError, KvFuture, KvPut, KvStore, KvValue};
 
 pub use replica::{KvReplica, ReplicaError};
 
@@ -139,23 +139,6 @@ async fn refusal(response: reqwest::Response) -> KvError {
 }
 
 impl KvStore for NodeKv {
-    fn get_local(&self, namespace: &str, key: &str) -> Result<KvLocal, KvError> {
-        let found = self
-            .replica
-            .get(namespace, key, now())
-            .map_err(unavailable)?;
-        Ok(match found {
-            None => KvLocal::Absent,
-            Some(found) => match found.value {
-                Some(value) => KvLocal::Found(KvValue {
-                    value,
-                    metadata: found.metadata,
-                }),
-                None => KvLocal::Elsewhere,
-            },
-        })
-    }
-
     fn get(&self, namespace: &str, key: &str) -> KvFuture<Option<KvValue>> {
         let found = match self.replica.get(namespace, key, now()) {
             Ok(found) => found,

@@ -48,25 +48,10 @@ pub enum KvError {
 
 pub type KvFuture<T> = Pin<Box<dyn Future<Output = Result<T, KvError>> + Send + 'static>>;
 
-/// What a store holds of a key without asking anyone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KvLocal {
-    /// No such key (or it expired).
-    Absent,
-    Found(KvValue),
-    /// Only [`KvStore::get`] can tell.
-    Elsewhere,
-}
-
 /// Where a node keeps KV namespaces. Reads should be local; a write is done (durable and
 /// ordered among the writes of its key) when its future resolves.
 pub trait KvStore: Send + Sync + 'static {
     fn get(&self, namespace: &str, key: &str) -> KvFuture<Option<KvValue>>;
-    /// A read answered at once from what this store holds, when it can be: a hot `get` then
-    /// costs the isolate no pending op (`KVNamespace.get` tries this first).
-    fn get_local(&self, _namespace: &str, _key: &str) -> Result<KvLocal, KvError> {
-        Ok(KvLocal::Elsewhere)
-    }
     fn put(&self, namespace: &str, key: &str, put: KvPut) -> KvFuture<()>;
     fn delete(&self, namespace: &str, key: &str) -> KvFuture<()>;
     /// Keys with `prefix` after `cursor` (a key, already decoded), in key order, at most
@@ -82,11 +67,12 @@ pub trait KvStore: Send + Sync + 'static {
 
 /// The store and namespace id a tenant's binding `name` stands for.
 fn resolve(
-    state: &OpState,
+    state: &Rc<RefCell<OpState>>,
     name: &str,
     method: &str,
 ) -> Result<(Arc<dyn KvStore>, String), JsErrorBox> {
-    let Some((node, tenant)) = crate::ops::configured(state) else {
+    let state = state.borrow();
+    let Some((node, tenant)) = crate::ops::configured(&state) else {
         return Err(JsErrorBox::generic(format!(
             "KV {method} failed: the isolate has no tenant"
         )));
@@ -141,7 +127,7 @@ pub async fn op_skiff_kv_get(
     if let Some(ttl) = cache_ttl {
         limits::check_cache_ttl(ttl).map_err(|r| refused("GET", r))?;
     }
-    let (store, namespace) = resolve(&state.borrow(), &binding, "GET")?;
+    let (store, namespace) = resolve(&state, &binding, "GET")?;
     let found = store
         .get(&namespace, &key)
         .await
@@ -150,50 +136,6 @@ pub async fn op_skiff_kv_get(
         value: found.value.to_vec().into(),
         metadata: found.metadata,
     }))
-}
-
-#[derive(Serialize)]
-pub struct KvLocalForJs {
-    /// 0: no such key; 1: `value` and `metadata` hold it; 2: ask `op_skiff_kv_get`.
-    state: u8,
-    value: Option<ToJsBuffer>,
-    metadata: Option<String>,
-}
-
-/// `get` and `getWithMetadata` first: the answer the store has at hand, if it has one.
-#[op2]
-#[serde]
-pub fn op_skiff_kv_get_local(
-    state: &mut OpState,
-    #[string] binding: &str,
-    #[string] key: &str,
-    cache_ttl: Option<f64>,
-) -> Result<KvLocalForJs, JsErrorBox> {
-    limits::check_key(key).map_err(|r| refused("GET", r))?;
-    if let Some(ttl) = cache_ttl {
-        limits::check_cache_ttl(ttl).map_err(|r| refused("GET", r))?;
-    }
-    let (store, namespace) = resolve(state, binding, "GET")?;
-    let local = store
-        .get_local(&namespace, key)
-        .map_err(|err| failed("GET", err))?;
-    Ok(match local {
-        KvLocal::Absent => KvLocalForJs {
-            state: 0,
-            value: None,
-            metadata: None,
-        },
-        KvLocal::Found(found) => KvLocalForJs {
-            state: 1,
-            value: Some(found.value.to_vec().into()),
-            metadata: found.metadata,
-        },
-        KvLocal::Elsewhere => KvLocalForJs {
-            state: 2,
-            value: None,
-            metadata: None,
-        },
-    })
 }
 
 #[derive(Deserialize)]
@@ -221,7 +163,7 @@ pub async fn op_skiff_kv_put(
     }
     let expiration = limits::expiration_at(unix_now(), args.expiration, args.expiration_ttl)
         .map_err(|r| refused("PUT", r))?;
-    let (store, namespace) = resolve(&state.borrow(), &binding, "PUT")?;
+    let (store, namespace) = resolve(&state, &binding, "PUT")?;
     let put = KvPut {
         value: Bytes::copy_from_slice(&value),
         metadata: args.metadata,
@@ -241,7 +183,7 @@ pub async fn op_skiff_kv_delete(
     #[string] key: String,
 ) -> Result<(), JsErrorBox> {
     limits::check_key(&key).map_err(|r| refused("DELETE", r))?;
-    let (store, namespace) = resolve(&state.borrow(), &binding, "DELETE")?;
+    let (store, namespace) = resolve(&state, &binding, "DELETE")?;
     store
         .delete(&namespace, &key)
         .await
@@ -270,7 +212,7 @@ pub async fn op_skiff_kv_list(
             JsErrorBox::generic("KV LIST failed: 400 Invalid cursor (it was not made by list())")
         })?),
     };
-    let (store, namespace) = resolve(&state.borrow(), &binding, "LIST")?;
+    let (store, namespace) = resolve(&state, &binding, "LIST")?;
     store
         .list(
             &namespace,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use kv::{KvError, KvFuture, KvLocal, KvPut, KvStore, KvValue};
+pub use kv::{KvError, KvFuture, KvPut, KvStore, KvValue};
 pub use service::{ServiceDispatch, ServiceFuture};
 
 /// One binding of a tenant's `env` that is not a plain value.
