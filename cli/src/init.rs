@@ -28,7 +28,7 @@ pub enum Template {
 /// The version range a new Hono project asks npm for.
 const HONO: &str = "^4.13.19";
 
-const GITIGNORE: &str = ".dev.vars\nnode_modules/\n";
+const GITIGNORE: &str = ".dev.vars\nnode_modules/\n.skiff/\n";
 
 const INDEX_JS: &str = "export default {
   async fetch(request, env, ctx) {
