@@ -50,9 +50,11 @@ export default {
         case "/put-large": {
           // Over the 64 KiB that travel inside sync events: other nodes fetch it on first read.
           const size = Number(q("size"));
-          await kv.put(q("key"), "x".repeat(size));
+          await kv.put(q("key"), "x".repeat(size), { metadata: { label: "größe ✓" } });
           return { ok: true };
         }
+        case "/metadata":
+          return (await kv.getWithMetadata(q("key"))).metadata;
         case "/length": {
           const value = await kv.get(q("key"));
           return { length: value === null ? null : value.length };
@@ -260,6 +262,15 @@ fn kv_reads_writes_and_lists_on_every_node() {
 
     // A value too large for a sync event is fetched by the other node at its first read.
     ok(&platform, 0, "kv", "/put-large?key=large&size=200000");
+    // Its first read on node 1 fetches it, with its (non-ASCII) metadata.
+    wait_for(
+        &platform,
+        1,
+        "kv",
+        "/metadata?key=large",
+        &serde_json::json!({ "label": "größe ✓" }),
+        Duration::from_secs(5),
+    );
     wait_for(
         &platform,
         1,

@@ -142,7 +142,7 @@ pub async fn get_value(
     if let Some(value) = found
         .metadata
         .as_deref()
-        .and_then(|m| HeaderValue::from_str(m).ok())
+        .and_then(|m| HeaderValue::from_bytes(m.as_bytes()).ok())
     {
         headers.insert(METADATA_HEADER, value);
     }

@@ -27,10 +27,10 @@ use crate::sync::ControlPlane;
 /// How long a KV request to the control plane may take; past it, the write fails (and may or
 /// may not have been made: the sync stream tells every node either way).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The header of a value's answer that carries the revision of its write.
-const REVISION_HEADER: &str = "x-skiff-kv-revision";
 /// The header of a value's answer that carries its metadata.
 const METADATA_HEADER: &str = "cf-kv-metadata";
+/// The header of a value's answer that carries the revision of its write.
+const REVISION_HEADER: &str = "x-skiff-kv-revision";
 
 /// The KV store of one node.
 pub struct NodeKv {
@@ -174,12 +174,12 @@ impl KvStore for NodeKv {
             if !response.status().is_success() {
                 return Err(refusal(response).await);
             }
+            // Read with the value, so that both are of one revision (metadata is UTF-8 JSON).
             let header = |name: &str| {
                 response
                     .headers()
                     .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
+                    .and_then(|v| String::from_utf8(v.as_bytes().to_vec()).ok())
             };
             let revision = header(REVISION_HEADER).and_then(|r| r.parse::<u64>().ok());
             let metadata = header(METADATA_HEADER);
