@@ -8,29 +8,17 @@ a node's time is when it first answered the new value. Writes are INTERVAL secon
 Loopback only."""
 
 import argparse
-import http.client
 import statistics
 import sys
 import time
 
-from propagation import percentile
+from propagation import get, percentile
 
 SCRIPT = "kvbench"
 
 
 def call(connections, port, path):
-    connection = connections.get(port)
-    if connection is None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connections[port] = connection
-    try:
-        connection.request("GET", path, headers={"Host": f"{SCRIPT}.localhost"})
-        response = connection.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    except (OSError, http.client.HTTPException):
-        connection.close()
-        connections.pop(port, None)
-        return 0, ""
+    return get(connections, port, path, SCRIPT)
 
 
 def main():

@@ -50,13 +50,15 @@ def upload(control, token, body_text):
     return json.loads(text)
 
 
-def get(connections, port):
+def get(connections, port, path="/", script=SCRIPT):
+    """GET `path` of `script` on the node at `port`, over a kept-alive connection: the status and
+    body, or (0, "") when the connection failed (it is reopened next time)."""
     connection = connections.get(port)
     if connection is None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connections[port] = connection
     try:
-        connection.request("GET", "/", headers={"Host": f"{SCRIPT}.localhost"})
+        connection.request("GET", path, headers={"Host": f"{script}.localhost"})
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
     except (OSError, http.client.HTTPException):
