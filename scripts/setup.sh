@@ -2,8 +2,8 @@
 # Installs what building Skiff needs on Debian 12 when it is missing: cmake (v8x builds
 # QuickJS-ng and WAMR with it), libsimde-dev (WAMR's SIMD headers, which its build would
 # otherwise clone with git), C and C++ compilers (QuickJS-ng, WAMR, and ada, the URL parser,
-# which is C++20), wrk for the benchmark, and Node.js with npm for the tests' npm packages.
-# Needs root or sudo for apt-get.
+# which is C++20), wrk for the benchmark, Node.js with npm for the tests' npm packages, and
+# PostgreSQL for the control plane's store tests. Needs root or sudo for apt-get.
 set -euo pipefail
 
 need=()
@@ -16,6 +16,11 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # and the benchmarks fetch workerd from the npm registry. Skiff itself never needs them.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# PostgreSQL: the store tests initdb a throwaway cluster (control-plane/tests/common/postgres.rs
+# finds initdb on PATH or in /usr/lib/postgresql/*/bin, where Debian puts it). The package also
+# starts a default cluster of its own; the tests don't use it.
+{ command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'; } >/dev/null 2>&1 \
+  || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

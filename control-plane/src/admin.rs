@@ -6,7 +6,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rusqlite::Transaction;
 use skiff_protocol::{
     ChangeResponse, DeployedVersion, Deployment, DeploymentRequest, RollbackRequest, ScriptSummary,
     SecretName, SecretValue, VersionList,
@@ -15,30 +14,28 @@ use skiff_protocol::{
 use crate::error::{ApiError, StoreError};
 use crate::extract::JsonBody;
 use crate::state::AppState;
-use crate::store::{self, now_ms};
+use crate::store::{self, Tx, now_ms};
 use crate::validate::{validate_env_name, validate_script_name};
 
 pub async fn list_scripts(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Vec<ScriptSummary>>, ApiError> {
-    Ok(Json(
-        state.store.call(|conn| store::list_scripts(conn)).await?,
-    ))
+    let mut tx = state.store.read().await?;
+    let scripts = store::list_scripts(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(scripts))
 }
 
 pub async fn delete_script(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let revision = state
-        .store
-        .write(move |tx| {
-            if !store::delete_script(tx, &name)? {
-                return Err(StoreError::NotFound(format!("no script named {name:?}")));
-            }
-            store::log_change(tx, &name)
-        })
-        .await?;
+    let mut tx = state.store.write().await?;
+    if !store::delete_script(&mut tx, &name).await? {
+        return Err(StoreError::NotFound(format!("no script named {name:?}")).into());
+    }
+    let revision = store::log_change(&mut tx, &name).await?;
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,
@@ -50,12 +47,10 @@ pub async fn list_versions(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<VersionList>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .call(move |conn| store::version_list(conn, &name))
-            .await?,
-    ))
+    let mut tx = state.store.read().await?;
+    let list = store::version_list(&mut tx, &name).await?;
+    tx.commit().await?;
+    Ok(Json(list))
 }
 
 /// One version at 100, or two different versions adding up to 100.
@@ -76,14 +71,14 @@ fn validate_split(versions: &[DeployedVersion]) -> Result<(), ApiError> {
 }
 
 /// Records `versions` as the script's new deployment, after checking they are its own.
-fn deploy(
-    tx: &Transaction<'_>,
+async fn deploy(
+    tx: &mut Tx,
     script: &str,
     versions: Vec<DeployedVersion>,
 ) -> Result<(u64, Deployment), StoreError> {
-    store::require_script(tx, script)?;
+    store::require_script(tx, script).await?;
     for deployed in &versions {
-        match store::version(tx, &deployed.version_id)? {
+        match store::version(tx, &deployed.version_id).await? {
             Some(version) if version.script == script => {}
             _ => {
                 return Err(StoreError::Invalid(format!(
@@ -97,8 +92,8 @@ fn deploy(
         versions,
         created_ms: now_ms(),
     };
-    let revision = store::log_change(tx, script)?;
-    store::insert_deployment(tx, script, &deployment, revision)?;
+    let revision = store::log_change(tx, script).await?;
+    store::insert_deployment(tx, script, &deployment, revision).await?;
     Ok((revision, deployment))
 }
 
@@ -108,10 +103,9 @@ pub async fn create_deployment(
     JsonBody(request): JsonBody<DeploymentRequest>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     validate_split(&request.versions)?;
-    let (revision, deployment) = state
-        .store
-        .write(move |tx| deploy(tx, &name, request.versions))
-        .await?;
+    let mut tx = state.store.write().await?;
+    let (revision, deployment) = deploy(&mut tx, &name, request.versions).await?;
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,
@@ -148,28 +142,26 @@ pub async fn rollback(
             .map_err(|err| ApiError::bad_request(format!("bad rollback request: {err}")))?
             .version_id
     };
-    let (revision, deployment) = state
-        .store
-        .write(move |tx| {
-            store::require_script(tx, &name)?;
-            let version_id = match requested {
-                Some(id) => id,
-                None => previous_version(&store::deployments(tx, &name)?).ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "script {name:?} has no earlier deployment to roll back to"
-                    ))
-                })?,
-            };
-            deploy(
-                tx,
-                &name,
-                vec![DeployedVersion {
-                    version_id,
-                    percentage: 100.0,
-                }],
-            )
-        })
-        .await?;
+    let mut tx = state.store.write().await?;
+    store::require_script(&mut tx, &name).await?;
+    let version_id = match requested {
+        Some(id) => id,
+        None => previous_version(&store::deployments(&mut tx, &name).await?).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "script {name:?} has no earlier deployment to roll back to"
+            ))
+        })?,
+    };
+    let (revision, deployment) = deploy(
+        &mut tx,
+        &name,
+        vec![DeployedVersion {
+            version_id,
+            percentage: 100.0,
+        }],
+    )
+    .await?;
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,
@@ -181,13 +173,10 @@ pub async fn list_secrets(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<SecretName>>, ApiError> {
-    let names = state
-        .store
-        .call(move |conn| {
-            store::require_script(conn, &name)?;
-            Ok(store::secrets(conn, &name)?.into_keys().collect::<Vec<_>>())
-        })
-        .await?;
+    let mut tx = state.store.read().await?;
+    store::require_script(&mut tx, &name).await?;
+    let names = store::secrets(&mut tx, &name).await?.into_keys();
+    tx.commit().await?;
     Ok(Json(
         names.into_iter().map(|name| SecretName { name }).collect(),
     ))
@@ -200,18 +189,16 @@ pub async fn put_secret(
 ) -> Result<Json<ChangeResponse>, ApiError> {
     validate_script_name(&name)?;
     validate_env_name(&key)?;
-    let revision = state
-        .store
-        .write(move |tx| {
-            if !store::script_exists(tx, &name)? {
-                return Err(StoreError::NotFound(format!(
-                    "no script named {name:?}: deploy the script first"
-                )));
-            }
-            store::put_secret(tx, &name, &key, &body.value)?;
-            store::log_change(tx, &name)
-        })
-        .await?;
+    let mut tx = state.store.write().await?;
+    if !store::script_exists(&mut tx, &name).await? {
+        return Err(StoreError::NotFound(format!(
+            "no script named {name:?}: deploy the script first"
+        ))
+        .into());
+    }
+    store::put_secret(&mut tx, &name, &key, &body.value).await?;
+    let revision = store::log_change(&mut tx, &name).await?;
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,
@@ -223,18 +210,13 @@ pub async fn delete_secret(
     State(state): State<Arc<AppState>>,
     Path((name, key)): Path<(String, String)>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let revision = state
-        .store
-        .write(move |tx| {
-            store::require_script(tx, &name)?;
-            if !store::delete_secret(tx, &name, &key)? {
-                return Err(StoreError::NotFound(format!(
-                    "script {name:?} has no secret {key:?}"
-                )));
-            }
-            store::log_change(tx, &name)
-        })
-        .await?;
+    let mut tx = state.store.write().await?;
+    store::require_script(&mut tx, &name).await?;
+    if !store::delete_secret(&mut tx, &name, &key).await? {
+        return Err(StoreError::NotFound(format!("script {name:?} has no secret {key:?}")).into());
+    }
+    let revision = store::log_change(&mut tx, &name).await?;
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use skiff_protocol::{NODE_ID_HEADER, sha256_hex};
 
-use crate::error::{ApiError, ControlError};
+use crate::error::{ApiError, ControlError, StoreError};
 use crate::store::{self, Store};
 
 /// The token files' roles.
@@ -53,6 +53,8 @@ pub enum Caller {
 
 /// One token: the secret (kept for the embedding program), its file and its hash.
 pub struct Token {
+    /// Empty when another replica of a PostgreSQL store made the token: this one knows only
+    /// its hash, and the token file is on that replica's machine.
     pub secret: String,
     pub path: PathBuf,
     pub hash: String,
@@ -62,51 +64,137 @@ pub struct Token {
 pub struct Tokens {
     pub admin: Token,
     pub node: Token,
-    /// Node id by credential sha256.
+    /// Node id by credential sha256: the ones seen so far (the store has them all).
     credentials: RwLock<HashMap<String, String>>,
+    store: Store,
 }
 
 impl Tokens {
-    /// Reads the token files in `data_dir`, creating the missing ones, stores their hashes and
-    /// loads the credentials of the enrolled nodes.
+    /// The admin and node tokens, and the enrolled nodes' credentials.
+    ///
+    /// On SQLite (one machine, the store in `data_dir`) the token files are authoritative:
+    /// a missing one is made anew (which is how a token is rotated) and its hash stored. On
+    /// PostgreSQL the store is: a replica uses the tokens the store has, and makes (and writes
+    /// the files of) only the ones it has not; a token file that disagrees with the store is
+    /// refused, since the other replicas would not accept it.
     pub async fn load_or_create(data_dir: &Path, store: &Store) -> Result<Self, ControlError> {
-        let admin = token_file(data_dir, Role::Admin)?;
-        let node = token_file(data_dir, Role::Node)?;
-        let hashes = [
-            (Role::Admin.name(), admin.hash.clone()),
-            (Role::Node.name(), node.hash.clone()),
-        ];
-        let credentials = store
-            .call(move |conn| {
-                for (role, hash) in &hashes {
-                    store::set_token_hash(conn, role, hash)?;
+        let mut tx = store.bookkeeping().await?;
+        let stored = store::nodes::token_hashes(&mut tx).await?;
+        let mut tokens = Vec::new();
+        for role in [Role::Admin, Role::Node] {
+            let path = data_dir.join(format!("{}.token", role.name()));
+            let file = read_token_file(&path)?;
+            let stored = stored.get(role.name()).cloned();
+            let token = match (file, stored, store) {
+                (Some(secret), stored, _) => {
+                    let hash = sha256_hex(secret.as_bytes());
+                    match (stored, store) {
+                        (Some(stored), Store::Postgres(_)) if stored != hash => {
+                            return Err(ControlError::TokenFile {
+                                path,
+                                source: std::io::Error::other(
+                                    "this is not the token the store has (another replica \
+                                     made it); remove the file to use the store's token",
+                                ),
+                            });
+                        }
+                        _ => store::nodes::set_token_hash(&mut tx, role.name(), &hash).await?,
+                    }
+                    Token { secret, path, hash }
                 }
-                store::node_credentials(conn)
-            })
-            .await?;
+                (None, Some(hash), Store::Postgres(_)) => Token {
+                    secret: String::new(),
+                    path,
+                    hash,
+                },
+                (None, _, _) => {
+                    let secret = new_secret(role).map_err(|source| ControlError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let hash = sha256_hex(secret.as_bytes());
+                    let ours = match store {
+                        Store::Postgres(_) => {
+                            store::nodes::add_token_hash(&mut tx, role.name(), &hash).await?
+                        }
+                        Store::Sqlite(_) => {
+                            store::nodes::set_token_hash(&mut tx, role.name(), &hash).await?;
+                            true
+                        }
+                    };
+                    if ours {
+                        write_private(&path, &secret).map_err(|source| {
+                            ControlError::TokenFile {
+                                path: path.clone(),
+                                source,
+                            }
+                        })?;
+                        Token { secret, path, hash }
+                    } else {
+                        // Another replica stored its token first, in this very moment.
+                        let hash = store::nodes::token_hashes(&mut tx)
+                            .await?
+                            .remove(role.name())
+                            .unwrap_or_default();
+                        Token {
+                            secret: String::new(),
+                            path,
+                            hash,
+                        }
+                    }
+                }
+            };
+            tokens.push(token);
+        }
+        let credentials = store::nodes::node_credentials(&mut tx).await?;
+        tx.commit().await?;
+        let node = tokens.pop().expect("two tokens");
+        let admin = tokens.pop().expect("two tokens");
         Ok(Self {
             admin,
             node,
             credentials: RwLock::new(credentials.into_iter().collect()),
+            store: store.clone(),
         })
     }
 
-    /// Who presented `token`. Its hash is compared with both token files' (always both, each
-    /// in constant time), then looked up among the credentials.
-    fn caller_of(&self, token: &str) -> Option<Caller> {
+    /// Who presented `token`. Its hash is compared with both tokens' (always both, each in
+    /// constant time), then looked up among the credentials: those seen so far, then the
+    /// store's (a node may have enrolled on another replica).
+    async fn caller_of(&self, token: &str) -> Result<Option<Caller>, StoreError> {
         let hash = sha256_hex(token.as_bytes());
         let admin = constant_time_eq(hash.as_bytes(), self.admin.hash.as_bytes());
         let node = constant_time_eq(hash.as_bytes(), self.node.hash.as_bytes());
         match (admin, node) {
-            (true, _) => Some(Caller::Admin),
-            (false, true) => Some(Caller::Enrolling),
-            (false, false) => self
-                .credentials
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&hash)
-                .map(|node| Caller::Node(node.clone())),
+            (true, _) => return Ok(Some(Caller::Admin)),
+            (false, true) => return Ok(Some(Caller::Enrolling)),
+            (false, false) => {}
         }
+        let known = self
+            .credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .cloned();
+        if let Some(node) = known {
+            return Ok(Some(Caller::Node(node)));
+        }
+        let mut tx = self.store.read().await?;
+        let node = store::nodes::credential_node(&mut tx, &hash).await?;
+        tx.commit().await?;
+        Ok(node.map(|node| {
+            self.admit(hash, &node);
+            Caller::Node(node)
+        }))
+    }
+
+    /// Forgets every credential seen so far (they are looked up in the store again): after
+    /// notifications from other replicas may have been missed.
+    pub fn forget_credentials(&self) {
+        self.credentials
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Makes a new node credential; its hash ([`Self::credential_hash`]) is stored before
@@ -151,29 +239,26 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(difference) == 0
 }
 
-fn token_file(data_dir: &Path, role: Role) -> Result<Token, ControlError> {
-    let path = data_dir.join(format!("{}.token", role.name()));
+/// The token in `path`, if the file exists.
+fn read_token_file(path: &Path) -> Result<Option<String>, ControlError> {
     let file_error = |source| ControlError::TokenFile {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().to_string(),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes)
-                .map_err(|err| file_error(std::io::Error::other(err.to_string())))?;
-            let secret = format!("skiff_{}_{}", role.name(), hex::encode(bytes));
-            write_private(&path, &secret).map_err(file_error)?;
-            secret
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => {
+            Err(file_error(std::io::Error::other("the file is empty")))
         }
-        Err(err) => return Err(file_error(err)),
-    };
-    if secret.is_empty() {
-        return Err(file_error(std::io::Error::other("the file is empty")));
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(file_error(err)),
     }
-    let hash = sha256_hex(secret.as_bytes());
-    Ok(Token { secret, path, hash })
+}
+
+fn new_secret(role: Role) -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|err| std::io::Error::other(err.to_string()))?;
+    Ok(format!("skiff_{}_{}", role.name(), hex::encode(bytes)))
 }
 
 /// Writes a new file readable by its owner only.
@@ -191,10 +276,9 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-fn presented_caller(tokens: &Tokens, request: &Request) -> Result<Caller, ApiError> {
+async fn presented_caller(tokens: &Tokens, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "missing or unknown API token");
-    let header = request
-        .headers()
+    let header = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .ok_or_else(unauthorized)?;
@@ -202,7 +286,10 @@ fn presented_caller(tokens: &Tokens, request: &Request) -> Result<Caller, ApiErr
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(unauthorized)?;
-    tokens.caller_of(token.trim()).ok_or_else(unauthorized)
+    tokens
+        .caller_of(token.trim())
+        .await?
+        .ok_or_else(unauthorized)
 }
 
 /// Middleware for admin endpoints: the admin token only.
@@ -211,7 +298,7 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match presented_caller(&tokens, &request)? {
+    match presented_caller(&tokens, request.headers()).await? {
         Caller::Admin => Ok(next.run(request).await),
         Caller::Enrolling | Caller::Node(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -228,7 +315,7 @@ pub async fn require_node(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match presented_caller(&tokens, &request)? {
+    match presented_caller(&tokens, request.headers()).await? {
         Caller::Admin => Ok(next.run(request).await),
         Caller::Node(node) => {
             let named = request
@@ -256,7 +343,7 @@ pub async fn require_enrolling(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match presented_caller(&tokens, &request)? {
+    match presented_caller(&tokens, request.headers()).await? {
         Caller::Admin | Caller::Enrolling => Ok(next.run(request).await),
         Caller::Node(node) => Err(ApiError::forbidden(format!(
             "node {node} is enrolled already; enrolling takes the shared node token"

@@ -48,8 +48,22 @@ pub enum StoreError {
     /// What the caller would create exists already (409).
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached now (503: try again).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The database's schema is newer than this build understands.
+    #[error(
+        "the store's schema is version {found}, newer than this skiff understands (version \
+         {known}); run the skiff release that migrated it, or a newer one"
+    )]
+    SchemaTooNew { found: u64, known: u64 },
+    /// What the store holds is not what this build expects.
+    #[error("the store holds something unexpected: {0}")]
+    Corrupt(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("the store's worker thread failed: {0}")]
@@ -94,6 +108,20 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(message) => Self::bad_request(message),
             StoreError::Full(message) | StoreError::Conflict(message) => {
                 Self::new(StatusCode::CONFLICT, message)
+            }
+            StoreError::Unavailable(message) => {
+                tracing::warn!(%message, "the store is unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the store is unavailable: {message}"),
+                )
+            }
+            StoreError::Postgres(err) if err.as_db_error().is_none() => {
+                tracing::warn!(error = %err, "the store's connection failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the store is unavailable (its connection failed): {err}"),
+                )
             }
             other => {
                 tracing::error!(error = %other, "store failure");

@@ -50,9 +50,10 @@ fn check_caller(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn list_namespaces(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Vec<KvNamespaceInfo>>, ApiError> {
-    Ok(Json(
-        state.store.call(|conn| kv_store::namespaces(conn)).await?,
-    ))
+    let mut tx = state.store.read().await?;
+    let namespaces = kv_store::namespaces(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Json(namespaces))
 }
 
 pub async fn create_namespace(
@@ -66,10 +67,9 @@ pub async fn create_namespace(
             limits::MAX_TITLE_BYTES
         )));
     }
-    let namespace = state
-        .store
-        .write(move |tx| kv_store::create_namespace(tx, &title))
-        .await?;
+    let mut tx = state.store.write().await?;
+    let namespace = kv_store::create_namespace(&mut tx, &title).await?;
+    tx.commit().await?;
     tracing::info!(namespace = %namespace.id, title = %namespace.title, "KV namespace created");
     Ok((StatusCode::CREATED, Json(namespace)))
 }
@@ -78,13 +78,12 @@ pub async fn delete_namespace(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let revision = state
-        .store
-        .write(move |tx| match kv_store::delete_namespace(tx, &id)? {
-            Some(revision) => Ok(revision),
-            None => store::current_revision(tx),
-        })
-        .await?;
+    let mut tx = state.store.write().await?;
+    let revision = match kv_store::delete_namespace(&mut tx, &id).await? {
+        Some(revision) => revision,
+        None => store::current_revision(&mut tx).await?,
+    };
+    tx.commit().await?;
     state.published(revision);
     Ok(Json(ChangeResponse {
         revision,
@@ -113,10 +112,9 @@ pub async fn list_keys(
                 .ok_or_else(|| ApiError::bad_request("invalid cursor (it was not made by list)"))?,
         ),
     };
-    let page = state
-        .store
-        .call(move |conn| kv_store::list(conn, &id, &query.prefix, limit, after.as_deref()))
-        .await?;
+    let mut tx = state.store.read().await?;
+    let page = kv_store::list(&mut tx, &id, &query.prefix, limit, after.as_deref()).await?;
+    tx.commit().await?;
     Ok(Json(page))
 }
 
@@ -127,12 +125,10 @@ pub async fn get_value(
 ) -> Result<Response, ApiError> {
     check_caller(&state, &headers)?;
     limits::check_key(&key).map_err(refused)?;
-    let lookup = key.clone();
-    let found = state
-        .store
-        .call(move |conn| kv_store::get(conn, &id, &lookup))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("key not found: {key:?}")))?;
+    let mut tx = state.store.read().await?;
+    let found = kv_store::get(&mut tx, &id, &key).await?;
+    tx.commit().await?;
+    let found = found.ok_or_else(|| ApiError::not_found(format!("key not found: {key:?}")))?;
     let mut response = (
         [(CONTENT_TYPE, "application/octet-stream")],
         Bytes::from(found.value),
@@ -191,10 +187,10 @@ pub async fn put_value(
         )
         .map_err(refused)?
     };
-    let change = state
-        .store
-        .write(move |tx| kv_store::put(tx, &id, &key, &body, query.metadata.as_deref(), expiration))
-        .await?;
+    let mut tx = state.store.write().await?;
+    let metadata = query.metadata.as_deref();
+    let change = kv_store::put(&mut tx, &id, &key, &body, metadata, expiration).await?;
+    tx.commit().await?;
     state.published(change.revision);
     Ok(Json(KvWriteResponse { change }))
 }
@@ -206,10 +202,9 @@ pub async fn delete_value(
 ) -> Result<Json<KvWriteResponse>, ApiError> {
     check_caller(&state, &headers)?;
     limits::check_key(&key).map_err(refused)?;
-    let change = state
-        .store
-        .write(move |tx| kv_store::delete(tx, &id, &key))
-        .await?;
+    let mut tx = state.store.write().await?;
+    let change = kv_store::delete(&mut tx, &id, &key).await?;
+    tx.commit().await?;
     state.published(change.revision);
     Ok(Json(KvWriteResponse { change }))
 }

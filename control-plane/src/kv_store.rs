@@ -8,33 +8,12 @@
 //! left out of every read and list from its expiration on.
 
 use base64::Engine;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use skiff_protocol::kv::{
     INLINE_VALUE_BYTES, KvChange, KvEntry, KvKeyInfo, KvListPage, KvNamespaceInfo,
 };
 
 use crate::error::StoreError;
-use crate::store::{log_change, now_ms};
-
-pub const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS kv_namespaces (
-    id          TEXT PRIMARY KEY,
-    title       TEXT NOT NULL UNIQUE,
-    created_ms  INTEGER NOT NULL
-);
--- One row per key ever written; value NULL is a deleted key (a tombstone).
-CREATE TABLE IF NOT EXISTS kv_entries (
-    namespace   TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value       BLOB,
-    size        INTEGER NOT NULL DEFAULT 0,
-    metadata    TEXT,
-    expiration  INTEGER,
-    revision    INTEGER NOT NULL,
-    PRIMARY KEY (namespace, key)
-);
-CREATE INDEX IF NOT EXISTS kv_entries_by_revision ON kv_entries(revision);
-"#;
+use crate::store::{Row, Tx, args, log_change, now_ms};
 
 /// The change-log row of a KV write names no script.
 pub const KV_CHANGE: &str = "";
@@ -43,57 +22,50 @@ fn now_secs() -> i64 {
     (now_ms() / 1000) as i64
 }
 
-pub fn create_namespace(tx: &Transaction<'_>, title: &str) -> Result<KvNamespaceInfo, StoreError> {
-    let taken = tx
-        .query_row(
-            "SELECT 1 FROM kv_namespaces WHERE title = ?1",
-            [title],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if taken {
+pub async fn create_namespace(tx: &mut Tx, title: &str) -> Result<KvNamespaceInfo, StoreError> {
+    if tx
+        .exists("SELECT 1 FROM kv_namespaces WHERE title = $1", args![title])
+        .await?
+    {
         return Err(StoreError::Conflict(format!(
             "a KV namespace titled {title:?} exists already"
         )));
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     tx.execute(
-        "INSERT INTO kv_namespaces (id, title, created_ms) VALUES (?1, ?2, ?3)",
-        params![id, title, now_ms() as i64],
-    )?;
+        "INSERT INTO kv_namespaces (id, title, created_ms) VALUES ($1, $2, $3)",
+        args![&id, title, now_ms()],
+    )
+    .await?;
     Ok(KvNamespaceInfo {
         id,
         title: title.to_string(),
     })
 }
 
-pub fn namespaces(conn: &Connection) -> Result<Vec<KvNamespaceInfo>, StoreError> {
-    let mut stmt = conn.prepare("SELECT id, title FROM kv_namespaces ORDER BY title")?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok(KvNamespaceInfo {
-                id: row.get(0)?,
-                title: row.get(1)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+pub async fn namespaces(tx: &mut Tx) -> Result<Vec<KvNamespaceInfo>, StoreError> {
+    tx.query(
+        "SELECT id, title FROM kv_namespaces ORDER BY title",
+        args![],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(KvNamespaceInfo {
+            id: row.text(0)?,
+            title: row.text(1)?,
+        })
+    })
+    .collect()
 }
 
-pub fn namespace_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM kv_namespaces WHERE id = ?1",
-            [id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+pub async fn namespace_exists(tx: &mut Tx, id: &str) -> Result<bool, StoreError> {
+    tx.exists("SELECT 1 FROM kv_namespaces WHERE id = $1", args![id])
+        .await
 }
 
-fn require_namespace(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    if namespace_exists(conn, id)? {
+async fn require_namespace(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+    if namespace_exists(tx, id).await? {
         Ok(())
     } else {
         Err(StoreError::NotFound(format!(
@@ -104,54 +76,59 @@ fn require_namespace(conn: &Connection, id: &str) -> Result<(), StoreError> {
 
 /// Deletes a namespace and every key in it (as tombstones, so that the nodes drop them too);
 /// the revision, or `None` when the namespace held no live key.
-pub fn delete_namespace(tx: &Transaction<'_>, id: &str) -> Result<Option<u64>, StoreError> {
-    require_namespace(tx, id)?;
-    tx.execute("DELETE FROM kv_namespaces WHERE id = ?1", [id])?;
-    let live: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM kv_entries WHERE namespace = ?1 AND value IS NOT NULL",
-        [id],
-        |row| row.get(0),
-    )?;
+pub async fn delete_namespace(tx: &mut Tx, id: &str) -> Result<Option<u64>, StoreError> {
+    require_namespace(tx, id).await?;
+    tx.execute("DELETE FROM kv_namespaces WHERE id = $1", args![id])
+        .await?;
+    let live = tx
+        .query_one(
+            "SELECT COUNT(*) FROM kv_entries WHERE namespace = $1 AND value IS NOT NULL",
+            args![id],
+        )
+        .await?
+        .int(0)?;
     if live == 0 {
         return Ok(None);
     }
-    let revision = log_change(tx, KV_CHANGE)?;
+    let revision = log_change(tx, KV_CHANGE).await?;
     tx.execute(
         "UPDATE kv_entries SET value = NULL, size = 0, metadata = NULL, expiration = NULL,
-             revision = ?2
-         WHERE namespace = ?1 AND value IS NOT NULL",
-        params![id, revision as i64],
-    )?;
+             revision = $2
+         WHERE namespace = $1 AND value IS NOT NULL",
+        args![id, revision],
+    )
+    .await?;
     Ok(Some(revision))
 }
 
 /// Writes a key (the limits are checked by the caller); the change as the nodes get it.
-pub fn put(
-    tx: &Transaction<'_>,
+pub async fn put(
+    tx: &mut Tx,
     namespace: &str,
     key: &str,
     value: &[u8],
     metadata: Option<&str>,
     expiration: Option<u64>,
 ) -> Result<KvChange, StoreError> {
-    require_namespace(tx, namespace)?;
-    let revision = log_change(tx, KV_CHANGE)?;
+    require_namespace(tx, namespace).await?;
+    let revision = log_change(tx, KV_CHANGE).await?;
     tx.execute(
         "INSERT INTO kv_entries (namespace, key, value, size, metadata, expiration, revision)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,
              size = excluded.size, metadata = excluded.metadata,
              expiration = excluded.expiration, revision = excluded.revision",
-        params![
+        args![
             namespace,
             key,
             value,
-            value.len() as i64,
+            value.len(),
             metadata,
-            expiration.map(|e| e as i64),
-            revision as i64
+            expiration,
+            revision
         ],
-    )?;
+    )
+    .await?;
     Ok(KvChange {
         namespace: namespace.to_string(),
         key: key.to_string(),
@@ -162,16 +139,17 @@ pub fn put(
 
 /// Deletes a key (a no-op write when it is absent: the key still gets a tombstone, so that
 /// the answer always names a revision).
-pub fn delete(tx: &Transaction<'_>, namespace: &str, key: &str) -> Result<KvChange, StoreError> {
-    require_namespace(tx, namespace)?;
-    let revision = log_change(tx, KV_CHANGE)?;
+pub async fn delete(tx: &mut Tx, namespace: &str, key: &str) -> Result<KvChange, StoreError> {
+    require_namespace(tx, namespace).await?;
+    let revision = log_change(tx, KV_CHANGE).await?;
     tx.execute(
         "INSERT INTO kv_entries (namespace, key, value, size, revision)
-         VALUES (?1, ?2, NULL, 0, ?3)
+         VALUES ($1, $2, NULL, 0, $3)
          ON CONFLICT (namespace, key) DO UPDATE SET value = NULL, size = 0, metadata = NULL,
              expiration = NULL, revision = excluded.revision",
-        params![namespace, key, revision as i64],
-    )?;
+        args![namespace, key, revision],
+    )
+    .await?;
     Ok(KvChange {
         namespace: namespace.to_string(),
         key: key.to_string(),
@@ -188,60 +166,55 @@ pub struct Found {
     pub revision: u64,
 }
 
-pub fn get(conn: &Connection, namespace: &str, key: &str) -> Result<Option<Found>, StoreError> {
-    require_namespace(conn, namespace)?;
-    Ok(conn
-        .query_row(
+pub async fn get(tx: &mut Tx, namespace: &str, key: &str) -> Result<Option<Found>, StoreError> {
+    require_namespace(tx, namespace).await?;
+    let row = tx
+        .query_opt(
             "SELECT value, metadata, expiration, revision FROM kv_entries
-             WHERE namespace = ?1 AND key = ?2 AND value IS NOT NULL
-               AND (expiration IS NULL OR expiration > ?3)",
-            params![namespace, key, now_secs()],
-            |row| {
-                Ok(Found {
-                    value: row.get(0)?,
-                    metadata: row.get(1)?,
-                    expiration: row.get::<_, Option<i64>>(2)?.map(|e| e as u64),
-                    revision: row.get::<_, i64>(3)? as u64,
-                })
-            },
+             WHERE namespace = $1 AND key = $2 AND value IS NOT NULL
+               AND (expiration IS NULL OR expiration > $3)",
+            args![namespace, key, now_secs()],
         )
-        .optional()?)
+        .await?;
+    row.map(|row| {
+        Ok(Found {
+            value: row.bytes(0)?,
+            metadata: row.opt_text(1)?,
+            expiration: row.opt_int(2)?.map(|e| e as u64),
+            revision: row.uint(3)?,
+        })
+    })
+    .transpose()
 }
 
 /// One page of live keys with `prefix`, after the key `after`, in key order.
-pub fn list(
-    conn: &Connection,
+pub async fn list(
+    tx: &mut Tx,
     namespace: &str,
     prefix: &str,
     limit: usize,
     after: Option<&str>,
 ) -> Result<KvListPage, StoreError> {
-    require_namespace(conn, namespace)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, metadata, expiration FROM kv_entries
-         WHERE namespace = ?1 AND value IS NOT NULL AND key > ?2
-           AND substr(key, 1, length(?3)) = ?3
-           AND (expiration IS NULL OR expiration > ?4)
-         ORDER BY key LIMIT ?5",
-    )?;
-    let rows = stmt
-        .query_map(
-            params![
+    require_namespace(tx, namespace).await?;
+    let rows = tx
+        .query(
+            "SELECT key, metadata, expiration FROM kv_entries
+             WHERE namespace = $1 AND value IS NOT NULL AND key > $2
+               AND substr(key, 1, length(CAST($3 AS TEXT))) = CAST($3 AS TEXT)
+               AND (expiration IS NULL OR expiration > $4)
+             ORDER BY key LIMIT $5",
+            args![
                 namespace,
                 after.unwrap_or(""),
                 prefix,
                 now_secs(),
-                (limit + 1) as i64
+                limit + 1
             ],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, Option<i64>>(2)?,
-                ))
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.text(0)?, row.opt_text(1)?, row.opt_int(2)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(page(rows, limit))
 }
 
@@ -283,15 +256,15 @@ fn entry(
     }
 }
 
-fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KvChange> {
-    let value: Option<Vec<u8>> = row.get(2)?;
-    let size = row.get::<_, i64>(3)? as usize;
-    let metadata: Option<String> = row.get(4)?;
-    let expiration = row.get::<_, Option<i64>>(5)?.map(|e| e as u64);
+fn change_from_row(row: &Row) -> Result<KvChange, StoreError> {
+    let value = row.opt_bytes(2)?;
+    let size = row.uint(3)? as usize;
+    let metadata = row.opt_text(4)?;
+    let expiration = row.opt_int(5)?.map(|e| e as u64);
     Ok(KvChange {
-        namespace: row.get(0)?,
-        key: row.get(1)?,
-        revision: row.get::<_, i64>(6)? as u64,
+        namespace: row.text(0)?,
+        key: row.text(1)?,
+        revision: row.uint(6)?,
         entry: value
             .as_deref()
             .map(|value| entry(Some(value), size, metadata.as_deref(), expiration)),
@@ -301,25 +274,29 @@ fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KvChange> {
 const CHANGE_COLUMNS: &str = "namespace, key, value, size, metadata, expiration, revision";
 
 /// Every key written or deleted after `since`, in its latest state.
-pub fn changes_since(conn: &Connection, since: u64) -> Result<Vec<KvChange>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHANGE_COLUMNS} FROM kv_entries WHERE revision > ?1 ORDER BY revision"
-    ))?;
-    let changes = stmt
-        .query_map([since as i64], change_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(changes)
+pub async fn changes_since(tx: &mut Tx, since: u64) -> Result<Vec<KvChange>, StoreError> {
+    tx.query(
+        &format!("SELECT {CHANGE_COLUMNS} FROM kv_entries WHERE revision > $1 ORDER BY revision"),
+        args![since],
+    )
+    .await?
+    .iter()
+    .map(change_from_row)
+    .collect()
 }
 
 /// Every live key, for a snapshot.
-pub fn live_entries(conn: &Connection) -> Result<Vec<KvChange>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CHANGE_COLUMNS} FROM kv_entries
-         WHERE value IS NOT NULL AND (expiration IS NULL OR expiration > ?1)
-         ORDER BY namespace, key"
-    ))?;
-    let changes = stmt
-        .query_map([now_secs()], change_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(changes)
+pub async fn live_entries(tx: &mut Tx) -> Result<Vec<KvChange>, StoreError> {
+    tx.query(
+        &format!(
+            "SELECT {CHANGE_COLUMNS} FROM kv_entries
+             WHERE value IS NOT NULL AND (expiration IS NULL OR expiration > $1)
+             ORDER BY namespace, key"
+        ),
+        args![now_secs()],
+    )
+    .await?
+    .iter()
+    .map(change_from_row)
+    .collect()
 }

@@ -1,10 +1,13 @@
 //! skiff-control-plane: the single writer of what edge nodes serve.
 //!
 //! It stores scripts, their immutable versions (bundles addressed by sha256), deployments and
-//! secrets in SQLite ([`store`]), answers the admin API the CLI talks to, validates every
-//! upload by loading it in a real isolate, and pushes each change to the nodes over a
-//! server-sent-events sync channel. Every change gets the next revision; nodes acknowledge
-//! the revisions they serve. `protocol/PROTOCOL.md` lists the endpoints.
+//! secrets in SQLite or PostgreSQL ([`store`]), answers the admin API the CLI talks to,
+//! validates every upload by loading it in a real isolate, and pushes each change to the nodes
+//! over a server-sent-events sync channel. Every change gets the next revision; nodes
+//! acknowledge the revisions they serve. `protocol/PROTOCOL.md` lists the endpoints.
+//!
+//! On PostgreSQL any number of control planes serve one platform as replicas: the database
+//! hands out the revisions, and each replica hears of the others' changes ([`replica`]).
 //!
 //! It serves HTTP, or HTTPS with [`ControlConfig::tls`], through its own accept loop
 //! ([`server`]) that bounds slow and idle connections and their number. The data directory and
@@ -18,6 +21,7 @@ mod extract;
 mod kv;
 mod kv_store;
 mod private;
+mod replica;
 mod server;
 mod state;
 mod store;
@@ -41,8 +45,11 @@ use tokio::task::JoinHandle;
 pub use auth::constant_time_eq;
 pub use error::{ControlError, StoreError};
 pub use server::{ConnectionLimits, ConnectionStats, TlsFiles};
+pub use store::import::Imported;
+pub use store::{SCHEMA_VERSION, StoreSpec};
 
 use crate::auth::Tokens;
+use crate::replica::Replica;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -51,8 +58,16 @@ use crate::store::Store;
 pub struct ControlConfig {
     /// Where the API listens (port 0 picks a free port; see [`ControlPlane::addr`]).
     pub listen: SocketAddr,
-    /// Holds `control.db` and the token files; created when missing.
+    /// Holds the token files, and `control.db` when the store is SQLite's default; created when
+    /// missing.
     pub data_dir: PathBuf,
+    /// The store; `None` is SQLite in `data_dir/control.db`.
+    pub store: Option<StoreSpec>,
+    /// The URL this replica is reached at, shown by `skiff nodes list` (default: the address
+    /// it listens on).
+    pub advertise_url: Option<String>,
+    /// Nodes not seen for this long no longer count (and drop out of the node list).
+    pub node_ttl: Duration,
     /// The largest upload (sum of module sizes) accepted.
     pub max_bundle_bytes: usize,
     /// CPU time an upload's top level may take when it is validated.
@@ -75,6 +90,9 @@ impl ControlConfig {
         Self {
             listen,
             data_dir,
+            store: None,
+            advertise_url: None,
+            node_ttl: Duration::from_secs(600),
             max_bundle_bytes: skiff_protocol::MAX_BUNDLE_BYTES,
             startup_cpu: skiff_runtime::DEFAULT_STARTUP_CPU,
             memory_bytes: skiff_runtime::DEFAULT_MEMORY,
@@ -91,27 +109,31 @@ pub struct ControlPlane {
     addr: SocketAddr,
     state: Arc<AppState>,
     server: JoinHandle<()>,
+    replica_task: JoinHandle<()>,
     https: bool,
     stats: Arc<ConnectionStats>,
 }
 
 impl ControlPlane {
-    /// Opens the store in `config.data_dir` (creating the tokens on first start), starts the
+    /// Opens the store (migrating its schema), loads or creates the tokens, starts the
     /// validation pool and serves the API.
     pub async fn start(config: ControlConfig) -> Result<ControlPlane, ControlError> {
         let data_dir = config.data_dir.clone();
         tokio::task::spawn_blocking(move || private::secure_data_dir(&data_dir))
             .await
             .map_err(|err| StoreError::Task(err.to_string()))??;
-        let db_path = config.data_dir.join("control.db");
-        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
-            .await
-            .map_err(|err| StoreError::Task(err.to_string()))??;
+        let spec = config.store_spec();
+        let store = Store::open(&spec).await?;
         let tokens = Tokens::load_or_create(&config.data_dir, &store).await?;
         // SQLite made the -wal/-shm files when it opened the store: private too.
         private::secure_files(&config.data_dir)?;
         let tls = config.tls.as_ref().map(server::tls_acceptor).transpose()?;
-        let revision = store.call(|conn| store::current_revision(conn)).await?;
+        let revision = {
+            let mut tx = store.read().await?;
+            let revision = store::current_revision(&mut tx).await?;
+            tx.commit().await?;
+            revision
+        };
         let pool = WorkerPool::new(1).map_err(ControlError::Pool)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -126,15 +148,25 @@ impl ControlPlane {
                 source,
             })?;
         let https = tls.is_some();
+        let url = config.advertise_url.clone().unwrap_or_else(|| {
+            let scheme = if https { "https" } else { "http" };
+            format!("{scheme}://{addr}")
+        });
         tracing::info!(
             %addr,
             https,
+            store = %spec.redacted(),
             admin_token = %tokens.admin.path.display(),
             node_token = %tokens.node.path.display(),
             revision,
             "control plane listening; the API tokens are in the token files"
         );
-        let state = Arc::new(AppState::new(config, store, tokens, pool, revision));
+        let (replica, notes) = Replica::new(url);
+        let state = Arc::new(AppState::new(
+            config, store, replica, tokens, pool, revision,
+        ));
+        replica::heartbeat(&state).await?;
+        let replica_task = replica::spawn(state.clone(), notes);
         let stats = Arc::new(ConnectionStats::default());
         let server = server::Server {
             app: router(state.clone()),
@@ -148,6 +180,7 @@ impl ControlPlane {
             addr,
             state,
             server,
+            replica_task,
             https,
             stats,
         })
@@ -169,10 +202,12 @@ impl ControlPlane {
         &self.stats
     }
 
+    /// The admin token, or "" when another replica made it (and has its file).
     pub fn admin_token(&self) -> &str {
         &self.state.tokens.admin.secret
     }
 
+    /// The node token, or "" when another replica made it.
     pub fn node_token(&self) -> &str {
         &self.state.tokens.node.secret
     }
@@ -192,10 +227,51 @@ impl ControlPlane {
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "control plane server task failed");
         }
+        let _ = self.replica_task.await;
+        if let Err(err) = replica::leave(&self.state).await {
+            tracing::warn!(error = %err, "could not record this replica leaving");
+        }
         // Dropping the worker pool joins its thread: not on the async runtime.
         let state = self.state;
         let _ = tokio::task::spawn_blocking(move || drop(state)).await;
         tracing::info!("control plane stopped");
+    }
+}
+
+impl ControlConfig {
+    /// The store: `--store`, or SQLite in the data directory.
+    pub fn store_spec(&self) -> StoreSpec {
+        self.store
+            .clone()
+            .unwrap_or_else(|| StoreSpec::Sqlite(self.data_dir.join("control.db")))
+    }
+}
+
+/// Brings the store's schema up to date; the schema version it is at then.
+pub async fn migrate_only(spec: &StoreSpec) -> Result<u64, ControlError> {
+    Store::open(spec).await?;
+    Ok(SCHEMA_VERSION)
+}
+
+/// Copies a single-machine platform (a SQLite store) into an empty store (PostgreSQL): every
+/// script, version, bundle, deployment, secret, KV entry, token hash and node, in one
+/// transaction. The revisions carry on from the old store's.
+pub async fn import(from: &StoreSpec, to: &StoreSpec) -> Result<Imported, ControlError> {
+    let source = Store::open(from).await?;
+    let target = Store::open(to).await?;
+    Ok(store::import::import(&source, &target).await?)
+}
+
+/// `GET /healthz`: 200 while the store answers, 503 when it does not (for load balancers).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> (axum::http::StatusCode, String) {
+    match state.store.ping().await {
+        Ok(()) => (axum::http::StatusCode::OK, "ok\n".into()),
+        Err(err) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unreachable: {err}\n"),
+        ),
     }
 }
 
@@ -261,6 +337,7 @@ fn router(state: Arc<AppState>) -> Router {
     admin
         .merge(node)
         .merge(enroll)
+        .route("/healthz", get(healthz))
         .fallback(admin::not_found)
         .with_state(state)
 }

@@ -1,6 +1,6 @@
 //! What every request handler shares: the store, the tokens, the validation pool, the open
 //! sync sessions, and the in-memory signals that wake sync streams, node long-polls and tail
-//! subscribers.
+//! subscribers. [`crate::replica`] keeps the signals in step with the other replicas.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::ControlConfig;
 use crate::auth::Tokens;
+use crate::replica::Replica;
 use crate::store::Store;
 
 /// How many log events a slow tail subscriber may fall behind before it misses some.
@@ -20,6 +21,8 @@ const TAIL_BUFFER: usize = 1024;
 pub struct AppState {
     pub config: ControlConfig,
     pub store: Store,
+    /// This process among the control plane's replicas.
+    pub replica: Replica,
     pub tokens: Arc<Tokens>,
     /// One thread; loads each upload once before it is accepted.
     pub pool: WorkerPool,
@@ -27,7 +30,7 @@ pub struct AppState {
     pub revision: watch::Sender<u64>,
     /// Bumped on every ack, node connect and disconnect; node long-polls wait on it.
     pub node_events: watch::Sender<u64>,
-    /// Open sync streams per node id.
+    /// Open sync streams per node id, on this replica.
     connected: Mutex<BTreeMap<String, usize>>,
     /// Open sync sessions by session id.
     sessions: Mutex<HashMap<String, Arc<Session>>>,
@@ -37,9 +40,9 @@ pub struct AppState {
     pub refused_log_events: AtomicU64,
     /// Log events from nodes, to tail subscribers.
     pub tail: broadcast::Sender<Arc<TailEvent>>,
-    /// Open tail subscriptions per script.
-    tail_subscribers: Mutex<BTreeMap<String, usize>>,
-    /// The scripts with at least one tail subscriber; sync streams wait on it.
+    /// Open tail subscriptions per script, on this replica (the replica task stores them).
+    pub tail_subscribers: watch::Sender<BTreeMap<String, usize>>,
+    /// The scripts with at least one tail subscriber on any replica; sync streams wait on it.
     pub tailed: watch::Sender<Vec<String>>,
     /// Set when the control plane shuts down: open streams end.
     pub shutdown: watch::Sender<bool>,
@@ -49,6 +52,7 @@ impl AppState {
     pub fn new(
         config: ControlConfig,
         store: Store,
+        replica: Replica,
         tokens: Tokens,
         pool: WorkerPool,
         revision: u64,
@@ -56,6 +60,7 @@ impl AppState {
         Self {
             config,
             store,
+            replica,
             tokens: Arc::new(tokens),
             pool,
             revision: watch::Sender::new(revision),
@@ -65,7 +70,7 @@ impl AppState {
             refused_node_requests: AtomicU64::new(0),
             refused_log_events: AtomicU64::new(0),
             tail: broadcast::Sender::new(TAIL_BUFFER),
-            tail_subscribers: Mutex::default(),
+            tail_subscribers: watch::Sender::new(BTreeMap::new()),
             tailed: watch::Sender::new(Vec::new()),
             shutdown: watch::Sender::new(false),
         }
@@ -118,16 +123,16 @@ impl AppState {
             .cloned()
     }
 
+    /// The nodes with a sync stream open on this replica.
     pub fn connected_nodes(&self) -> BTreeSet<String> {
         lock(&self.connected).keys().cloned().collect()
     }
 
     /// Counts a tail subscriber of `script` until the guard is dropped.
     pub fn tail_subscribed(self: &Arc<Self>, script: &str) -> TailGuard {
-        let mut subscribers = lock(&self.tail_subscribers);
-        *subscribers.entry(script.to_string()).or_default() += 1;
-        self.tailed
-            .send_replace(subscribers.keys().cloned().collect());
+        self.tail_subscribers.send_modify(|subscribers| {
+            *subscribers.entry(script.to_string()).or_default() += 1;
+        });
         TailGuard {
             state: self.clone(),
             script: script.to_string(),
@@ -177,7 +182,15 @@ pub struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         lock(&self.state.sessions).remove(&self.session.id);
-        decrement(&mut lock(&self.state.connected), &self.session.node);
+        let node = &self.session.node;
+        let last = {
+            let mut connected = lock(&self.state.connected);
+            decrement(&mut connected, node);
+            !connected.contains_key(node)
+        };
+        if last {
+            crate::replica::node_left(&self.state, node);
+        }
         self.state.node_event();
     }
 }
@@ -190,16 +203,8 @@ pub struct TailGuard {
 
 impl Drop for TailGuard {
     fn drop(&mut self) {
-        let mut subscribers = lock(&self.state.tail_subscribers);
-        decrement(&mut subscribers, &self.script);
-        let scripts: Vec<String> = subscribers.keys().cloned().collect();
-        self.state.tailed.send_if_modified(|current| {
-            if *current != scripts {
-                *current = scripts;
-                true
-            } else {
-                false
-            }
-        });
+        self.state
+            .tail_subscribers
+            .send_modify(|subscribers| decrement(subscribers, &self.script));
     }
 }

@@ -20,14 +20,16 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use skiff_protocol::{
     Ack, EnrollRequest, Enrollment, NODE_ID_HEADER, NodeList, SESSION_HEADER, SyncEvent,
+    ZONE_HEADER,
 };
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::Tokens;
 use crate::error::{ApiError, StoreError};
 use crate::extract::{JsonBody, QueryArgs};
+use crate::replica::{self, REPLICA_GONE};
 use crate::state::{AppState, Session, SessionGuard};
-use crate::store;
+use crate::store::{self, Tx};
 use crate::validate::validate_node_id;
 
 /// How often an idle event stream gets a `: ping` comment.
@@ -96,16 +98,22 @@ pub async fn sync(
         })?
         .to_string();
     validate_node_id(&node)?;
-    {
-        let node = node.clone();
+    let zone = headers
+        .get(ZONE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|zone| !zone.is_empty() && zone.len() <= 253)
+        .map(str::to_string);
+    let current = {
+        let mut tx = state.store.bookkeeping().await?;
         let max_nodes = state.config.max_nodes;
-        state
-            .store
-            .write(move |tx| store::node_seen(tx, &node, max_nodes))
-            .await?;
-    }
+        let replica = &state.replica.id;
+        store::nodes::node_connected(&mut tx, &node, zone.as_deref(), replica, max_nodes).await?;
+        let current = store::current_revision(&mut tx).await?;
+        tx.commit().await?;
+        current
+    };
+    replica::announce(&state, "nodes".into());
     // The node may acknowledge what it says it has, if the control plane issued it.
-    let current = *state.revision.borrow();
     let acknowledgeable = if query.since <= current {
         query.since
     } else {
@@ -142,14 +150,11 @@ pub fn node_session(state: &AppState, headers: &HeaderMap) -> Result<Arc<Session
 }
 
 /// The first event for a node that applied `since`: a snapshot, the changes since, or none.
-fn first_event(
-    conn: &rusqlite::Connection,
-    since: u64,
-) -> Result<(u64, Option<SyncEvent>), StoreError> {
-    let current = store::current_revision(conn)?;
+async fn first_event(tx: &mut Tx, since: u64) -> Result<(u64, Option<SyncEvent>), StoreError> {
+    let current = store::current_revision(tx).await?;
     if since == 0 || since > current {
-        let (revision, scripts) = store::snapshot(conn)?;
-        let kv = crate::kv_store::live_entries(conn)?;
+        let (revision, scripts) = store::snapshot(tx).await?;
+        let kv = crate::kv_store::live_entries(tx).await?;
         return Ok((
             revision,
             Some(SyncEvent::Snapshot {
@@ -159,16 +164,13 @@ fn first_event(
             }),
         ));
     }
-    update_since(conn, since)
+    update_since(tx, since).await
 }
 
 /// An update with every script changed after `since`, or none when nothing changed.
-fn update_since(
-    conn: &rusqlite::Connection,
-    since: u64,
-) -> Result<(u64, Option<SyncEvent>), StoreError> {
-    let (revision, changes) = store::changes(conn, since)?;
-    let kv = crate::kv_store::changes_since(conn, since)?;
+async fn update_since(tx: &mut Tx, since: u64) -> Result<(u64, Option<SyncEvent>), StoreError> {
+    let (revision, changes) = store::changes(tx, since).await?;
+    let kv = crate::kv_store::changes_since(tx, since).await?;
     if (changes.is_empty() && kv.is_empty()) || revision <= since {
         return Ok((revision.max(since), None));
     }
@@ -180,6 +182,17 @@ fn update_since(
             kv,
         }),
     ))
+}
+
+/// Runs `f` in a read transaction.
+async fn read<T>(
+    state: &AppState,
+    f: impl AsyncFnOnce(&mut Tx) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut tx = state.store.read().await?;
+    let value = f(&mut tx).await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 /// The revision an event carries, which its session may then acknowledge.
@@ -203,7 +216,7 @@ async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mps
     revisions.borrow_and_update();
     let tail_now = tailed.borrow_and_update().clone();
 
-    let first = state.store.call(move |conn| first_event(conn, since)).await;
+    let first = read(&state, async |tx| first_event(tx, since).await).await;
     let mut sent = match first {
         Ok((revision, event)) => {
             if let Some(event) = event {
@@ -244,7 +257,7 @@ async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mps
                 }
                 // Everything committed since the last event, however many revisions that is.
                 let after = sent;
-                match state.store.call(move |conn| update_since(conn, after)).await {
+                match read(&state, async |tx| update_since(tx, after).await).await {
                     Ok((revision, event)) => {
                         sent = revision;
                         match event {
@@ -293,14 +306,9 @@ pub async fn enroll(
         )
     })?;
     let hash = Tokens::credential_hash(&credential);
-    {
-        let (node, hash) = (node.clone(), hash.clone());
-        let max_nodes = state.config.max_nodes;
-        state
-            .store
-            .write(move |tx| store::enroll_node(tx, &node, &hash, max_nodes))
-            .await?;
-    }
+    let mut tx = state.store.bookkeeping().await?;
+    store::nodes::enroll_node(&mut tx, &node, &hash, state.config.max_nodes).await?;
+    tx.commit().await?;
     state.tokens.admit(hash, &node);
     tracing::info!(node = %node, "node enrolled");
     Ok((StatusCode::CREATED, Json(Enrollment { node, credential })))
@@ -312,12 +320,10 @@ pub async fn get_bundle(
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
     node_session(&state, &headers)?;
-    let lookup = hash.clone();
-    let bytes = state
-        .store
-        .call(move |conn| store::bundle(conn, &lookup))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bundle {hash}")))?;
+    let mut tx = state.store.read().await?;
+    let bytes = store::bundle(&mut tx, &hash).await?;
+    tx.commit().await?;
+    let bytes = bytes.ok_or_else(|| ApiError::not_found(format!("no bundle {hash}")))?;
     Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
@@ -337,7 +343,13 @@ pub async fn ack(
             session.node
         )));
     }
-    let current = *state.revision.borrow();
+    let mut current = *state.revision.borrow();
+    if ack.revision > current {
+        // Another replica may have committed it a moment ago.
+        let mut tx = state.store.read().await?;
+        current = store::current_revision(&mut tx).await?;
+        tx.commit().await?;
+    }
     if ack.revision > current {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -357,13 +369,12 @@ pub async fn ack(
             ),
         ));
     }
-    let id = node.clone();
-    state
-        .store
-        .call(move |conn| store::node_ack(conn, &id, ack.revision))
-        .await?;
+    let mut tx = state.store.bookkeeping().await?;
+    store::nodes::node_ack(&mut tx, &node, ack.revision).await?;
+    tx.commit().await?;
     tracing::debug!(node = %node, revision = ack.revision, "node acknowledged");
     state.node_event();
+    replica::announce(&state, "nodes".into());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -375,13 +386,21 @@ pub struct NodesQuery {
 }
 
 async fn node_list(state: &AppState) -> Result<NodeList, ApiError> {
-    let connected = state.connected_nodes();
-    let (revision, mut nodes) = state
-        .store
-        .call(|conn| Ok((store::current_revision(conn)?, store::nodes(conn)?)))
-        .await?;
+    let liveness = store::nodes::Liveness {
+        node_ttl_ms: state.config.node_ttl.as_millis() as u64,
+        replica_gone_ms: REPLICA_GONE.as_millis() as u64,
+    };
+    let mut tx = state.store.read().await?;
+    let revision = store::current_revision(&mut tx).await?;
+    let mut nodes = store::nodes::nodes(&mut tx, liveness).await?;
+    tx.commit().await?;
+    // This replica knows its own streams best (its heartbeat may not have run yet).
+    let here = state.connected_nodes();
     for node in &mut nodes {
-        node.connected = connected.contains(&node.id);
+        if here.contains(&node.id) {
+            node.connected = true;
+            node.replica = Some(state.replica.url.clone());
+        }
     }
     Ok(NodeList { revision, nodes })
 }
@@ -426,15 +445,15 @@ pub async fn delete_node(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = node.clone();
-    let deleted = state
-        .store
-        .call(move |conn| store::delete_node(conn, &id))
-        .await?;
+    let mut tx = state.store.bookkeeping().await?;
+    let deleted = store::nodes::delete_node(&mut tx, &node).await?;
+    tx.commit().await?;
     state.tokens.revoke(&node);
+    replica::announce(&state, format!("revoke:{node}"));
     if !deleted {
         return Err(ApiError::not_found(format!("no node {node:?}")));
     }
     state.node_event();
+    replica::announce(&state, "nodes".into());
     Ok(StatusCode::NO_CONTENT)
 }

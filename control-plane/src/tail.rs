@@ -61,10 +61,7 @@ pub async fn post_logs(
         tracing::debug!(node = %session.node, %message, "log batch refused");
         return Err(ApiError::forbidden(message));
     }
-    for event in events {
-        // No subscriber is not an error: the events are simply not wanted.
-        let _ = state.tail.send(Arc::new(event));
-    }
+    crate::replica::publish_logs(&state, events).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -72,11 +69,9 @@ pub async fn tail(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let lookup = name.clone();
-    state
-        .store
-        .call(move |conn| store::require_script(conn, &lookup))
-        .await?;
+    let mut tx = state.store.read().await?;
+    store::require_script(&mut tx, &name).await?;
+    tx.commit().await?;
     let events = state.tail.subscribe();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run_tail(state, name, events, tx));

@@ -20,7 +20,7 @@ use skiff_runtime::{
 
 use crate::error::{ApiError, StoreError};
 use crate::state::AppState;
-use crate::store::{self, now_ms};
+use crate::store::{self, Tx, now_ms};
 use crate::validate::{validate_env_name, validate_module_path, validate_script_name};
 
 /// Room for the metadata part and the multipart framing above the module limit.
@@ -56,11 +56,10 @@ pub async fn put_script(
         others: other_bindings,
     } = split_bindings(&metadata.bindings)?;
     let existing = {
-        let name = name.clone();
-        state
-            .store
-            .call(move |conn| store::secrets(conn, &name))
-            .await?
+        let mut tx = state.store.read().await?;
+        let secrets = store::secrets(&mut tx, &name).await?;
+        tx.commit().await?;
+        secrets
     };
     let env = skiff_protocol::worker_env(
         vars.clone(),
@@ -97,23 +96,19 @@ pub async fn put_script(
         created_ms: now,
     };
     let revision = {
-        let version = version.clone();
-        let deployment = deployment.clone();
-        state
-            .store
-            .write(move |tx| {
-                check_bound(tx, &version.script, &version.bindings)?;
-                store::ensure_script(tx, &version.script)?;
-                store::put_bundle(tx, &hash, &bytes)?;
-                store::insert_version(tx, &version)?;
-                for (key, value) in &upload_secrets {
-                    store::put_secret(tx, &version.script, key, value)?;
-                }
-                let revision = store::log_change(tx, &version.script)?;
-                store::insert_deployment(tx, &version.script, &deployment, revision)?;
-                Ok(revision)
-            })
-            .await?
+        let mut tx = state.store.write().await?;
+        check_bound(&mut tx, &version.script, &version.bindings).await?;
+        store::ensure_script(&mut tx, &version.script).await?;
+        store::put_bundle(&mut tx, &hash, bytes).await?;
+        store::insert_version(&mut tx, &version).await?;
+        for (key, value) in &upload_secrets {
+            store::put_secret(&mut tx, &version.script, key, value).await?;
+        }
+        let revision = store::log_change(&mut tx, &version.script).await?;
+        store::insert_deployment(&mut tx, &version.script, &deployment, revision).await?;
+        // Committed before the answer: a deploy the CLI saw succeed is durable.
+        tx.commit().await?;
+        revision
     };
     state.published(revision);
     tracing::info!(script = %name, version = %version.id, revision, "new version deployed");
@@ -130,15 +125,11 @@ pub async fn put_script(
 
 /// Refuses a version bound to a KV namespace or a service that does not exist (a script may
 /// bind itself). Checked in the transaction that stores the version.
-fn check_bound(
-    conn: &rusqlite::Connection,
-    script: &str,
-    bindings: &[Binding],
-) -> Result<(), StoreError> {
+async fn check_bound(tx: &mut Tx, script: &str, bindings: &[Binding]) -> Result<(), StoreError> {
     for binding in bindings {
         let missing = match binding {
             Binding::KvNamespace { name, namespace_id } => {
-                (!crate::kv_store::namespace_exists(conn, namespace_id)?).then(|| {
+                (!crate::kv_store::namespace_exists(tx, namespace_id).await?).then(|| {
                     format!(
                         "binding {name}: no KV namespace with id {namespace_id:?}; create one \
                          with `skiff kv namespace create TITLE` and put its id in the config"
@@ -146,7 +137,7 @@ fn check_bound(
                 })
             }
             Binding::Service { name, service, .. } => {
-                (service != script && !store::script_exists(conn, service)?).then(|| {
+                (service != script && !store::script_exists(tx, service).await?).then(|| {
                     format!(
                         "binding {name}: no script named {service:?} to bind as a service; \
                          deploy it first"

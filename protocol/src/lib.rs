@@ -19,6 +19,10 @@ pub const NODE_ID_HEADER: &str = "x-skiff-node";
 /// back on its bundle fetches, acks and log posts, which are refused without it.
 pub const SESSION_HEADER: &str = "x-skiff-session";
 
+/// The header of a node's sync request that names the zone it serves (shown by
+/// `skiff nodes list`).
+pub const ZONE_HEADER: &str = "x-skiff-zone";
+
 /// The largest bundle (sum of the module sizes) the control plane accepts.
 pub const MAX_BUNDLE_BYTES: usize = 10 * 1024 * 1024;
 
@@ -276,15 +280,22 @@ pub struct ErrorBody {
     pub line: Option<u32>,
 }
 
-/// `GET /v1/nodes` entry: what the control plane knows about a node.
+/// `GET /v1/nodes` entry: what the control plane knows about a node. Nodes not seen for the
+/// control plane's `--node-ttl` are left out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub id: String,
-    /// Holds a sync subscription right now.
+    /// Holds a sync subscription right now (to any replica of the control plane).
     pub connected: bool,
     /// The last revision the node acknowledged.
     pub revision: u64,
     pub last_seen_ms: u64,
+    /// The zone the node serves (`NAME.<zone>`), as its sync request named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The control-plane replica its sync stream is open on, while it is connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 /// `GET /v1/nodes` answer.
