@@ -6,6 +6,7 @@ mod client;
 mod dev;
 mod init;
 mod kv;
+mod nodes;
 mod platform;
 
 use std::ffi::OsString;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use skiff_control_plane::{ControlConfig, ControlPlane, TlsFiles};
+use skiff_control_plane::{ControlConfig, ControlPlane, StoreSpec, TlsFiles};
 use skiff_edge_node::{
     CacheLimits, ConnectionLimits, DirectorySource, EdgeNode, Limits, NodeConfig, SyncConfig,
 };
@@ -64,6 +65,9 @@ enum Command {
     /// Workers KV: namespaces and keys.
     #[command(subcommand)]
     Kv(kv::KvCommand),
+    /// The edge nodes the control plane knows: zone, revision, replica, last seen.
+    #[command(subcommand)]
+    Nodes(nodes::NodesCommand),
 }
 
 /// Settings shared by `skiff node` and `skiff dev`.
@@ -140,9 +144,29 @@ struct ControlPlaneArgs {
     /// Address of the API and of the nodes' sync channel.
     #[arg(long, default_value = "127.0.0.1:8700")]
     listen: SocketAddr,
-    /// Where the store (SQLite) and the API tokens live (made private: 0700, files 0600).
+    /// Where the API tokens live, and the store when it is SQLite's default (made private:
+    /// 0700, files 0600).
     #[arg(long, default_value = "skiff-control")]
     data_dir: PathBuf,
+    /// The store: sqlite:PATH (default: sqlite:DATA_DIR/control.db, for one machine) or
+    /// postgres://USER:PASS@HOST:PORT/DB (any number of replicas on one database).
+    #[arg(long, env = "SKIFF_STORE", hide_env_values = true)]
+    store: Option<String>,
+    /// Apply the store's migrations and exit.
+    #[arg(long)]
+    migrate_only: bool,
+    /// Copy a single-machine platform (sqlite:OLD/control.db) into --store, which must be
+    /// empty, and exit.
+    #[arg(long, value_name = "sqlite:PATH")]
+    import: Option<String>,
+    /// The URL nodes and admins reach this replica at, as `skiff nodes list` shows it
+    /// (default: the address it listens on).
+    #[arg(long)]
+    advertise_url: Option<String>,
+    /// Seconds after which a node not seen no longer counts in "Live on N/N nodes" and drops
+    /// out of `skiff nodes list`.
+    #[arg(long, default_value_t = 600)]
+    node_ttl_secs: u64,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -183,9 +207,11 @@ struct NodeArgs {
     /// Directory of scripts: NAME.js files and NAME/ project folders.
     #[arg(long, required_unless_present = "control")]
     scripts: Option<PathBuf>,
-    /// The control plane to sync scripts from (needs the node token and --data-dir).
-    #[arg(long, requires = "data_dir")]
-    control: Option<String>,
+    /// The control plane to sync scripts from (needs the node token and --data-dir): its URL,
+    /// or its replicas' URLs, comma-separated or the flag repeated. The node syncs from one
+    /// replica at a time and moves to the next when its stream ends or cannot open.
+    #[arg(long, requires = "data_dir", value_delimiter = ',', value_name = "URL")]
+    control: Vec<String>,
     /// A file holding the node token (`skiff control` writes it to its DATA_DIR/node.token).
     /// The token may also come from SKIFF_NODE_TOKEN; never from an argument, which every
     /// local user can read in the process list.
@@ -313,6 +339,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Secret(command) => runtime.block_on(platform::secret(command)),
         Command::Tail(args) => runtime.block_on(platform::tail(args)),
         Command::Kv(command) => runtime.block_on(kv::run(command)),
+        Command::Nodes(command) => runtime.block_on(nodes::run(command)),
     }
 }
 
@@ -339,9 +366,12 @@ async fn run_node(args: NodeArgs) -> Result<()> {
              DATA_DIR/node.token) or the SKIFF_NODE_TOKEN environment variable."
         );
     }
-    if let (Some(control), Some(data_dir)) = (&args.control, &args.data_dir) {
+    if !args.control.is_empty()
+        && let Some(data_dir) = &args.data_dir
+    {
+        let urls = control_urls(&args.control)?;
         let token = node_token(args.node_token_file.as_deref())?;
-        let mut sync = SyncConfig::new(control.clone(), token, data_dir)
+        let mut sync = SyncConfig::with_replicas(urls.clone(), token, data_dir)
             .with_context(|| format!("preparing the data dir {}", data_dir.display()))?;
         if let Some(ca) = &args.control_ca {
             let pem = std::fs::read(ca)
@@ -349,7 +379,8 @@ async fn run_node(args: NodeArgs) -> Result<()> {
             sync = sync.with_control_ca(pem);
         }
         println!(
-            "skiff node: syncing from {control} as node {}",
+            "skiff node: syncing from {} as node {}",
+            urls.join(", "),
             sync.node_id
         );
         config.sync = Some(sync);
@@ -381,6 +412,24 @@ async fn run_node(args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `--control` URLs, checked: each an http:// or https:// URL.
+fn control_urls(args: &[String]) -> Result<Vec<String>> {
+    args.iter()
+        .map(|arg| {
+            let url = arg.trim();
+            match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+                    Ok(url.trim_end_matches('/').to_string())
+                }
+                _ => bail!(
+                    "--control {arg:?}: not an http:// or https:// URL (give each replica's URL, \
+                     comma-separated, like http://10.0.0.1:8700,http://10.0.0.2:8700)"
+                ),
+            }
+        })
+        .collect()
+}
+
 /// The node token, from `file` or else from SKIFF_NODE_TOKEN.
 fn node_token(file: Option<&Path>) -> Result<String> {
     let token = match file {
@@ -400,6 +449,36 @@ fn node_token(file: Option<&Path>) -> Result<String> {
 
 async fn run_control(args: ControlPlaneArgs) -> Result<()> {
     let mut config = ControlConfig::new(args.listen, args.data_dir.clone());
+    config.store = args
+        .store
+        .as_deref()
+        .map(StoreSpec::parse)
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("--store: {err}"))?;
+    let store = config.store_spec();
+    if let Some(from) = &args.import {
+        let from = StoreSpec::parse(from).map_err(|err| anyhow::anyhow!("--import: {err}"))?;
+        let imported = skiff_control_plane::import(&from, &store)
+            .await
+            .with_context(|| format!("importing {from:?} into {store:?}"))?;
+        for (table, rows) in &imported.rows {
+            println!("skiff control: imported {rows} rows of {table}");
+        }
+        println!(
+            "skiff control: {from:?} is now in {store:?}, at revision {}",
+            imported.revision
+        );
+        return Ok(());
+    }
+    if args.migrate_only {
+        let version = skiff_control_plane::migrate_only(&store)
+            .await
+            .with_context(|| format!("migrating {store:?}"))?;
+        println!("skiff control: {store:?} is at schema version {version}");
+        return Ok(());
+    }
+    config.advertise_url = args.advertise_url;
+    config.node_ttl = Duration::from_secs(args.node_ttl_secs);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(TlsFiles { cert, key });
     }
@@ -411,21 +490,36 @@ async fn run_control(args: ControlPlaneArgs) -> Result<()> {
     };
     config.validation_timeout = Duration::from_millis(args.validation_timeout_ms);
     config.max_nodes = args.max_nodes;
-    let control = ControlPlane::start(config).await.with_context(|| {
-        format!(
-            "starting the control plane with data in {}",
-            args.data_dir.display()
-        )
-    })?;
+    let control = ControlPlane::start(config)
+        .await
+        .with_context(|| format!("starting the control plane on {store:?}"))?;
     println!("skiff control: listening on {}", control.url());
-    println!(
-        "skiff control: admin token in {} (for the CLI: SKIFF_API_TOKEN)",
-        control.admin_token_path().display()
-    );
-    println!(
-        "skiff control: node token in {} (for skiff node --node-token-file)",
-        control.node_token_path().display()
-    );
+    for (what, token, path, usage) in [
+        (
+            "admin",
+            control.admin_token(),
+            control.admin_token_path(),
+            "for the CLI: SKIFF_API_TOKEN",
+        ),
+        (
+            "node",
+            control.node_token(),
+            control.node_token_path(),
+            "for skiff node --node-token-file",
+        ),
+    ] {
+        if token.is_empty() {
+            println!(
+                "skiff control: {what} token from the store (another replica made it and wrote \
+                 its file)"
+            );
+        } else {
+            println!(
+                "skiff control: {what} token in {} ({usage})",
+                path.display()
+            );
+        }
+    }
     wait_for_signal().await?;
     println!("skiff control: shutting down");
     control.shutdown().await;
@@ -449,6 +543,26 @@ pub type SharedLog = Arc<dyn Fn(skiff_runtime::LogEvent) + Send + Sync>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_takes_several_urls() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["skiff", "node", "--data-dir", "d"], args].concat())
+                .expect("parses");
+            match cli.command {
+                Command::Node(node) => control_urls(&node.control),
+                _ => panic!("not the node command"),
+            }
+        };
+        let one = parse(&["--control", "http://a:8700/"]).expect("one URL");
+        assert_eq!(one, ["http://a:8700"]);
+        let listed = parse(&["--control", "http://a:8700,https://b:8700"]).expect("a list");
+        assert_eq!(listed, ["http://a:8700", "https://b:8700"]);
+        let repeated = parse(&["--control", "http://a", "--control", "http://b"]).expect("two");
+        assert_eq!(repeated, ["http://a", "http://b"]);
+        assert!(parse(&["--control", "http://a,,http://b"]).is_err());
+        assert!(parse(&["--control", "a:8700"]).is_err());
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

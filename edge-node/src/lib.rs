@@ -4,9 +4,11 @@
 //! the input [`Limits`] before any tenant code runs, maps `NAME.<zone>` to script `NAME`
 //! through the [`ScriptRegistry`], and streams each request into the script's isolate and the
 //! response back. It sees isolates only through `skiff_runtime::IsolateHandle`. With a
-//! [`SyncConfig`] it serves what the control plane deploys, kept in step by the config-sync
-//! client (`sync.rs`).
+//! [`SyncConfig`] it serves what the control plane deploys (one of its replicas at a time),
+//! kept in step by the config-sync client (`sync/`). The admin listener (`admin.rs`) serves
+//! the metrics and the sync status.
 
+mod admin;
 mod conn;
 mod hot;
 mod kv;
@@ -41,7 +43,9 @@ pub use skiff_project::{Manifest, Project, SourceError, parse_dev_vars};
 pub use skiff_protocol::validate_script_name;
 pub use skiff_runtime::{CacheCounters, CacheLimits};
 pub use source::{DirectorySource, NoScripts, ScriptSource, project_bundle};
-pub use sync::{SyncConfig, SyncError, SyncStatus, load_or_create_node_id};
+pub use sync::{
+    AppliedRevision, SyncConfig, SyncError, SyncReport, SyncStatus, load_or_create_node_id,
+};
 pub use tls::{SniResolver, TlsError};
 
 /// A node failed to start.
@@ -71,7 +75,7 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// HTTPS with ALPN h2 and http/1.1, if set.
     pub tls_listen: Option<SocketAddr>,
-    /// Admin HTTP (Prometheus `/metrics`), if set.
+    /// Admin HTTP (Prometheus `/metrics`, and `/sync` when the node syncs), if set.
     pub admin_listen: Option<SocketAddr>,
     /// Script `NAME` answers for `NAME.<zone>`.
     pub zone: String,
@@ -273,6 +277,7 @@ impl EdgeNode {
         let sync_client = match (&config.sync, control) {
             (Some(sync), Some(control)) => Some(sync::SyncClient::restore(
                 sync,
+                &config.zone,
                 control,
                 registry.clone(),
                 kv_replica,
@@ -331,7 +336,7 @@ impl EdgeNode {
         if let Some(admin_listen) = config.admin_listen {
             let (listener, local) = bind(admin_listen).await?;
             admin_addr = Some(local);
-            accept_loops.push(tokio::spawn(metrics::serve_admin(
+            accept_loops.push(tokio::spawn(admin::serve(
                 listener,
                 registry.clone(),
                 shared_metrics.clone(),

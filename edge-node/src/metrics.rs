@@ -1,19 +1,13 @@
-//! Node metrics in the Prometheus text format, served on the admin listener at `/metrics`.
+//! Node metrics in the Prometheus text format, served on the admin listener (`admin.rs`) at
+//! `/metrics`.
 
-use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http::StatusCode;
 use skiff_runtime::{LimitKind, ResponseCache};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::registry::ScriptRegistry;
 use crate::sync::SyncStatus;
@@ -237,6 +231,13 @@ pub fn render(
             "gauge",
             u64::from(sync.connected()),
         );
+        gauge(
+            &mut out,
+            "skiff_sync_refused_backwards_total",
+            "Sync snapshots and updates refused because their revision was below the one the node applied (a control-plane replica behind it); the node then tries another replica.",
+            "counter",
+            sync.refused_backwards(),
+        );
     }
     render_response_cache(&mut out, response_cache);
     requests.render(&mut out);
@@ -303,61 +304,5 @@ fn render_response_cache(out: &mut String, cache: &ResponseCache) {
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    }
-}
-
-/// Serves `/metrics` on `listener` until `stop` flips.
-pub(crate) async fn serve_admin(
-    listener: TcpListener,
-    registry: Arc<ScriptRegistry>,
-    requests: Arc<RequestMetrics>,
-    sync: Option<Arc<SyncStatus>>,
-    response_cache: Arc<ResponseCache>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(%err, "admin accept failed");
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|stop| *stop) => return,
-        };
-        let registry = registry.clone();
-        let requests = requests.clone();
-        let sync = sync.clone();
-        let response_cache = response_cache.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let registry = registry.clone();
-                let requests = requests.clone();
-                let sync = sync.clone();
-                let response_cache = response_cache.clone();
-                async move {
-                    let response = if req.uri().path() == "/metrics" {
-                        // The cache counts lazily; settle it so the page is current.
-                        registry.run_pending_evictions().await;
-                        let page = render(&registry, &requests, sync.as_deref(), &response_cache);
-                        let mut response = Response::new(Full::new(Bytes::from(page)));
-                        response.headers_mut().insert(
-                            http::header::CONTENT_TYPE,
-                            http::HeaderValue::from_static("text/plain; version=0.0.4"),
-                        );
-                        response
-                    } else {
-                        let mut response = Response::new(Full::new(Bytes::from("not found\n")));
-                        *response.status_mut() = StatusCode::NOT_FOUND;
-                        response
-                    };
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }

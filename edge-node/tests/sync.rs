@@ -224,11 +224,15 @@ async fn a_snapshot_removes_the_scripts_it_does_not_list() {
     wait_for_revision(&node, revision).await;
     node.node.shutdown().await;
 
-    // Another control plane, behind the node's revision: it answers with a snapshot.
+    // Another control plane, ahead of the node's revision, which answers with a snapshot
+    // (one behind it would be refused: tests/failover.rs).
     let other = FakeControl::start().await;
     let z = worker("z", "v1");
-    let snapshot = other.deploy("z", &[Version::all(&z)], &[]);
-    assert!(snapshot < revision);
+    let mut snapshot = 0;
+    while snapshot <= revision {
+        snapshot = other.deploy("z", &[Version::all(&z)], &[]);
+    }
+    other.snapshots_only();
     let mut config = NodeConfig::new("127.0.0.1:0".parse().expect("addr"));
     config.threads = 1;
     config.sync = Some(SyncConfig::new(other.url(), TOKEN, data.path()).expect("sync config"));

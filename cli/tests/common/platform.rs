@@ -16,12 +16,16 @@ pub struct Platform {
     pub admin_token: String,
     pub node_token: String,
     pub nodes: Vec<Option<Node>>,
+    /// The flags each node is started with besides the usual ones.
+    node_flags: Vec<Vec<String>>,
 }
 
 pub struct Node {
     /// Killed when the node is dropped.
     _process: Skiff,
     pub port: u16,
+    /// The admin listener's port (`/metrics`, `/sync`).
+    pub admin_port: u16,
 }
 
 impl Platform {
@@ -34,6 +38,7 @@ impl Platform {
             admin_token: String::new(),
             node_token: String::new(),
             nodes: Vec::new(),
+            node_flags: Vec::new(),
         };
         platform.start_control();
         let data = platform.dir.path().join("control");
@@ -65,7 +70,14 @@ impl Platform {
     }
 
     pub fn add_node(&mut self) -> usize {
+        self.add_node_with(&[])
+    }
+
+    /// Adds a node started with `flags` too (such as `--zone Z`), at every start.
+    pub fn add_node_with(&mut self, flags: &[&str]) -> usize {
         self.nodes.push(None);
+        self.node_flags
+            .push(flags.iter().map(|flag| flag.to_string()).collect());
         let index = self.nodes.len() - 1;
         self.start_node(index);
         index
@@ -75,27 +87,52 @@ impl Platform {
     pub fn start_node(&mut self, index: usize) {
         let data_dir = format!("node-{index}");
         let url = self.control_url();
-        let mut process = Skiff::spawn(
-            &[
-                "node",
-                "--listen",
-                "127.0.0.1:0",
-                "--threads",
-                "1",
-                "--data-dir",
-                &data_dir,
-                "--control",
-                &url,
-                "--node-token-file",
-                "control/node.token",
-            ],
-            self.dir.path(),
-        );
+        let mut args = vec![
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--data-dir",
+            &data_dir,
+            "--control",
+            &url,
+            "--node-token-file",
+            "control/node.token",
+        ];
+        args.extend(self.node_flags[index].iter().map(String::as_str));
+        let mut process = Skiff::spawn(&args, self.dir.path());
         let port = Skiff::port_from(&process.wait_for("listening on http://"));
+        let metrics = process.wait_for("metrics on http://");
+        let admin_port = Skiff::port_from(metrics.trim_end_matches("/metrics"));
         self.nodes[index] = Some(Node {
             _process: process,
             port,
+            admin_port,
         });
+    }
+
+    /// The id node `index` has (kept in its data dir).
+    pub fn node_id(&self, index: usize) -> String {
+        let path = self.dir.path().join(format!("node-{index}/node-id"));
+        let id = std::fs::read_to_string(&path).expect("the node's id");
+        id.trim().to_string()
+    }
+
+    /// Node `index`'s `GET /sync` (its admin listener): the sync status as JSON.
+    pub fn node_sync(&self, index: usize) -> serde_json::Value {
+        let port = self.nodes[index].as_ref().expect("node running").admin_port;
+        reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .get(format!("http://127.0.0.1:{port}/sync"))
+            .send()
+            .expect("GET /sync")
+            .json()
+            .expect("the sync status is JSON")
     }
 
     pub fn stop_node(&mut self, index: usize) {

@@ -3,6 +3,10 @@
 //! A node enrolls once: it presents the shared node token to `POST /v1/nodes/enroll` and keeps
 //! the credential it is given in `DATA_DIR/node-credential` (mode 0600). Every other request
 //! presents that credential, which the control plane binds to this node's id.
+//!
+//! The control plane may run as several replicas; the client talks to one at a time, the one
+//! the sync loop chose ([`ControlPlane::next_replica`]). Requests go there with the session of
+//! the stream open on it: a session is valid only on the replica that gave it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -17,23 +21,36 @@ use super::{SyncConfig, SyncError};
 /// Time limit of a bundle fetch, an ack, a log batch and an enrollment.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The replica requests go to, and the session of the sync stream open on it.
+#[derive(Default)]
+struct Stream {
+    /// An index into `ControlPlane::replicas` (never empty).
+    replica: usize,
+    session: Option<String>,
+}
+
 /// Requests to the control plane, with the node's credentials and its open sync session.
 #[derive(Clone)]
 pub(crate) struct ControlPlane {
     http: reqwest::Client,
-    pub(super) base: String,
+    /// The replicas' base URLs (no trailing `/`), in the order they are tried.
+    replicas: Arc<[String]>,
     /// The shared node token: it only enrolls.
     token: String,
     node: String,
     /// This node's own credential, once enrolled; kept at `credential_path`.
     credential: Arc<RwLock<Option<String>>>,
     credential_path: PathBuf,
-    /// The session the open sync stream was given (`x-skiff-session`), if one is open.
-    session: Arc<RwLock<Option<String>>>,
+    /// The replica in use and the session its sync stream was given (`x-skiff-session`),
+    /// under one lock so that a request never pairs one replica's URL with another's session.
+    stream: Arc<RwLock<Stream>>,
 }
 
 impl ControlPlane {
     pub(crate) fn new(config: &SyncConfig) -> Result<Self, SyncError> {
+        if config.control_urls.is_empty() {
+            return Err(SyncError::NoControlUrl);
+        }
         let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
         if let Some(pem) = &config.control_ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -54,13 +71,35 @@ impl ControlPlane {
         };
         Ok(Self {
             http: builder.build()?,
-            base: config.control_url.trim_end_matches('/').to_string(),
+            replicas: config
+                .control_urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_string())
+                .collect(),
             token: config.node_token.clone(),
             node: config.node_id.clone(),
             credential: Arc::new(RwLock::new(credential)),
             credential_path,
-            session: Arc::default(),
+            stream: Arc::default(),
         })
+    }
+
+    /// How many replicas the node knows.
+    pub(super) fn replica_count(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// The base URL of the replica in use.
+    pub(super) fn replica(&self) -> String {
+        let stream = self.stream.read().unwrap_or_else(|e| e.into_inner());
+        self.replicas[stream.replica].clone()
+    }
+
+    /// Moves to the next replica (round the list), with no session.
+    pub(super) fn next_replica(&self) {
+        let mut stream = self.stream.write().unwrap_or_else(|e| e.into_inner());
+        stream.replica = (stream.replica + 1) % self.replicas.len();
+        stream.session = None;
     }
 
     fn credential(&self) -> Option<String> {
@@ -77,7 +116,7 @@ impl ControlPlane {
         }
         let request = self
             .http
-            .post(format!("{}/v1/nodes/enroll", self.base))
+            .post(format!("{}/v1/nodes/enroll", self.replica()))
             .bearer_auth(&self.token)
             .timeout(REQUEST_TIMEOUT)
             .json(&EnrollRequest {
@@ -107,7 +146,7 @@ impl ControlPlane {
         )
         .await?;
         *self.credential.write().unwrap_or_else(|e| e.into_inner()) = Some(enrollment.credential);
-        tracing::info!(node = %self.node, "enrolled with the control plane");
+        tracing::info!(node = %self.node, control = %self.replica(), "enrolled with the control plane");
         Ok(())
     }
 
@@ -128,17 +167,30 @@ impl ControlPlane {
         self.credential().is_some()
     }
 
+    /// Records the session of the stream just opened on the replica in use (or none).
     pub(super) fn set_session(&self, session: Option<String>) {
-        *self.session.write().unwrap_or_else(|e| e.into_inner()) = session;
+        self.stream
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .session = session;
     }
 
+    /// A request to the replica in use, with the node's credential and the session of the
+    /// stream open on that replica, if one is.
     pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let (base, session) = {
+            let stream = self.stream.read().unwrap_or_else(|e| e.into_inner());
+            (
+                self.replicas[stream.replica].clone(),
+                stream.session.clone(),
+            )
+        };
         let request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(self.credential().as_deref().unwrap_or(&self.token))
             .header(NODE_ID_HEADER, &self.node);
-        match &*self.session.read().unwrap_or_else(|e| e.into_inner()) {
+        match session {
             Some(session) => request.header(SESSION_HEADER, session),
             None => request,
         }

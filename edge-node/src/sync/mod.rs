@@ -2,7 +2,12 @@
 //!
 //! The node holds one long-lived `GET /v1/sync?since=R` (server-sent events, see the
 //! `skiff-protocol` crate's `PROTOCOL.md`), where R is the last revision it applied and
-//! persisted. For each `snapshot` or `update` it fetches the bundles it lacks by sha256
+//! persisted, on one replica of the control plane at a time ([`SyncConfig::control_urls`]):
+//! when the stream ends or cannot open, the next attempt goes to the next replica, round the
+//! list. A node never goes backwards: a `snapshot` or `update` below R (from a replica that is
+//! behind, or a control plane restored from an old backup) is refused, counted in
+//! [`SyncStatus::refused_backwards`], and the node tries the next replica.
+//! For each `snapshot` or `update` it fetches the bundles it lacks by sha256
 //! (`/v1/bundles/{hash}`), verifies and stores them under `DATA_DIR/bundles/`, and only once
 //! every bundle of the event is present swaps the deployments in the [`ScriptRegistry`] (one
 //! lock for the whole event), persists `DATA_DIR/state.json` atomically and acknowledges the
@@ -14,8 +19,10 @@
 //! control plane is unreachable. Log events of the scripts named by the latest `tail` event
 //! are forwarded to `POST /v1/logs` in batches.
 //!
-//! The sync stream's answer names a session (`x-skiff-session`); bundle fetches, acks and log
-//! posts carry it, and the control plane refuses them without it. The data directory holds
+//! The sync stream's answer names a session (`x-skiff-session`); bundle fetches, acks, log
+//! posts and KV requests carry it and go to the replica of that stream, and the control plane
+//! refuses them without it. The credential from enrolling (once, at whichever replica answers)
+//! is valid on every replica, which share one store. The data directory holds
 //! the scripts' secrets (in `state.json`): it is made 0700 and its files 0600 at every start,
 //! whatever the umask, and every file is written 0600. An `https://` control plane is checked
 //! against the built-in web roots, or against [`SyncConfig::control_ca`] when it is set.
@@ -29,25 +36,27 @@
 mod client;
 mod deploy;
 mod session;
+mod status;
 mod store;
 mod tail;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 
 pub(crate) use client::ControlPlane;
 pub(crate) use session::{SyncClient, SyncTasks};
+pub use status::{AppliedRevision, SyncReport, SyncStatus};
 pub use store::load_or_create_node_id;
 pub(crate) use tail::{TailSet, tail_hook};
 
 /// How a node reaches the control plane.
 #[derive(Clone)]
 pub struct SyncConfig {
-    /// Base URL of the control plane, e.g. `http://127.0.0.1:8700`.
-    pub control_url: String,
+    /// Base URLs of the control plane's replicas, e.g. `http://127.0.0.1:8700`, in the order
+    /// they are tried (never empty; see [`SyncConfig::with_replicas`]).
+    pub control_urls: Vec<String>,
     /// The node token (`Authorization: Bearer`).
     pub node_token: String,
     /// Where the node keeps `state.json`, `bundles/` and `node-id`.
@@ -61,16 +70,34 @@ pub struct SyncConfig {
 }
 
 impl SyncConfig {
-    /// A configuration whose node id is the one stored in `data_dir` (created on first use).
+    /// A configuration for a control plane at one URL, whose node id is the one stored in
+    /// `data_dir` (created on first use).
     pub fn new(
         control_url: impl Into<String>,
         node_token: impl Into<String>,
         data_dir: impl Into<PathBuf>,
     ) -> Result<Self, SyncError> {
+        Self::with_replicas([control_url], node_token, data_dir)
+    }
+
+    /// Like [`SyncConfig::new`], for a control plane whose replicas are at `control_urls`
+    /// (tried in this order). An empty list, or an empty URL in it, is an error.
+    pub fn with_replicas(
+        control_urls: impl IntoIterator<Item = impl Into<String>>,
+        node_token: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+    ) -> Result<Self, SyncError> {
+        let control_urls: Vec<String> = control_urls
+            .into_iter()
+            .map(|url| url.into().trim().trim_end_matches('/').to_string())
+            .collect();
+        if control_urls.is_empty() || control_urls.iter().any(String::is_empty) {
+            return Err(SyncError::NoControlUrl);
+        }
         let data_dir = data_dir.into();
         let node_id = load_or_create_node_id(&data_dir)?;
         Ok(Self {
-            control_url: control_url.into(),
+            control_urls,
             node_token: node_token.into(),
             data_dir,
             node_id,
@@ -88,7 +115,7 @@ impl SyncConfig {
 impl std::fmt::Debug for SyncConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncConfig")
-            .field("control_url", &self.control_url)
+            .field("control_urls", &self.control_urls)
             .field("node_token", &"<redacted>")
             .field("data_dir", &self.data_dir)
             .field("node_id", &self.node_id)
@@ -127,29 +154,11 @@ pub enum SyncError {
     Idle(Duration),
     #[error("the control plane closed the sync stream")]
     Closed,
-}
-
-/// The subscription as metrics and tests see it.
-#[derive(Debug, Default)]
-pub struct SyncStatus {
-    pub(super) revision: AtomicU64,
-    pub(super) acked: AtomicU64,
-    pub(super) connected: AtomicBool,
-}
-
-impl SyncStatus {
-    /// The revision the node applied and persisted.
-    pub fn revision(&self) -> u64 {
-        self.revision.load(Ordering::Relaxed)
-    }
-
-    /// The last revision the control plane accepted an ack for.
-    pub fn acked_revision(&self) -> u64 {
-        self.acked.load(Ordering::Relaxed)
-    }
-
-    /// Whether the sync stream is open now.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
+    #[error(
+        "the control plane sent revision {revision}, behind the revision {applied} this node \
+         applied; refused"
+    )]
+    Behind { revision: u64, applied: u64 },
+    #[error("no control plane URL")]
+    NoControlUrl,
 }

@@ -1,15 +1,19 @@
-//! The event stream: one subscription at a time, reconnecting with backoff, each event
-//! applied to the registry, persisted and acknowledged.
+//! The event stream: one subscription at a time, on one replica of the control plane at a
+//! time, moving to the next replica with backoff whenever it ends; each event applied to the
+//! registry, persisted and acknowledged, unless it would take the node backwards.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use skiff_protocol::{Bundle, SESSION_HEADER, ScriptState, SseParser, SyncEvent, TailEvent};
+use reqwest::header::HeaderValue;
+use skiff_protocol::{
+    Bundle, SESSION_HEADER, ScriptState, SseParser, SyncEvent, TailEvent, ZONE_HEADER,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -23,7 +27,8 @@ use crate::registry::ScriptRegistry;
 
 /// A subscription that hears nothing (not even a ping) for this long is dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
-/// Reconnection delays: doubling from the first to the cap, plus up to half again of jitter.
+/// Reconnection delays: doubling from the first to the cap after each round of the replicas
+/// that all failed, plus up to half again of jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// The delay between attempts while the control plane refuses the node token.
@@ -69,6 +74,8 @@ pub(crate) struct SyncClient {
     revision: u64,
     /// A subscription silent for this long is dropped.
     idle_timeout: Duration,
+    /// The zone the node serves, named on the sync request (`None` if not a valid header).
+    zone: Option<HeaderValue>,
 }
 
 /// The running sync tasks of a node.
@@ -91,6 +98,7 @@ impl SyncClient {
     /// damaged is left out, and the client then asks the control plane for a snapshot.
     pub(crate) fn restore(
         config: &SyncConfig,
+        zone: &str,
         control: ControlPlane,
         registry: Arc<ScriptRegistry>,
         kv: Arc<KvReplica>,
@@ -138,6 +146,11 @@ impl SyncClient {
         registry.apply(changes);
         let status = Arc::new(SyncStatus::default());
         status.revision.store(revision, Ordering::Relaxed);
+        let zone = HeaderValue::from_str(&zone.to_ascii_lowercase())
+            .inspect_err(|_| {
+                tracing::warn!(zone, "the zone is not a valid header value; not sending it")
+            })
+            .ok();
         Ok(Self {
             control,
             store,
@@ -148,6 +161,7 @@ impl SyncClient {
             scripts,
             revision,
             idle_timeout: IDLE_TIMEOUT,
+            zone,
         })
     }
 
@@ -163,33 +177,43 @@ impl SyncClient {
         SyncTasks { stop, sync, logs }
     }
 
-    /// Subscribes, applies events, and reconnects with backoff until `stop` flips.
+    /// Subscribes, applies events, and moves to the next replica with backoff whenever the
+    /// subscription ends, until `stop` flips.
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut backoff = BACKOFF_FIRST;
+        // Subscriptions that ended in a row without being healthy; each full round of the
+        // replicas doubles the backoff, so that one replica down does not slow reaching the
+        // others.
+        let mut failures = 0;
         loop {
             let started = Instant::now();
             let mut applied = false;
+            let control = self.control.replica();
             let result = tokio::select! {
                 result = self.session(&mut applied) => result,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
-            self.control.set_session(None);
-            self.status.connected.store(false, Ordering::Relaxed);
+            self.status.set_control(None);
+            self.control.next_replica();
             let err = match result {
                 Ok(never) => match never {},
                 Err(err) => err,
             };
             if applied || started.elapsed() >= HEALTHY_SESSION {
                 backoff = BACKOFF_FIRST;
+                failures = 0;
             }
             let delay = if let SyncError::Refused(_) | SyncError::Enroll(_) = err {
-                tracing::error!(%err, control = %self.control.base, "config sync cannot subscribe; retrying in {REFUSED_RETRY:?}");
+                tracing::error!(%err, %control, "config sync cannot subscribe; retrying in {REFUSED_RETRY:?}");
                 REFUSED_RETRY
             } else {
                 let jitter = backoff.mul_f64(fastrand::f64() / 2.0);
-                tracing::warn!(%err, revision = self.revision, "config sync interrupted; reconnecting");
+                tracing::warn!(%err, revision = self.revision, %control, "config sync interrupted; reconnecting");
                 let delay = backoff + jitter;
-                backoff = (backoff * 2).min(BACKOFF_CAP);
+                failures += 1;
+                if failures % self.control.replica_count() == 0 {
+                    backoff = (backoff * 2).min(BACKOFF_CAP);
+                }
                 delay
             };
             tokio::select! {
@@ -199,16 +223,20 @@ impl SyncClient {
         }
     }
 
-    /// One subscription, from connect to the error that ends it.
+    /// One subscription to the replica in use, from connect to the error that ends it.
     async fn session(&mut self, applied: &mut bool) -> Result<Infallible, SyncError> {
         self.control.ensure_enrolled().await?;
-        let request = self
+        let control = self.control.replica();
+        let mut request = self
             .control
             .request(
                 reqwest::Method::GET,
                 &format!("/v1/sync?since={}", self.revision),
             )
             .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(zone) = &self.zone {
+            request = request.header(ZONE_HEADER, zone.clone());
+        }
         self.control.set_session(None);
         let response = match self.control.send("the sync subscription", request).await {
             Err(SyncError::Refused(StatusCode::UNAUTHORIZED)) if self.control.enrolled() => {
@@ -231,10 +259,10 @@ impl SyncClient {
             );
         }
         self.control.set_session(session);
-        self.status.connected.store(true, Ordering::Relaxed);
+        self.status.set_control(Some(&control));
         // The control plane repeats the tailed set on connect when it is not empty.
         self.tailed.set([]);
-        tracing::info!(since = self.revision, "config sync connected");
+        tracing::info!(since = self.revision, %control, "config sync connected");
         if self.status.acked_revision() < self.revision {
             self.ack().await;
         }
@@ -259,6 +287,17 @@ impl SyncClient {
 
     async fn handle(&mut self, event: SyncEvent) -> Result<(), SyncError> {
         match event {
+            // A replica behind this node (or a control plane restored from an old backup):
+            // applying it would undo changes the node already serves and acknowledged.
+            SyncEvent::Snapshot { revision, .. } | SyncEvent::Update { revision, .. }
+                if revision < self.revision =>
+            {
+                self.status.count_refused_backwards();
+                Err(SyncError::Behind {
+                    revision,
+                    applied: self.revision,
+                })
+            }
             SyncEvent::Tail { scripts } => {
                 tracing::info!(?scripts, "tailed scripts");
                 self.tailed.set(scripts);
@@ -312,8 +351,7 @@ impl SyncClient {
             .collect();
         if changed.is_empty() {
             // Only KV changed (already applied): persist the revision and acknowledge it.
-            self.persist(revision).await?;
-            tracing::debug!(revision, "KV changes applied");
+            self.persist(revision, 0).await?;
             self.ack().await;
             return Ok(());
         }
@@ -347,13 +385,7 @@ impl SyncClient {
         self.scripts = next;
         // On failure the registry already serves `next`; reconnecting from the old revision
         // makes the control plane resend it, which finds nothing to change and persists again.
-        self.persist(revision).await?;
-        tracing::info!(
-            revision,
-            changed = warm.len(),
-            scripts = self.scripts.len(),
-            "config applied"
-        );
+        self.persist(revision, warm.len()).await?;
         let keep = self
             .scripts
             .iter()
@@ -376,15 +408,27 @@ impl SyncClient {
     }
 
     /// Persists the scripts served now as the state at `revision`, which is then the applied
-    /// one.
-    async fn persist(&mut self, revision: u64) -> Result<(), SyncError> {
+    /// one (recorded in the status's history when it is new); `changed` scripts changed.
+    async fn persist(&mut self, revision: u64, changed: usize) -> Result<(), SyncError> {
         let saved = SavedState {
             revision,
             scripts: self.scripts.values().cloned().collect(),
         };
         self.store.save_state(&saved).await?;
+        if revision != self.revision {
+            let at_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.status.record_applied(revision, at_ms);
+            tracing::info!(
+                revision,
+                control = %self.control.replica(),
+                changed,
+                scripts = self.scripts.len(),
+                "applied revision"
+            );
+        }
         self.revision = revision;
-        self.status.revision.store(revision, Ordering::Relaxed);
         Ok(())
     }
 
@@ -415,21 +459,24 @@ mod tests {
     use super::*;
 
     /// A control plane that accepts sync subscriptions, answers their headers and then stays
-    /// silent; counts the subscriptions.
-    async fn silent_control_plane() -> (String, Arc<AtomicU64>) {
+    /// silent; counts the subscriptions and keeps the last request head.
+    async fn silent_control_plane() -> (String, Arc<AtomicU64>, Arc<std::sync::Mutex<String>>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let subscriptions = Arc::new(AtomicU64::new(0));
-        let counter = subscriptions.clone();
+        let head = Arc::new(std::sync::Mutex::new(String::new()));
+        let (counter, last_head) = (subscriptions.clone(), head.clone());
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let counter = counter.clone();
+                let (counter, last_head) = (counter.clone(), last_head.clone());
                 tokio::spawn(async move {
                     let mut request = [0; 4096];
-                    let _ = stream.read(&mut request).await;
+                    let read = stream.read(&mut request).await.unwrap_or(0);
+                    *last_head.lock().expect("head") =
+                        String::from_utf8_lossy(&request[..read]).to_ascii_lowercase();
                     counter.fetch_add(1, Ordering::Relaxed);
                     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
                     let _ = stream.write_all(head.as_bytes()).await;
@@ -438,16 +485,13 @@ mod tests {
                 });
             }
         });
-        (url, subscriptions)
+        (url, subscriptions, head)
     }
 
-    #[tokio::test]
-    async fn a_silent_subscription_is_dropped_and_renewed() {
-        let (url, subscriptions) = silent_control_plane().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = SyncConfig::new(url, "token", dir.path()).expect("config");
-        // Enrolled already: every request is a subscription.
-        std::fs::write(dir.path().join("node-credential"), "credential").expect("credential");
+    /// A client of `config` (enrolled already: every request is a subscription) whose
+    /// subscriptions are dropped after 200 ms of silence, with its status.
+    fn silent_client(config: &SyncConfig, zone: &str) -> (SyncClient, Arc<SyncStatus>) {
+        std::fs::write(config.data_dir.join("node-credential"), "credential").expect("credential");
         let registry = Arc::new(ScriptRegistry::new(
             skiff_runtime::WorkerPool::new(1).expect("pool"),
             crate::registry::IsolateDefaults {
@@ -459,12 +503,21 @@ mod tests {
             },
             Default::default(),
         ));
-        let control = ControlPlane::new(&config).expect("client");
+        let control = ControlPlane::new(config).expect("client");
         let kv = Arc::new(KvReplica::in_memory().expect("replica"));
-        let mut client =
-            SyncClient::restore(&config, control, registry, kv, Arc::default()).expect("restores");
+        let mut client = SyncClient::restore(config, zone, control, registry, kv, Arc::default())
+            .expect("restores");
         client.idle_timeout = Duration::from_millis(200);
         let status = client.status();
+        (client, status)
+    }
+
+    #[tokio::test]
+    async fn a_silent_subscription_is_dropped_and_renewed() {
+        let (url, subscriptions, head) = silent_control_plane().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = SyncConfig::new(url, "token", dir.path()).expect("config");
+        let (client, status) = silent_client(&config, "Edge.Example");
         let (_queue, events) = mpsc::channel(1);
         let tasks = client.spawn(events);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -473,7 +526,61 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(status.revision(), 0);
+        let head = head.lock().expect("head").clone();
+        assert!(head.starts_with("get /v1/sync?since=0 "), "{head}");
+        assert!(
+            head.contains(&format!("{ZONE_HEADER}: edge.example\r\n")),
+            "the zone is named: {head}"
+        );
         tasks.stop().await;
+    }
+
+    #[tokio::test]
+    async fn subscriptions_go_round_the_replicas() {
+        let (first, first_count, _) = silent_control_plane().await;
+        let (second, second_count, _) = silent_control_plane().await;
+        let dead = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}", listener.local_addr().expect("addr"))
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config =
+            SyncConfig::with_replicas([first, dead, second], "token", dir.path()).expect("config");
+        let (client, _status) = silent_client(&config, "localhost");
+        let (_queue, events) = mpsc::channel(1);
+        let tasks = client.spawn(events);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while first_count.load(Ordering::Relaxed) < 2 || second_count.load(Ordering::Relaxed) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "not every live replica was tried twice"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // In order: first, dead, second, first, ...: the first is never more than one ahead.
+        let (first, second) = (
+            first_count.load(Ordering::Relaxed),
+            second_count.load(Ordering::Relaxed),
+        );
+        assert!(first == second || first == second + 1, "{first} {second}");
+        tasks.stop().await;
+    }
+
+    #[test]
+    fn a_sync_config_needs_a_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let none: [&str; 0] = [];
+        assert!(matches!(
+            SyncConfig::with_replicas(none, "token", dir.path()),
+            Err(SyncError::NoControlUrl)
+        ));
+        assert!(matches!(
+            SyncConfig::with_replicas(["http://a", " "], "token", dir.path()),
+            Err(SyncError::NoControlUrl)
+        ));
+        let config = SyncConfig::with_replicas(["http://a/", "http://b"], "token", dir.path())
+            .expect("config");
+        assert_eq!(config.control_urls, ["http://a", "http://b"]);
     }
 
     #[test]

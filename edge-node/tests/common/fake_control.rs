@@ -69,6 +69,9 @@ struct Data {
     bundles: HashMap<String, Vec<u8>>,
     /// Bundles served with different (well-formed) content.
     tampered: HashSet<String>,
+    /// Answer every subscription with a snapshot, as a control plane does for a node older
+    /// than its change log.
+    snapshots_only: bool,
     next_version: u64,
     // Recorded requests.
     sync_requests: Vec<u64>,
@@ -193,6 +196,11 @@ impl FakeControl {
         } else {
             data.tampered.remove(&hash);
         }
+    }
+
+    /// Answers every later subscription with a snapshot (as if the change log were trimmed).
+    pub fn snapshots_only(&self) {
+        self.data().snapshots_only = true;
     }
 
     /// Ends every open sync stream (nodes reconnect).
@@ -408,7 +416,7 @@ fn sync_stream(inner: &Arc<Inner>, since: u64) -> Response<Body> {
         let mut data = inner.data.lock().expect("fake data");
         data.sync_requests.push(since);
         let mut first = Vec::new();
-        if since == 0 || since > data.revision {
+        if since == 0 || since > data.revision || data.snapshots_only {
             first.push(json(&SyncEvent::Snapshot {
                 revision: data.revision,
                 scripts: data.scripts.values().cloned().collect(),
