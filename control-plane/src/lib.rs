@@ -14,6 +14,7 @@
 //! everything in it (the store with its secrets, the token files) are private to the owner
 //! (0700 and 0600), set explicitly at every start.
 
+mod acks;
 mod admin;
 mod auth;
 mod error;

@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use skiff_protocol::TailEvent;
 use skiff_runtime::WorkerPool;
 use tokio::sync::{broadcast, watch};
 
 use crate::ControlConfig;
+use crate::acks::Acks;
 use crate::auth::Tokens;
 use crate::replica::Replica;
 use crate::store::Store;
@@ -21,6 +23,8 @@ const TAIL_BUFFER: usize = 1024;
 pub struct AppState {
     pub config: ControlConfig,
     pub store: Store,
+    /// Node acks, written in batches.
+    pub acks: Acks,
     /// This process among the control plane's replicas.
     pub replica: Replica,
     pub tokens: Arc<Tokens>,
@@ -46,6 +50,9 @@ pub struct AppState {
     pub tailed: watch::Sender<Vec<String>>,
     /// Set when the control plane shuts down: open streams end.
     pub shutdown: watch::Sender<bool>,
+    /// Update frames by the revision they start after, shared by the sync streams
+    /// (`sync::shared_update`).
+    pub updates: tokio::sync::Mutex<HashMap<u64, (u64, Option<Bytes>)>>,
 }
 
 impl AppState {
@@ -59,6 +66,7 @@ impl AppState {
     ) -> Self {
         Self {
             config,
+            acks: Acks::start(store.clone()),
             store,
             replica,
             tokens: Arc::new(tokens),
@@ -73,6 +81,7 @@ impl AppState {
             tail_subscribers: watch::Sender::new(BTreeMap::new()),
             tailed: watch::Sender::new(Vec::new()),
             shutdown: watch::Sender::new(false),
+            updates: tokio::sync::Mutex::default(),
         }
     }
 

@@ -195,6 +195,25 @@ async fn read<T>(
     Ok(value)
 }
 
+/// The update frame for streams at `after`, read once for all of them: when a change
+/// commits, every stream wakes at the same revision, and the first to ask reads and encodes
+/// the update while the others wait for it. An entry stays right for as long as it is kept: it
+/// is the whole update from `after` to the revision it names, and a stream that gets it wakes
+/// again for anything newer.
+async fn shared_update(state: &AppState, after: u64) -> Result<(u64, Option<Bytes>), StoreError> {
+    let mut updates = state.updates.lock().await;
+    if let Some(update) = updates.get(&after) {
+        return Ok(update.clone());
+    }
+    let (revision, event) = read(state, async |tx| update_since(tx, after).await).await?;
+    let update = (revision, event.as_ref().map(data_frame));
+    if updates.len() >= 16 {
+        updates.clear();
+    }
+    updates.insert(after, update.clone());
+    Ok(update)
+}
+
 /// The revision an event carries, which its session may then acknowledge.
 fn event_revision(event: &SyncEvent) -> Option<u64> {
     match event {
@@ -257,13 +276,13 @@ async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mps
                 }
                 // Everything committed since the last event, however many revisions that is.
                 let after = sent;
-                match read(&state, async |tx| update_since(tx, after).await).await {
-                    Ok((revision, event)) => {
+                match shared_update(&state, after).await {
+                    Ok((revision, frame)) => {
                         sent = revision;
-                        match event {
-                            Some(event) => {
+                        match frame {
+                            Some(frame) => {
                                 session.sending(revision);
-                                data_frame(&event)
+                                frame
                             }
                             None => continue,
                         }
@@ -369,12 +388,9 @@ pub async fn ack(
             ),
         ));
     }
-    let mut tx = state.store.bookkeeping().await?;
-    store::nodes::node_ack(&mut tx, &node, ack.revision).await?;
-    tx.commit().await?;
+    state.acks.record(&node, ack.revision).await?;
     tracing::debug!(node = %node, revision = ack.revision, "node acknowledged");
     state.node_event();
-    replica::announce(&state, "nodes".into());
     Ok(StatusCode::NO_CONTENT)
 }
 
