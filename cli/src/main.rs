@@ -163,10 +163,10 @@ struct ControlPlaneArgs {
     /// (default: the address it listens on).
     #[arg(long)]
     advertise_url: Option<String>,
-    /// Seconds after which a node not seen no longer counts in "Live on N/N nodes" and drops
-    /// out of `skiff nodes list`.
-    #[arg(long, default_value_t = 600)]
-    node_ttl_secs: u64,
+    /// How long after it was last seen a node no longer counts in "Live on N/N nodes" and
+    /// drops out of `skiff nodes list`: seconds, or with a unit (`90s`, `10m`, `1h`).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    node_ttl: Duration,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -447,6 +447,25 @@ fn node_token(file: Option<&Path>) -> Result<String> {
     Ok(token.to_string())
 }
 
+/// `600`, `600s`, `10m` or `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 600, 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        _ => return Err(format!("{text:?}: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
 async fn run_control(args: ControlPlaneArgs) -> Result<()> {
     let mut config = ControlConfig::new(args.listen, args.data_dir.clone());
     config.store = args
@@ -478,7 +497,7 @@ async fn run_control(args: ControlPlaneArgs) -> Result<()> {
         return Ok(());
     }
     config.advertise_url = args.advertise_url;
-    config.node_ttl = Duration::from_secs(args.node_ttl_secs);
+    config.node_ttl = args.node_ttl;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(TlsFiles { cert, key });
     }
@@ -562,6 +581,17 @@ mod tests {
         assert_eq!(repeated, ["http://a", "http://b"]);
         assert!(parse(&["--control", "http://a,,http://b"]).is_err());
         assert!(parse(&["--control", "a:8700"]).is_err());
+    }
+
+    #[test]
+    fn node_ttls_take_units() {
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("-5").is_err());
     }
 
     #[test]

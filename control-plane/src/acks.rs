@@ -62,7 +62,13 @@ async fn write_batches(store: Store, mut pending: mpsc::UnboundedReceiver<(Strin
 async fn write(store: &Store, batch: &[(String, u64, Reply)]) -> Result<Vec<String>, StoreError> {
     let mut tx = store.bookkeeping().await?;
     let mut unknown = Vec::new();
-    for (node, revision, _) in batch {
+    // In id order: concurrent writers of the same rows lock them in the same order.
+    let mut ordered: Vec<_> = batch
+        .iter()
+        .map(|(node, revision, _)| (node, revision))
+        .collect();
+    ordered.sort_unstable();
+    for (node, revision) in ordered {
         match store::nodes::node_ack(&mut tx, node, *revision).await {
             Ok(()) => {}
             Err(StoreError::NotFound(_)) => unknown.push(node.clone()),

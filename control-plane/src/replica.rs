@@ -31,7 +31,7 @@ use crate::store::{self, Store, args};
 /// How often a replica writes its heartbeat and catches up on what it may have missed.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// A replica silent for this long is gone.
+/// A replica silent for this long is gone. Its nodes' "last seen" is its last heartbeat.
 pub const REPLICA_GONE: Duration = Duration::from_secs(5);
 
 /// Gone replicas and old log events are deleted after this long.
@@ -124,8 +124,8 @@ pub async fn leave(state: &AppState) -> Result<(), StoreError> {
     )
     .await?;
     tx.execute(
-        "UPDATE nodes SET replica = NULL WHERE replica = $1",
-        args![id],
+        "UPDATE nodes SET replica = NULL, last_seen_ms = $2 WHERE replica = $1",
+        args![id, store::now_ms()],
     )
     .await?;
     tx.execute("DELETE FROM replicas WHERE id = $1", args![id])

@@ -178,15 +178,23 @@ pub struct Liveness {
     pub replica_gone_ms: u64,
 }
 
+/// When a node was last seen: its own row's time (its last connect, ack or disconnect), or
+/// the heartbeat of the replica its stream is open on, whichever is later. (Heartbeats do not
+/// write the node rows: that would contend with the acks for their locks.)
+const LAST_SEEN: &str = "CASE WHEN r.heartbeat_ms > n.last_seen_ms THEN r.heartbeat_ms \
+     ELSE n.last_seen_ms END";
+
 /// The nodes seen within the TTL, by id. A node is connected when its sync stream is open on
 /// a replica whose heartbeat is fresh.
 pub async fn nodes(tx: &mut Tx, liveness: Liveness) -> Result<Vec<NodeStatus>, StoreError> {
     let now = now_ms();
     let rows = tx
         .query(
-            "SELECT n.id, n.revision, n.last_seen_ms, n.zone, r.url, r.heartbeat_ms
-             FROM nodes n LEFT JOIN replicas r ON r.id = n.replica
-             WHERE n.last_seen_ms >= $1 ORDER BY n.id",
+            &format!(
+                "SELECT n.id, n.revision, {LAST_SEEN}, n.zone, r.url, r.heartbeat_ms
+                 FROM nodes n LEFT JOIN replicas r ON r.id = n.replica
+                 WHERE {LAST_SEEN} >= $1 ORDER BY n.id"
+            ),
             args![now.saturating_sub(liveness.node_ttl_ms)],
         )
         .await?;
@@ -206,18 +214,12 @@ pub async fn nodes(tx: &mut Tx, liveness: Liveness) -> Result<Vec<NodeStatus>, S
         .collect()
 }
 
-/// A replica's heartbeat: it is alive, and the nodes connected to it were seen now.
+/// A replica's heartbeat: it is alive, and so the nodes connected to it were seen now.
 pub async fn heartbeat(tx: &mut Tx, replica: &str, url: &str) -> Result<(), StoreError> {
-    let now = now_ms();
     tx.execute(
         "INSERT INTO replicas (id, url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $3)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
-        args![replica, url, now],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE nodes SET last_seen_ms = $2 WHERE replica = $1",
-        args![replica, now],
+        args![replica, url, now_ms()],
     )
     .await?;
     Ok(())
@@ -234,8 +236,9 @@ pub async fn forget_stale(tx: &mut Tx, older_than_ms: u64) -> Result<(), StoreEr
     )
     .await?;
     tx.execute(
-        "UPDATE nodes SET replica = NULL WHERE replica IN
-             (SELECT id FROM replicas WHERE heartbeat_ms < $1)",
+        "UPDATE nodes SET last_seen_ms = (SELECT heartbeat_ms FROM replicas WHERE id = nodes.replica),
+             replica = NULL
+         WHERE replica IN (SELECT id FROM replicas WHERE heartbeat_ms < $1)",
         args![before],
     )
     .await?;
