@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::platform::{read_token, text};
-use common::{Skiff, client};
+use common::Skiff;
+use common::platform::{Node, read_token, text};
 use postgres::TempPostgres;
 
 /// Replicas of one control plane on one database, and nodes syncing from them.
@@ -24,14 +24,6 @@ struct Replicas {
     admin_token: String,
     node_token_file: PathBuf,
     nodes: Vec<Option<Node>>,
-    node_controls: Vec<String>,
-}
-
-struct Node {
-    /// Killed when the node is dropped.
-    _process: Skiff,
-    port: u16,
-    admin_port: u16,
 }
 
 impl Replicas {
@@ -45,7 +37,6 @@ impl Replicas {
             admin_token: String::new(),
             node_token_file: PathBuf::new(),
             nodes: Vec::new(),
-            node_controls: Vec::new(),
         };
         for index in 0..replicas {
             platform.replicas.push(None);
@@ -94,37 +85,15 @@ impl Replicas {
 
     /// Adds a node syncing from `controls` (a comma-separated list of replica URLs).
     fn add_node(&mut self, controls: &str) -> usize {
-        self.nodes.push(None);
-        self.node_controls.push(controls.to_string());
-        let index = self.nodes.len() - 1;
-        let data = format!("node-{index}");
+        let index = self.nodes.len();
         let token = self.node_token_file.to_string_lossy().into_owned();
-        let mut process = Skiff::spawn(
-            &[
-                "node",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--threads",
-                "1",
-                "--data-dir",
-                &data,
-                "--control",
-                controls,
-                "--node-token-file",
-                &token,
-            ],
+        self.nodes.push(Some(Node::start(
             self.dir.path(),
-        );
-        let port = Skiff::port_from(&process.wait_for("listening on http://"));
-        let metrics = process.wait_for("metrics on http://");
-        let admin_port = Skiff::port_from(metrics.trim_end_matches("/metrics"));
-        self.nodes[index] = Some(Node {
-            _process: process,
-            port,
-            admin_port,
-        });
+            index,
+            controls,
+            &token,
+            &[],
+        )));
         index
     }
 
@@ -161,48 +130,7 @@ impl Replicas {
 
     /// Node `index`'s answer for `script`: status and body.
     fn get(&self, index: usize, script: &str) -> (u16, String) {
-        let port = self.node(index).port;
-        let host = format!("{script}.localhost");
-        match client(&host, port)
-            .get(format!("http://{host}:{port}/"))
-            .send()
-        {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                (status, response.text().unwrap_or_default())
-            }
-            Err(err) => (0, err.to_string()),
-        }
-    }
-
-    fn wait_for_body(&self, index: usize, script: &str, expected: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let (status, body) = self.get(index, script);
-            if status == 200 && body == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {index} still answers {status} {body:?} for {script}, not {expected:?}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    /// Node `index`'s `GET /sync`.
-    fn node_sync(&self, index: usize) -> serde_json::Value {
-        let port = self.node(index).admin_port;
-        reqwest::blocking::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client")
-            .get(format!("http://127.0.0.1:{port}/sync"))
-            .send()
-            .expect("GET /sync")
-            .json()
-            .expect("JSON")
+        self.node(index).get(script)
     }
 
     fn healthz(&self, replica: usize) -> u16 {
@@ -350,7 +278,9 @@ fn the_platform_survives_a_killed_replica_and_a_database_restart() {
     }
 
     for node in 0..3 {
-        platform.wait_for_body(node, "chaos", &last_body, Duration::from_secs(30));
+        platform
+            .node(node)
+            .wait_for_body("chaos", &last_body, Duration::from_secs(30));
     }
     let out = platform.cli(
         1,
@@ -366,7 +296,7 @@ fn the_platform_survives_a_killed_replica_and_a_database_restart() {
         );
     }
     for node in 0..3 {
-        let sync = platform.node_sync(node);
+        let sync = platform.node(node).sync();
         let applied: Vec<u64> = sync["applied"]
             .as_array()
             .expect("the applied revisions")

@@ -28,6 +28,93 @@ pub struct Node {
     pub admin_port: u16,
 }
 
+impl Node {
+    /// `skiff node` in `dir` with data dir `node-INDEX`, syncing from `controls` (one URL or
+    /// several, comma-separated) with the node token in `token_file`, and `flags`.
+    pub fn start(
+        dir: &Path,
+        index: usize,
+        controls: &str,
+        token_file: &str,
+        flags: &[&str],
+    ) -> Self {
+        let data_dir = format!("node-{index}");
+        let mut args = vec![
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--data-dir",
+            &data_dir,
+            "--control",
+            controls,
+            "--node-token-file",
+            token_file,
+        ];
+        args.extend(flags);
+        let mut process = Skiff::spawn(&args, dir);
+        let port = Skiff::port_from(&process.wait_for("listening on http://"));
+        let metrics = process.wait_for("metrics on http://");
+        let admin_port = Skiff::port_from(metrics.trim_end_matches("/metrics"));
+        Node {
+            _process: process,
+            port,
+            admin_port,
+        }
+    }
+
+    /// One request to `NAME.localhost`: status and body (status 0 and the error when the
+    /// request failed).
+    pub fn get(&self, script: &str) -> (u16, String) {
+        let host = format!("{script}.localhost");
+        match client(&host, self.port)
+            .get(format!("http://{host}:{}/", self.port))
+            .send()
+        {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().unwrap_or_default())
+            }
+            Err(err) => (0, err.to_string()),
+        }
+    }
+
+    /// Waits (up to `within`) until the node answers `expected` for `script`.
+    pub fn wait_for_body(&self, script: &str, expected: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.get(script);
+            if status == 200 && body == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node on port {} still answers {status} {body:?} for {script}, not \
+                 {expected:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The node's `GET /sync` (its admin listener): the sync status as JSON.
+    pub fn sync(&self) -> serde_json::Value {
+        reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+            .get(format!("http://127.0.0.1:{}/sync", self.admin_port))
+            .send()
+            .expect("GET /sync")
+            .json()
+            .expect("the sync status is JSON")
+    }
+}
+
 impl Platform {
     pub fn start(nodes: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -85,33 +172,10 @@ impl Platform {
 
     /// Starts node `index` with its own data dir (kept across restarts).
     pub fn start_node(&mut self, index: usize) {
-        let data_dir = format!("node-{index}");
         let url = self.control_url();
-        let mut args = vec![
-            "node",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--data-dir",
-            &data_dir,
-            "--control",
-            &url,
-            "--node-token-file",
-            "control/node.token",
-        ];
-        args.extend(self.node_flags[index].iter().map(String::as_str));
-        let mut process = Skiff::spawn(&args, self.dir.path());
-        let port = Skiff::port_from(&process.wait_for("listening on http://"));
-        let metrics = process.wait_for("metrics on http://");
-        let admin_port = Skiff::port_from(metrics.trim_end_matches("/metrics"));
-        self.nodes[index] = Some(Node {
-            _process: process,
-            port,
-            admin_port,
-        });
+        let flags: Vec<&str> = self.node_flags[index].iter().map(String::as_str).collect();
+        let node = Node::start(self.dir.path(), index, &url, "control/node.token", &flags);
+        self.nodes[index] = Some(node);
     }
 
     /// The id node `index` has (kept in its data dir).
@@ -123,16 +187,7 @@ impl Platform {
 
     /// Node `index`'s `GET /sync` (its admin listener): the sync status as JSON.
     pub fn node_sync(&self, index: usize) -> serde_json::Value {
-        let port = self.nodes[index].as_ref().expect("node running").admin_port;
-        reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("client")
-            .get(format!("http://127.0.0.1:{port}/sync"))
-            .send()
-            .expect("GET /sync")
-            .json()
-            .expect("the sync status is JSON")
+        self.nodes[index].as_ref().expect("node running").sync()
     }
 
     pub fn stop_node(&mut self, index: usize) {
@@ -196,18 +251,8 @@ impl Platform {
 
     /// Waits (up to 30 s) until node `index` answers `expected` for `script`.
     pub fn wait_for_body(&self, index: usize, script: &str, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.get(index, script);
-            if status == 200 && body == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {index} still answers {status} {body:?} for {script}, not {expected:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let node = self.nodes[index].as_ref().expect("node running");
+        node.wait_for_body(script, expected, Duration::from_secs(30));
     }
 
     /// A raw admin API call.
