@@ -51,6 +51,8 @@ impl Postgres {
             .map_err(|err| StoreError::Unavailable(format!("the PostgreSQL URL: {err}")))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("skiff-control");
+        // The server's notices ("relation ... already exists, skipping") are not for the log.
+        config.options("-c client_min_messages=warning");
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
