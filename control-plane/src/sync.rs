@@ -197,12 +197,16 @@ async fn read<T>(
 
 /// The update frame for streams at `after`, read once for all of them: when a change
 /// commits, every stream wakes at the same revision, and the first to ask reads and encodes
-/// the update while the others wait for it. An entry stays right for as long as it is kept: it
-/// is the whole update from `after` to the revision it names, and a stream that gets it wakes
-/// again for anything newer.
+/// the update while the others wait for it. An entry is the whole update from `after` to the
+/// revision it names; it is used only while that revision is the latest this replica knows
+/// of, since a stream has marked every revision up to the latest as seen before it asks (an
+/// older entry would leave it waiting for the next change with one already committed).
 async fn shared_update(state: &AppState, after: u64) -> Result<(u64, Option<Bytes>), StoreError> {
+    let latest = *state.revision.borrow();
     let mut updates = state.updates.lock().await;
-    if let Some(update) = updates.get(&after) {
+    if let Some(update) = updates.get(&after)
+        && update.0 >= latest
+    {
         return Ok(update.clone());
     }
     let (revision, event) = read(state, async |tx| update_since(tx, after).await).await?;
