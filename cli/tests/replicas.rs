@@ -87,13 +87,9 @@ impl Replicas {
     fn add_node(&mut self, controls: &str) -> usize {
         let index = self.nodes.len();
         let token = self.node_token_file.to_string_lossy().into_owned();
-        self.nodes.push(Some(Node::start(
-            self.dir.path(),
-            index,
-            controls,
-            &token,
-            &[],
-        )));
+        let node = Node::start(self.dir.path(), index, controls, &token, &[]);
+        node.wait_connected();
+        self.nodes.push(Some(node));
         index
     }
 

@@ -389,3 +389,62 @@ async fn bursts_arrive_whole_and_gradual_deployments_carry_both_versions() {
     assert_eq!(ids, vec![v1.version.id.as_str(), v2.version.id.as_str()]);
     cp.shutdown().await;
 }
+
+/// Every stream reaches the last of a rapid burst of changes: the update a stream is handed
+/// (read once for all of them) always reaches the latest revision it was woken for, so no
+/// stream is left behind waiting for a change that was already made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_reaches_the_last_change_of_a_burst() {
+    let dir = tempdir();
+    let cp = start(dir.path()).await;
+    let api = Api::admin(&cp);
+    let node = Api::node(&cp);
+    api.deploy("hello", HELLO).await;
+    let mut sessions = Vec::new();
+    for n in 0..12 {
+        let mut session = NodeSession::open(&node, &format!("n{n}"), 0)
+            .await
+            .expect("session");
+        let _snapshot: SyncEvent = session.stream.expect_data(WAIT).await;
+        sessions.push(session);
+    }
+    // Ten writers at once: streams wake at different moments between the commits.
+    let writers: Vec<_> = (0..10)
+        .map(|w| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut last = 0;
+                for i in 0..30 {
+                    let response = api
+                        .put(&format!("/v1/scripts/hello/secrets/S{w}_{i}"))
+                        .json(&SecretValue { value: "v".into() })
+                        .send()
+                        .await
+                        .expect("sent");
+                    assert_eq!(response.status(), 200);
+                    let body: serde_json::Value = response.json().await.expect("JSON");
+                    last = body["revision"].as_u64().expect("a revision");
+                }
+                last
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for writer in writers {
+        last = last.max(writer.await.expect("joins"));
+    }
+    for session in &mut sessions {
+        let mut reached = 0;
+        while reached < last {
+            match session.stream.next_data::<SyncEvent>(WAIT).await {
+                Ok(Some(SyncEvent::Update { revision, .. })) => reached = revision,
+                Ok(Some(_)) => {}
+                other => panic!(
+                    "node {} stopped at revision {reached} of {last}: {other:?}",
+                    session.node
+                ),
+            }
+        }
+    }
+    cp.shutdown().await;
+}

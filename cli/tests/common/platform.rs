@@ -66,6 +66,20 @@ impl Node {
         }
     }
 
+    /// Waits (up to 60 s) until the node's sync stream is open: a deploy made then waits for
+    /// this node.
+    pub fn wait_connected(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.sync()["connected"] != true {
+            assert!(
+                Instant::now() < deadline,
+                "the node on port {} did not connect",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// One request to `NAME.localhost`: status and body (status 0 and the error when the
     /// request failed).
     pub fn get(&self, script: &str) -> (u16, String) {
@@ -170,11 +184,15 @@ impl Platform {
         index
     }
 
-    /// Starts node `index` with its own data dir (kept across restarts).
+    /// Starts node `index` with its own data dir (kept across restarts), and waits until it is
+    /// connected when the control plane runs.
     pub fn start_node(&mut self, index: usize) {
         let url = self.control_url();
         let flags: Vec<&str> = self.node_flags[index].iter().map(String::as_str).collect();
         let node = Node::start(self.dir.path(), index, &url, "control/node.token", &flags);
+        if self.control.is_some() {
+            node.wait_connected();
+        }
         self.nodes[index] = Some(node);
     }
 
