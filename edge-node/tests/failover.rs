@@ -16,7 +16,7 @@ use std::path::Path;
 use common::*;
 use reqwest::multipart::{Form, Part};
 use skiff_control_plane::{ControlConfig, ControlPlane};
-use skiff_edge_node::{SyncConfig, SyncReport, SyncStatus};
+use skiff_edge_node::{SyncConfig, SyncReport};
 use skiff_protocol::kv::{CreateKvNamespace, KvNamespaceInfo};
 use skiff_protocol::{Binding, UploadMetadata, UploadResponse};
 
@@ -136,24 +136,7 @@ fn dead_url() -> String {
 
 /// A node syncing from `urls` in this order, with its data in `data` and an admin listener.
 async fn start_node(urls: &[String], data: &Path) -> TestNode {
-    let sync = SyncConfig::with_replicas(urls, NODE_TOKEN, data).expect("sync config");
-    start_with(script_dir(&[]), |config| {
-        config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-        config.sync = Some(sync);
-    })
-    .await
-}
-
-fn status(node: &TestNode) -> &SyncStatus {
-    node.node.sync_status().expect("the node syncs")
-}
-
-async fn wait_for_revision(node: &TestNode, revision: u64) {
-    wait_until(
-        || status(node).revision() >= revision,
-        &format!("revision {revision}"),
-    )
-    .await;
+    start_synced(SyncConfig::with_replicas(urls, NODE_TOKEN, data).expect("sync config")).await
 }
 
 /// GET `path` on the node's admin listener, as text.
@@ -216,7 +199,7 @@ async fn a_dead_address_first_or_last_in_the_list_only_costs_a_retry() {
         );
         // The acks went to the replica whose stream is open, with its session.
         wait_until(
-            || status(node).acked_revision() == revision,
+            || sync_status(node).acked_revision() == revision,
             "the ack of the revision",
         )
         .await;
@@ -255,11 +238,11 @@ async fn a_control_plane_behind_the_node_is_refused() {
     // The only other URL answers with a snapshot at its own, lower revision.
     ahead.plane.shutdown().await;
     wait_until(
-        || status(&node).refused_backwards() > 0,
+        || sync_status(&node).refused_backwards() > 0,
         "a refused snapshot",
     )
     .await;
-    assert_eq!(status(&node).revision(), applied);
+    assert_eq!(sync_status(&node).revision(), applied);
     assert_eq!(node.get("kept", "/").await, (200, "kept v2".into()));
     assert_eq!(node.get("other", "/").await.0, 404, "nothing of it applied");
 
@@ -279,14 +262,14 @@ async fn a_control_plane_behind_the_node_is_refused() {
     // still serves it.
     node.node.shutdown().await;
     let restarted = start_node(&[behind.url()], data.path()).await;
-    assert_eq!(status(&restarted).revision(), applied);
+    assert_eq!(sync_status(&restarted).revision(), applied);
     wait_until(
-        || status(&restarted).refused_backwards() > 0,
+        || sync_status(&restarted).refused_backwards() > 0,
         "a refused snapshot after the restart",
     )
     .await;
     assert_eq!(restarted.get("kept", "/").await, (200, "kept v2".into()));
-    assert_eq!(status(&restarted).revision(), applied);
+    assert_eq!(sync_status(&restarted).revision(), applied);
     restarted.node.shutdown().await;
     behind.plane.shutdown().await;
 }
@@ -301,7 +284,7 @@ async fn a_node_moves_to_the_next_control_plane_and_resumes_from_its_revision() 
     let node = start_node(&[first.url(), second.url()], data.path()).await;
     wait_for_revision(&node, left).await;
     assert_eq!(node.get("hello", "/").await, (200, "from the first".into()));
-    assert_eq!(status(&node).control(), Some(first.url()));
+    assert_eq!(sync_status(&node).control(), Some(first.url()));
 
     // The second control plane gets past the node's revision; when the first goes away, the
     // node resumes there from the revision it has, and gets what changed after it.
@@ -310,7 +293,7 @@ async fn a_node_moves_to_the_next_control_plane_and_resumes_from_its_revision() 
         revision = second.deploy("hello", &answer("from the second")).await;
     }
     assert_eq!(
-        status(&node).revision(),
+        sync_status(&node).revision(),
         left,
         "the node still syncs from the first"
     );
@@ -321,7 +304,7 @@ async fn a_node_moves_to_the_next_control_plane_and_resumes_from_its_revision() 
         (200, "from the second".into())
     );
     wait_until(
-        || status(&node).acked_revision() == revision,
+        || sync_status(&node).acked_revision() == revision,
         "the ack on the second control plane",
     )
     .await;

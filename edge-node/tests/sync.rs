@@ -12,7 +12,7 @@ use common::*;
 use fake_control::{FakeControl, Script, TOKEN, Version};
 use std::sync::{Arc, Mutex};
 
-use skiff_edge_node::{EdgeNode, NodeConfig, SyncConfig, SyncStatus};
+use skiff_edge_node::{EdgeNode, NodeConfig, SyncConfig};
 
 /// A worker that answers `NAME TAG A B` from its env.
 fn worker(name: &str, tag: &str) -> String {
@@ -23,24 +23,7 @@ fn worker(name: &str, tag: &str) -> String {
 
 /// Starts a node that syncs from `control` and keeps its state in `data`.
 async fn synced_node(control: &str, data: &Path) -> TestNode {
-    let sync = SyncConfig::new(control, TOKEN, data).expect("sync config");
-    start_with(script_dir(&[]), |config| {
-        config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-        config.sync = Some(sync);
-    })
-    .await
-}
-
-fn status(node: &TestNode) -> &SyncStatus {
-    node.node.sync_status().expect("the node syncs")
-}
-
-async fn wait_for_revision(node: &TestNode, revision: u64) {
-    wait_until(
-        || status(node).revision() >= revision,
-        &format!("revision {revision}"),
-    )
-    .await;
+    start_synced(SyncConfig::new(control, TOKEN, data).expect("sync config")).await
 }
 
 async fn metrics(node: &TestNode) -> String {
@@ -170,7 +153,7 @@ async fn a_bundle_with_a_wrong_hash_is_refused_and_nothing_of_its_event_applies(
     );
     assert_eq!(node.get("hello", "/").await, (200, "hello v1".into()));
     assert_eq!(node.get("fresh", "/").await.0, 404, "nothing of the event");
-    assert_eq!(status(&node).revision(), first);
+    assert_eq!(sync_status(&node).revision(), first);
     assert!(!control.acks().contains(&second));
 
     // The right bytes arrive: the node catches up.
@@ -204,9 +187,9 @@ async fn a_restarted_node_serves_its_persisted_scripts_without_the_control_plane
     drop(control);
 
     let node = synced_node(&url, data.path()).await;
-    assert_eq!(status(&node).revision(), revision);
+    assert_eq!(sync_status(&node).revision(), revision);
     assert_eq!(node.get("kept", "/").await, (200, "kept v1 a s".into()));
-    assert!(!status(&node).connected());
+    assert!(!sync_status(&node).connected());
     let page = metrics(&node).await;
     assert!(page.contains("skiff_sync_connected 0"), "{page}");
     node.node.shutdown().await;
@@ -243,7 +226,7 @@ async fn a_snapshot_removes_the_scripts_it_does_not_list() {
     };
     wait_until(|| other.acks().contains(&snapshot), "the snapshot's ack").await;
     assert_eq!(other.sync_requests(), vec![revision]);
-    assert_eq!(status(&node).revision(), snapshot);
+    assert_eq!(sync_status(&node).revision(), snapshot);
     assert_eq!(node.get("x", "/").await.0, 404);
     assert_eq!(node.get("y", "/").await.0, 404);
     assert_eq!(node.get("z", "/").await, (200, "z v1".into()));

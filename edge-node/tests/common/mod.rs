@@ -133,3 +133,26 @@ pub async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A node syncing with `sync` (no scripts of its own), with an admin listener.
+pub async fn start_synced(sync: skiff_edge_node::SyncConfig) -> TestNode {
+    start_with(script_dir(&[]), |config| {
+        config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        config.sync = Some(sync);
+    })
+    .await
+}
+
+/// The sync status of a node started with a sync configuration.
+pub fn sync_status(node: &TestNode) -> &skiff_edge_node::SyncStatus {
+    node.node.sync_status().expect("the node syncs")
+}
+
+/// Waits until `node` has applied at least `revision`.
+pub async fn wait_for_revision(node: &TestNode, revision: u64) {
+    wait_until(
+        || sync_status(node).revision() >= revision,
+        &format!("revision {revision}"),
+    )
+    .await;
+}
