@@ -6,7 +6,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::store::{self, Store, args};
+use crate::store::{self, Store};
 
 /// Acks written in one transaction at most.
 const BATCH: usize = 512;
@@ -76,11 +76,7 @@ async fn write(store: &Store, batch: &[(String, u64, Reply)]) -> Result<Vec<Stri
         }
     }
     if let Store::Postgres(_) = store {
-        tx.execute(
-            "SELECT pg_notify($1, 'nodes')",
-            args![store::postgres::CHANNEL],
-        )
-        .await?;
+        crate::replica::notify_in(&mut tx, "nodes").await?;
     }
     tx.commit().await?;
     Ok(unknown)

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
 use crate::state::AppState;
-use crate::store::{self, Store, args};
+use crate::store::{self, Store, Tx, args};
 
 /// How often a replica writes its heartbeat and catches up on what it may have missed.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -79,12 +79,18 @@ pub fn announce(state: &AppState, note: String) {
 
 async fn notify(store: &Store, note: &str) -> Result<(), StoreError> {
     let mut tx = store.bookkeeping().await?;
+    notify_in(&mut tx, note).await?;
+    tx.commit().await
+}
+
+/// Sends `note` to every replica when `tx` (on PostgreSQL) commits.
+pub async fn notify_in(tx: &mut Tx, note: &str) -> Result<(), StoreError> {
     tx.execute(
         "SELECT pg_notify($1, $2)",
         args![store::postgres::CHANNEL, note],
     )
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Records that `node`'s last sync stream on this replica closed.
