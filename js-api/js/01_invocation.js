@@ -1,7 +1,8 @@
 // The node's configuration and each invocation's budgets. Each incoming request runs in its own
 // async context (see dispatchLoop in 05_dispatch.js), whose value counts what the request and
 // everything it starts (timers, waitUntil work, promise continuations) may still do:
-// subrequests, log bytes, invocations left in its chain. Work that runs outside any request
+// subrequests, log bytes, invocations left in its chain; it also names the invocation (`id`,
+// the runtime's, which its usage meter and its waitUntil tasks are counted under). Work that runs outside any request
 // (callbacks set up by the script's top level: timers, message ports) counts against
 // `outsideRequests`, one budget of the same size for the isolate's whole life. Tenant code
 // cannot reach either object, nor the engine's setter of the async context.
@@ -28,7 +29,8 @@ export function logError(prefix, error) {
 }
 
 export const requestContext = new core.AsyncVariable();
-const outsideRequests = { subrequests: 0, logBytes: 0, hopsLeft: 0 };
+// Work outside any request belongs to no invocation: id 0.
+const outsideRequests = { id: 0, subrequests: 0, logBytes: 0, hopsLeft: 0 };
 
 export function invocation() {
   return requestContext.get() ?? outsideRequests;

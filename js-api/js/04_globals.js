@@ -3,7 +3,7 @@
 // object as an EventTarget, and the handlers that log what a tenant leaves uncaught.
 
 import { core, primordials } from "ext:core/mod.js";
-import { op_skiff_subrequest_refused } from "ext:core/ops";
+import { op_skiff_subrequest, op_skiff_subrequest_refused } from "ext:core/ops";
 import {
   abortSignal,
   base64,
@@ -75,6 +75,7 @@ export function countSubrequest() {
     const limit = config?.subrequestLimit ?? 0;
     return new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`);
   }
+  if (context.id !== 0) op_skiff_subrequest(context.id);
   return null;
 }
 
@@ -257,8 +258,12 @@ core.setReportExceptionCallback((error) => {
 // that event, ending the runtime. For a worker it is the tenant's error in this invocation:
 // this listener, the global's first, logs it and cancels it; the tenant's listeners still see
 // the event. (Events dispatched by the callback above are its own to log.)
+// `listenerErrors` counts them, so that the dispatcher can tell that a "scheduled" listener
+// threw.
+export let listenerErrors = 0;
 globalThis.addEventListener("error", (errorEvent) => {
   if (reportingException) return;
+  listenerErrors++;
   errorEvent.preventDefault();
   logError("Uncaught ", errorEvent.error);
 });

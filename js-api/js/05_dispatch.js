@@ -1,6 +1,10 @@
 // The Workers handler API and the dispatch loop that turns events from the runtime into calls
-// of the tenant's fetch handler (module syntax or a "fetch" event listener), with `env`,
-// `ctx.waitUntil` and `ctx.passThroughOnException`, and sends each response out of the isolate.
+// of the tenant's handlers (module syntax, or "fetch" and "scheduled" event listeners), with
+// `env`, `ctx.waitUntil` and `ctx.passThroughOnException`, and sends each response (or
+// scheduled outcome) out of the isolate. Each event is an invocation of the runtime's
+// (src/invocation.rs), named by its id: it lasts until its response is sent (a scheduled
+// event: until its handler settles) and every waitUntil task started through its context has
+// settled.
 
 import { core, primordials } from "ext:core/mod.js";
 import {
@@ -9,7 +13,10 @@ import {
   op_skiff_log,
   op_skiff_next_event,
   op_skiff_respond,
+  op_skiff_respond_exception,
   op_skiff_respond_stream,
+  op_skiff_scheduled_no_retry,
+  op_skiff_scheduled_settled,
   op_skiff_take_module,
   op_skiff_wait_until,
 } from "ext:core/ops";
@@ -23,7 +30,7 @@ import {
   timers,
 } from "ext:skiff_worker/00_modules.js";
 import { config, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
-import { defineGlobal } from "ext:skiff_worker/04_globals.js";
+import { defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
 import { kvBinding } from "ext:skiff_worker/07_kv.js";
 import { serviceBinding } from "ext:skiff_worker/09_service.js";
 
@@ -34,9 +41,11 @@ const {
   ObjectPrototypeIsPrototypeOf,
   Promise,
   PromisePrototypeThen,
+  PromiseReject,
   PromiseResolve,
   ReflectApply,
   SafeWeakMap,
+  Symbol,
   TypeError,
   Uint8Array,
   WeakMapPrototypeGet,
@@ -51,9 +60,17 @@ const { ReadableStreamPrototype, readableStreamForRid, resourceForReadableStream
 const { Event } = event;
 const EMPTY = new Uint8Array(0);
 
+// Only the dispatcher makes ExecutionContexts, ScheduledEvents and ScheduledControllers.
+const token = Symbol("dispatcher");
+
 class ExecutionContext {
+  #id;
+  constructor(key, id) {
+    if (key !== token) throw new TypeError("Illegal constructor");
+    this.#id = id;
+  }
   waitUntil(promise) {
-    trackWaitUntil(promise);
+    trackWaitUntil(promise, this.#id);
   }
   passThroughOnException() {
     // Skiff has no origin behind a worker to pass through to; accepted for compatibility.
@@ -64,14 +81,16 @@ class ExecutionContext {
 // so they are called unbound, never as methods of the module object.
 const { setTimeout: setTimer, clearTimeout: clearTimer } = timers;
 
-function trackWaitUntil(promise) {
+// Tracks `promise` as a part of invocation `id` (see the file's header) for at most
+// `config.waitUntilMs`.
+function trackWaitUntil(promise, id) {
   let timer;
   const timeout = new Promise((resolve) => {
     timer = setTimer(() => resolve(true), config.waitUntilMs);
   });
   // Counted only once nothing above can throw: a count that is never given back would keep
   // the isolate's busy period (and its CPU allowance) open for good.
-  op_skiff_wait_until(true);
+  const part = op_skiff_wait_until(true, id) ? id : 0;
   const settled = PromisePrototypeThen(
     PromiseResolve(promise),
     () => false,
@@ -85,7 +104,7 @@ function trackWaitUntil(promise) {
     if (timedOut) {
       op_skiff_log(2, `waitUntil() work was cancelled after ${config.waitUntilMs} ms`);
     }
-    op_skiff_wait_until(false);
+    op_skiff_wait_until(false, part);
   });
 }
 
@@ -119,10 +138,69 @@ class FetchEvent extends Event {
 defineGlobal("FetchEvent", FetchEvent);
 const DOMException = domException.DOMException;
 
-let handler = null;
+// The scheduled event's data and its invocation, behind the tenant's ScheduledEvent and
+// ScheduledController.
+class ScheduledData {
+  constructor(ev) {
+    this.id = ev.id;
+    this.cron = ev.cron;
+    this.scheduledTime = ev.scheduledTime;
+  }
+  noRetry() {
+    op_skiff_scheduled_no_retry(this.id);
+  }
+}
 
-// The tenant's `env`, made when the handler is first needed: its vars and secrets, and an
-// object for each binding that is more than a value.
+// Cloudflare's ScheduledEvent (service-worker syntax): `cron`, `scheduledTime`, `noRetry()`
+// and the ExtendableEvent's `waitUntil()`. Tenants cannot construct one.
+class ScheduledEvent extends Event {
+  #data;
+  #ctx;
+  constructor(key, data, ctx) {
+    if (key !== token) throw new TypeError("Illegal constructor");
+    super("scheduled");
+    this.#data = data;
+    this.#ctx = ctx;
+  }
+  get cron() {
+    return this.#data.cron;
+  }
+  get scheduledTime() {
+    return this.#data.scheduledTime;
+  }
+  noRetry() {
+    this.#data.noRetry();
+  }
+  waitUntil(promise) {
+    this.#ctx.waitUntil(promise);
+  }
+}
+defineGlobal("ScheduledEvent", ScheduledEvent);
+
+// Cloudflare's ScheduledController, the first argument of a module's scheduled() handler.
+class ScheduledController {
+  #data;
+  constructor(key, data) {
+    if (key !== token) throw new TypeError("Illegal constructor");
+    this.#data = data;
+  }
+  get cron() {
+    return this.#data.cron;
+  }
+  get scheduledTime() {
+    return this.#data.scheduledTime;
+  }
+  noRetry() {
+    this.#data.noRetry();
+  }
+}
+
+// The tenant's handlers, resolved when the first event comes: `fetch(req, ctx)` and
+// `scheduled(data, ctx)`, each returning the handler's result (a promise or a value).
+let handlers = null;
+
+// The tenant's `env`, made when the handlers are first needed: its vars and secrets, and an
+// object for each binding that is more than a value. Module handlers share it.
 function tenantEnv() {
   const env = JSONParse(op_skiff_env());
   const bindings = op_skiff_env_bindings();
@@ -134,33 +212,60 @@ function tenantEnv() {
   return ObjectFreeze(env);
 }
 
-function resolveHandler() {
-  if (handler !== null) return handler;
+function resolveHandlers() {
+  if (handlers !== null) return handlers;
   const namespace = op_skiff_take_module();
   const defaultExport = namespace?.default;
-  if (defaultExport !== undefined && defaultExport !== null && typeof defaultExport.fetch === "function") {
-    const target = defaultExport;
-    const fetchFn = defaultExport.fetch;
-    const env = tenantEnv();
-    handler = (req, ctx) => ReflectApply(fetchFn, target, [req, env, ctx]);
-  } else if (event.listenerCount(globalThis, "fetch") > 0) {
-    handler = (req, ctx) => {
-      const fetchEvent = new FetchEvent(req, ctx);
-      globalThis.dispatchEvent(fetchEvent);
-      const result = WeakMapPrototypeGet(respondedWith, fetchEvent);
-      if (result === undefined) {
-        throw new Error("The fetch event listener did not call respondWith()");
-      }
-      return result;
-    };
+  const exported = defaultExport !== undefined && defaultExport !== null;
+  const fetchFn = exported ? defaultExport.fetch : undefined;
+  const scheduledFn = exported ? defaultExport.scheduled : undefined;
+  let env = null;
+  const moduleEnv = () => (env ??= tenantEnv());
+  handlers = { fetch: fetchHandler(defaultExport, fetchFn, moduleEnv) };
+  if (typeof scheduledFn === "function") {
+    handlers.scheduled = (data, ctx) =>
+      ReflectApply(scheduledFn, defaultExport, [new ScheduledController(token, data), moduleEnv(), ctx]);
   } else {
-    handler = () => {
+    handlers.scheduled = (data, ctx) => {
+      if (event.listenerCount(globalThis, "scheduled") > 0) {
+        const errorsBefore = listenerErrors;
+        globalThis.dispatchEvent(new ScheduledEvent(token, data, ctx));
+        // A listener that threw was logged as uncaught by the global's "error" listener.
+        return listenerErrors === errorsBefore ? undefined : PromiseReject(LISTENER_THREW);
+      }
+      // As workerd: not to be retried, and its messages.
+      data.noRetry();
+      if (exported) {
+        throw new Error("Handler does not export a scheduled() function");
+      }
+      throw new Error("No event listener registered for scheduled events.");
+    };
+  }
+  return handlers;
+}
+
+// The rejection of a scheduled event whose listener threw (already logged).
+const LISTENER_THREW = Symbol("listener threw");
+
+function fetchHandler(target, fetchFn, moduleEnv) {
+  if (typeof fetchFn === "function") {
+    const env = moduleEnv();
+    return (req, ctx) => ReflectApply(fetchFn, target, [req, env, ctx]);
+  }
+  return (req, ctx) => {
+    if (event.listenerCount(globalThis, "fetch") === 0) {
       throw new Error(
         "The script has no fetch handler: export default { fetch } or addEventListener(\"fetch\", ...)",
       );
-    };
-  }
-  return handler;
+    }
+    const fetchEvent = new FetchEvent(req, ctx);
+    globalThis.dispatchEvent(fetchEvent);
+    const result = WeakMapPrototypeGet(respondedWith, fetchEvent);
+    if (result === undefined) {
+      throw new Error("The fetch event listener did not call respondWith()");
+    }
+    return result;
+  };
 }
 
 function sendResponse(id, res) {
@@ -185,37 +290,43 @@ function sendResponse(id, res) {
   op_skiff_respond_stream(id, inner.status, headerList, rid);
 }
 
-function sendError(id) {
-  op_skiff_respond(
-    id,
-    500,
-    [["content-type", "text/plain;charset=UTF-8"]],
-    core.encode("Internal Server Error\n"),
-  );
-}
-
-async function dispatch(ev) {
+async function dispatchFetch(ev) {
   try {
     const requestBody = ev.bodyRid === null ? null : new InnerBody(readableStreamForRid(ev.bodyRid));
     const inner = newInnerRequest(ev.method, ev.url, () => ev.headers, requestBody, false);
     const req = fromInnerRequest(inner, "immutable");
-    const res = await resolveHandler()(req, new ExecutionContext());
+    const res = await resolveHandlers().fetch(req, new ExecutionContext(token, ev.id));
     sendResponse(ev.id, res);
   } catch (error) {
     logError("Uncaught ", error);
-    sendError(ev.id);
+    op_skiff_respond_exception(ev.id);
   }
+}
+
+async function dispatchScheduled(ev) {
+  let ok = true;
+  try {
+    await resolveHandlers().scheduled(new ScheduledData(ev), new ExecutionContext(token, ev.id));
+  } catch (error) {
+    if (error !== LISTENER_THREW) logError("Uncaught ", error);
+    ok = false;
+  }
+  op_skiff_scheduled_settled(ev.id, ok);
 }
 
 export async function dispatchLoop() {
   while (true) {
     const ev = await op_skiff_next_event();
     if (ev === null) break;
-    // Each request runs in its own async context, which carries its budgets through every
-    // await of the handler; the loop itself goes on in the previous context.
-    const previous = requestContext.enter({ subrequests: 0, logBytes: 0, hopsLeft: ev.hopsLeft });
+    // Each event runs in its own async context, which carries its budgets through every
+    // await of the handler; the loop itself goes on in the previous context. A scheduled
+    // event starts a chain of invocations of its own.
+    const scheduled = ev.cron !== undefined;
+    const hopsLeft = scheduled ? config.invocationDepth - 1 : ev.hopsLeft;
+    const previous = requestContext.enter({ id: ev.id, subrequests: 0, logBytes: 0, hopsLeft });
     try {
-      dispatch(ev);
+      if (scheduled) dispatchScheduled(ev);
+      else dispatchFetch(ev);
     } finally {
       core.setAsyncContext(previous);
     }

@@ -2,27 +2,33 @@
 //!
 //! This crate assembles deno's extension crates (`deno_webidl`, `deno_web`, `deno_net`,
 //! `deno_fetch`, `deno_crypto`) into the WinterTC minimum common API and adds the Workers
-//! handler API on top: `export default { fetch }` and `addEventListener("fetch")`, the `env`
-//! bindings, `ctx.waitUntil`, console capture and the outbound `fetch()` policy.
+//! handler API on top: `export default { fetch, scheduled }` and `addEventListener("fetch")`
+//! (and `"scheduled"`), the `env` bindings, `ctx.waitUntil`, console capture and the outbound
+//! `fetch()` policy.
 //!
 //! A runtime is created with [`extensions`] alone, fully bootstrapped but belonging to nobody,
 //! so it can be booted ahead of time; [`start_tenant`] then gives it a [`NodeConfig`] and a
 //! [`TenantConfig`] just before the tenant's main module is evaluated.
 //!
-//! It knows nothing about HTTP servers. The runtime hands it [`FetchRequest`]s through an
-//! [`EventSender`]; JavaScript pulls them with `op_skiff_next_event` and answers each with
-//! `op_skiff_respond` (a complete body) or `op_skiff_respond_stream` (a body streamed out of a
-//! `ReadableStream`). Bodies travel as [`BodyStream`]s of [`bytes::Bytes`] chunks over bounded
+//! It knows nothing about HTTP servers. The runtime hands it [`FetchRequest`]s and
+//! [`ScheduledRequest`]s through an [`EventSender`]; JavaScript pulls them with
+//! `op_skiff_next_event` and answers each request with `op_skiff_respond` (a complete body) or
+//! `op_skiff_respond_stream` (a body streamed out of a `ReadableStream`), each scheduled event
+//! with `op_skiff_scheduled_settled`. Each invocation may carry a [`Meter`], which it charges
+//! with its share of the isolate's CPU (see [`CpuShares`]) and its subrequests. Bodies travel as [`BodyStream`]s of [`bytes::Bytes`] chunks over bounded
 //! channels, so neither direction is buffered whole.
 
 mod bindings;
 mod body;
 mod cache;
 mod embedded;
+mod invocation;
 mod log;
 mod memory;
+mod meter;
 mod ops;
 mod outbound;
+mod queue;
 #[cfg(test)]
 mod strip;
 mod url;
@@ -37,17 +43,20 @@ pub use bindings::{
 };
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
 pub use cache::{CacheCounts, DEFAULT_CACHE_BYTES, MAX_OBJECT_BYTES, ResponseCache};
+pub use invocation::{CpuShares, cpu_shares};
 pub use log::{
     LogEvent, LogLevel, LogSink, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, escape_control,
     log_messages_dropped_total, log_to_tracing,
 };
 pub use memory::ExternalMemory;
-pub use ops::{
-    EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
-    event_channel, fail_pending, loops_refused_total, subrequests_refused_total,
-};
+pub use meter::{Meter, MeterReading, MeterStop};
+pub use ops::{fail_pending, loops_refused_total, subrequests_refused_total};
 pub use outbound::{
     DEFAULT_SUBREQUESTS, HOPS_HEADER, MAX_INVOCATION_DEPTH, OutboundPolicy, is_host_local,
+};
+pub use queue::{
+    EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
+    ScheduledRequest, ScheduledResult, event_channel,
 };
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
@@ -114,6 +123,10 @@ deno_core::extension!(
         ops::op_skiff_next_event,
         ops::op_skiff_respond,
         ops::op_skiff_respond_stream,
+        ops::op_skiff_respond_exception,
+        ops::op_skiff_scheduled_settled,
+        ops::op_skiff_scheduled_no_retry,
+        ops::op_skiff_subrequest,
         ops::op_skiff_env,
         ops::op_skiff_config,
         ops::op_skiff_take_module,

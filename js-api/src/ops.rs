@@ -1,22 +1,23 @@
-//! Ops of the `skiff_worker` extension: how events get into an isolate and responses get out.
+//! Ops of the `skiff_worker` extension: how events get into an isolate and responses and
+//! results get out. The event queue is `queue.rs`; the invocations in flight, `invocation.rs`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use deno_core::ByteString;
 use deno_core::error::ResourceError;
 use deno_core::{OpState, ResourceId, op2, v8};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::body::{BodyReceiver, RequestBodyResource, body_channel};
+use crate::body::{RequestBodyResource, body_channel};
+use crate::invocation::{Invocations, NO_INVOCATION, Reply, invocations};
 use crate::log::LogLevel;
 use crate::outbound::{HOPS_HEADER, MAX_INVOCATION_DEPTH};
+use crate::queue::{EventReceiver, IsolateLoad, QueuedEvent, ResponseBody, ResponseHead};
 use crate::{NodeConfig, TenantConfig};
 
 /// How many chunks of a streamed response may wait between the isolate and the HTTP side.
@@ -24,162 +25,9 @@ const RESPONSE_CHANNEL_CHUNKS: usize = 8;
 /// The largest chunk read out of a response stream at once.
 const RESPONSE_READ_LIMIT: usize = 64 * 1024;
 
-/// An HTTP request for the tenant's fetch handler.
-#[derive(Debug)]
-pub struct FetchRequest {
-    pub method: String,
-    /// The absolute URL, e.g. `https://hello.localhost/path?q`.
-    pub url: String,
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// `None` for a request without a body (GET, HEAD, or an empty body).
-    pub body: Option<BodyReceiver>,
-}
-
-/// A request queued for an isolate, with the place its response goes.
-#[derive(Debug)]
-struct FetchEvent {
-    request: FetchRequest,
-    respond: oneshot::Sender<ResponseHead>,
-}
-
-/// The status, headers and body of a tenant's response.
-#[derive(Debug)]
-pub struct ResponseHead {
-    pub status: u16,
-    pub headers: Vec<(ByteString, ByteString)>,
-    pub body: ResponseBody,
-}
-
-/// A response body: complete, or a stream of chunks that ends when the sender is dropped.
-#[derive(Debug)]
-pub enum ResponseBody {
-    Full(Bytes),
-    Stream(BodyReceiver),
-}
-
-/// How long an isolate may keep taking up new requests in one go. Past its turn, it lets the
-/// other isolates on its thread run before it takes the next one, so that a busy tenant with a
-/// full queue cannot hold its thread for as long as its queue stays full.
-const TURN: Duration = Duration::from_millis(1);
-
-/// What an isolate is busy with, readable from any thread.
-#[derive(Debug, Default)]
-pub struct IsolateLoad {
-    in_flight: AtomicUsize,
-    submitted: AtomicU64,
-    accepted: AtomicU64,
-    /// When the isolate's current turn on its thread began, in nanoseconds after [`epoch`].
-    turn_began: AtomicU64,
-}
-
-impl IsolateLoad {
-    /// Requests and `waitUntil` tasks accepted and not yet finished.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    /// Requests sent to the isolate since it started.
-    pub fn submitted(&self) -> u64 {
-        self.submitted.load(Ordering::Acquire)
-    }
-
-    /// Requests the isolate has taken from its queue since it started.
-    pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Acquire)
-    }
-
-    /// Marks the start of a turn: the runtime calls this each time it polls the isolate.
-    pub fn begin_turn(&self) {
-        self.turn_began
-            .store(nanos_since_epoch(), Ordering::Release);
-    }
-
-    /// True once the current turn has lasted [`TURN`].
-    fn turn_over(&self) -> bool {
-        let began = self.turn_began.load(Ordering::Acquire);
-        nanos_since_epoch().saturating_sub(began) >= TURN.as_nanos() as u64
-    }
-
-    fn begin(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn end(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A fixed instant of this process, for turn times that fit an atomic.
-fn nanos_since_epoch() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    epoch.elapsed().as_nanos().try_into().unwrap_or(u64::MAX)
-}
-
-/// The runtime's end of an isolate's event queue.
-#[derive(Clone, Debug)]
-pub struct EventSender {
-    tx: mpsc::UnboundedSender<FetchEvent>,
-    load: Arc<IsolateLoad>,
-}
-
-impl EventSender {
-    /// Queues a request for the isolate; the receiver resolves with the response head, or
-    /// fails if the isolate stops first. Fails at once, giving the request back, when the
-    /// isolate is gone.
-    pub fn send(
-        &self,
-        request: FetchRequest,
-    ) -> Result<oneshot::Receiver<ResponseHead>, FetchRequest> {
-        let (respond, response) = oneshot::channel();
-        self.load.submitted.fetch_add(1, Ordering::AcqRel);
-        if let Err(err) = self.tx.send(FetchEvent { request, respond }) {
-            self.load.submitted.fetch_sub(1, Ordering::AcqRel);
-            return Err(err.0.request);
-        }
-        Ok(response)
-    }
-
-    /// What the isolate is busy with; holding it does not keep the queue open.
-    pub fn load(&self) -> &Arc<IsolateLoad> {
-        &self.load
-    }
-
-    /// True once the isolate has stopped taking events.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-}
-
-/// The isolate's end of its event queue; given to [`crate::extensions`].
-#[derive(Debug)]
-pub struct EventReceiver {
-    rx: mpsc::UnboundedReceiver<FetchEvent>,
-    load: Arc<IsolateLoad>,
-}
-
-/// A connected event queue for one isolate.
-pub fn event_channel() -> (EventSender, EventReceiver) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let load = Arc::new(IsolateLoad::default());
-    (
-        EventSender {
-            tx,
-            load: load.clone(),
-        },
-        EventReceiver { rx, load },
-    )
-}
-
-struct Inbox(Rc<RefCell<mpsc::UnboundedReceiver<FetchEvent>>>);
+struct Inbox(Rc<RefCell<mpsc::UnboundedReceiver<QueuedEvent>>>);
 
 struct Load(Arc<IsolateLoad>);
-
-#[derive(Default)]
-struct Pending {
-    next_id: u32,
-    responders: HashMap<u32, oneshot::Sender<ResponseHead>>,
-}
 
 struct TenantModule(Option<v8::Global<v8::Object>>);
 
@@ -195,7 +43,7 @@ struct Configured {
 pub(crate) fn init_state(state: &mut OpState, events: EventReceiver) {
     state.put(Inbox(Rc::new(RefCell::new(events.rx))));
     state.put(Load(events.load));
-    state.put(Pending::default());
+    crate::invocation::init_state(state);
     state.put(TenantModule(None));
     state.put(TenantStart(None));
     // Outbound fetch() stays under the strict default policy until the tenant's node
@@ -374,9 +222,17 @@ pub fn op_skiff_take_module(state: &mut OpState) -> Option<v8::Global<v8::Object
     state.borrow_mut::<TenantModule>().0.take()
 }
 
+/// The next event, as the dispatcher gets it: a scheduled event has `cron`, a request has not.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EventForJs {
+    Fetch(FetchForJs),
+    Scheduled(ScheduledForJs),
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EventForJs {
+struct FetchForJs {
     id: u32,
     /// Invocations the request's chain may still make after this one (the value its own
     /// subrequests carry in the hop header).
@@ -387,7 +243,17 @@ struct EventForJs {
     body_rid: Option<ResourceId>,
 }
 
-/// Waits for the next event. Resolves to `null` when the isolate is being shut down.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduledForJs {
+    id: u32,
+    cron: String,
+    /// Milliseconds since the Unix epoch, as `controller.scheduledTime` has it.
+    scheduled_time: f64,
+}
+
+/// Waits for the next event and starts its invocation. Resolves to `null` when the isolate is
+/// being shut down.
 #[op2]
 #[serde]
 pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventForJs> {
@@ -397,41 +263,53 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
         // Back of the thread's queue: the next request waits for the next poll.
         tokio::task::yield_now().await;
     }
-    let (FetchEvent { request, respond }, hops) = loop {
+    let (event, hops) = loop {
         let event = std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
-        if event.respond.is_closed() {
+        if event.abandoned() {
             // Its caller stopped waiting (the client went away): it never reaches the script.
             abandoned(&state.borrow());
             continue;
         }
-        match invocations_left(&event.request.headers) {
-            Some(hops) => break (event, hops),
-            None => refuse_loop(&state.borrow(), event),
+        match event {
+            QueuedEvent::Fetch { request, respond } => match invocations_left(&request.headers) {
+                Some(hops) => break (QueuedEvent::Fetch { request, respond }, hops),
+                None => refuse_loop(&state.borrow(), respond),
+            },
+            scheduled @ QueuedEvent::Scheduled { .. } => break (scheduled, 0),
         }
     };
     let mut state = state.borrow_mut();
     let load = &state.borrow::<Load>().0;
-    load.accepted.fetch_add(1, Ordering::AcqRel);
+    load.accept();
     load.begin();
-    let body_rid = request
-        .body
-        .map(|body| state.resource_table.add(RequestBodyResource::new(body)));
-    let pending = state.borrow_mut::<Pending>();
-    let id = pending.next_id;
-    pending.next_id = pending.next_id.wrapping_add(1);
-    pending.responders.insert(id, respond);
-    Some(EventForJs {
-        id,
-        hops_left: hops,
-        method: request.method,
-        url: request.url,
-        headers: request
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, ByteString::from(v)))
-            .collect(),
-        body_rid,
-    })
+    match event {
+        QueuedEvent::Fetch { request, respond } => {
+            let body_rid = request
+                .body
+                .map(|body| state.resource_table.add(RequestBodyResource::new(body)));
+            let id = invocations(&state).begin(Reply::Fetch(respond), request.meter);
+            Some(EventForJs::Fetch(FetchForJs {
+                id,
+                hops_left: hops,
+                method: request.method,
+                url: request.url,
+                headers: request
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, ByteString::from(v)))
+                    .collect(),
+                body_rid,
+            }))
+        }
+        QueuedEvent::Scheduled { request, respond } => {
+            let id = invocations(&state).begin(Reply::Scheduled(respond), request.meter);
+            Some(EventForJs::Scheduled(ScheduledForJs {
+                id,
+                cron: request.cron,
+                scheduled_time: request.scheduled_time_ms as f64,
+            }))
+        }
+    }
 }
 
 /// How many more invocations a request's chain may make after this one, from its hop header
@@ -450,23 +328,15 @@ fn invocations_left(headers: &[(String, Vec<u8>)]) -> Option<u32> {
 
 /// Takes a request nobody waits for any more off the queue, unanswered.
 fn abandoned(state: &OpState) {
-    state
-        .borrow::<Load>()
-        .0
-        .accepted
-        .fetch_add(1, Ordering::AcqRel);
-    tracing::debug!("request dropped: its client is gone");
+    state.borrow::<Load>().0.accept();
+    tracing::debug!("event dropped: its caller is gone");
 }
 
 /// Answers a request of a chain that has no invocations left as Cloudflare does (its error
 /// 1019), without running tenant code. The request counts as taken from the queue.
-fn refuse_loop(state: &OpState, event: FetchEvent) {
+fn refuse_loop(state: &OpState, respond: tokio::sync::oneshot::Sender<ResponseHead>) {
     LOOPS_REFUSED.fetch_add(1, Ordering::Relaxed);
-    state
-        .borrow::<Load>()
-        .0
-        .accepted
-        .fetch_add(1, Ordering::AcqRel);
+    state.borrow::<Load>().0.accept();
     if let Some(configured) = state.try_borrow::<Configured>() {
         configured.tenant.log.emit(
             LogLevel::Error,
@@ -475,22 +345,26 @@ fn refuse_loop(state: &OpState, event: FetchEvent) {
             ),
         );
     }
-    let _ = event.respond.send(ResponseHead {
-        status: 508,
+    let _ = respond.send(plain_response(508, "error code: 1019\n".into()));
+}
+
+fn plain_response(status: u16, body: Bytes) -> ResponseHead {
+    ResponseHead {
+        status,
         headers: vec![(
             ByteString::from("content-type"),
             ByteString::from("text/plain;charset=UTF-8"),
         )],
-        body: ResponseBody::Full(Bytes::from_static(b"error code: 1019\n")),
-    });
+        body: ResponseBody::Full(body),
+    }
 }
 
-fn take_responder(state: &mut OpState, id: u32) -> Option<oneshot::Sender<ResponseHead>> {
-    state.borrow_mut::<Pending>().responders.remove(&id)
-}
-
-fn finish(state: &OpState) {
+/// Closes the handler part of invocation `id` (see `invocation.rs`) and gives its in-flight
+/// count back.
+fn close_handler(state: &OpState, id: u32) {
+    // Given back first: whoever a scheduled event's result wakes sees it no longer in flight.
     state.borrow::<Load>().0.end();
+    invocations(state).close(id);
 }
 
 /// Answers event `id` with a complete body. Returns false when the client has gone away.
@@ -502,22 +376,39 @@ pub fn op_skiff_respond(
     #[serde] headers: Vec<(ByteString, ByteString)>,
     #[buffer(copy)] body: Bytes,
 ) -> bool {
-    let Some(responder) = take_responder(state, id) else {
+    let Some(responder) = invocations(state).take_responder(id) else {
         return false;
     };
-    finish(state);
-    responder
+    let sent = responder
         .send(ResponseHead {
             status,
             headers,
             body: ResponseBody::Full(body),
         })
-        .is_ok()
+        .is_ok();
+    close_handler(state, id);
+    sent
+}
+
+/// Answers event `id`, whose handler threw or rejected, with a 500 "Internal Server Error".
+#[op2(fast)]
+pub fn op_skiff_respond_exception(state: &mut OpState, #[smi] id: u32) {
+    let invocations = invocations(state);
+    invocations.threw(id);
+    let Some(responder) = invocations.take_responder(id) else {
+        return;
+    };
+    let _ = responder.send(plain_response(
+        500,
+        Bytes::from_static(b"Internal Server Error\n"),
+    ));
+    close_handler(state, id);
 }
 
 /// Answers event `id` with a body read from resource `rid` (a `ReadableStream` turned into a
 /// resource by `resourceForReadableStream`). Chunks are pumped on the isolate's thread into a
-/// bounded channel, so a slow client slows the stream instead of filling memory.
+/// bounded channel, so a slow client slows the stream instead of filling memory; the
+/// invocation's handler part stays open until the stream ends.
 #[op2]
 pub fn op_skiff_respond_stream(
     state: &mut OpState,
@@ -527,12 +418,13 @@ pub fn op_skiff_respond_stream(
     #[smi] rid: ResourceId,
 ) -> Result<bool, ResourceError> {
     let resource = state.resource_table.take_any(rid)?;
-    let Some(responder) = take_responder(state, id) else {
+    let Some(responder) = invocations(state).take_responder(id) else {
         resource.close();
         return Ok(false);
     };
     let (tx, rx) = body_channel(RESPONSE_CHANNEL_CHUNKS);
     let load = state.borrow::<Load>().0.clone();
+    let invocations: Rc<Invocations> = invocations(state).clone();
     let sent = responder
         .send(ResponseHead {
             status,
@@ -540,7 +432,10 @@ pub fn op_skiff_respond_stream(
             body: ResponseBody::Stream(rx),
         })
         .is_ok();
-    pump(resource, tx, move || load.end());
+    pump(resource, tx, move || {
+        load.end();
+        invocations.close(id);
+    });
     Ok(sent)
 }
 
@@ -571,40 +466,63 @@ pub(crate) fn pump(
     });
 }
 
-/// Tracks a `ctx.waitUntil` task: `begin` true when it starts, false when it settles.
+/// Ends the handler of scheduled event `id`: `ok` false if it threw or its promise rejected.
+/// The result goes out once the invocation's `waitUntil` work has settled too.
 #[op2(fast)]
-pub fn op_skiff_wait_until(state: &mut OpState, begin: bool) {
+pub fn op_skiff_scheduled_settled(state: &mut OpState, #[smi] id: u32, ok: bool) {
+    if !ok {
+        invocations(state).threw(id);
+    }
+    close_handler(state, id);
+}
+
+/// `noRetry()` on scheduled event `id`'s controller or event.
+#[op2(fast)]
+pub fn op_skiff_scheduled_no_retry(state: &mut OpState, #[smi] id: u32) {
+    invocations(state).no_retry(id);
+}
+
+/// Counts a subrequest of invocation `id` (one within its budget) on its meter.
+#[op2(fast)]
+pub fn op_skiff_subrequest(state: &mut OpState, #[smi] id: u32) {
+    invocations(state).count_subrequest(id);
+}
+
+/// Tracks a `ctx.waitUntil` task of invocation `id` (0: none): `begin` true when it starts,
+/// false when it settles. On `begin`, returns whether the task became part of the invocation
+/// (false once it has ended); the dispatcher passes 0 at the end of a task that did not.
+#[op2(fast)]
+pub fn op_skiff_wait_until(state: &mut OpState, begin: bool, #[smi] id: u32) -> bool {
     let load = &state.borrow::<Load>().0;
+    let invocations = invocations(state);
     if begin {
         load.begin();
+        id != NO_INVOCATION && invocations.open(id)
     } else {
         load.end();
+        if id != NO_INVOCATION {
+            invocations.close(id);
+        }
+        false
     }
 }
 
 /// Answers every request the isolate has accepted but not answered, and every request still
 /// queued for it, with `status` and a plain-text `message`: used when an isolate is condemned.
-/// Returns how many requests were answered.
+/// Scheduled events still queued are dropped (their callers see the isolate gone). Returns
+/// how many requests were answered.
 pub fn fail_pending(state: &mut OpState, status: u16, message: &str) -> usize {
-    let head = || ResponseHead {
-        status,
-        headers: vec![(
-            ByteString::from("content-type"),
-            ByteString::from("text/plain;charset=UTF-8"),
-        )],
-        body: ResponseBody::Full(Bytes::from(format!("{message}\n"))),
-    };
+    let body = Bytes::from(format!("{message}\n"));
+    let head = || plain_response(status, body.clone());
     // Closed first, so that whoever gets one of these answers already sees the isolate closed.
     let inbox = state.borrow::<Inbox>().0.clone();
     let mut inbox = inbox.borrow_mut();
     inbox.close();
-    let mut answered = 0;
-    let pending = std::mem::take(&mut state.borrow_mut::<Pending>().responders);
-    for (_, responder) in pending {
-        answered += usize::from(responder.send(head()).is_ok());
-    }
+    let mut answered = invocations(state).answer_unanswered(head);
     while let Ok(event) = inbox.try_recv() {
-        answered += usize::from(event.respond.send(head()).is_ok());
+        if let QueuedEvent::Fetch { respond, .. } = event {
+            answered += usize::from(respond.send(head()).is_ok());
+        }
     }
     answered
 }

@@ -123,6 +123,7 @@ const DOCUMENTED_GLOBALS: &[&str] = &[
     "ReadableStreamDefaultReader",
     "Request",
     "Response",
+    "ScheduledEvent",
     "SubtleCrypto",
     "TextDecoder",
     "TextDecoderStream",

@@ -4,6 +4,7 @@
 
 pub mod kv;
 mod sse;
+pub mod usage;
 
 use std::collections::BTreeMap;
 
@@ -348,6 +349,30 @@ pub enum SyncEvent {
     },
     /// The scripts someone runs `skiff tail` on: the node forwards their log events.
     Tail { scripts: Vec<String> },
+    /// Run one tick of a cron trigger on this node now, and report it with
+    /// `POST /v1/scheduled/{id}` ([`ScheduledReport`]). The control plane gives each tick to
+    /// one node; a node that gets the same `id` again (after a reconnect) runs it once.
+    Scheduled(ScheduledTick),
+}
+
+/// One tick of one cron trigger of one script.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledTick {
+    pub id: String,
+    pub script: String,
+    /// The cron expression, as the project's `[triggers] crons` wrote it.
+    pub cron: String,
+    /// When the tick was due, in milliseconds since the Unix epoch (`controller.scheduledTime`).
+    pub scheduled_time_ms: u64,
+}
+
+/// `POST /v1/scheduled/{id}` body (node, session): how the node's run of a tick ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledReport {
+    pub outcome: usage::Outcome,
+    /// The handler called `controller.noRetry()`: a failed run is not tried again.
+    #[serde(default)]
+    pub no_retry: bool,
 }
 
 /// `POST /v1/nodes/enroll` body: the id a new node chose for itself.
@@ -385,6 +410,23 @@ pub struct TailEvent {
     pub level: String,
     pub time_ms: u64,
     pub message: String,
+    /// Set on the event that ends an invocation (`level` is then `log`, or `error` when it did
+    /// not end `ok`): how it ended, with its CPU and wall time. Absent on console output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<InvocationSummary>,
+}
+
+/// The end of one invocation, as `skiff tail` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationSummary {
+    /// `fetch` or `scheduled`.
+    pub event: String,
+    pub outcome: usage::Outcome,
+    pub cpu_ms: f64,
+    pub wall_ms: f64,
+    /// The response status of a fetch that got one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ async fn load_and_fetch(pool: &WorkerPool, i: usize) -> IsolateHandle {
             url: format!("http://{name}.localhost/"),
             headers: vec![],
             body: None,
+            meter: None,
         })
         .await
         .expect("a response");

@@ -8,7 +8,9 @@
 //! thread would act on the wrong engine state. Every poll and the final drop therefore run
 //! with their own isolate entered: see [`Sliced`] and [`TenantRuntime`].
 //!
-//! Each poll is also a CPU slice that the watchdog (see `limits.rs`) can cut short.
+//! Each poll is also a CPU slice that the watchdog (see `limits.rs`) can cut short, and whose
+//! CPU is split among the invocations in flight during it, for their usage meters
+//! ([`skiff_js_api::CpuShares`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,8 +24,8 @@ use std::time::Duration;
 
 use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use skiff_js_api::{
-    EventSender, FetchRequest, LogLevel, LogSink, NodeBindings, NodeConfig, OutboundPolicy,
-    ResponseHead, TenantConfig, event_channel,
+    CpuShares, EventSender, FetchRequest, LogLevel, LogSink, MeterStop, NodeBindings, NodeConfig,
+    OutboundPolicy, ResponseHead, ScheduledRequest, ScheduledResult, TenantConfig, event_channel,
 };
 use tokio::sync::{oneshot, watch};
 
@@ -202,7 +204,7 @@ impl IsolateHandle {
         Arc::ptr_eq(&self.shutdown, &other.shutdown)
     }
 
-    /// Requests and `waitUntil` tasks accepted and not yet finished.
+    /// Requests, scheduled events and `waitUntil` tasks accepted and not yet finished.
     pub fn in_flight(&self) -> usize {
         self.events.load().in_flight()
     }
@@ -212,12 +214,12 @@ impl IsolateHandle {
         self.events.is_closed()
     }
 
-    /// Requests sent to the isolate since it started.
+    /// Requests and scheduled events sent to the isolate since it started.
     pub fn requests(&self) -> u64 {
         self.events.load().submitted()
     }
 
-    /// Requests sent to the isolate and not yet taken by its script.
+    /// Requests and scheduled events sent to the isolate and not yet taken by its script.
     pub fn queued(&self) -> u64 {
         let load = self.events.load();
         load.submitted().saturating_sub(load.accepted())
@@ -226,12 +228,40 @@ impl IsolateHandle {
     /// Runs the tenant's fetch handler for one request. A full queue refuses it at once; a
     /// request whose caller stops waiting before the script takes it never runs.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ResponseHead, RuntimeError> {
+        self.check_queue()?;
+        let response = self.events.send(request).map_err(|_| self.gone())?;
+        response.await.map_err(|_| self.gone())
+    }
+
+    /// Runs the tenant's scheduled handler for one cron trigger and resolves once the handler
+    /// and the `waitUntil` work it started have settled. It counts as a request in flight (the
+    /// per-request CPU limit applies) and is refused, like [`IsolateHandle::fetch`], when the
+    /// queue is full or the isolate gone; one whose caller stops waiting before the script
+    /// takes it never runs.
+    pub async fn scheduled(
+        &self,
+        request: ScheduledRequest,
+    ) -> Result<ScheduledResult, RuntimeError> {
+        self.check_queue()?;
+        let result = self
+            .events
+            .send_scheduled(request)
+            .map_err(|_| self.gone())?;
+        result.await.map_err(|_| self.gone())
+    }
+
+    fn check_queue(&self) -> Result<(), RuntimeError> {
         if self.queued() >= self.max_queued {
             return Err(RuntimeError::Overloaded {
                 script: self.script.to_string(),
             });
         }
-        let gone = || match self.condemned.get() {
+        Ok(())
+    }
+
+    /// Why an event got no outcome: the limit that condemned the isolate, or its end.
+    fn gone(&self) -> RuntimeError {
+        match self.condemned.get() {
             Some(kind) => RuntimeError::Limit {
                 script: self.script.to_string(),
                 kind,
@@ -240,9 +270,7 @@ impl IsolateHandle {
             None => RuntimeError::IsolateGone {
                 script: self.script.to_string(),
             },
-        };
-        let response = self.events.send(request).map_err(|_| gone())?;
-        response.await.map_err(|_| gone())
+        }
     }
 
     /// Asks the isolate to stop: it ends once nothing it accepted is pending (or the
@@ -264,11 +292,14 @@ struct SliceContext {
     clock: Arc<ThreadClock>,
     account: CpuAccount,
     heat: Arc<Heat>,
+    /// The invocations in flight, which share each slice's CPU (their meters).
+    shares: CpuShares,
 }
 
 impl SliceContext {
     /// Runs `f` as one CPU slice of this isolate: entered, watched by the watchdog, and
-    /// charged to the account. `None` if the isolate is (or becomes) condemned.
+    /// charged to the account and to the invocations in flight. `None` if the isolate is (or
+    /// becomes) condemned.
     fn slice<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
         if self.condemned.get().is_some() {
             return None;
@@ -282,6 +313,7 @@ impl SliceContext {
             allowance,
             growth,
         );
+        self.shares.begin_slice();
         let started = thread_cpu_now();
         // SAFETY: `isolate` points into the `JsRuntime` that outlives this context; enter and
         // exit are paired on this thread.
@@ -295,6 +327,7 @@ impl SliceContext {
             self.heat.record(cpu);
         }
         self.account.charge(cpu);
+        self.shares.end_slice(cpu);
         self.condemned.get().is_none().then_some(result)
     }
 }
@@ -593,6 +626,7 @@ impl Isolate {
             heap_estimate,
         } = booted;
         loader.set_modules(modules);
+        let shares = skiff_js_api::cpu_shares(&runtime.0.op_state().borrow());
         let context = SliceContext {
             isolate: std::ptr::null(),
             terminate,
@@ -600,6 +634,7 @@ impl Isolate {
             clock,
             account: CpuAccount::new(limits, events.load().clone()),
             heat: Arc::default(),
+            shares,
         };
         let mut isolate = Self {
             runtime,
@@ -768,7 +803,8 @@ impl Isolate {
     }
 
     /// After serving: a condemned isolate answers what it had taken with its limit's 503 and
-    /// hands its memory back; one stopped by an engine error answers with a 500.
+    /// hands its memory back; one stopped by an engine error answers with a 500. The meters of
+    /// the invocations still in flight get their CPU, and the limit that stopped them.
     fn finish(self, engine_error: bool) {
         let Self {
             runtime,
@@ -785,6 +821,10 @@ impl Isolate {
                 503,
                 kind.message(),
             );
+            context.shares.end_all(Some(match kind {
+                LimitKind::Cpu => MeterStop::Cpu,
+                LimitKind::Memory => MeterStop::Memory,
+            }));
             options.log.emit(
                 LogLevel::Error,
                 &format!("{}; the isolate was stopped", kind.message()),
@@ -800,7 +840,9 @@ impl Isolate {
                 500,
                 "Worker threw exception",
             );
+            context.shares.end_all(None);
         } else {
+            context.shares.end_all(None);
             tracing::debug!(script = %bundle.name, "isolate stopped");
         }
     }

@@ -4,6 +4,8 @@
 //! [`ScriptBundle`] on one of them and returns an [`IsolateHandle`], the only thing the HTTP
 //! side ever holds. [`IsolateHandle::fetch`] sends a request into the isolate and resolves
 //! with the tenant's response head; bodies stream through channels in both directions.
+//! [`IsolateHandle::scheduled`] runs the tenant's scheduled handler for a cron trigger. Either
+//! may carry a [`Meter`], charged with the invocation's share of the isolate's CPU.
 //! An [`IsolateCache`] keeps one live isolate per [`Version`] over a pool, booted on its first
 //! request, and remembers versions whose own code failed to load.
 
@@ -42,4 +44,5 @@ pub use skiff_js_api::{
     EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
     ServiceFuture,
 };
+pub use skiff_js_api::{Meter, MeterReading, MeterStop, ScheduledRequest, ScheduledResult};
 pub use snapshot::snapshot_ready;

@@ -16,7 +16,8 @@
 //! - while the bundle is being evaluated, the startup limit applies.
 //!
 //! `ctx.waitUntil` work counts as in flight, so it is charged to the busy period of the
-//! request that started it, as Cloudflare charges it to the invocation.
+//! request that started it, as Cloudflare charges it to the invocation. A scheduled event
+//! (a cron trigger) counts as a request.
 //!
 //! A busy isolate can take up queued requests one after another within a single poll, so a
 //! slice's allowance is not fixed when it begins: each request submitted while it runs and

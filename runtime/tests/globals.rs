@@ -81,6 +81,7 @@ fn get(path: &str) -> FetchRequest {
         url: format!("http://globals.localhost{path}"),
         headers: vec![],
         body: None,
+        meter: None,
     }
 }
 

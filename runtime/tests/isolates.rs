@@ -15,6 +15,7 @@ fn get(url: &str) -> FetchRequest {
         url: url.into(),
         headers: vec![("host".into(), b"test.localhost".to_vec())],
         body: None,
+        meter: None,
     }
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EnvBinding;
 use crate::body::{RequestBodyResource, body_channel};
-use crate::ops::{FetchRequest, ResponseBody, ResponseHead};
+use crate::queue::{FetchRequest, ResponseBody, ResponseHead};
 
 /// How many chunks of a request body may wait between the caller and the callee.
 const REQUEST_CHANNEL_CHUNKS: usize = 8;
@@ -104,6 +104,7 @@ pub async fn op_skiff_service_fetch(
             .map(|(name, value)| (String::from_utf8_lossy(&name).into_owned(), value.to_vec()))
             .collect(),
         body,
+        meter: None,
     };
     let head = dispatch.fetch(&service, request).await;
     let (body, body_rid) = match head.body {
