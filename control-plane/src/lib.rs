@@ -9,6 +9,10 @@
 //! On PostgreSQL any number of control planes serve one platform as replicas: the database
 //! hands out the revisions, and each replica hears of the others' changes ([`replica`]).
 //!
+//! Each replica also runs the cron scheduler ([`cron`]), which gives every tick of a deployed
+//! script's cron triggers to one connected node, and stores the nodes' usage batches
+//! ([`usage`]).
+//!
 //! It serves HTTP, or HTTPS with [`ControlConfig::tls`], through its own accept loop
 //! ([`server`]) that bounds slow and idle connections and their number. The data directory and
 //! everything in it (the store with its secrets, the token files) are private to the owner
@@ -17,18 +21,21 @@
 mod acks;
 mod admin;
 mod auth;
+mod cron;
 mod error;
 mod extract;
 mod kv;
 mod kv_store;
 mod private;
 mod replica;
+mod scheduled;
 mod server;
 mod state;
 mod store;
 mod sync;
 mod tail;
 mod upload;
+mod usage;
 mod validate;
 
 use std::net::SocketAddr;
@@ -84,6 +91,9 @@ pub struct ControlConfig {
     pub connections: ConnectionLimits,
     /// Node rows the store keeps at most; a new node id past it is refused with 409.
     pub max_nodes: usize,
+    /// How fast the cron scheduler's clock runs against real time (1: real time). Tests run
+    /// it faster: at 60 a `* * * * *` trigger ticks every real second.
+    pub clock_speed: f64,
 }
 
 impl ControlConfig {
@@ -101,6 +111,7 @@ impl ControlConfig {
             tls: None,
             connections: ConnectionLimits::default(),
             max_nodes: 1000,
+            clock_speed: 1.0,
         }
     }
 }
@@ -111,6 +122,7 @@ pub struct ControlPlane {
     state: Arc<AppState>,
     server: JoinHandle<()>,
     replica_task: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
     https: bool,
     stats: Arc<ConnectionStats>,
 }
@@ -168,6 +180,7 @@ impl ControlPlane {
         ));
         replica::heartbeat(&state).await?;
         let replica_task = replica::spawn(state.clone(), notes);
+        let scheduler = cron::spawn(state.clone());
         let stats = Arc::new(ConnectionStats::default());
         let server = server::Server {
             app: router(state.clone()),
@@ -182,6 +195,7 @@ impl ControlPlane {
             state,
             server,
             replica_task,
+            scheduler,
             https,
             stats,
         })
@@ -229,6 +243,7 @@ impl ControlPlane {
             tracing::error!(error = %err, "control plane server task failed");
         }
         let _ = self.replica_task.await;
+        let _ = self.scheduler.await;
         if let Err(err) = replica::leave(&self.state).await {
             tracing::warn!(error = %err, "could not record this replica leaving");
         }
@@ -298,6 +313,8 @@ fn router(state: Arc<AppState>) -> Router {
             put(admin::put_secret).delete(admin::delete_secret),
         )
         .route("/v1/scripts/{name}/tail", get(tail::tail))
+        .route("/v1/scripts/{name}/schedules", get(scheduled::schedules))
+        .route("/v1/usage", get(usage::get_usage))
         .route("/v1/nodes", get(sync::list_nodes))
         .route("/v1/nodes/{id}", delete(sync::delete_node))
         .route(
@@ -315,6 +332,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/bundles/{sha256}", get(sync::get_bundle))
         .route("/v1/nodes/{id}/ack", post(sync::ack))
         .route("/v1/logs", post(tail::post_logs))
+        .route("/v1/scheduled/{id}", post(scheduled::report))
+        .route("/v1/usage", post(usage::post_usage))
         // Nodes write KV on their tenants' behalf; the admin may call these too.
         .route(
             "/v1/kv/namespaces/{id}/values/{key}",

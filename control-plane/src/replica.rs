@@ -9,7 +9,9 @@
 //! - `nodes`: wake the node long polls (an ack, a node connected or left);
 //! - `tail`: read again which scripts are tailed on any replica, for the sync streams;
 //! - `log:ID`: pass the stored batch of log events ID to this replica's tail subscribers;
-//! - `revoke:NODE`: stop accepting that node's credential.
+//! - `revoke:NODE`: stop accepting that node's credential;
+//! - `scheduled`: a cron tick was assigned or reported: wake the scheduler ([`crate::cron`]),
+//!   which delivers the ticks of this replica's nodes.
 //!
 //! A notification can be lost (the listener's connection dropped), so every second the task
 //! also reads the latest revision and the tailed scripts, and writes this replica's heartbeat
@@ -206,6 +208,7 @@ async fn on_note(state: &AppState, note: Option<String>) -> Result<(), StoreErro
             }
         }
         "revoke" => state.tokens.revoke(arg),
+        "scheduled" => state.scheduler_wake.notify_one(),
         _ => tracing::debug!(%note, "ignoring a note of an unknown kind"),
     }
     Ok(())

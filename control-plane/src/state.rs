@@ -1,15 +1,15 @@
 //! What every request handler shares: the store, the tokens, the validation pool, the open
-//! sync sessions, and the in-memory signals that wake sync streams, node long-polls and tail
-//! subscribers. [`crate::replica`] keeps the signals in step with the other replicas.
+//! sync sessions (with the cron ticks queued for each), and the in-memory signals that wake
+//! sync streams, node long-polls, tail subscribers and the cron scheduler. [`crate::replica`] keeps the signals in step with the other replicas.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use skiff_protocol::TailEvent;
+use skiff_protocol::{ScheduledTick, TailEvent};
 use skiff_runtime::WorkerPool;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use crate::ControlConfig;
 use crate::acks::Acks;
@@ -19,6 +19,9 @@ use crate::store::Store;
 
 /// How many log events a slow tail subscriber may fall behind before it misses some.
 const TAIL_BUFFER: usize = 1024;
+
+/// Tick deliveries a sync session remembers (to send each attempt once).
+const MAX_DELIVERED: usize = 4096;
 
 pub struct AppState {
     pub config: ControlConfig,
@@ -53,6 +56,8 @@ pub struct AppState {
     /// Update frames by the revision they start after, shared by the sync streams
     /// (`sync::shared_update`).
     pub updates: tokio::sync::Mutex<HashMap<u64, (u64, Option<Bytes>)>>,
+    /// Wakes the cron scheduler (`cron.rs`): a tick was assigned or reported somewhere.
+    pub scheduler_wake: Notify,
 }
 
 impl AppState {
@@ -82,6 +87,7 @@ impl AppState {
             tailed: watch::Sender::new(Vec::new()),
             shutdown: watch::Sender::new(false),
             updates: tokio::sync::Mutex::default(),
+            scheduler_wake: Notify::new(),
         }
     }
 
@@ -110,10 +116,13 @@ impl AppState {
             // token (which can open sessions anyway).
             bytes = uuid::Uuid::new_v4().into_bytes();
         }
+        let (ticks, scheduled) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id: hex::encode(bytes),
             node: node.to_string(),
             sent: AtomicU64::new(acknowledgeable),
+            ticks,
+            delivered: Mutex::default(),
         });
         lock(&self.sessions).insert(session.id.clone(), session.clone());
         *lock(&self.connected).entry(node.to_string()).or_default() += 1;
@@ -121,7 +130,17 @@ impl AppState {
         SessionGuard {
             state: self.clone(),
             session,
+            scheduled: Some(scheduled),
         }
+    }
+
+    /// The open sync sessions of `node` on this replica.
+    pub fn sessions_of(&self, node: &str) -> Vec<Arc<Session>> {
+        lock(&self.sessions)
+            .values()
+            .filter(|session| session.node == node)
+            .cloned()
+            .collect()
     }
 
     /// The open session `id` of `node`, if there is one.
@@ -168,6 +187,10 @@ pub struct Session {
     pub id: String,
     pub node: String,
     sent: AtomicU64,
+    /// Cron ticks for the stream to send.
+    ticks: mpsc::UnboundedSender<ScheduledTick>,
+    /// The (tick id, attempt) pairs sent on this stream already.
+    delivered: Mutex<BTreeSet<(String, u64)>>,
 }
 
 impl Session {
@@ -180,12 +203,34 @@ impl Session {
     pub fn sending(&self, revision: u64) {
         self.sent.fetch_max(revision, Ordering::AcqRel);
     }
+
+    /// Queues attempt `attempt` of `tick` on the stream, unless this stream has had it.
+    pub fn deliver(&self, tick: ScheduledTick, attempt: u64) {
+        let mut delivered = lock(&self.delivered);
+        if delivered.len() >= MAX_DELIVERED {
+            // A long-lived stream forgets; a tick sent twice is run once (the node dedupes).
+            delivered.clear();
+        }
+        if delivered.insert((tick.id.clone(), attempt)) {
+            let _ = self.ticks.send(tick);
+        }
+    }
 }
 
 /// A node's open sync stream: its session is open and the node connected until it drops.
 pub struct SessionGuard {
     state: Arc<AppState>,
     pub session: Arc<Session>,
+    scheduled: Option<mpsc::UnboundedReceiver<ScheduledTick>>,
+}
+
+impl SessionGuard {
+    /// The cron ticks queued for this stream (once; later calls get a closed channel).
+    pub fn scheduled(&mut self) -> mpsc::UnboundedReceiver<ScheduledTick> {
+        self.scheduled
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1)
+    }
 }
 
 impl Drop for SessionGuard {

@@ -1,5 +1,6 @@
-//! The node side: the sync channel (server-sent events), bundles by hash, acks, and the
-//! admin view of the nodes (`GET /v1/nodes`, with its long poll on acks).
+//! The node side: the sync channel (server-sent events, which also carry the cron ticks the
+//! scheduler gives the node), bundles by hash, acks, and the admin view of the nodes
+//! (`GET /v1/nodes`, with its long poll on acks).
 //!
 //! A node's identity is the session its sync stream opened: `GET /v1/sync` answers with an
 //! `x-skiff-session` header, and the node's bundle fetches, acks and log posts carry it with
@@ -229,8 +230,14 @@ fn event_revision(event: &SyncEvent) -> Option<u64> {
 }
 
 /// Feeds one node's sync stream until the node goes away or the control plane stops.
-async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mpsc::Sender<Bytes>) {
+async fn run_sync(
+    state: Arc<AppState>,
+    mut guard: SessionGuard,
+    since: u64,
+    tx: mpsc::Sender<Bytes>,
+) {
     let session = guard.session.clone();
+    let mut scheduled = guard.scheduled();
     let node = session.node.clone();
     tracing::info!(node = %node, since, "node subscribed");
     let mut revisions = state.revision.subscribe();
@@ -304,6 +311,11 @@ async fn run_sync(state: Arc<AppState>, guard: SessionGuard, since: u64, tx: mps
                 let scripts = tailed.borrow_and_update().clone();
                 data_frame(&SyncEvent::Tail { scripts })
             }
+            tick = scheduled.recv() => match tick {
+                Some(tick) => data_frame(&SyncEvent::Scheduled(tick)),
+                // The session holds the sender as long as this loop runs.
+                None => break,
+            },
             _ = ping.tick() => ping_frame(),
         };
         if tx.send(frame).await.is_err() {

@@ -47,6 +47,7 @@ pub async fn put_script(
     let multipart = multipart
         .map_err(|err| ApiError::bad_request(format!("bad upload: {}", err.body_text())))?;
     let (metadata, bundle) = read_upload(multipart, max).await?;
+    crate::cron::validate(&metadata.crons)?;
 
     // The env the version runs with on a node: vars, then the script's secrets (existing
     // ones, overridden by the ones in this upload).

@@ -346,6 +346,7 @@ async fn log_posts_need_a_session_their_own_node_and_a_tailed_script() {
         level: "log".into(),
         time_ms: 1,
         message: message.into(),
+        invocation: None,
     };
     let post = |request: reqwest::RequestBuilder, events: Vec<TailEvent>| async move {
         request

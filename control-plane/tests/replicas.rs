@@ -193,6 +193,7 @@ async fn replicas_share_tokens_revisions_nodes_and_tails() {
         level: "log".into(),
         time_ms: 1,
         message: "across replicas".into(),
+        invocation: None,
     };
     let posted = n3
         .sign(nodes1.post("/v1/logs"))

@@ -284,6 +284,7 @@ async fn tail_fans_out_and_nodes_hear_the_tailed_set() {
         level: "log".into(),
         time_ms: 1,
         message: message.into(),
+        invocation: None,
     };
     // A batch naming a script nobody tails is refused whole.
     let posted = session

@@ -3,9 +3,9 @@
 //! control-plane replicas on one database).
 //!
 //! One interface, two implementations. The queries are written once ([`scripts`], [`nodes`],
-//! `kv_store`), in the SQL the two databases share, against a transaction [`Tx`]; each backend
-//! ([`sqlite`], [`postgres`]) only runs statements, converts values, and opens transactions of
-//! the three kinds below. Placeholders are written `$1`, `$2`, ... (PostgreSQL's), which the
+//! [`ticks`], [`usage`], `kv_store`), in the SQL the two databases share, against a
+//! transaction [`Tx`]; each backend ([`sqlite`], [`postgres`]) only runs statements, converts
+//! values, and opens transactions of the three kinds below. Placeholders are written `$1`, `$2`, ... (PostgreSQL's), which the
 //! SQLite backend turns into `?1`, `?2`, ... (its numbered form, the same meaning). The
 //! schemas differ only in column types; [`schema`] holds both, as one list of migrations.
 //!
@@ -14,8 +14,9 @@
 //! - [`Store::write`]: a change to what nodes serve. Writers are serialised platform-wide
 //!   (SQLite's one writer; PostgreSQL's transaction-scoped advisory lock), so revisions are
 //!   committed in the order they are handed out and a reader never sees revision N+1 before N.
-//! - [`Store::bookkeeping`]: node rows and credentials, which take no revision and need no
-//!   serialising.
+//! - [`Store::bookkeeping`]: node rows and credentials, cron ticks and usage, which take no
+//!   revision and need no platform-wide serialising (what must not interleave takes row locks:
+//!   compare-and-set updates, upserts).
 //!
 //! A transaction rolls back unless [`Tx::commit`] is called, also when its future is dropped.
 
@@ -26,6 +27,8 @@ pub mod postgres;
 pub mod schema;
 pub mod scripts;
 pub mod sqlite;
+pub mod ticks;
+pub mod usage;
 
 use std::fmt;
 use std::path::PathBuf;

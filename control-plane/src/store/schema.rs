@@ -6,10 +6,10 @@
 //! A migration is never edited once released; a change is a new one at the end.
 
 /// Migration N (from 1) for SQLite.
-pub const SQLITE: &[&str] = &[SQLITE_1, SQLITE_2];
+pub const SQLITE: &[&str] = &[SQLITE_1, SQLITE_2, SQLITE_3];
 
 /// Migration N (from 1) for PostgreSQL.
-pub const POSTGRES: &[&str] = &[POSTGRES_1, POSTGRES_2];
+pub const POSTGRES: &[&str] = &[POSTGRES_1, POSTGRES_2, POSTGRES_3];
 
 /// The platform as of the KV release. `IF NOT EXISTS` throughout: a SQLite database made
 /// before migrations were numbered has these tables already.
@@ -222,7 +222,83 @@ CREATE TABLE tail_events (
 );
 "#;
 
-/// The tables, parents before children: the order an import copies them in.
+/// Cron triggers and usage metering: one row per tick of a cron trigger (unique per script,
+/// cron and time, so that replicas create each once), the ids of the usage batches stored, and
+/// usage per script per minute.
+const SQLITE_3: &str = r#"
+CREATE TABLE scheduled_ticks (
+    id                 TEXT PRIMARY KEY,
+    script             TEXT NOT NULL,
+    cron               TEXT NOT NULL,
+    scheduled_time_ms  INTEGER NOT NULL,
+    state              TEXT NOT NULL,  -- pending, assigned, done, failed, missed
+    node               TEXT,           -- assigned to, or last assigned to
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    assigned_ms        INTEGER,
+    outcome            TEXT,
+    created_ms         INTEGER NOT NULL,
+    UNIQUE (script, cron, scheduled_time_ms)
+);
+CREATE INDEX scheduled_ticks_by_state ON scheduled_ticks(state);
+CREATE TABLE usage_batches (
+    id           TEXT PRIMARY KEY,
+    node         TEXT NOT NULL,
+    received_ms  INTEGER NOT NULL
+);
+CREATE TABLE usage_minutes (
+    script          TEXT NOT NULL,
+    minute_ms       INTEGER NOT NULL,
+    outcomes        TEXT NOT NULL,  -- JSON object: outcome -> count
+    scheduled       INTEGER NOT NULL,
+    cpu_us          INTEGER NOT NULL,
+    wall_us         INTEGER NOT NULL,
+    request_bytes   INTEGER NOT NULL,
+    response_bytes  INTEGER NOT NULL,
+    subrequests     INTEGER NOT NULL,
+    cpu_histogram   TEXT NOT NULL,  -- JSON: CpuHistogram
+    PRIMARY KEY (script, minute_ms)
+);
+CREATE INDEX usage_minutes_by_minute ON usage_minutes(minute_ms);
+"#;
+
+const POSTGRES_3: &str = r#"
+CREATE TABLE scheduled_ticks (
+    id                 TEXT PRIMARY KEY,
+    script             TEXT COLLATE "C" NOT NULL,
+    cron               TEXT NOT NULL,
+    scheduled_time_ms  BIGINT NOT NULL,
+    state              TEXT NOT NULL,
+    node               TEXT,
+    attempts           BIGINT NOT NULL DEFAULT 0,
+    assigned_ms        BIGINT,
+    outcome            TEXT,
+    created_ms         BIGINT NOT NULL,
+    UNIQUE (script, cron, scheduled_time_ms)
+);
+CREATE INDEX scheduled_ticks_by_state ON scheduled_ticks(state);
+CREATE TABLE usage_batches (
+    id           TEXT PRIMARY KEY,
+    node         TEXT NOT NULL,
+    received_ms  BIGINT NOT NULL
+);
+CREATE TABLE usage_minutes (
+    script          TEXT COLLATE "C" NOT NULL,
+    minute_ms       BIGINT NOT NULL,
+    outcomes        TEXT NOT NULL,
+    scheduled       BIGINT NOT NULL,
+    cpu_us          BIGINT NOT NULL,
+    wall_us         BIGINT NOT NULL,
+    request_bytes   BIGINT NOT NULL,
+    response_bytes  BIGINT NOT NULL,
+    subrequests     BIGINT NOT NULL,
+    cpu_histogram   TEXT NOT NULL,
+    PRIMARY KEY (script, minute_ms)
+);
+CREATE INDEX usage_minutes_by_minute ON usage_minutes(minute_ms);
+"#;
+
+/// The tables, parents before children: the order an import copies them in. Cron ticks are
+/// not copied (the imported platform's scheduler starts afresh).
 pub const TABLES: &[&str] = &[
     "scripts",
     "bundles",
@@ -235,6 +311,8 @@ pub const TABLES: &[&str] = &[
     "node_credentials",
     "kv_namespaces",
     "kv_entries",
+    "usage_minutes",
+    "usage_batches",
 ];
 
 /// The identity columns of [`TABLES`] (PostgreSQL's sequences move past imported rows).

@@ -82,6 +82,8 @@ const CASES: &[(&str, Case)] = &[
     ("rollback", |s| Box::pin(rollback(s))),
     ("kv", |s| Box::pin(kv(s))),
     ("nodes", |s| Box::pin(nodes(s))),
+    ("ticks", |s| Box::pin(ticks(s))),
+    ("usage", |s| Box::pin(usage(s))),
     ("import", |s| Box::pin(import(s))),
 ];
 
@@ -472,6 +474,167 @@ async fn nodes(stores: &mut Stores) {
         None
     );
     tx.commit().await.expect("commit");
+}
+
+/// A tick is created once however often it falls due, a newer one makes the older missed,
+/// and each change of a tick is a compare-and-set that a stale reader loses.
+async fn ticks(stores: &mut Stores) {
+    use super::ticks::*;
+    use skiff_protocol::usage::Outcome;
+    let store = stores.open().await;
+    let mut tx = store.bookkeeping().await.expect("tx");
+    let first = create_tick(&mut tx, "s", "* * * * *", 60_000)
+        .await
+        .expect("creates");
+    assert_eq!(first, Some(tick_id("s", "* * * * *", 60_000)));
+    assert_eq!(
+        create_tick(&mut tx, "s", "* * * * *", 60_000)
+            .await
+            .expect("exists"),
+        None
+    );
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.bookkeeping().await.expect("tx");
+    let open = open_ticks(&mut tx).await.expect("open");
+    assert_eq!(open.len(), 1);
+    let stale = open[0].clone();
+    assert!(assign(&mut tx, &stale, "n1").await.expect("assigns"));
+    assert!(
+        !assign(&mut tx, &stale, "n2").await.expect("loses"),
+        "a stale assign"
+    );
+    let assigned = tick(&mut tx, &stale.id)
+        .await
+        .expect("reads")
+        .expect("there");
+    assert_eq!(
+        (
+            assigned.state.as_str(),
+            assigned.node.as_deref(),
+            assigned.attempts
+        ),
+        ("assigned", Some("n1"), 1)
+    );
+    // A failure to retry makes it pending again, still naming its last node.
+    assert!(
+        report(&mut tx, &assigned, Outcome::Exception, true)
+            .await
+            .expect("reports")
+    );
+    assert!(
+        !report(&mut tx, &assigned, Outcome::Ok, false)
+            .await
+            .expect("stale")
+    );
+    let pending = tick(&mut tx, &stale.id)
+        .await
+        .expect("reads")
+        .expect("there");
+    assert_eq!(
+        (
+            pending.state.as_str(),
+            pending.node.as_deref(),
+            pending.outcome.as_deref()
+        ),
+        ("pending", Some("n1"), Some("exception"))
+    );
+    assert!(assign(&mut tx, &pending, "n2").await.expect("assigns"));
+    let again = tick(&mut tx, &stale.id)
+        .await
+        .expect("reads")
+        .expect("there");
+    assert!(unassign(&mut tx, &again, 2).await.expect("takes back"));
+    let failed = tick(&mut tx, &stale.id)
+        .await
+        .expect("reads")
+        .expect("there");
+    assert_eq!((failed.state.as_str(), failed.attempts), ("failed", 2));
+
+    // A newer tick of the same cron makes an unfinished older one missed.
+    create_tick(&mut tx, "s", "*/2 * * * *", 120_000)
+        .await
+        .expect("creates");
+    create_tick(&mut tx, "s", "*/2 * * * *", 240_000)
+        .await
+        .expect("creates");
+    let open = open_ticks(&mut tx).await.expect("open");
+    assert_eq!(
+        open.iter().map(|t| t.scheduled_time_ms).collect::<Vec<_>>(),
+        [240_000]
+    );
+    let recent = recent_ticks(&mut tx, "s", 10).await.expect("recent");
+    assert_eq!(recent.len(), 3);
+    assert_eq!(recent[1].state, "missed");
+    assert_eq!(miss_overtaken(&mut tx).await.expect("none left"), 0);
+    tx.commit().await.expect("commit");
+}
+
+/// Each batch is stored once, and batches stored at the same time (on PostgreSQL, on
+/// separate connections) all add into the same minute.
+async fn usage(stores: &mut Stores) {
+    use skiff_protocol::usage::{Outcome, UsageAggregate};
+    let store = stores.open().await;
+    let one = |script: &str, micros: u64| {
+        let mut aggregate = UsageAggregate {
+            script: script.into(),
+            minute_ms: 120_000 + 5,
+            cpu_us: micros,
+            ..UsageAggregate::default()
+        };
+        aggregate.outcomes.insert(Outcome::Ok, 1);
+        aggregate.cpu_histogram.record(micros);
+        aggregate
+    };
+    let mut writers = Vec::new();
+    for n in 0..8u64 {
+        let store = store.clone();
+        // Half the batches list the rows in the other order.
+        let mut aggregates = vec![one("a", 100 * (n + 1)), one("b", 1000)];
+        if n % 2 == 1 {
+            aggregates.reverse();
+        }
+        writers.push(tokio::spawn(async move {
+            let mut tx = store.bookkeeping().await.expect("tx");
+            let stored = super::usage::store_batch(&mut tx, &format!("b{n}"), "n1", &aggregates, 1)
+                .await
+                .expect("stores");
+            tx.commit().await.expect("commit");
+            stored
+        }));
+    }
+    for writer in writers {
+        assert!(writer.await.expect("joins"), "a new batch is stored");
+    }
+    let mut tx = store.bookkeeping().await.expect("tx");
+    let again = super::usage::store_batch(&mut tx, "b3", "n1", &[one("a", 1)], 1)
+        .await
+        .expect("answers");
+    assert!(!again, "a batch seen before changes nothing");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.read().await.expect("read");
+    let minutes = super::usage::minutes(&mut tx, None, 0)
+        .await
+        .expect("minutes");
+    let only_b = super::usage::minutes(&mut tx, Some("b"), 0)
+        .await
+        .expect("minutes");
+    tx.commit().await.expect("commit");
+    let summary: Vec<_> = minutes
+        .iter()
+        .map(|m| {
+            (
+                m.script.as_str(),
+                m.minute_ms,
+                m.requests(),
+                m.cpu_histogram.count(),
+            )
+        })
+        .collect();
+    assert_eq!(summary, [("a", 120_000, 8, 8), ("b", 120_000, 8, 8)]);
+    assert_eq!(minutes[0].cpu_us, 100 * 36);
+    assert_eq!(only_b.len(), 1);
 }
 
 /// A SQLite store moves into an empty store whole, and its revisions carry on; a store that
