@@ -15,11 +15,13 @@ mod kv;
 mod limits;
 mod metrics;
 mod registry;
+mod scheduled;
 mod server;
 mod services;
 mod source;
 mod sync;
 mod tls;
+mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,9 +46,11 @@ pub use skiff_protocol::validate_script_name;
 pub use skiff_runtime::{CacheCounters, CacheLimits};
 pub use source::{DirectorySource, NoScripts, ScriptSource, project_bundle};
 pub use sync::{
-    AppliedRevision, SyncConfig, SyncError, SyncReport, SyncStatus, load_or_create_node_id,
+    AppliedRevision, DEFAULT_USAGE_PERIOD, SyncConfig, SyncError, SyncReport, SyncStatus,
+    load_or_create_node_id,
 };
 pub use tls::{SniResolver, TlsError};
+pub use usage::{Invocation, Trigger, Usage};
 
 /// A node failed to start.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +118,9 @@ pub struct NodeConfig {
     /// The Cache API's node-wide budget in bytes (`--cache-mib`): bodies, header fields and
     /// keys of every tenant's entries together.
     pub response_cache_bytes: u64,
+    /// `/__scheduled?cron=...` (and `/cdn-cgi/handler/scheduled`) fire the script's scheduled
+    /// handler instead of reaching its fetch handler (`skiff dev --test-scheduled`).
+    pub test_scheduled: bool,
 }
 
 impl NodeConfig {
@@ -141,6 +148,7 @@ impl NodeConfig {
             sync: None,
             kv_path: None,
             response_cache_bytes: skiff_runtime::DEFAULT_CACHE_BYTES,
+            test_scheduled: false,
         }
     }
 }
@@ -238,10 +246,15 @@ impl EdgeNode {
     /// sync client subscribes to the control plane; [`EdgeNode::shutdown`] stops it.
     pub async fn start(config: NodeConfig, source: &dyn ScriptSource) -> Result<Self, NodeError> {
         let tailed = Arc::new(sync::TailSet::default());
+        let usage = Arc::new(Usage::new(config.sync.is_some()));
         let (log, tail_events) = match &config.sync {
             Some(sync) => {
-                let (hook, events) =
-                    sync::tail_hook(config.log.clone(), tailed.clone(), sync.node_id.clone());
+                let (hook, events) = sync::tail_hook(
+                    config.log.clone(),
+                    tailed.clone(),
+                    sync.node_id.clone(),
+                    &usage,
+                );
                 (hook, Some(events))
             }
             None => (config.log.clone(), None),
@@ -279,9 +292,13 @@ impl EdgeNode {
                 sync,
                 &config.zone,
                 control,
-                registry.clone(),
-                kv_replica,
-                tailed,
+                sync::Serving {
+                    registry: registry.clone(),
+                    kv: kv_replica,
+                    tailed,
+                    usage: usage.clone(),
+                    wall_clock: config.limits.wall_clock,
+                },
             )?),
             _ => None,
         };
@@ -300,7 +317,8 @@ impl EdgeNode {
             zone: config.zone.to_ascii_lowercase(),
             limits: config.limits.clone(),
             default_script: config.default_script.clone(),
-            metrics: Arc::new(RequestMetrics::default()),
+            test_scheduled: config.test_scheduled,
+            metrics: Arc::new(RequestMetrics::with_usage(usage.clone())),
         });
         let (stop, stop_rx) = watch::channel(false);
         let shared_metrics = shared.metrics.clone();

@@ -11,6 +11,7 @@ use skiff_runtime::{LimitKind, ResponseCache};
 
 use crate::registry::ScriptRegistry;
 use crate::sync::SyncStatus;
+use crate::usage::Usage;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -24,6 +25,8 @@ pub struct RequestMetrics {
     counts: [[AtomicU64; BUCKETS.len() + 1]; 5],
     sum_micros: [AtomicU64; 5],
     pub(crate) connections: Arc<ConnectionMetrics>,
+    /// Invocations by script and outcome, and the usage the node ships.
+    pub(crate) usage: Arc<Usage>,
 }
 
 /// What the connection limits did (see `conn.rs`).
@@ -72,6 +75,14 @@ impl ConnectionMetrics {
 }
 
 impl RequestMetrics {
+    /// Metrics whose invocation counters are `usage`'s.
+    pub(crate) fn with_usage(usage: Arc<Usage>) -> Self {
+        Self {
+            usage,
+            ..Self::default()
+        }
+    }
+
     pub fn record(&self, status: StatusCode, elapsed: Duration) {
         let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
         let seconds = elapsed.as_secs_f64();
@@ -242,6 +253,7 @@ pub fn render(
     render_response_cache(&mut out, response_cache);
     requests.render(&mut out);
     requests.connections.render(&mut out);
+    requests.usage.render(&mut out);
     out
 }
 

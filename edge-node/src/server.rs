@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::limits::Limits;
 use crate::registry::ScriptRegistry;
+use crate::usage::{MeterGuard, Trigger};
 
 /// How many request body chunks may wait between hyper and the isolate.
 const REQUEST_BODY_CHUNKS: usize = 8;
@@ -32,12 +33,36 @@ pub(crate) struct Shared {
     /// The script for hosts outside the zone (`skiff dev` serves one script on any host).
     pub default_script: Option<String>,
     pub metrics: Arc<crate::metrics::RequestMetrics>,
+    /// `/__scheduled` (and `/cdn-cgi/handler/scheduled`) fire the script's scheduled handler
+    /// (`skiff dev --test-scheduled`).
+    pub test_scheduled: bool,
 }
 
-/// A response body: empty, complete, or streamed from an isolate.
+/// A response body: empty, complete, or streamed from an isolate (metered, for a tenant's
+/// response: see [`MeteredStream`]).
 pub enum NodeBody {
     Full(Option<Bytes>),
     Stream(BodyReceiver),
+    Metered(MeteredStream),
+}
+
+/// A tenant's streamed response body, counting the bytes it sends. Dropped before its end,
+/// the client went away: the invocation is `canceled`.
+pub struct MeteredStream {
+    rx: BodyReceiver,
+    guard: MeterGuard,
+    bytes: u64,
+    ended: bool,
+}
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        let meter = self.guard.meter();
+        meter.set_response_bytes(self.bytes);
+        if !self.ended {
+            meter.set_canceled();
+        }
+    }
 }
 
 impl Body for NodeBody {
@@ -53,6 +78,22 @@ impl Body for NodeBody {
             NodeBody::Stream(rx) => rx
                 .poll_recv(cx)
                 .map(|chunk| chunk.map(|c| c.map(Frame::data))),
+            NodeBody::Metered(stream) => match stream.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    stream.bytes += chunk.len() as u64;
+                    Poll::Ready(Some(Ok(Frame::data(chunk))))
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    // The tenant's stream failed: not the client's doing.
+                    stream.ended = true;
+                    Poll::Ready(Some(Err(err)))
+                }
+                Poll::Ready(None) => {
+                    stream.ended = true;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -64,7 +105,7 @@ impl Body for NodeBody {
         match self {
             NodeBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             NodeBody::Full(None) => SizeHint::with_exact(0),
-            NodeBody::Stream(_) => SizeHint::default(),
+            NodeBody::Stream(_) | NodeBody::Metered(_) => SizeHint::default(),
         }
     }
 }
@@ -188,6 +229,9 @@ async fn route(
         return payload_too_large(limits.max_body_bytes);
     }
 
+    if shared.test_scheduled && crate::scheduled::TEST_PATHS.contains(&req.uri().path()) {
+        return test_scheduled(shared, script, req.uri().query()).await;
+    }
     let span =
         tracing::info_span!("request", script, method = %req.method(), path = req.uri().path());
     let script = script.to_string();
@@ -199,6 +243,27 @@ async fn route(
         scheme,
     };
     dispatch(shared, target, req).instrument(span).await
+}
+
+/// Fires `script`'s scheduled handler and answers its outcome (`ok`: 200, else 500), as
+/// wrangler's `--test-scheduled` does.
+async fn test_scheduled(shared: &Shared, script: &str, query: Option<&str>) -> Response<NodeBody> {
+    let (cron, time) = crate::scheduled::test_params(query);
+    let report = crate::scheduled::run(
+        &shared.registry,
+        &shared.metrics.usage,
+        script,
+        &cron,
+        time,
+        shared.limits.wall_clock,
+    )
+    .await;
+    let status = if report.outcome == skiff_protocol::usage::Outcome::Ok {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    plain(status, report.outcome.as_str())
 }
 
 /// Where a request goes, once the limits and routing have passed it.
@@ -231,6 +296,13 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         }
     };
 
+    let metered = shared
+        .metrics
+        .usage
+        .meter(&script, isolate.version(), Trigger::Fetch);
+    // Until the response is handed to hyper, this request's future being dropped means the
+    // client went away.
+    let canceled = CancelOnDrop(Some(metered.meter().clone()));
     let (parts, incoming) = req.into_parts();
     let is_head = parts.method == Method::HEAD;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -255,6 +327,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
             tx,
             limits.max_body_bytes,
             overflow_tx,
+            metered.meter().clone(),
         ));
         (Some(rx), Some(overflow_rx))
     } else {
@@ -266,6 +339,7 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         url,
         headers,
         body,
+        meter: Some(metered.meter().clone()),
     };
     let response = async {
         let Some(mut overflow) = overflow else {
@@ -283,7 +357,9 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         }
         Some(head)
     };
-    let Ok(response) = tokio::time::timeout(limits.wall_clock, response).await else {
+    let response = tokio::time::timeout(limits.wall_clock, response).await;
+    canceled.disarm();
+    let Ok(response) = response else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "Worker exceeded wall clock time limit",
@@ -293,11 +369,34 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         None => {
             return payload_too_large(limits.max_body_bytes);
         }
-        Some(Err(err)) => return error_response(&err),
+        Some(Err(err)) => {
+            if !matches!(err, RuntimeError::Limit { startup: false, .. }) {
+                // The request never ran: nothing to meter.
+                metered.discard();
+            }
+            return error_response(&err);
+        }
         Some(Ok(head)) => head,
     };
 
-    into_response(head, is_head)
+    into_response(head, is_head, Some(metered))
+}
+
+/// Marks an invocation `canceled` if dropped before [`CancelOnDrop::disarm`].
+struct CancelOnDrop(Option<skiff_runtime::Meter>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(meter) = self.0.take() {
+            meter.set_canceled();
+        }
+    }
 }
 
 /// The answer to a request whose worker failed it. Every runtime error is mapped here, and
@@ -361,12 +460,19 @@ fn valid_content_length(value: &[u8]) -> bool {
 /// end-to-end headers and the body; the node chooses the framing: hyper writes
 /// `content-length` from the body's exact size, or chunks it. Responses that carry no body
 /// (to HEAD, 204, 304) lose the tenant's body here, for HTTP/2 as for HTTP/1.1.
-fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<NodeBody> {
+fn into_response(
+    head: skiff_runtime::ResponseHead,
+    is_head: bool,
+    metered: Option<MeterGuard>,
+) -> Response<NodeBody> {
     let status = match StatusCode::from_u16(head.status) {
         // A final response: 1xx would announce a protocol switch or another response.
         Ok(status) if (200..=599).contains(&status.as_u16()) => status,
         _ => return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     };
+    if let Some(metered) = &metered {
+        metered.meter().set_status(status.as_u16());
+    }
     let bodiless =
         is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     // HEAD and 304 may announce the length of the body they stand for.
@@ -375,8 +481,24 @@ fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<N
         ResponseBody::Full(bytes) if bodiless => (NodeBody::Full(None), Some(bytes.len())),
         ResponseBody::Stream(_) if bodiless => (NodeBody::Full(None), None),
         ResponseBody::Full(bytes) if bytes.is_empty() => (NodeBody::Full(None), None),
-        ResponseBody::Full(bytes) => (NodeBody::Full(Some(bytes)), None),
-        ResponseBody::Stream(rx) => (NodeBody::Stream(rx), None),
+        ResponseBody::Full(bytes) => {
+            if let Some(metered) = &metered {
+                metered.meter().set_response_bytes(bytes.len() as u64);
+            }
+            (NodeBody::Full(Some(bytes)), None)
+        }
+        ResponseBody::Stream(rx) => match metered {
+            Some(guard) => (
+                NodeBody::Metered(MeteredStream {
+                    rx,
+                    guard,
+                    bytes: 0,
+                    ended: false,
+                }),
+                None,
+            ),
+            None => (NodeBody::Stream(rx), None),
+        },
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -411,39 +533,54 @@ fn into_response(head: skiff_runtime::ResponseHead, is_head: bool) -> Response<N
     response
 }
 
-/// Copies a request body from hyper into the isolate's channel, stopping at `max` bytes.
+/// Copies a request body from hyper into the isolate's channel, stopping at `max` bytes, and
+/// meters the bytes it copied.
 async fn forward_body(
+    incoming: Incoming,
+    tx: skiff_runtime::BodySender,
+    max: u64,
+    overflow: oneshot::Sender<()>,
+    meter: skiff_runtime::Meter,
+) {
+    let copied = copy_body(incoming, tx, max, overflow).await;
+    meter.set_request_bytes(copied);
+}
+
+/// [`forward_body`]'s copy; returns the bytes it passed on.
+async fn copy_body(
     mut incoming: Incoming,
     tx: skiff_runtime::BodySender,
     max: u64,
     overflow: oneshot::Sender<()>,
-) {
+) -> u64 {
     let mut total: u64 = 0;
     while let Some(frame) = incoming.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
             Err(err) => {
                 let _ = tx.send(Err(std::io::Error::other(err))).await;
-                return;
+                return total;
             }
         };
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        total += data.len() as u64;
-        if total > max {
+        let len = data.len() as u64;
+        if total + len > max {
             let _ = overflow.send(());
             let _ = tx
                 .send(Err(std::io::Error::other(
                     "request body exceeds the node's limit",
                 )))
                 .await;
-            return;
+            return total;
         }
         if tx.send(Ok(data)).await.is_err() {
-            return;
+            return total;
         }
+        total += len;
     }
+    total
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use skiff_protocol::{Ack, EnrollRequest, Enrollment, NODE_ID_HEADER, SESSION_HEADER, TailEvent};
+use skiff_protocol::usage::UsageBatch;
+use skiff_protocol::{
+    Ack, EnrollRequest, Enrollment, NODE_ID_HEADER, SESSION_HEADER, ScheduledReport, TailEvent,
+};
 
 use super::store::{io_error, write_atomically};
 use super::{SyncConfig, SyncError};
@@ -238,5 +241,27 @@ impl ControlPlane {
             .timeout(REQUEST_TIMEOUT)
             .json(events);
         self.send("tail events", request).await.map(drop)
+    }
+
+    pub(super) async fn post_usage(&self, batch: &UsageBatch) -> Result<(), SyncError> {
+        let request = self
+            .request(reqwest::Method::POST, "/v1/usage")
+            .timeout(REQUEST_TIMEOUT)
+            .json(batch);
+        self.send("usage", request).await.map(drop)
+    }
+
+    pub(super) async fn report_scheduled(
+        &self,
+        id: &str,
+        report: &ScheduledReport,
+    ) -> Result<(), SyncError> {
+        let request = self
+            .request(reqwest::Method::POST, &format!("/v1/scheduled/{id}"))
+            .timeout(REQUEST_TIMEOUT)
+            .json(report);
+        self.send("the scheduled tick's report", request)
+            .await
+            .map(drop)
     }
 }

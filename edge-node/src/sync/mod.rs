@@ -29,16 +29,20 @@
 //!
 //! One file per job: `store.rs` (the data directory), `client.rs` (requests to the control
 //! plane), `session.rs` (the event stream and applying its events), `deploy.rs` (sync state
-//! into registry deployments), `tail.rs` (forwarding log events of tailed scripts).
+//! into registry deployments), `tail.rs` (forwarding log events of tailed scripts),
+//! `scheduled.rs` (running the cron ticks the control plane gives the node), `usage.rs`
+//! (shipping usage aggregates).
 //!
 //! [`ScriptRegistry`]: crate::ScriptRegistry
 
 mod client;
 mod deploy;
+mod scheduled;
 mod session;
 mod status;
 mod store;
 mod tail;
+mod usage;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,9 +50,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 pub(crate) use client::ControlPlane;
-pub(crate) use session::{SyncClient, SyncTasks};
+pub(crate) use session::{Serving, SyncClient, SyncTasks};
 pub use status::{AppliedRevision, SyncReport, SyncStatus};
 pub use store::load_or_create_node_id;
+
 pub(crate) use tail::{TailSet, tail_hook};
 
 /// How a node reaches the control plane.
@@ -67,7 +72,12 @@ pub struct SyncConfig {
     /// PEM certificates to trust for an `https://` control plane, besides the built-in roots
     /// (a private CA, or the control plane's self-signed certificate).
     pub control_ca: Option<Vec<u8>>,
+    /// How often the node ships its usage aggregates (`POST /v1/usage`).
+    pub usage_period: Duration,
 }
+
+/// How often a node ships its usage, unless configured.
+pub const DEFAULT_USAGE_PERIOD: Duration = Duration::from_secs(10);
 
 impl SyncConfig {
     /// A configuration for a control plane at one URL, whose node id is the one stored in
@@ -102,6 +112,7 @@ impl SyncConfig {
             data_dir,
             node_id,
             control_ca: None,
+            usage_period: DEFAULT_USAGE_PERIOD,
         })
     }
 
@@ -120,6 +131,7 @@ impl std::fmt::Debug for SyncConfig {
             .field("data_dir", &self.data_dir)
             .field("node_id", &self.node_id)
             .field("control_ca", &self.control_ca.is_some())
+            .field("usage_period", &self.usage_period)
             .finish()
     }
 }

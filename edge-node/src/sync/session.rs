@@ -19,11 +19,14 @@ use tokio::task::JoinHandle;
 
 use super::client::ControlPlane;
 use super::deploy::{needed_bundles, script_versions};
+use super::scheduled::TickRunner;
 use super::store::{SavedState, Store, secure_dir};
 use super::tail::{TailSet, forward_logs};
+use super::usage::Shipper;
 use super::{SyncConfig, SyncError, SyncStatus};
 use crate::kv::KvReplica;
 use crate::registry::ScriptRegistry;
+use crate::usage::Usage;
 
 /// A subscription that hears nothing (not even a ping) for this long is dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -50,7 +53,7 @@ fn parse_event(data: &str) -> Result<Option<SyncEvent>, SyncError> {
                 .ok()
                 .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
             match kind.as_deref() {
-                Some(kind) if !["snapshot", "update", "tail"].contains(&kind) => {
+                Some(kind) if !["snapshot", "update", "tail", "scheduled"].contains(&kind) => {
                     tracing::debug!(kind, "skipping a sync event of an unknown type");
                     Ok(None)
                 }
@@ -76,6 +79,11 @@ pub(crate) struct SyncClient {
     idle_timeout: Duration,
     /// The zone the node serves, named on the sync request (`None` if not a valid header).
     zone: Option<HeaderValue>,
+    /// Runs the cron ticks the control plane gives this node.
+    ticks: Arc<TickRunner>,
+    /// Ships the usage aggregates (taken by [`SyncClient::spawn`]).
+    shipper: Option<Shipper>,
+    usage_period: Duration,
 }
 
 /// The running sync tasks of a node.
@@ -83,6 +91,7 @@ pub(crate) struct SyncTasks {
     stop: watch::Sender<bool>,
     sync: JoinHandle<()>,
     logs: JoinHandle<()>,
+    usage: JoinHandle<()>,
 }
 
 impl SyncTasks {
@@ -90,7 +99,19 @@ impl SyncTasks {
         let _ = self.stop.send(true);
         let _ = self.sync.await;
         self.logs.abort();
+        // It ships what is left, within its own bound.
+        let _ = self.usage.await;
     }
+}
+
+/// The parts of the node the sync client keeps in step and feeds.
+pub(crate) struct Serving {
+    pub(crate) registry: Arc<ScriptRegistry>,
+    pub(crate) kv: Arc<KvReplica>,
+    pub(crate) tailed: Arc<TailSet>,
+    pub(crate) usage: Arc<Usage>,
+    /// How long a cron tick may run.
+    pub(crate) wall_clock: Duration,
 }
 
 impl SyncClient {
@@ -100,10 +121,15 @@ impl SyncClient {
         config: &SyncConfig,
         zone: &str,
         control: ControlPlane,
-        registry: Arc<ScriptRegistry>,
-        kv: Arc<KvReplica>,
-        tailed: Arc<TailSet>,
+        serving: Serving,
     ) -> Result<Self, SyncError> {
+        let Serving {
+            registry,
+            kv,
+            tailed,
+            usage,
+            wall_clock,
+        } = serving;
         let store = Store {
             dir: config.data_dir.clone(),
         };
@@ -151,7 +177,12 @@ impl SyncClient {
                 tracing::warn!(zone, "the zone is not a valid header value; not sending it")
             })
             .ok();
+        let ticks = Arc::new(TickRunner::new(registry.clone(), usage.clone(), wall_clock));
+        let shipper = Shipper::new(control.clone(), usage, &config.node_id);
         Ok(Self {
+            ticks,
+            shipper: Some(shipper),
+            usage_period: config.usage_period,
             control,
             store,
             registry,
@@ -170,11 +201,20 @@ impl SyncClient {
     }
 
     /// Starts the subscription and the tail forwarder.
-    pub(crate) fn spawn(self, tail_events: mpsc::Receiver<TailEvent>) -> SyncTasks {
+    pub(crate) fn spawn(mut self, tail_events: mpsc::Receiver<TailEvent>) -> SyncTasks {
         let (stop, stop_rx) = watch::channel(false);
         let logs = tokio::spawn(forward_logs(self.control.clone(), tail_events));
+        let usage = match self.shipper.take() {
+            Some(shipper) => tokio::spawn(shipper.run(self.usage_period, stop_rx.clone())),
+            None => tokio::spawn(async {}),
+        };
         let sync = tokio::spawn(self.run(stop_rx));
-        SyncTasks { stop, sync, logs }
+        SyncTasks {
+            stop,
+            sync,
+            logs,
+            usage,
+        }
     }
 
     /// Subscribes, applies events, and moves to the next replica with backoff whenever the
@@ -297,6 +337,10 @@ impl SyncClient {
                     revision,
                     applied: self.revision,
                 })
+            }
+            SyncEvent::Scheduled(tick) => {
+                self.ticks.start(tick, self.control.clone());
+                Ok(())
             }
             SyncEvent::Tail { scripts } => {
                 tracing::info!(?scripts, "tailed scripts");
@@ -505,8 +549,14 @@ mod tests {
         ));
         let control = ControlPlane::new(config).expect("client");
         let kv = Arc::new(KvReplica::in_memory().expect("replica"));
-        let mut client = SyncClient::restore(config, zone, control, registry, kv, Arc::default())
-            .expect("restores");
+        let serving = Serving {
+            registry,
+            kv,
+            tailed: Arc::default(),
+            usage: Arc::default(),
+            wall_clock: Duration::from_secs(30),
+        };
+        let mut client = SyncClient::restore(config, zone, control, serving).expect("restores");
         client.idle_timeout = Duration::from_millis(200);
         let status = client.status();
         (client, status)
