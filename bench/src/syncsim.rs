@@ -389,7 +389,7 @@ impl SimNode {
                     SyncEvent::Snapshot { revision, .. } | SyncEvent::Update { revision, .. } => {
                         revision
                     }
-                    SyncEvent::Tail { .. } => continue,
+                    SyncEvent::Tail { .. } | SyncEvent::Scheduled(_) => continue,
                 };
                 self.ack(&session, revision).await?;
                 let _ = self.reports.send(Report::Acked {

@@ -42,6 +42,10 @@ pub struct DevArgs {
     /// bindings (repeatable).
     #[arg(long = "service", value_name = "NAME=PATH", value_parser = parse_service)]
     services: Vec<(String, PathBuf)>,
+    /// Serve /__scheduled?cron=... (and /cdn-cgi/handler/scheduled), which runs the worker's
+    /// scheduled handler now, as wrangler's --test-scheduled.
+    #[arg(long)]
+    test_scheduled: bool,
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
@@ -190,6 +194,7 @@ pub async fn run(args: DevArgs) -> Result<()> {
     let mut config = NodeConfig::new(SocketAddr::new(args.ip, args.port));
     args.runtime.apply(&mut config);
     config.default_script = Some(source.name.clone());
+    config.test_scheduled = args.test_scheduled;
     let state_dir = args
         .persist_to
         .clone()

@@ -8,6 +8,7 @@ mod init;
 mod kv;
 mod nodes;
 mod platform;
+mod usage;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -68,6 +69,8 @@ enum Command {
     /// The edge nodes the control plane knows: zone, revision, replica, last seen.
     #[command(subcommand)]
     Nodes(nodes::NodesCommand),
+    /// Requests, errors, CPU milliseconds, wall time and egress per script, from every node.
+    Usage(usage::UsageArgs),
 }
 
 /// Settings shared by `skiff node` and `skiff dev`.
@@ -191,6 +194,10 @@ struct ControlPlaneArgs {
     /// Node rows kept at most; a new node past it is refused until stale ones are deleted.
     #[arg(long, default_value_t = 1000)]
     max_nodes: usize,
+    /// For tests: the cron scheduler's clock runs this many times faster than real time
+    /// (60: a `* * * * *` trigger fires every second).
+    #[arg(long, hide = true, default_value_t = 1.0)]
+    test_clock_speed: f64,
 }
 
 #[derive(Args)]
@@ -243,6 +250,9 @@ struct NodeArgs {
     /// Seconds in-flight requests get to finish on SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// Milliseconds between shipments of usage to the control plane.
+    #[arg(long, hide = true, default_value_t = skiff_edge_node::DEFAULT_USAGE_PERIOD.as_millis() as u64)]
+    usage_period_ms: u64,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
@@ -340,6 +350,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tail(args) => runtime.block_on(platform::tail(args)),
         Command::Kv(command) => runtime.block_on(kv::run(command)),
         Command::Nodes(command) => runtime.block_on(nodes::run(command)),
+        Command::Usage(args) => runtime.block_on(usage::run(args)),
     }
 }
 
@@ -378,6 +389,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
                 .with_context(|| format!("reading the control plane CA {}", ca.display()))?;
             sync = sync.with_control_ca(pem);
         }
+        sync.usage_period = Duration::from_millis(args.usage_period_ms.max(100));
         println!(
             "skiff node: syncing from {} as node {}",
             urls.join(", "),
@@ -447,8 +459,8 @@ fn node_token(file: Option<&Path>) -> Result<String> {
     Ok(token.to_string())
 }
 
-/// `600`, `600s`, `10m` or `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// `600`, `600s`, `10m`, `1h` or `7d`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
@@ -461,7 +473,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => number,
         "m" => number.saturating_mul(60),
         "h" => number.saturating_mul(3600),
-        _ => return Err(format!("{text:?}: the unit is s, m or h")),
+        "d" => number.saturating_mul(86_400),
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
     };
     Ok(Duration::from_secs(seconds))
 }
@@ -509,6 +522,7 @@ async fn run_control(args: ControlPlaneArgs) -> Result<()> {
     };
     config.validation_timeout = Duration::from_millis(args.validation_timeout_ms);
     config.max_nodes = args.max_nodes;
+    config.clock_speed = args.test_clock_speed;
     let control = ControlPlane::start(config)
         .await
         .with_context(|| format!("starting the control plane on {store:?}"))?;

@@ -766,6 +766,7 @@ mod tests {
             level: "log".into(),
             time_ms: 0,
             message: message.into(),
+            invocation: None,
         }
     }
 

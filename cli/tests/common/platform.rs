@@ -18,11 +18,13 @@ pub struct Platform {
     pub nodes: Vec<Option<Node>>,
     /// The flags each node is started with besides the usual ones.
     node_flags: Vec<Vec<String>>,
+    /// The flags the control plane is started with besides the usual ones.
+    control_flags: Vec<String>,
 }
 
 pub struct Node {
     /// Killed when the node is dropped.
-    _process: Skiff,
+    process: Skiff,
     pub port: u16,
     /// The admin listener's port (`/metrics`, `/sync`).
     pub admin_port: u16,
@@ -60,7 +62,7 @@ impl Node {
         let metrics = process.wait_for("metrics on http://");
         let admin_port = Skiff::port_from(metrics.trim_end_matches("/metrics"));
         Node {
-            _process: process,
+            process,
             port,
             admin_port,
         }
@@ -80,12 +82,22 @@ impl Node {
         }
     }
 
+    /// The node process's id.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
+
     /// One request to `NAME.localhost`: status and body (status 0 and the error when the
     /// request failed).
     pub fn get(&self, script: &str) -> (u16, String) {
+        self.get_path(script, "/")
+    }
+
+    /// One request for `path` at `NAME.localhost`, as [`Node::get`].
+    pub fn get_path(&self, script: &str, path: &str) -> (u16, String) {
         let host = format!("{script}.localhost");
         match client(&host, self.port)
-            .get(format!("http://{host}:{}/", self.port))
+            .get(format!("http://{host}:{}{path}", self.port))
             .send()
         {
             Ok(response) => {
@@ -131,6 +143,11 @@ impl Node {
 
 impl Platform {
     pub fn start(nodes: usize) -> Self {
+        Self::start_with(nodes, &[])
+    }
+
+    /// A platform whose control plane is started with `control_flags` too, at every start.
+    pub fn start_with(nodes: usize, control_flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut platform = Self {
             dir,
@@ -140,6 +157,7 @@ impl Platform {
             node_token: String::new(),
             nodes: Vec::new(),
             node_flags: Vec::new(),
+            control_flags: control_flags.iter().map(|f| f.to_string()).collect(),
         };
         platform.start_control();
         let data = platform.dir.path().join("control");
@@ -158,10 +176,9 @@ impl Platform {
     /// Starts the control plane (again, on the same port and data dir after the first time).
     pub fn start_control(&mut self) {
         let listen = format!("127.0.0.1:{}", self.control_port);
-        let mut control = Skiff::spawn(
-            &["control", "--listen", &listen, "--data-dir", "control"],
-            self.dir.path(),
-        );
+        let mut args = vec!["control", "--listen", &listen, "--data-dir", "control"];
+        args.extend(self.control_flags.iter().map(String::as_str));
+        let mut control = Skiff::spawn(&args, self.dir.path());
         self.control_port = Skiff::port_from(&control.wait_for("listening on http://"));
         self.control = Some(control);
     }
@@ -271,6 +288,24 @@ impl Platform {
     pub fn wait_for_body(&self, index: usize, script: &str, expected: &str) {
         let node = self.nodes[index].as_ref().expect("node running");
         node.wait_for_body(script, expected, Duration::from_secs(30));
+    }
+
+    /// Waits (up to 30 s) until node `index` answers 200 for `script` with a body that starts
+    /// with `prefix`.
+    pub fn wait_for_body_prefix(&self, index: usize, script: &str, prefix: &str) {
+        let node = self.nodes[index].as_ref().expect("node running");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = node.get(script);
+            if status == 200 && body.starts_with(prefix) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {index} still answers {status} {body:?} for {script}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A raw admin API call.
