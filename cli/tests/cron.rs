@@ -382,6 +382,7 @@ fn usage_reports_cpu_milliseconds_and_survives_a_control_plane_restart() {
         .collect();
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
+    eprintln!("usage: the median request was metered {median:.3} times the isolate threads' CPU");
     assert!(
         (0.9..=1.02).contains(&median),
         "the median request was metered {median:.3} times the isolate threads' CPU; \
