@@ -30,6 +30,7 @@ import {
 import { config, invocation, logError, tenantLog } from "ext:skiff_worker/01_invocation.js";
 import { atob, structuredClone } from "ext:skiff_worker/02_fixes.js";
 import { URLPattern } from "ext:skiff_worker/03_urlpattern.js";
+import { Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
 
 const {
   ArrayPrototypePush,
@@ -122,13 +123,6 @@ function fetch(input, init = undefined) {
   });
 }
 
-class Navigator {
-  get userAgent() {
-    return "Skiff/0.1";
-  }
-}
-const navigator = new Navigator();
-
 const tenantConsole = new consoleMod.Console((message, level) => tenantLog(level, message));
 
 const globals = {
@@ -188,6 +182,7 @@ const globals = {
   // deno_core installs queueMicrotask on the global (reporting callback errors); keep it.
   queueMicrotask: globalThis.queueMicrotask,
   reportError: event.reportError,
+  scheduler,
   setInterval: timers.setInterval,
   setTimeout: timers.setTimeout,
   structuredClone,

@@ -37,6 +37,7 @@ import { serviceBinding } from "ext:skiff_worker/09_service.js";
 const {
   Error,
   JSONParse,
+  ObjectDefineProperty,
   ObjectFreeze,
   ObjectPrototypeIsPrototypeOf,
   Promise,
@@ -68,6 +69,15 @@ class ExecutionContext {
   constructor(key, id) {
     if (key !== token) throw new TypeError("Illegal constructor");
     this.#id = id;
+    // What the caller passed along (Cloudflare: a service binding's `props`); an event from
+    // the outside brings none, an empty object.
+    ObjectDefineProperty(this, "props", {
+      __proto__: null,
+      value: {},
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
   }
   waitUntil(promise) {
     trackWaitUntil(promise, this.#id);

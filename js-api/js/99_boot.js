@@ -3,6 +3,7 @@
 // loads deno's scripts, 01_invocation.js holds the node's configuration and each request's
 // budgets, 02_fixes.js corrects deno's departures from the standards, 03_keys.js charges
 // CryptoKey material to the isolate's memory limit, 03_urlpattern.js is URLPattern,
+// 03_workers.js is what Workers adds (navigator's values, scheduler, timingSafeEqual),
 // 04_globals.js defines the globals, 05_dispatch.js is the handler API and the dispatch loop,
 // 06_engine.js hides the engine layer's internals, 08_cache.js is the Cache API (`caches`).
 //

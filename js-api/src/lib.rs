@@ -152,6 +152,7 @@ deno_core::extension!(
         "02_fixes.js",
         "03_keys.js",
         "03_urlpattern.js",
+        "03_workers.js",
         "04_globals.js",
         "05_dispatch.js",
         "06_engine.js",

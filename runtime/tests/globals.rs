@@ -111,7 +111,7 @@ async fn check_globals(pool: &WorkerPool) {
     let out: serde_json::Value = serde_json::from_str(&text(&isolate, "/").await).expect("json");
     let expected = serde_json::json!({
         "missing": [], "internals": [], "globalIsEventTarget": true, "globalDispatch": true,
-        "userAgent": "Skiff/0.1", "timeOrigin": true, "now": true, "sha256": "ba7816bf",
+        "userAgent": "Cloudflare-Workers", "timeOrigin": true, "now": true, "sha256": "ba7816bf",
         "uuid": true, "clone": true, "gzip": "hello hello hello", "pattern": "42",
         "base64": "skiff", "byob": 3, "timer": "fired", "micro": "ran", "wasm": true,
         "form": "v", "abort": true, "textStream": "é",

@@ -1,0 +1,162 @@
+//! What Cloudflare Workers adds to the web standards, through a real node, against workerd's
+//! documented values and error messages: `navigator`, `scheduler.wait` and
+//! `crypto.subtle.timingSafeEqual`.
+
+mod common;
+
+use common::*;
+
+/// Runs `checks` (the body of an async function returning a JSON-able object) in a worker and
+/// returns what it returned.
+async fn run(checks: &str) -> serde_json::Value {
+    let source = format!(
+        "async function checks() {{\n{checks}\n}}\n\
+         export default {{ async fetch() {{ return Response.json(await checks()); }} }};"
+    );
+    let node = start(&[("probe", &source)]).await;
+    let (status, body) = node.get("probe", "/").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn navigator_says_what_workers_code_sniffs() {
+    let out = run(r#"
+        let constructed;
+        try { new Navigator(); constructed = "yes"; } catch (e) { constructed = e.name; }
+        return {
+            userAgent: navigator.userAgent,
+            hardwareConcurrency: navigator.hardwareConcurrency,
+            language: navigator.language,
+            languages: navigator.languages,
+            constructed,
+            isNavigator: navigator instanceof Navigator,
+        };"#)
+    .await;
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "userAgent": "Cloudflare-Workers",
+            "hardwareConcurrency": 1,
+            "language": "en",
+            "languages": ["en"],
+            "constructed": "TypeError",
+            "isNavigator": true,
+        })
+    );
+}
+
+#[tokio::test]
+async fn scheduler_wait_resolves_after_its_delay_and_follows_its_signal() {
+    let out = run(r#"
+        const settle = (promise) => promise.then(
+            (value) => ({ resolved: value === undefined ? "undefined" : String(value) }),
+            (error) => ({ rejected: error?.name ?? String(error), message: error?.message ?? "" }));
+        const started = performance.now();
+        const waited = await settle(scheduler.wait(50));
+        const elapsed = performance.now() - started;
+
+        const already = new AbortController();
+        already.abort(new RangeError("before"));
+        const early = await settle(scheduler.wait(10, { signal: already.signal }));
+
+        const later = new AbortController();
+        const waiting = settle(scheduler.wait(60000, { signal: later.signal }));
+        setTimeout(() => later.abort(), 5);
+        const abortStarted = performance.now();
+        const aborted = await waiting;
+        const abortElapsed = performance.now() - abortStarted;
+
+        // Resolved waits leave nothing behind on their signal: a later abort changes nothing.
+        const kept = new AbortController();
+        const done = await settle(scheduler.wait(1, { signal: kept.signal }));
+        kept.abort();
+
+        let constructed;
+        try { new scheduler.constructor(); constructed = "yes"; } catch (e) { constructed = e.name; }
+        return {
+            waited, elapsedAtLeast45: elapsed >= 45, early, aborted,
+            abortedWithinASecond: abortElapsed < 1000, done,
+            noArgument: await settle(scheduler.wait()),
+            badSignal: await settle(scheduler.wait(1, { signal: 1 })),
+            badOptions: await settle(scheduler.wait(1, 7)),
+            detached: await settle(scheduler.wait.call({}, 1)),
+            constructed,
+            global: Object.getOwnPropertyDescriptor(globalThis, "scheduler").enumerable,
+        };"#)
+    .await;
+    assert_eq!(
+        out["waited"],
+        serde_json::json!({ "resolved": "undefined" })
+    );
+    assert_eq!(out["elapsedAtLeast45"], true, "{out}");
+    assert_eq!(
+        out["early"],
+        serde_json::json!({ "rejected": "RangeError", "message": "before" })
+    );
+    assert_eq!(out["aborted"]["rejected"], "AbortError", "{out}");
+    assert_eq!(out["abortedWithinASecond"], true, "{out}");
+    assert_eq!(out["done"], serde_json::json!({ "resolved": "undefined" }));
+    for case in ["noArgument", "badSignal", "badOptions", "detached"] {
+        assert_eq!(out[case]["rejected"], "TypeError", "{case}: {out}");
+    }
+    assert_eq!(out["constructed"], "TypeError");
+    assert_eq!(out["global"], false);
+}
+
+#[tokio::test]
+async fn timing_safe_equal_compares_buffers_of_one_length() {
+    let out = run(r#"
+        const attempt = (f) => { try { return f(); } catch (e) { return `${e.name}: ${e.message}`; } };
+        const subtle = crypto.subtle;
+        const bytes = (...b) => new Uint8Array(b);
+        const shared = new Uint8Array([9, 1, 2, 3, 9]);
+        return {
+            equal: subtle.timingSafeEqual(bytes(1, 2, 3), bytes(1, 2, 3)),
+            differ: subtle.timingSafeEqual(bytes(1, 2, 3), bytes(1, 2, 4)),
+            empty: subtle.timingSafeEqual(new ArrayBuffer(0), bytes()),
+            views: subtle.timingSafeEqual(new DataView(shared.buffer, 1, 3), shared.subarray(1, 4)),
+            arrayBuffer: subtle.timingSafeEqual(bytes(1, 2, 3).buffer, new Uint16Array([0x0201, 0x0403]).buffer.slice(0, 3)),
+            lengths: attempt(() => subtle.timingSafeEqual(bytes(1, 2), bytes(1, 2, 3))),
+            notBuffer: attempt(() => subtle.timingSafeEqual("abc", "abc")),
+            missing: attempt(() => subtle.timingSafeEqual(bytes(1))),
+            wrongThis: attempt(() => subtle.timingSafeEqual.call({}, bytes(1), bytes(1))),
+        };"#)
+    .await;
+    assert_eq!(out["equal"], true);
+    assert_eq!(out["differ"], false);
+    assert_eq!(out["empty"], true);
+    assert_eq!(out["views"], true);
+    assert_eq!(out["arrayBuffer"], true);
+    assert_eq!(
+        out["lengths"],
+        "TypeError: Input buffers must have the same byte length."
+    );
+    for case in ["notBuffer", "missing", "wrongThis"] {
+        let text = out[case].as_str().unwrap_or_default();
+        assert!(text.starts_with("TypeError: "), "{case}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn every_execution_context_has_its_own_empty_props() {
+    let node = start(&[(
+        "props",
+        r#"export default { fetch(request, env, ctx) {
+            const seen = JSON.stringify(ctx.props);
+            ctx.props.marked = true;
+            return Response.json({ seen, keys: Object.keys(ctx), waitUntil: typeof ctx.waitUntil });
+        } };"#,
+    )])
+    .await;
+    for _ in 0..2 {
+        let (status, body) = node.get("props", "/").await;
+        assert_eq!(status, 200, "{body}");
+        let out: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            out,
+            serde_json::json!({ "seen": "{}", "keys": ["props"], "waitUntil": "function" }),
+            "a request never sees another's props"
+        );
+    }
+}
