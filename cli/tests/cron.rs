@@ -275,6 +275,25 @@ fn total_ms(spent: &[(String, f64)]) -> f64 {
     spent.iter().map(|(_, ms)| ms).sum()
 }
 
+/// Sends `count` requests for `n` rounds to `script` on node 0, one at a time; what the
+/// node's isolate threads used during each.
+fn isolate_ms_per_request(platform: &Platform, script: &str, n: u64, count: usize) -> Vec<f64> {
+    let node = platform.nodes[0].as_ref().expect("node");
+    (0..count)
+        .map(|_| {
+            let before = isolate_threads_ms(node.pid());
+            let (status, body) = node.get_path(script, &format!("/?n={n}"));
+            assert_eq!(status, 200, "{body}");
+            isolate_threads_ms(node.pid()) - before
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// What the node's isolate threads (shared and dedicated) have used so far, in ms.
 fn isolate_threads_ms(pid: u32) -> f64 {
     thread_cpu_ms(pid)
@@ -302,19 +321,28 @@ fn invocation_metrics(platform: &Platform, script: &str) -> (u64, f64) {
     (invocations, cpu_ms)
 }
 
-/// Sends `count` requests for `n` rounds to `script` on node 0, one at a time, each once the
-/// node has metered the one before; for each, the CPU its meter was charged against what the
-/// node's isolate threads used meanwhile.
-fn burn_metered(platform: &Platform, script: &str, n: u64, count: usize) -> Vec<(f64, f64)> {
+/// Sends `count` requests to `script` on node 0, one at a time, each once the node has
+/// metered the one before, each of about `target_ms` of CPU: it starts at `rounds` and, as the
+/// machine's speed drifts with its load, takes the rounds per millisecond of the last requests
+/// (by the isolate threads' CPU clocks) for the next. For each request, the CPU its meter was
+/// charged against what the node's isolate threads used meanwhile.
+fn burn_metered(
+    platform: &Platform,
+    script: &str,
+    mut rounds: u64,
+    target_ms: f64,
+    count: usize,
+) -> Vec<(f64, f64)> {
     let node = platform.nodes[0].as_ref().expect("node");
     let (mut counted, _) = invocation_metrics(platform, script);
     let mut pairs = Vec::with_capacity(count);
+    let mut speeds = Vec::new();
     for _ in 0..count {
         let (threads_before, (_, metered_before)) = (
             isolate_threads_ms(node.pid()),
             invocation_metrics(platform, script),
         );
-        let (status, body) = node.get_path(script, &format!("/?n={n}"));
+        let (status, body) = node.get_path(script, &format!("/?n={rounds}"));
         assert_eq!(status, 200, "{body}");
         counted += 1;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -326,10 +354,11 @@ fn burn_metered(platform: &Platform, script: &str, n: u64, count: usize) -> Vec<
             assert!(Instant::now() < deadline, "request {counted} never metered");
             std::thread::sleep(Duration::from_millis(2));
         };
-        pairs.push((
-            metered - metered_before,
-            isolate_threads_ms(node.pid()) - threads_before,
-        ));
+        let threads = isolate_threads_ms(node.pid()) - threads_before;
+        pairs.push((metered - metered_before, threads));
+        speeds.push(rounds as f64 / threads);
+        let recent = speeds[speeds.len().saturating_sub(5)..].to_vec();
+        rounds = (median(recent) * target_ms) as u64;
     }
     pairs
 }
@@ -344,17 +373,19 @@ fn usage_reports_cpu_milliseconds_and_survives_a_control_plane_restart() {
         platform.wait_for_body_prefix(0, script, "burned ");
     }
 
-    // How many rounds make 20 ms of CPU on this machine, by the node's CPU clock over requests
-    // to a script whose usage is not looked at, less what an empty request costs the node.
+    // How many rounds make 20 ms of CPU on this machine, by the isolate threads' CPU clocks
+    // over requests to a script whose usage is not looked at, less what an empty request
+    // costs them. Medians: a hot script's isolate is booted again on a dedicated thread (some
+    // 100 ms there) while the requests go on, which a sum would count.
     const PROBE: u64 = 300_000;
-    let empty = total_ms(&burn(&platform, "calibrate", 0, 20)) / 20.0;
-    let per_probe = total_ms(&burn(&platform, "calibrate", PROBE, 20)) / 20.0 - empty;
+    let empty = median(isolate_ms_per_request(&platform, "calibrate", 0, 21));
+    let per_probe = median(isolate_ms_per_request(&platform, "calibrate", PROBE, 21)) - empty;
     let rounds = (PROBE as f64 * 20.0 / per_probe) as u64;
 
     // The warm-up request counts too: 100 in all.
     let node = platform.nodes[0].as_ref().expect("node");
     let before = thread_cpu_ms(node.pid());
-    let pairs = burn_metered(&platform, "burn", rounds, 99);
+    let pairs = burn_metered(&platform, "burn", rounds, 20.0, 99);
     let threads = cpu_spent(&before, &thread_cpu_ms(node.pid()));
     let node_cpu_ms = total_ms(&threads);
     let total = wait_for_requests(&platform, "burn", 100);
@@ -365,8 +396,8 @@ fn usage_reports_cpu_milliseconds_and_survives_a_control_plane_restart() {
          request {empty:.2} ms) reported {cpu_ms} ms, the node used {node_cpu_ms:.0} ms: {total}"
     );
     eprintln!(
-        "usage: metered {cpu_ms:.0} ms for 100 requests of {rounds} rounds; the node used \
-         {node_cpu_ms:.0} ms; an empty request {empty:.2} ms; by thread: {threads:.1?}"
+        "usage: metered {cpu_ms:.0} ms for 100 requests (from {rounds} rounds each); the node \
+         used {node_cpu_ms:.0} ms; an empty request {empty:.2} ms; by thread: {threads:.1?}"
     );
     assert!(
         cpu_ms <= node_cpu_ms * 1.05 + 25.0,
@@ -376,12 +407,12 @@ fn usage_reports_cpu_milliseconds_and_survives_a_control_plane_restart() {
     // slices its invocation was in flight in. The sums need not match: once the script runs
     // hot the node boots it again on a dedicated thread (some 100 ms there), which no
     // invocation is charged, as Workers bill no startup CPU; the median request is unaffected.
-    let mut ratios: Vec<f64> = pairs
-        .iter()
-        .map(|(metered, threads)| metered / threads)
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let median = ratios[ratios.len() / 2];
+    let median = median(
+        pairs
+            .iter()
+            .map(|(metered, threads)| metered / threads)
+            .collect(),
+    );
     eprintln!("usage: the median request was metered {median:.3} times the isolate threads' CPU");
     assert!(
         (0.9..=1.02).contains(&median),
