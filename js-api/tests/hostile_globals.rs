@@ -149,6 +149,7 @@ const DOCUMENTED_GLOBALS: &[&str] = &[
     "performance",
     "queueMicrotask",
     "reportError",
+    "scheduler",
     "self",
     "setInterval",
     "setTimeout",
