@@ -160,3 +160,87 @@ async fn every_execution_context_has_its_own_empty_props() {
         );
     }
 }
+
+#[tokio::test]
+async fn digest_stream_hashes_what_is_written_and_md5_is_there() {
+    let out = run(r#"
+        const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+        const attempt = async (f) => { try { return await f(); } catch (e) { return `${e.name}: ${e.message}`; } };
+        const hashOf = async (algorithm, chunks) => {
+            const stream = new crypto.DigestStream(algorithm);
+            const writer = stream.getWriter();
+            for (const chunk of chunks) await writer.write(chunk);
+            await writer.close();
+            return [hex(await stream.digest), stream.bytesWritten];
+        };
+        const big = new Blob([new Uint8Array(1 << 20).fill(97), new Uint8Array(1 << 20).fill(98)]);
+        const piped = new crypto.DigestStream("SHA-256");
+        await big.stream().pipeTo(piped);
+        const aborted = new crypto.DigestStream("SHA-256");
+        aborted.getWriter().abort(new RangeError("stop"));
+        const wrong = new crypto.DigestStream("SHA-1");
+        return {
+            sha256: await hashOf("SHA-256", ["a", new Uint8Array([98]), new Uint8Array([99]).buffer]),
+            sha1: await hashOf({ name: "sha-1" }, [new DataView(new TextEncoder().encode("abc").buffer)]),
+            md5: await hashOf("MD5", ["abc"]),
+            sha512: await hashOf("SHA-512", []),
+            pipedMatches: hex(await piped.digest) === hex(await crypto.subtle.digest("SHA-256", await big.arrayBuffer())),
+            pipedBytes: piped.bytesWritten,
+            aborted: await attempt(() => aborted.digest),
+            wrongWrite: await attempt(() => wrong.getWriter().write(42)),
+            wrongDigest: await attempt(() => wrong.digest),
+            unknown: await attempt(() => new crypto.DigestStream("SHA-3")),
+            missing: await attempt(() => new crypto.DigestStream()),
+            md5Subtle: hex(await crypto.subtle.digest("MD5", new TextEncoder().encode("abc"))),
+            md5Object: hex(await crypto.subtle.digest({ name: "md5" }, new Uint8Array([97, 98, 99]))),
+            sha256Subtle: hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"))),
+            md5NoData: await attempt(() => crypto.subtle.digest("MD5")),
+            global: typeof globalThis.DigestStream,
+            writable: new crypto.DigestStream("MD5") instanceof WritableStream,
+        };"#)
+    .await;
+    let sha256_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let md5_abc = "900150983cd24fb0d6963f7d28e17f72";
+    assert_eq!(out["sha256"], serde_json::json!([sha256_abc, 3]));
+    assert_eq!(
+        out["sha1"],
+        serde_json::json!(["a9993e364706816aba3e25717850c26c9cd0d89d", 3])
+    );
+    assert_eq!(out["md5"], serde_json::json!([md5_abc, 3]));
+    assert_eq!(
+        out["sha512"],
+        serde_json::json!([
+            "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
+             47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+            0
+        ])
+    );
+    assert_eq!(out["pipedMatches"], true, "{out}");
+    assert_eq!(out["pipedBytes"], 2 << 20);
+    assert_eq!(out["aborted"], "RangeError: stop");
+    let byte_stream = "TypeError: DigestStream is a byte stream but received an object of \
+                       non-ArrayBuffer/ArrayBufferView/string type on its writable side.";
+    assert_eq!(out["wrongWrite"], byte_stream);
+    assert_eq!(out["wrongDigest"], byte_stream);
+    assert_eq!(
+        out["unknown"],
+        "NotSupportedError: Unrecognized or unimplemented digest algorithm requested."
+    );
+    assert!(
+        out["missing"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("TypeError")),
+        "{out}"
+    );
+    assert_eq!(out["md5Subtle"], md5_abc);
+    assert_eq!(out["md5Object"], md5_abc);
+    assert_eq!(out["sha256Subtle"], sha256_abc);
+    assert!(
+        out["md5NoData"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("TypeError")),
+        "{out}"
+    );
+    assert_eq!(out["global"], "undefined");
+    assert_eq!(out["writable"], true);
+}

@@ -1,9 +1,24 @@
 // What Cloudflare Workers adds to the web standards' globals, with workerd's names, values and
-// error messages: `navigator`'s values that Workers code sniffs, the `scheduler` global, and
-// `crypto.subtle.timingSafeEqual`. 04_globals.js defines the globals.
+// error messages: `navigator`'s values that Workers code sniffs, the `scheduler` global,
+// `crypto.subtle.timingSafeEqual`, `crypto.DigestStream` and MD5 digests (src/digest.rs).
+// 04_globals.js defines the globals.
 
-import { primordials } from "ext:core/mod.js";
-import { abortSignal, cryptoMod, timers, webidl } from "ext:skiff_worker/00_modules.js";
+import { core, primordials } from "ext:core/mod.js";
+import {
+  op_skiff_digest_abort,
+  op_skiff_digest_close,
+  op_skiff_digest_once,
+  op_skiff_digest_open,
+  op_skiff_digest_write,
+} from "ext:core/ops";
+import {
+  abortSignal,
+  cryptoMod,
+  domException,
+  streams,
+  timers,
+  webidl,
+} from "ext:skiff_worker/00_modules.js";
 
 const {
   ArrayBufferIsView,
@@ -13,8 +28,13 @@ const {
   DataViewPrototypeGetByteLength,
   DataViewPrototypeGetByteOffset,
   ObjectDefineProperty,
+  ObjectHasOwn,
   Promise,
+  PromisePrototypeCatch,
   PromiseReject,
+  PromiseResolve,
+  ReflectApply,
+  StringPrototypeToUpperCase,
   Symbol,
   TypeError,
   TypedArrayPrototypeGetBuffer,
@@ -23,6 +43,8 @@ const {
   TypedArrayPrototypeGetSymbolToStringTag,
   Uint8Array,
 } = primordials;
+const { DOMException } = domException;
+const { isArrayBuffer } = core;
 
 const illegalConstructorKey = Symbol("illegalConstructorKey");
 // deno's timers refuse any `this` but the global object or undefined: called unbound.
@@ -132,6 +154,123 @@ function timingSafeEqual(a, b) {
 ObjectDefineProperty(cryptoMod.SubtleCrypto.prototype, "timingSafeEqual", {
   __proto__: null,
   value: timingSafeEqual,
+  writable: true,
+  enumerable: true,
+  configurable: true,
+});
+
+// The digests Workers knows, by name (case-insensitive), with the numbers src/digest.rs takes.
+const DIGESTS = { __proto__: null, "SHA-1": 0, "SHA-256": 1, "SHA-384": 2, "SHA-512": 3, "MD5": 4 };
+
+// The number of a digest AlgorithmIdentifier (a name, or an object with one), read once.
+function digestNumber(algorithm, prefix) {
+  const name = typeof algorithm === "object" && algorithm !== null
+    ? webidl.converters.DOMString(algorithm.name, prefix, "name")
+    : webidl.converters.DOMString(algorithm, prefix, "Argument 1");
+  const upper = StringPrototypeToUpperCase(name);
+  if (!ObjectHasOwn(DIGESTS, upper)) {
+    throw new DOMException("Unrecognized or unimplemented digest algorithm requested.", "NotSupportedError");
+  }
+  return DIGESTS[upper];
+}
+
+function byteLength(bytes) {
+  if (isArrayBuffer(bytes)) return ArrayBufferPrototypeGetByteLength(bytes);
+  return TypedArrayPrototypeGetSymbolToStringTag(bytes) !== undefined
+    ? TypedArrayPrototypeGetByteLength(bytes)
+    : DataViewPrototypeGetByteLength(bytes);
+}
+
+// Workers' crypto.DigestStream: a WritableStream of bytes (or strings, as UTF-8) whose `digest`
+// resolves with the digest's ArrayBuffer once the stream is closed, and rejects with the reason
+// if it is aborted or written something else. The data is hashed as it comes, never held.
+class DigestStream extends streams.WritableStream {
+  #digest;
+  #state;
+
+  constructor(algorithm) {
+    const prefix = "Failed to construct 'DigestStream'";
+    webidl.requiredArguments(arguments.length, 1, prefix);
+    const rid = op_skiff_digest_open(digestNumber(algorithm, prefix));
+    const state = { bytesWritten: 0, open: true };
+    let resolve;
+    let reject;
+    const digest = new Promise((yes, no) => {
+      resolve = yes;
+      reject = no;
+    });
+    // Like workerd's, a digest nobody reads is no unhandled rejection.
+    PromisePrototypeCatch(digest, () => {});
+    const fail = (reason) => {
+      if (!state.open) return;
+      state.open = false;
+      op_skiff_digest_abort(rid);
+      reject(reason);
+    };
+    super({
+      write(chunk) {
+        let bytes = chunk;
+        if (typeof chunk === "string") {
+          bytes = core.encode(chunk);
+        } else if (!isArrayBuffer(chunk) && !ArrayBufferIsView(chunk)) {
+          const error = new TypeError(
+            "DigestStream is a byte stream but received an object of non-ArrayBuffer/ArrayBufferView/string type on its writable side.",
+          );
+          fail(error);
+          throw error;
+        }
+        op_skiff_digest_write(rid, bytes);
+        state.bytesWritten += byteLength(bytes);
+      },
+      close() {
+        state.open = false;
+        resolve(TypedArrayPrototypeGetBuffer(op_skiff_digest_close(rid)));
+      },
+      abort(reason) {
+        fail(reason);
+      },
+    });
+    this.#digest = digest;
+    this.#state = state;
+  }
+
+  get digest() {
+    return this.#digest;
+  }
+
+  get bytesWritten() {
+    return this.#state.bytesWritten;
+  }
+}
+ObjectDefineProperty(cryptoMod.Crypto.prototype, "DigestStream", {
+  __proto__: null,
+  value: DigestStream,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
+
+// subtle.digest() with MD5 too, as workerd has it (for checksums, not for security); every
+// other algorithm is deno_crypto's.
+const standardDigest = cryptoMod.SubtleCrypto.prototype.digest;
+function digest(algorithm, data) {
+  const name = typeof algorithm === "object" && algorithm !== null ? algorithm.name : algorithm;
+  if (typeof name !== "string" || StringPrototypeToUpperCase(name) !== "MD5") {
+    return ReflectApply(standardDigest, this, arguments);
+  }
+  try {
+    const prefix = "Failed to execute 'digest' on 'SubtleCrypto'";
+    webidl.assertBranded(this, cryptoMod.SubtleCrypto.prototype);
+    webidl.requiredArguments(arguments.length, 2, prefix);
+    const bytes = copyBufferSource(data, prefix, "Argument 2");
+    return PromiseResolve(TypedArrayPrototypeGetBuffer(op_skiff_digest_once(DIGESTS.MD5, bytes)));
+  } catch (error) {
+    return PromiseReject(error);
+  }
+}
+ObjectDefineProperty(cryptoMod.SubtleCrypto.prototype, "digest", {
+  __proto__: null,
+  value: digest,
   writable: true,
   enumerable: true,
   configurable: true,

@@ -21,6 +21,7 @@
 mod bindings;
 mod body;
 mod cache;
+mod digest;
 mod embedded;
 mod invocation;
 mod log;
@@ -143,6 +144,11 @@ deno_core::extension!(
         cache::op_skiff_cache_match,
         cache::op_skiff_cache_put,
         cache::op_skiff_cache_delete,
+        digest::op_skiff_digest_open,
+        digest::op_skiff_digest_write,
+        digest::op_skiff_digest_close,
+        digest::op_skiff_digest_abort,
+        digest::op_skiff_digest_once,
     ],
     esm_entry_point = "ext:skiff_worker/99_boot.js",
     esm = [

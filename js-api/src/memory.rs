@@ -97,7 +97,7 @@ impl ExternalMemory {
         }
     }
 
-    fn sub(&self, bytes: usize) {
+    pub(crate) fn sub(&self, bytes: usize) {
         let before = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
