@@ -199,7 +199,7 @@ class DigestStream extends streams.WritableStream {
       resolve = yes;
       reject = no;
     });
-    // Like workerd's, a digest nobody reads is no unhandled rejection.
+    // A digest nobody reads is no unhandled rejection: the stream's own promises carry the error.
     PromisePrototypeCatch(digest, () => {});
     const fail = (reason) => {
       if (!state.open) return;
