@@ -259,18 +259,6 @@ fn cpu_spent(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> V
     spent
 }
 
-/// Sends `count` requests for `n` rounds to `script` on node 0; what each of the node's
-/// threads used meanwhile.
-fn burn(platform: &Platform, script: &str, n: u64, count: usize) -> Vec<(String, f64)> {
-    let node = platform.nodes[0].as_ref().expect("node");
-    let before = thread_cpu_ms(node.pid());
-    for _ in 0..count {
-        let (status, body) = node.get_path(script, &format!("/?n={n}"));
-        assert_eq!(status, 200, "{body}");
-    }
-    cpu_spent(&before, &thread_cpu_ms(node.pid()))
-}
-
 fn total_ms(spent: &[(String, f64)]) -> f64 {
     spent.iter().map(|(_, ms)| ms).sum()
 }
@@ -435,7 +423,7 @@ fn usage_reports_cpu_milliseconds_and_survives_a_control_plane_restart() {
     // While the control plane is down the node keeps metering; nothing is lost, and what it
     // had shipped before is not counted twice.
     platform.stop_control();
-    let _ = burn(&platform, "burn", 1000, 50);
+    isolate_ms_per_request(&platform, "burn", 1000, 50);
     platform.start_control();
     platform.nodes[0].as_ref().expect("node").wait_connected();
     wait_for_requests(&platform, "burn", 150);

@@ -44,7 +44,7 @@ const KEY_OVERHEAD = 64;
 const SMALL_KEY = 128;
 
 // The bytes of a BufferSource, or 0 for anything else (a JsonWebKey).
-function bufferBytes(data) {
+export function bufferBytes(data) {
   if (ArrayBufferIsView(data)) {
     return TypedArrayPrototypeGetSymbolToStringTag(data) === undefined
       ? DataViewPrototypeGetByteLength(data)

@@ -19,6 +19,7 @@ import {
   timers,
   webidl,
 } from "ext:skiff_worker/00_modules.js";
+import { bufferBytes } from "ext:skiff_worker/03_keys.js";
 
 const {
   ArrayBufferIsView,
@@ -174,13 +175,6 @@ function digestNumber(algorithm, prefix) {
   return DIGESTS[upper];
 }
 
-function byteLength(bytes) {
-  if (isArrayBuffer(bytes)) return ArrayBufferPrototypeGetByteLength(bytes);
-  return TypedArrayPrototypeGetSymbolToStringTag(bytes) !== undefined
-    ? TypedArrayPrototypeGetByteLength(bytes)
-    : DataViewPrototypeGetByteLength(bytes);
-}
-
 // Workers' crypto.DigestStream: a WritableStream of bytes (or strings, as UTF-8) whose `digest`
 // resolves with the digest's ArrayBuffer once the stream is closed, and rejects with the reason
 // if it is aborted or written something else. The data is hashed as it comes, never held.
@@ -220,7 +214,7 @@ class DigestStream extends streams.WritableStream {
           throw error;
         }
         op_skiff_digest_write(rid, bytes);
-        state.bytesWritten += byteLength(bytes);
+        state.bytesWritten += bufferBytes(bytes);
       },
       close() {
         state.open = false;
