@@ -113,6 +113,10 @@ pub struct RuntimeArgs {
     /// response larger than an eighth of it is not stored.
     #[arg(long, default_value_t = skiff_runtime::DEFAULT_CACHE_BYTES >> 20)]
     cache_mib: u64,
+    /// Let workers compile strings (eval, new Function), which Workers refuses: for
+    /// conformance runs, whose harness compiles test files that way. Never on a shared node.
+    #[arg(long, hide = true)]
+    unsafe_eval: bool,
 }
 
 impl RuntimeArgs {
@@ -130,6 +134,7 @@ impl RuntimeArgs {
             cpu: Duration::from_millis(self.cpu_ms),
             startup_cpu: Duration::from_millis(self.startup_cpu_ms),
             memory: self.memory_mib * 1024 * 1024,
+            code_from_strings: self.unsafe_eval,
             ..IsolateLimits::default()
         };
         config.outbound = OutboundPolicy {

@@ -677,6 +677,9 @@ impl SkiffNode {
                 "10000",
                 "--memory-mib",
                 "1024",
+                // The harness compiles each test file with `new Function` (see harness.rs),
+                // which a node refuses to tenants unless told otherwise.
+                "--unsafe-eval",
                 "--scripts",
             ])
             .arg(scripts)

@@ -15,7 +15,8 @@ use skiff_protocol::{
     VersionInfo,
 };
 use skiff_runtime::{
-    BUNDLE_BASE, IsolateLimits, IsolateOptions, LimitKind, RuntimeError, ScriptBundle,
+    BUNDLE_BASE, Compatibility, IsolateLimits, IsolateOptions, LimitKind, RuntimeError,
+    ScriptBundle,
 };
 
 use crate::error::{ApiError, StoreError};
@@ -48,6 +49,7 @@ pub async fn put_script(
         .map_err(|err| ApiError::bad_request(format!("bad upload: {}", err.body_text())))?;
     let (metadata, bundle) = read_upload(multipart, max).await?;
     crate::cron::validate(&metadata.crons)?;
+    validate_compatibility(&metadata)?;
 
     // The env the version runs with on a node: vars, then the script's secrets (existing
     // ones, overridden by the ones in this upload).
@@ -67,7 +69,7 @@ pub async fn put_script(
         existing.into_iter().chain(upload_secrets.clone()),
     );
 
-    let startup_time_ms = validate_in_isolate(&state, &name, &bundle, env).await?;
+    let startup_time_ms = validate_in_isolate(&state, &name, &bundle, &metadata, env).await?;
 
     let bytes = bundle.to_bytes();
     let hash = skiff_protocol::sha256_hex(&bytes);
@@ -353,6 +355,27 @@ fn split_bindings(bindings: &[Binding]) -> Result<Bindings, ApiError> {
     Ok(split)
 }
 
+/// Refuses a compatibility date or flags that the runtime would refuse to load (see
+/// [`Compatibility::resolve`]), and a date after today, as Cloudflare does. Today is taken one
+/// day ahead of UTC, where it already is in the easternmost time zones.
+fn validate_compatibility(metadata: &UploadMetadata) -> Result<(), ApiError> {
+    Compatibility::resolve(
+        metadata.compatibility_date.as_deref(),
+        &metadata.compatibility_flags,
+    )
+    .map_err(ApiError::bad_request)?;
+    let latest = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    match &metadata.compatibility_date {
+        // Both are `YYYY-MM-DD`, so their text sorts as their dates do.
+        Some(date) if *date > latest => Err(ApiError::bad_request(format!(
+            "Can't set compatibility date in the future: {date}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Loads the bundle in an isolate under the startup limits and returns the wall time the
 /// load took, in milliseconds (isolate creation included). A top level still running (or
 /// awaiting) after `validation_timeout` is refused; the runtime then stops its evaluation,
@@ -361,6 +384,7 @@ async fn validate_in_isolate(
     state: &AppState,
     name: &str,
     bundle: &Bundle,
+    metadata: &UploadMetadata,
     env: serde_json::Map<String, serde_json::Value>,
 ) -> Result<f64, ApiError> {
     let script = Arc::new(ScriptBundle {
@@ -371,6 +395,8 @@ async fn validate_in_isolate(
         // Only the top level runs here, and `env` is not in its reach.
         bindings: Vec::new(),
         version: None,
+        compatibility_date: metadata.compatibility_date.clone(),
+        compatibility_flags: metadata.compatibility_flags.clone(),
     });
     let mut options = IsolateOptions::new(name);
     // The isolate is stopped right after it loads; nothing it starts is waited for.

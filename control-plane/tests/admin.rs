@@ -285,6 +285,77 @@ async fn upload_creates_versions_and_secret_values_never_come_back() {
 }
 
 #[tokio::test]
+async fn compatibility_dates_and_flags_are_checked_as_cloudflare_checks_them() {
+    let dir = tempdir();
+    let cp = start(dir.path()).await;
+    let api = Api::admin(&cp);
+    let future = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let cases: [(&str, &[&str], String); 5] = [
+        (
+            "2026-02-30",
+            &[],
+            "Invalid compatibility date: 2026-02-30".into(),
+        ),
+        (
+            &future,
+            &[],
+            format!("Can't set compatibility date in the future: {future}"),
+        ),
+        (
+            "2026-01-01",
+            &["enable_navigator_language", "disable_navigator_language"],
+            "Compatibility flags are mutually contradictory: enable_navigator_language vs \
+             disable_navigator_language"
+                .into(),
+        ),
+        (
+            "2026-01-01",
+            &["nodejs_compat", "nodejs_compat"],
+            "Compatibility flag specified multiple times: nodejs_compat".into(),
+        ),
+        (
+            "2026-01-01",
+            &["streams_disable_constructors"],
+            "The compatibility flag streams_disable_constructors is not supported: Skiff always \
+             behaves as streams_enable_constructors"
+                .into(),
+        ),
+    ];
+    for (date, flags, expected) in cases {
+        let metadata = UploadMetadata {
+            main_module: "index.js".into(),
+            compatibility_date: Some(date.to_string()),
+            compatibility_flags: flags.iter().map(|f| f.to_string()).collect(),
+            ..UploadMetadata::default()
+        };
+        let response = api
+            .upload_with("compat", &metadata, &[("index.js", HELLO)])
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 400, "{date} {flags:?}");
+        assert_eq!(error_body(response).await.error, expected);
+    }
+    assert!(scripts(&api).await.is_empty(), "nothing was stored");
+
+    // Today's date and a flag Skiff has no behaviour for are fine.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let metadata = UploadMetadata {
+        main_module: "index.js".into(),
+        compatibility_date: Some(today),
+        compatibility_flags: vec!["nodejs_compat".into(), "no_global_navigator".into()],
+        ..UploadMetadata::default()
+    };
+    let response = api
+        .upload_with("compat", &metadata, &[("index.js", HELLO)])
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_uploads_are_refused_and_nothing_is_stored() {
     let dir = tempdir();
     let cp = start(dir.path()).await;

@@ -325,7 +325,7 @@ impl Connection {
         };
         let metrics = self.shared.metrics.connections.clone();
         let idle_timeout = self.shared.limits.connections.idle_timeout;
-        let conn = self.builder.serve_connection(io, service);
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
         // When to look at the connection's activity next: at the handshake deadline, and at
         // least once an idle timeout (a request may have come and gone before the deadline).

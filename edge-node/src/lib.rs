@@ -22,6 +22,7 @@ mod source;
 mod sync;
 mod tls;
 mod usage;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -312,15 +313,17 @@ impl EdgeNode {
             Ok::<_, NodeError>((listener, local))
         };
         let (http, http_addr) = bind(config.listen).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let request_metrics = Arc::new(RequestMetrics::with_usage(usage.clone()));
         let shared = Arc::new(server::Shared {
             registry: registry.clone(),
             zone: config.zone.to_ascii_lowercase(),
             limits: config.limits.clone(),
             default_script: config.default_script.clone(),
             test_scheduled: config.test_scheduled,
-            metrics: Arc::new(RequestMetrics::with_usage(usage.clone())),
+            sockets: websocket::Sockets::new(request_metrics.connections.clone(), stop_rx.clone()),
+            metrics: request_metrics,
         });
-        let (stop, stop_rx) = watch::channel(false);
         let shared_metrics = shared.metrics.clone();
         let connections = Arc::new(conn::Slots::new(config.limits.connections.max_connections));
         let mut accept_loops = vec![tokio::spawn(conn::serve(conn::Listener {

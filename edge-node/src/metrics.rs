@@ -44,6 +44,8 @@ pub(crate) struct ConnectionMetrics {
     pub idle_timeouts: AtomicU64,
     /// Connections closed because the client stopped reading what the node sent.
     pub send_timeouts: Arc<AtomicU64>,
+    /// WebSockets open now (their connections have left hyper: see `websocket.rs`).
+    pub websockets_open: AtomicU64,
 }
 
 impl ConnectionMetrics {
@@ -53,6 +55,11 @@ impl ConnectionMetrics {
             out,
             "# HELP skiff_connections_open Connections open now.\n# TYPE skiff_connections_open gauge\nskiff_connections_open {}",
             load(&self.open)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP skiff_websockets_open WebSockets open now.\n# TYPE skiff_websockets_open gauge\nskiff_websockets_open {}",
+            load(&self.websockets_open)
         );
         let _ = writeln!(
             out,

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     /// `/__scheduled` (and `/cdn-cgi/handler/scheduled`) fire the script's scheduled handler
     /// (`skiff dev --test-scheduled`).
     pub test_scheduled: bool,
+    /// The WebSockets workers hold open.
+    pub sockets: crate::websocket::Sockets,
 }
 
 /// A response body: empty, complete, or streamed from an isolate (metered, for a tenant's
@@ -303,7 +306,15 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     // Until the response is handed to hyper, this request's future being dropped means the
     // client went away.
     let canceled = CancelOnDrop(Some(metered.meter().clone()));
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    let upgrade = crate::websocket::requested(&mut parts);
+    if upgrade.is_some()
+        && shared.sockets.open() + shared.metrics.connections.open.load(Ordering::Relaxed)
+            >= limits.connections.max_connections as u64
+    {
+        metered.discard();
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "Too many open WebSockets");
+    }
     let is_head = parts.method == Method::HEAD;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{scheme}://{authority}{path}");
@@ -378,8 +389,54 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
         }
         Some(Ok(head)) => head,
     };
-
+    if let ResponseBody::WebSocket(_) = head.body {
+        return websocket_response(shared, head, upgrade, metered);
+    }
     into_response(head, is_head, Some(metered))
+}
+
+/// Completes the WebSocket handshake with the worker's 101 and its headers, and joins the
+/// connection to the worker's socket (see `websocket.rs`). The invocation's usage record is
+/// complete when the socket ends. A 101 to a request that asked for no WebSocket is the
+/// worker's error: 500.
+fn websocket_response(
+    shared: &Shared,
+    head: skiff_runtime::ResponseHead,
+    upgrade: Option<crate::websocket::Upgrade>,
+    metered: MeterGuard,
+) -> Response<NodeBody> {
+    let ResponseBody::WebSocket(pipe) = head.body else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let Some(upgrade) = upgrade else {
+        tracing::info!(
+            "a worker returned a WebSocket in a response to a request which did not contain the \
+             header \"Upgrade: websocket\""
+        );
+        metered.meter().set_status(500);
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    metered.meter().set_status(101);
+    let nominated = nominated_connection_headers(&head.headers);
+    let mut builder = upgrade.accept(pipe, &shared.sockets, metered);
+    for (name, value) in head.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&name),
+            HeaderValue::from_bytes(&value),
+        ) else {
+            continue;
+        };
+        if is_connection_header(&name)
+            || nominated.contains(&name)
+            || name == http::header::SEC_WEBSOCKET_ACCEPT
+        {
+            continue;
+        }
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(NodeBody::Full(None))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
 }
 
 /// Marks an invocation `canceled` if dropped before [`CancelOnDrop::disarm`].
@@ -480,6 +537,8 @@ fn into_response(
     let (body, body_len) = match head.body {
         ResponseBody::Full(bytes) if bodiless => (NodeBody::Full(None), Some(bytes.len())),
         ResponseBody::Stream(_) if bodiless => (NodeBody::Full(None), None),
+        // Only `dispatch` answers with a socket; a 101 never gets this far (see above).
+        ResponseBody::WebSocket(_) => (NodeBody::Full(None), None),
         ResponseBody::Full(bytes) if bytes.is_empty() => (NodeBody::Full(None), None),
         ResponseBody::Full(bytes) => {
             if let Some(metered) = &metered {

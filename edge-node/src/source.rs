@@ -63,6 +63,8 @@ pub fn project_bundle(
             )
             .collect(),
         version: None,
+        compatibility_date: project.manifest.compatibility_date.clone(),
+        compatibility_flags: project.manifest.compatibility_flags.clone(),
     }
 }
 

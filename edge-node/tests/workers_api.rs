@@ -1,6 +1,7 @@
 //! What Cloudflare Workers adds to the web standards, through a real node, against workerd's
-//! documented values and error messages: `navigator`, `scheduler.wait` and
-//! `crypto.subtle.timingSafeEqual`.
+//! documented values and error messages: `navigator`, the `Cloudflare` global and the
+//! compatibility flags, `scheduler.wait`, `crypto.subtle.timingSafeEqual`, `ctx.props` and
+//! `crypto.DigestStream`.
 
 mod common;
 
@@ -138,6 +139,106 @@ async fn timing_safe_equal_compares_buffers_of_one_length() {
     }
 }
 
+/// What the probe below reports of the globals that compatibility dates and flags change.
+const COMPAT_PROBE: &str = r#"export default { fetch() {
+    const flags = Cloudflare.compatibilityFlags;
+    let assigned;
+    try { flags.global_navigator = false; assigned = "yes"; } catch (e) { assigned = e.name; }
+    return Response.json({
+        flags: Object.fromEntries(Object.entries(flags)),
+        frozen: Object.isFrozen(flags),
+        proto: Object.getPrototypeOf(flags),
+        assigned,
+        unknown: String(flags.nodejs_compat),
+        navigator: typeof navigator,
+        language: typeof navigator === "object" ? String(navigator.language) : null,
+        hasLanguage: typeof navigator === "object" ? "language" in navigator : null,
+    });
+} };"#;
+
+/// A project folder named `name` with `config` as its wrangler.toml and the probe as its main.
+fn compat_project(dir: &std::path::Path, name: &str, config: &str) {
+    write(
+        &dir.join(name).join("wrangler.toml"),
+        &format!("main = \"index.js\"\n{config}"),
+    );
+    write(&dir.join(name).join("index.js"), COMPAT_PROBE);
+}
+
+#[tokio::test]
+async fn compatibility_date_and_flags_reach_the_script() {
+    let dir = script_dir(&[]);
+    compat_project(dir.path(), "dated", "compatibility_date = \"2025-05-19\"\n");
+    compat_project(dir.path(), "older", "compatibility_date = \"2025-05-18\"\n");
+    compat_project(
+        dir.path(),
+        "optin",
+        "compatibility_date = \"2024-01-01\"\ncompatibility_flags = [\"enable_navigator_language\"]\n",
+    );
+    compat_project(
+        dir.path(),
+        "optout",
+        "compatibility_date = \"2026-01-01\"\n\
+         compatibility_flags = [\"no_global_navigator\", \"nodejs_compat\"]\n",
+    );
+    compat_project(
+        dir.path(),
+        "contradictory",
+        "compatibility_date = \"2026-01-01\"\n\
+         compatibility_flags = [\"global_navigator\", \"no_global_navigator\"]\n",
+    );
+    let node = start_with(dir, |_| {}).await;
+    let probe = |name: &'static str| {
+        let node = &node;
+        async move {
+            let (status, body) = node.get(name, "/").await;
+            assert_eq!(status, 200, "{name}: {body}");
+            serde_json::from_str::<serde_json::Value>(&body).expect("json")
+        }
+    };
+
+    let dated = probe("dated").await;
+    assert_eq!(
+        dated["flags"],
+        serde_json::json!({
+            "global_navigator": true,
+            "enable_navigator_language": true,
+            "url_standard": true,
+            "streams_enable_constructors": true,
+            "transformstream_enable_standard_constructor": true,
+        })
+    );
+    assert_eq!(dated["frozen"], true);
+    assert_eq!(dated["proto"], serde_json::Value::Null);
+    assert_eq!(dated["assigned"], "TypeError", "module code is strict");
+    assert_eq!(dated["unknown"], "undefined");
+    assert_eq!(dated["language"], "en");
+
+    // A day earlier, navigator.language is not there at all, as in workerd.
+    let older = probe("older").await;
+    assert_eq!(older["flags"]["enable_navigator_language"], false);
+    assert_eq!(older["hasLanguage"], false);
+    assert_eq!(older["language"], "undefined");
+    assert_eq!(older["navigator"], "object");
+
+    let optin = probe("optin").await;
+    assert_eq!(optin["flags"]["enable_navigator_language"], true);
+    assert_eq!(optin["language"], "en");
+
+    let optout = probe("optout").await;
+    assert_eq!(optout["flags"]["global_navigator"], false);
+    assert_eq!(optout["navigator"], "undefined");
+    assert_eq!(
+        optout["unknown"], "undefined",
+        "a flag without behaviour reads undefined"
+    );
+
+    // A script whose flags contradict each other does not load (the control plane refuses
+    // such an upload with the reason: see control-plane/tests/admin.rs).
+    let (status, body) = node.get("contradictory", "/").await;
+    assert_eq!((status, body.trim_end()), (503, "Worker failed to start"));
+}
+
 #[tokio::test]
 async fn every_execution_context_has_its_own_empty_props() {
     let node = start(&[(
@@ -243,4 +344,98 @@ async fn digest_stream_hashes_what_is_written_and_md5_is_there() {
     );
     assert_eq!(out["global"], "undefined");
     assert_eq!(out["writable"], true);
+}
+
+/// Every way a script can compile a string, each reported as what it threw (or returned).
+const CODEGEN_PROBE: &str = r#"
+const atLoad = attempt(() => eval("1 + 1"));
+const savedEval = globalThis.eval;
+function attempt(f) {
+    try { return { value: f() }; } catch (e) { return { name: e.name, message: e.message }; }
+}
+export default { fetch() {
+    const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+    const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor;
+    const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {}).constructor;
+    return Response.json({
+        atLoad,
+        direct: attempt(() => eval("1 + 1")),
+        indirect: attempt(() => (0, eval)("1 + 1")),
+        saved: attempt(() => savedEval("1 + 1")),
+        notAString: attempt(() => eval(42)),
+        newFunction: attempt(() => new Function("return 1")()),
+        callFunction: attempt(() => Function("return 1")()),
+        emptyFunction: attempt(() => new Function()),
+        async: attempt(() => AsyncFunction("return 1")),
+        generator: attempt(() => GeneratorFunction("yield 1")),
+        asyncGenerator: attempt(() => AsyncGeneratorFunction("yield 1")),
+        stringTimeout: attempt(() => setTimeout("globalThis.ran = true", 0)),
+        stringInterval: attempt(() => setInterval("globalThis.ran = true", 1000)),
+        functionTimeout: attempt(() => typeof setTimeout(() => {}, 0)),
+        json: attempt(() => JSON.parse("[1]")[0]),
+    });
+} };"#;
+
+#[tokio::test]
+async fn code_generation_from_strings_is_refused_as_workers_refuses_it() {
+    let node = start(&[("codegen", CODEGEN_PROBE)]).await;
+    let (status, body) = node.get("codegen", "/").await;
+    assert_eq!(status, 200, "{body}");
+    let out: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let refused = serde_json::json!({
+        "name": "EvalError",
+        "message": "Code generation from strings disallowed for this context",
+    });
+    for case in [
+        "atLoad",
+        "direct",
+        "indirect",
+        "saved",
+        "newFunction",
+        "callFunction",
+        "emptyFunction",
+        "async",
+        "generator",
+        "asyncGenerator",
+    ] {
+        assert_eq!(out[case], refused, "{case}");
+    }
+    assert_eq!(out["notAString"], serde_json::json!({ "value": 42 }));
+    for (case, method) in [
+        ("stringTimeout", "setTimeout"),
+        ("stringInterval", "setInterval"),
+    ] {
+        assert_eq!(
+            out[case],
+            serde_json::json!({
+                "name": "TypeError",
+                "message": format!(
+                    "Failed to execute '{method}' on 'ServiceWorkerGlobalScope': parameter 1 is \
+                     not of type 'function'."
+                ),
+            }),
+            "{case}"
+        );
+    }
+    assert_eq!(
+        out["functionTimeout"],
+        serde_json::json!({ "value": "number" })
+    );
+    assert_eq!(out["json"], serde_json::json!({ "value": 1 }));
+}
+
+#[tokio::test]
+async fn a_node_told_to_lets_tenants_compile_strings() {
+    let node = start_with(script_dir(&[("codegen", CODEGEN_PROBE)]), |config| {
+        config.isolate_limits.code_from_strings = true;
+    })
+    .await;
+    let (status, body) = node.get("codegen", "/").await;
+    assert_eq!(status, 200, "{body}");
+    let out: serde_json::Value = serde_json::from_str(&body).expect("json");
+    for case in ["atLoad", "direct", "indirect", "saved"] {
+        assert_eq!(out[case], serde_json::json!({ "value": 2 }), "{case}");
+    }
+    assert_eq!(out["newFunction"], serde_json::json!({ "value": 1 }));
+    assert!(out["stringTimeout"]["value"].is_number(), "{out}");
 }

@@ -1,5 +1,6 @@
 // What Cloudflare Workers adds to the web standards' globals, with workerd's names, values and
-// error messages: `navigator`'s values that Workers code sniffs, the `scheduler` global,
+// error messages: `navigator`'s values that Workers code sniffs, the `Cloudflare` global with
+// the script's compatibility flags (and the globals those flags change), the `scheduler` global,
 // `crypto.subtle.timingSafeEqual`, `crypto.DigestStream` and MD5 digests (src/digest.rs).
 // 04_globals.js defines the globals.
 
@@ -29,6 +30,7 @@ const {
   DataViewPrototypeGetByteLength,
   DataViewPrototypeGetByteOffset,
   ObjectDefineProperty,
+  ObjectFreeze,
   ObjectHasOwn,
   Promise,
   PromisePrototypeCatch,
@@ -66,6 +68,12 @@ export class Navigator {
     return 1;
   }
 
+  get platform() {
+    return "";
+  }
+
+  // Removed at the tenant's start unless `enable_navigator_language` is on (see
+  // applyCompatibility).
   get language() {
     return "en";
   }
@@ -75,6 +83,35 @@ export class Navigator {
   }
 }
 export const navigator = new Navigator(illegalConstructorKey);
+
+// The `Cloudflare` global: `compatibilityFlags` is a frozen object without prototype that maps
+// every flag of the runtime's table (src/compat.rs) to whether it is on for this script; a flag
+// the table does not know reads `undefined`.
+class Cloudflare {
+  constructor(key = undefined) {
+    if (key !== illegalConstructorKey) webidl.illegalConstructor();
+  }
+}
+export const cloudflare = new Cloudflare(illegalConstructorKey);
+
+// Applies the script's resolved compatibility table (`[name, on]` pairs), once, when its
+// tenant starts: a runtime is booted before anyone knows the script.
+export function applyCompatibility(table) {
+  const flags = { __proto__: null };
+  for (let i = 0; i < table.length; i++) flags[table[i][0]] = table[i][1];
+  ObjectDefineProperty(cloudflare, "compatibilityFlags", {
+    __proto__: null,
+    value: ObjectFreeze(flags),
+    writable: false,
+    enumerable: true,
+    configurable: false,
+  });
+  if (!flags.enable_navigator_language) {
+    delete Navigator.prototype.language;
+    delete Navigator.prototype.languages;
+  }
+  if (!flags.global_navigator) delete globalThis.navigator;
+}
 
 // Workers' Scheduler: `wait(delay, { signal })` is an awaitable setTimeout. An aborted signal
 // rejects it with the signal's reason and clears its timer.

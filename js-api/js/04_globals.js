@@ -30,7 +30,8 @@ import {
 import { config, invocation, logError, tenantLog } from "ext:skiff_worker/01_invocation.js";
 import { atob, structuredClone } from "ext:skiff_worker/02_fixes.js";
 import { URLPattern } from "ext:skiff_worker/03_urlpattern.js";
-import { Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
+import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
+import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
 
 const {
   ArrayPrototypePush,
@@ -40,12 +41,12 @@ const {
   ObjectSetPrototypeOf,
   PromisePrototypeCatch,
   PromiseReject,
+  ReflectApply,
   String,
   StringPrototypeMatch,
   StringPrototypeToLowerCase,
   TypeError,
 } = primordials;
-const { Response } = response;
 
 export function defineGlobal(name, value) {
   ObjectDefineProperty(globalThis, name, {
@@ -123,6 +124,27 @@ function fetch(input, init = undefined) {
   });
 }
 
+// Workers compiles no strings, and a string timer is one: its callback must be a function,
+// or the call throws workerd's TypeError (deno's timers would compile the string later). A
+// node that lets tenants compile strings (conformance runs) keeps deno's timers as they are.
+function checkTimerCallback(method, callback) {
+  if (typeof callback !== "function" && !config?.codeFromStrings) {
+    throw new TypeError(
+      `Failed to execute '${method}' on 'ServiceWorkerGlobalScope': parameter 1 is not of type 'function'.`,
+    );
+  }
+}
+
+function setTimeout(callback, timeout = 0, ...args) {
+  checkTimerCallback("setTimeout", callback);
+  return ReflectApply(timers.setTimeout, this, arguments);
+}
+
+function setInterval(callback, timeout = 0, ...args) {
+  checkTimerCallback("setInterval", callback);
+  return ReflectApply(timers.setInterval, this, arguments);
+}
+
 const tenantConsole = new consoleMod.Console((message, level) => tenantLog(level, message));
 
 const globals = {
@@ -130,6 +152,8 @@ const globals = {
   AbortSignal: abortSignal.AbortSignal,
   Blob: file.Blob,
   ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
+  CloseEvent: event.CloseEvent,
+  Cloudflare: cloudflare,
   CompressionStream: compression.CompressionStream,
   CountQueuingStrategy: streams.CountQueuingStrategy,
   Crypto: cryptoMod.Crypto,
@@ -172,6 +196,8 @@ const globals = {
   URLSearchParams: url.URLSearchParams,
   WritableStream: streams.WritableStream,
   WritableStreamDefaultController: streams.WritableStreamDefaultController,
+  WebSocket,
+  WebSocketPair,
   WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter,
   atob,
   btoa: base64.btoa,
@@ -183,8 +209,8 @@ const globals = {
   queueMicrotask: globalThis.queueMicrotask,
   reportError: event.reportError,
   scheduler,
-  setInterval: timers.setInterval,
-  setTimeout: timers.setTimeout,
+  setInterval,
+  setTimeout,
   structuredClone,
 };
 for (const name in globals) defineGlobal(name, globals[name]);

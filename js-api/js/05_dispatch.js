@@ -15,6 +15,7 @@ import {
   op_skiff_respond,
   op_skiff_respond_exception,
   op_skiff_respond_stream,
+  op_skiff_respond_websocket,
   op_skiff_scheduled_no_retry,
   op_skiff_scheduled_settled,
   op_skiff_take_module,
@@ -31,6 +32,7 @@ import {
 } from "ext:skiff_worker/00_modules.js";
 import { config, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
 import { defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
+import { responseSocket } from "ext:skiff_worker/03_websocket.js";
 import { kvBinding } from "ext:skiff_worker/07_kv.js";
 import { serviceBinding } from "ext:skiff_worker/09_service.js";
 
@@ -284,6 +286,11 @@ function sendResponse(id, res) {
   }
   const inner = toInnerResponse(res);
   const headerList = inner.headerList;
+  const socket = responseSocket(res);
+  if (socket !== null) {
+    op_skiff_respond_websocket(id, headerList, socket);
+    return;
+  }
   const innerBody = inner.body;
   if (innerBody === null) {
     op_skiff_respond(id, inner.status, headerList, EMPTY);

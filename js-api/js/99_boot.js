@@ -3,7 +3,8 @@
 // loads deno's scripts, 01_invocation.js holds the node's configuration and each request's
 // budgets, 02_fixes.js corrects deno's departures from the standards, 03_keys.js charges
 // CryptoKey material to the isolate's memory limit, 03_urlpattern.js is URLPattern,
-// 03_workers.js is what Workers adds (navigator's values, scheduler, timingSafeEqual),
+// 03_workers.js is what Workers adds (navigator's values, the Cloudflare global and the
+// compatibility flags, scheduler, timingSafeEqual),
 // 04_globals.js defines the globals, 05_dispatch.js is the handler API and the dispatch loop,
 // 06_engine.js hides the engine layer's internals, 08_cache.js is the Cache API (`caches`).
 //
@@ -13,10 +14,12 @@
 import { primordials } from "ext:core/mod.js";
 import { op_skiff_set_tenant_start } from "ext:core/ops";
 import "ext:skiff_worker/00_modules.js";
-import { tenantStart } from "ext:skiff_worker/01_invocation.js";
+import { config, tenantStart } from "ext:skiff_worker/01_invocation.js";
 import "ext:skiff_worker/02_fixes.js";
 import "ext:skiff_worker/03_keys.js";
 import "ext:skiff_worker/03_urlpattern.js";
+import { applyCompatibility } from "ext:skiff_worker/03_workers.js";
+import "ext:skiff_worker/03_websocket.js";
 import "ext:skiff_worker/04_globals.js";
 import "ext:skiff_worker/08_cache.js";
 import { dispatchLoop } from "ext:skiff_worker/05_dispatch.js";
@@ -45,7 +48,10 @@ ObjectDefineProperty(globalThis, "__skiffBoot", {
     hideEngineInternals();
     seedMathRandom();
     repairErrorConstructors();
-    op_skiff_set_tenant_start(tenantStart);
+    op_skiff_set_tenant_start(() => {
+      tenantStart();
+      applyCompatibility(config.compatibilityFlags);
+    });
     dispatchLoop();
   },
 });

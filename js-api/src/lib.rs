@@ -21,6 +21,7 @@
 mod bindings;
 mod body;
 mod cache;
+mod compat;
 mod digest;
 mod embedded;
 mod invocation;
@@ -33,6 +34,7 @@ mod queue;
 #[cfg(test)]
 mod strip;
 mod url;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ pub use bindings::{
 };
 pub use body::{BodyChunk, BodyReceiver, BodySender, body_channel};
 pub use cache::{CacheCounts, DEFAULT_CACHE_BYTES, MAX_OBJECT_BYTES, ResponseCache};
+pub use compat::Compatibility;
 pub use invocation::{CpuShares, cpu_shares};
 pub use log::{
     LogEvent, LogLevel, LogSink, MAX_INVOCATION_LOG_BYTES, MAX_MESSAGE_BYTES, escape_control,
@@ -59,6 +62,10 @@ pub use queue::{
     EventReceiver, EventSender, FetchRequest, IsolateLoad, ResponseBody, ResponseHead,
     ScheduledRequest, ScheduledResult, event_channel,
 };
+pub use websocket::{
+    HeldSocket, Lane, LaneReceiver, MAX_MESSAGE_BYTES as MAX_WEBSOCKET_MESSAGE_BYTES, SendError,
+    WebSocketPipe, WsMessage, lane,
+};
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
 pub use deno_error::JsErrorBox;
@@ -73,6 +80,9 @@ pub struct NodeConfig {
     pub wait_until_ms: u64,
     /// What the node answers `env` bindings with (KV).
     pub bindings: NodeBindings,
+    /// Whether tenant code may compile strings (`eval`, `new Function`): Workers refuses it
+    /// with V8's EvalError, "Code generation from strings disallowed for this context".
+    pub code_from_strings: bool,
 }
 
 /// What is particular to one tenant: its name, its `env`, where its logs go.
@@ -86,6 +96,8 @@ pub struct TenantConfig {
     pub bindings: Vec<EnvBinding>,
     /// Where `console.*` output and uncaught errors go.
     pub log: LogSink,
+    /// The behaviours its compatibility date and flags chose.
+    pub compatibility: Compatibility,
 }
 
 impl std::fmt::Debug for TenantConfig {
@@ -94,6 +106,7 @@ impl std::fmt::Debug for TenantConfig {
             .field("script", &self.script)
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
             .field("bindings", &self.bindings)
+            .field("compatibility", &self.compatibility)
             .finish()
     }
 }
@@ -149,6 +162,12 @@ deno_core::extension!(
         digest::op_skiff_digest_close,
         digest::op_skiff_digest_abort,
         digest::op_skiff_digest_once,
+        ops::op_skiff_respond_websocket,
+        websocket::op_skiff_ws_pair,
+        websocket::op_skiff_ws_send_text,
+        websocket::op_skiff_ws_send_binary,
+        websocket::op_skiff_ws_close,
+        websocket::op_skiff_ws_next,
     ],
     esm_entry_point = "ext:skiff_worker/99_boot.js",
     esm = [
@@ -159,6 +178,7 @@ deno_core::extension!(
         "03_keys.js",
         "03_urlpattern.js",
         "03_workers.js",
+        "03_websocket.js",
         "04_globals.js",
         "05_dispatch.js",
         "06_engine.js",
@@ -307,6 +327,11 @@ pub fn start_tenant(
         ops::configure(&mut state, node.clone(), tenant);
         hook
     };
+    {
+        deno_core::scope!(scope, runtime);
+        let context = scope.get_current_context();
+        context.set_allow_generation_from_strings(node.code_from_strings);
+    }
     // The hook returns nothing, so its result is ready without polling the event loop.
     match futures::FutureExt::now_or_never(runtime.call(&hook)) {
         Some(Ok(_)) => Ok(()),

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use deno_core::ByteString;
 use deno_core::error::ResourceError;
 use deno_core::{OpState, ResourceId, op2, v8};
+use deno_error::JsErrorBox;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -191,6 +192,10 @@ struct ConfigForJs {
     wait_until_ms: u64,
     hops_header: &'static str,
     invocation_depth: u32,
+    /// `[name, on]` for every entry of the compatibility table.
+    compatibility_flags: Vec<(&'static str, bool)>,
+    /// Whether the node lets tenant code compile strings (see `NodeConfig`).
+    code_from_strings: bool,
 }
 
 /// The configuration the bootstrap reads when the tenant starts.
@@ -205,6 +210,8 @@ pub fn op_skiff_config(state: &mut OpState) -> ConfigForJs {
             wait_until_ms: node.wait_until_ms,
             hops_header: HOPS_HEADER,
             invocation_depth: MAX_INVOCATION_DEPTH,
+            compatibility_flags: tenant.compatibility.flags().to_vec(),
+            code_from_strings: node.code_from_strings,
         },
         None => ConfigForJs {
             script: String::new(),
@@ -212,6 +219,8 @@ pub fn op_skiff_config(state: &mut OpState) -> ConfigForJs {
             wait_until_ms: 0,
             hops_header: HOPS_HEADER,
             invocation_depth: MAX_INVOCATION_DEPTH,
+            compatibility_flags: crate::Compatibility::default().flags().to_vec(),
+            code_from_strings: false,
         },
     }
 }
@@ -437,6 +446,55 @@ pub fn op_skiff_respond_stream(
         invocations.close(id);
     });
     Ok(sent)
+}
+
+/// Answers event `id` with status 101 and the client end `rid` of a `WebSocketPair`, which
+/// goes to the node as the response's [`ResponseBody::WebSocket`]. The invocation stays open
+/// until the node lets go of the socket (the connection ended), so that the socket's work is
+/// the invocation's. Fails, with workerd's message, for an end that has been accepted.
+#[op2]
+pub fn op_skiff_respond_websocket(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[serde] headers: Vec<(ByteString, ByteString)>,
+    #[smi] rid: ResourceId,
+) -> Result<bool, JsErrorBox> {
+    let end = state
+        .resource_table
+        .take::<crate::websocket::SocketEnd>(rid)
+        .map_err(JsErrorBox::from_err)?;
+    let Some((pipe, released)) = end.into_pipe() else {
+        return Err(JsErrorBox::type_error(
+            "Can't return WebSocket in a Response after calling accept().",
+        ));
+    };
+    let Some(responder) = invocations(state).take_responder(id) else {
+        return Ok(false);
+    };
+    let sent = responder
+        .send(ResponseHead {
+            status: 101,
+            headers,
+            body: ResponseBody::WebSocket(pipe),
+        })
+        .is_ok();
+    if !sent {
+        close_handler(state, id);
+        return Ok(false);
+    }
+    let load = state.borrow::<Load>().0.clone();
+    let invocations: Rc<Invocations> = invocations(state).clone();
+    deno_core::unsync::spawn(async move {
+        let _ = released.await;
+        load.end();
+        invocations.close(id);
+    });
+    Ok(true)
+}
+
+/// Counts a message a worker's socket took (see `IsolateLoad::accept_socket_message`).
+pub(crate) fn count_socket_message(state: &OpState) {
+    state.borrow::<Load>().0.accept_socket_message();
 }
 
 /// Pumps a `ReadableStream` resource into `tx` on the isolate's thread, chunk by chunk (the

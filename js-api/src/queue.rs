@@ -55,11 +55,13 @@ pub struct ResponseHead {
     pub body: ResponseBody,
 }
 
-/// A response body: complete, or a stream of chunks that ends when the sender is dropped.
+/// A response body: complete, a stream of chunks that ends when the sender is dropped, or
+/// (with status 101) the client end of a `WebSocketPair`, for the node to join to the client.
 #[derive(Debug)]
 pub enum ResponseBody {
     Full(Bytes),
     Stream(BodyReceiver),
+    WebSocket(crate::WebSocketPipe),
 }
 
 /// An event queued for an isolate, with the place its outcome goes.
@@ -129,6 +131,13 @@ impl IsolateLoad {
     }
 
     pub(crate) fn accept(&self) {
+        self.accepted.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a WebSocket message the worker takes as an event submitted and accepted, so it
+    /// adds a request's CPU allowance to the busy period (see `runtime/src/limits.rs`).
+    pub(crate) fn accept_socket_message(&self) {
+        self.submitted.fetch_add(1, Ordering::AcqRel);
         self.accepted.fetch_add(1, Ordering::AcqRel);
     }
 

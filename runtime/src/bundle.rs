@@ -31,6 +31,10 @@ pub struct ScriptBundle {
     /// The control plane's id of this version (what `skiff versions list` shows), when it
     /// came from one. Log and tail events carry it.
     pub version: Option<String>,
+    /// The project's `compatibility_date` (`YYYY-MM-DD`), if it names one.
+    pub compatibility_date: Option<String>,
+    /// The project's `compatibility_flags`, as written.
+    pub compatibility_flags: Vec<String>,
 }
 
 impl ScriptBundle {
@@ -45,6 +49,8 @@ impl ScriptBundle {
             env: serde_json::Map::new(),
             bindings: Vec::new(),
             version: None,
+            compatibility_date: None,
+            compatibility_flags: Vec::new(),
         }
     }
 
@@ -58,7 +64,8 @@ impl ScriptBundle {
     }
 
     /// The content address of this version: sha256 over the module paths and sources, the
-    /// main module, the env and the other bindings, hex encoded.
+    /// main module, the env, the other bindings and the compatibility date and flags, hex
+    /// encoded.
     pub fn version_id(&self) -> String {
         let mut hash = Sha256::new();
         hash.update(self.main_module.as_bytes());
@@ -81,6 +88,12 @@ impl ScriptBundle {
                     .unwrap_or_default()
                     .as_bytes(),
             );
+        }
+        hash.update([0]);
+        hash.update(self.compatibility_date.as_deref().unwrap_or("").as_bytes());
+        for flag in &self.compatibility_flags {
+            hash.update([0]);
+            hash.update(flag.as_bytes());
         }
         hex::encode(hash.finalize())
     }

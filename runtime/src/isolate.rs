@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use skiff_js_api::{
-    CpuShares, EventSender, FetchRequest, LogLevel, LogSink, MeterStop, NodeBindings, NodeConfig,
-    OutboundPolicy, ResponseHead, ScheduledRequest, ScheduledResult, TenantConfig, event_channel,
+    Compatibility, CpuShares, EventSender, FetchRequest, LogLevel, LogSink, MeterStop,
+    NodeBindings, NodeConfig, OutboundPolicy, ResponseHead, ScheduledRequest, ScheduledResult,
+    TenantConfig, event_channel,
 };
 use tokio::sync::{oneshot, watch};
 
@@ -684,12 +685,18 @@ impl Isolate {
                 .try_into()
                 .unwrap_or(u64::MAX),
             bindings: self.options.bindings.clone(),
+            code_from_strings: self.options.limits.code_from_strings,
         };
+        let compatibility = Compatibility::resolve(
+            self.bundle.compatibility_date.as_deref(),
+            &self.bundle.compatibility_flags,
+        )?;
         let tenant = TenantConfig {
             script: self.bundle.name.clone(),
             env: self.bundle.env.clone(),
             bindings: self.bundle.bindings.clone(),
             log: self.options.log.clone(),
+            compatibility,
         };
         let runtime = &mut self.runtime;
         self.context

@@ -39,10 +39,11 @@ pub use skiff_js_api::{
     OutboundPolicy, ResponseBody, ResponseHead, body_channel, escape_control,
     log_messages_dropped_total, log_to_tracing, loops_refused_total, subrequests_refused_total,
 };
-pub use skiff_js_api::{CacheCounts, DEFAULT_CACHE_BYTES, ResponseCache};
+pub use skiff_js_api::{CacheCounts, Compatibility, DEFAULT_CACHE_BYTES, ResponseCache};
 pub use skiff_js_api::{
     EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
     ServiceFuture,
 };
+pub use skiff_js_api::{MAX_WEBSOCKET_MESSAGE_BYTES, WebSocketPipe, WsMessage};
 pub use skiff_js_api::{Meter, MeterReading, MeterStop, ScheduledRequest, ScheduledResult};
 pub use snapshot::snapshot_ready;

@@ -51,6 +51,10 @@ pub struct IsolateLimits {
     /// Requests an isolate holds queued, not yet taken by its script; past it a request is
     /// refused at once ([`crate::RuntimeError::Overloaded`]).
     pub queued_requests: u64,
+    /// Whether tenant code may compile strings (`eval`, `new Function`, the other function
+    /// constructors). Workers refuses it, and so does every isolate unless this is set: only a
+    /// conformance run sets it, whose harness compiles each test file that way.
+    pub code_from_strings: bool,
 }
 
 /// CPU time per request, unless configured: Cloudflare's default for paid plans.
@@ -71,6 +75,7 @@ impl Default for IsolateLimits {
             startup_cpu: DEFAULT_STARTUP_CPU,
             memory: DEFAULT_MEMORY,
             queued_requests: DEFAULT_QUEUED_REQUESTS,
+            code_from_strings: false,
         }
     }
 }

@@ -29,6 +29,7 @@ async fn body_bytes(head: ResponseHead) -> Vec<u8> {
             }
             out
         }
+        ResponseBody::WebSocket(_) => panic!("a WebSocket, not a body"),
     }
 }
 

@@ -70,6 +70,8 @@ pub(super) fn script_versions(
                 env,
                 bindings: env_bindings(&version.bindings),
                 version: Some(version.id.clone()),
+                compatibility_date: version.compatibility_date.clone(),
+                compatibility_flags: version.compatibility_flags.clone(),
             },
             deployed.percentage,
         ));

@@ -116,6 +116,12 @@ pub async fn op_skiff_service_fetch(
                 .add(RequestBodyResource::new(receiver));
             (None, Some(rid))
         }
+        // Dropping the pipe closes the callee's socket.
+        ResponseBody::WebSocket(_) => {
+            return Err(JsErrorBox::type_error(
+                "Skiff does not pass WebSockets through service bindings yet.",
+            ));
+        }
     };
     Ok(ServiceResponseForJs {
         status: head.status,

@@ -18,6 +18,7 @@ pub fn text(head: &ResponseHead) -> String {
     match &head.body {
         ResponseBody::Full(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         ResponseBody::Stream(_) => "<stream>".into(),
+        ResponseBody::WebSocket(_) => "<websocket>".into(),
     }
 }
 

@@ -228,38 +228,16 @@ unsafe extern "C" fn shadow_realm_evaluate(
   result
 }
 
-unsafe extern "C" fn codegen_thrower(
-  ctx: *mut JSContext,
-  _this: JSValue,
-  _argc: c_int,
-  _argv: *mut JSValue,
-) -> JSValue {
-  const MSG: &str = "Code generation from strings disallowed for this context";
-  unsafe {
-    // Build `new EvalError(MSG)` and throw it; fall back to a TypeError with
-    // the same message if the EvalError constructor is somehow unavailable.
-    let global = JS_GetGlobalObject(ctx);
-    let ctor = super::core::builtin(ctx, c"EvalError") /* skiff patch */;
-    JS_FreeValue(ctx, global);
-    if ctor.tag == JS_TAG_EXCEPTION || !JS_IsConstructor(ctx, ctor) {
-      JS_FreeValue(ctx, ctor);
-      // MSG is a fixed literal with no `%`, so using it directly as the
-      // printf-style format string is safe.
-      return JS_ThrowTypeError(
-        ctx,
-        c"Code generation from strings disallowed for this context".as_ptr(),
-      );
-    }
-    let msg = JS_NewStringLen(ctx, MSG.as_ptr() as *const c_char, MSG.len());
-    let mut args = [msg];
-    let err = JS_CallConstructor(ctx, ctor, 1, args.as_mut_ptr());
-    JS_FreeValue(ctx, ctor);
-    JS_FreeValue(ctx, msg);
-    if err.tag == JS_TAG_EXCEPTION {
-      return err; // exception already pending
-    }
-    JS_Throw(ctx, err)
-  }
+// skiff patch: `codegen_thrower`, the emulation's replacement for `eval` and `Function`, is
+// gone with it (see below).
+
+// skiff patch: the flag lives in the engine, which checks it wherever script compiles a string
+// (QuickJS's JS_EvalObject), so that no other path to eval or the Function constructors stays
+// open (`Object.getPrototypeOf(async function () {}).constructor`, a saved `eval`). The
+// global-swapping emulation above is no longer used: CODEGEN_DISABLED stays empty.
+unsafe extern "C" {
+  fn JS_SetCodeGenerationFromStringsAllowed(ctx: *mut JSContext, allowed: bool);
+  fn JS_IsCodeGenerationFromStringsAllowed(ctx: *mut JSContext) -> bool;
 }
 
 #[unsafe(no_mangle)]
@@ -271,37 +249,8 @@ pub extern "C" fn v8__Context__AllowCodeGenerationFromStrings(
   if ctx.is_null() {
     return;
   }
-  unsafe {
-    if allow {
-      // Restore the original eval/Function bindings, if we swapped them.
-      if let Some((eval, func)) =
-        CODEGEN_DISABLED.with(|m| m.borrow_mut().remove(&ctx))
-      {
-        let global = JS_GetGlobalObject(ctx);
-        JS_SetPropertyStr(ctx, global, c"eval".as_ptr(), eval);
-        JS_SetPropertyStr(ctx, global, c"Function".as_ptr(), func);
-        JS_FreeValue(ctx, global);
-      }
-    } else {
-      // Already disabled? Nothing to do (don't clobber the saved originals).
-      if CODEGEN_DISABLED.with(|m| m.borrow().contains_key(&ctx)) {
-        return;
-      }
-      let global = JS_GetGlobalObject(ctx);
-      // Save the current bindings (owning a ref each) so we can restore them.
-      let saved_eval = JS_GetPropertyStr(ctx, global, c"eval".as_ptr());
-      let saved_func = JS_GetPropertyStr(ctx, global, c"Function".as_ptr());
-      let thrower_eval =
-        JS_NewCFunction(ctx, codegen_thrower, c"eval".as_ptr(), 1);
-      let thrower_func =
-        JS_NewCFunction(ctx, codegen_thrower, c"Function".as_ptr(), 1);
-      JS_SetPropertyStr(ctx, global, c"eval".as_ptr(), thrower_eval);
-      JS_SetPropertyStr(ctx, global, c"Function".as_ptr(), thrower_func);
-      JS_FreeValue(ctx, global);
-      CODEGEN_DISABLED
-        .with(|m| m.borrow_mut().insert(ctx, (saved_eval, saved_func)));
-    }
-  }
+  // SAFETY: a live context of this isolate.
+  unsafe { JS_SetCodeGenerationFromStringsAllowed(ctx, allow) };
 }
 
 #[unsafe(no_mangle)]
@@ -312,7 +261,8 @@ pub extern "C" fn v8__Context_IsCodeGenerationFromStringsAllowed(
   if ctx.is_null() {
     return true;
   }
-  !CODEGEN_DISABLED.with(|m| m.borrow().contains_key(&ctx))
+  // SAFETY: a live context of this isolate.
+  unsafe { JS_IsCodeGenerationFromStringsAllowed(ctx) }
 }
 
 /// Release any saved `eval`/`Function` bindings for `ctx` before its

@@ -614,6 +614,8 @@ struct JSContext {
                              const char *input, size_t input_len,
                              const char *filename, int line, int flags, int scope_idx);
     void *user_opaque;
+    /* skiff patch: code generation from strings refused (see JS_EvalObject). */
+    bool codegen_disallowed;
 };
 
 typedef union JSFloat64Union {
@@ -40058,6 +40060,11 @@ static JSValue JS_EvalObject(JSContext *ctx, JSValueConst this_obj,
 
     if (!JS_IsString(val))
         return js_dup(val);
+    /* skiff patch: every compilation of a string by script (direct and indirect eval, the
+       Function, AsyncFunction and generator constructors) comes through here; the host's
+       JS_Eval does not. Refused with V8's error while the context disallows it. */
+    if (unlikely(ctx->codegen_disallowed))
+        return JS_ThrowEvalError(ctx, "Code generation from strings disallowed for this context");
     str = JS_ToCStringLen(ctx, &len, val);
     if (!str)
         return JS_EXCEPTION;
@@ -40086,6 +40093,17 @@ static JSValue JS_EvalObject(JSContext *ctx, JSValueConst this_obj,
     JS_FreeCString(ctx, str);
     return ret;
 
+}
+
+/* skiff patch: V8's Context::AllowCodeGenerationFromStrings (see JS_EvalObject). */
+void JS_SetCodeGenerationFromStringsAllowed(JSContext *ctx, bool allowed)
+{
+    ctx->codegen_disallowed = !allowed;
+}
+
+bool JS_IsCodeGenerationFromStringsAllowed(JSContext *ctx)
+{
+    return !ctx->codegen_disallowed;
 }
 
 JSValue JS_EvalThis(JSContext *ctx, JSValueConst this_obj,

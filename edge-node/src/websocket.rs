@@ -1,0 +1,213 @@
+//! WebSocket upgrades: a request that asks for one (RFC 6455 4.2.1) reaches its worker like any
+//! other; a worker that answers with `new Response(null, { status: 101, webSocket: client })`
+//! gets the connection. The node sends the handshake's 101, takes the connection from hyper
+//! and joins it, through tungstenite, to the client end's lanes ([`WebSocketPipe`]): client
+//! messages go to the worker, the worker's to the client, until either side closes, the
+//! connection drops or the node stops.
+//!
+//! A message above 1 MiB, either way, closes the socket with 1009 (Cloudflare's limit). The
+//! worker's side is held back when the client does not read (the lanes are bounded), and
+//! the client's when the worker does not. Open sockets are counted (`skiff_websockets_open`)
+//! and, with the connections, held to the node's connection limit.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::{SinkExt, StreamExt};
+use http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{HeaderValue, Method, StatusCode, request::Parts};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use skiff_runtime::{WebSocketPipe, WsMessage};
+use tokio::sync::watch;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::metrics::ConnectionMetrics;
+
+/// Cloudflare's limit on one WebSocket message, either way.
+pub const MAX_MESSAGE_BYTES: usize = skiff_runtime::MAX_WEBSOCKET_MESSAGE_BYTES;
+
+/// A request's ask for a WebSocket: its key and the connection hyper hands over after the 101.
+pub(crate) struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+/// Takes the upgrade out of `parts` if the request asks for a WebSocket: `GET` over HTTP/1.1
+/// with `Upgrade: websocket`, `Connection: upgrade`, `Sec-WebSocket-Version: 13` and a key.
+pub(crate) fn requested(parts: &mut Parts) -> Option<Upgrade> {
+    let headers = &parts.headers;
+    let has_token = |name, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let asks = parts.method == Method::GET
+        && has_token(UPGRADE, "websocket")
+        && has_token(CONNECTION, "upgrade")
+        && headers
+            .get(SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() == b"13");
+    let key = headers.get(SEC_WEBSOCKET_KEY)?.clone();
+    if !asks {
+        return None;
+    }
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>()?;
+    Some(Upgrade { key, on_upgrade })
+}
+
+/// The open sockets of a node: counted in the connection metrics, ended when the node stops.
+#[derive(Clone)]
+pub(crate) struct Sockets {
+    metrics: Arc<ConnectionMetrics>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Sockets {
+    pub(crate) fn new(metrics: Arc<ConnectionMetrics>, stop: watch::Receiver<bool>) -> Self {
+        Self { metrics, stop }
+    }
+
+    /// Sockets open now.
+    pub(crate) fn open(&self) -> u64 {
+        self.metrics.websockets_open.load(Ordering::Relaxed)
+    }
+}
+
+impl Upgrade {
+    /// The 101 that completes the handshake (the worker's own headers are added by the
+    /// caller), after which the connection is joined to `pipe` on a task of its own; `done`
+    /// goes when the socket ends (the invocation's usage record is then complete).
+    pub(crate) fn accept<T: Send + 'static>(
+        self,
+        pipe: WebSocketPipe,
+        sockets: &Sockets,
+        done: T,
+    ) -> http::response::Builder {
+        let accept = derive_accept_key(self.key.as_bytes());
+        let sockets = sockets.clone();
+        sockets
+            .metrics
+            .websockets_open
+            .fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            match self.on_upgrade.await {
+                Ok(upgraded) => join(TokioIo::new(upgraded), pipe, sockets.stop.clone()).await,
+                Err(err) => tracing::debug!(%err, "the WebSocket upgrade failed"),
+            }
+            sockets
+                .metrics
+                .websockets_open
+                .fetch_sub(1, Ordering::Relaxed);
+            drop(done);
+        });
+        http::Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(UPGRADE, "websocket")
+            .header(CONNECTION, "upgrade")
+            .header(SEC_WEBSOCKET_ACCEPT, accept)
+    }
+}
+
+/// Carries messages between the client's connection and the worker's lanes until the
+/// socket ends.
+async fn join<S>(io: S, pipe: WebSocketPipe, mut stop: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let (mut to_client, mut from_client) = socket.split();
+    let WebSocketPipe {
+        mut outgoing,
+        incoming,
+        held: _held,
+    } = pipe;
+    let mut worker_open = true;
+    let stopped = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            frame = from_client.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if incoming.send(WsMessage::Text(text.as_str().to_owned())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    if incoming.send(WsMessage::Binary(data)).await.is_err() {
+                        break;
+                    }
+                }
+                // tungstenite answers the Close itself; the worker hears of it.
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = match frame {
+                        Some(frame) => (Some(u16::from(frame.code)), frame.reason.as_str().to_owned()),
+                        None => (None, String::new()),
+                    };
+                    let _ = incoming.send(WsMessage::Close(code, reason)).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                    let _ = incoming
+                        .send(WsMessage::Close(Some(1009), "Message too big".into()))
+                        .await;
+                    let _ = to_client.send(close(1009, "Message too big")).await;
+                    break;
+                }
+                Some(Err(err)) => {
+                    tracing::debug!(%err, "WebSocket connection failed");
+                    break;
+                }
+                None => break,
+            },
+            message = outgoing.recv(), if worker_open => {
+                let sent = match message {
+                    Some(WsMessage::Text(text)) => to_client.send(Message::text(text)).await,
+                    Some(WsMessage::Binary(data)) => to_client.send(Message::binary(data)).await,
+                    Some(WsMessage::Close(code, reason)) => {
+                        worker_open = false;
+                        let frame = code.map(|code| CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        });
+                        to_client.send(Message::Close(frame)).await
+                    }
+                    // The worker's end is gone (its isolate stopped): the socket ends.
+                    None => {
+                        let _ = to_client.send(close(1011, "The worker went away")).await;
+                        break;
+                    }
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            () = &mut stopped => {
+                let _ = to_client.send(close(1001, "The server is going away")).await;
+                break;
+            }
+        }
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }))
+}

@@ -1,0 +1,162 @@
+// The stream classes Workers adds to the standard ones, with workerd's messages:
+// `IdentityTransformStream` (bytes in, the same bytes out), `FixedLengthStream` (the same,
+// holding its writer to an exact byte count, so that a response with it as body carries that
+// `content-length`), and `ReadableStreamBYOBReader.prototype.readAtLeast(min, view)`.
+// 04_globals.js defines the globals; 05_dispatch.js sends a FixedLengthStream's length.
+
+import { primordials } from "ext:core/mod.js";
+import { streams, webidl } from "ext:skiff_worker/00_modules.js";
+
+const {
+  ArrayBufferIsView,
+  ArrayBufferPrototypeGetByteLength,
+  ArrayBufferPrototypeSlice,
+  DataViewPrototypeGetBuffer,
+  DataViewPrototypeGetByteLength,
+  DataViewPrototypeGetByteOffset,
+  MathFloor,
+  NumberIsFinite,
+  ObjectDefineProperty,
+  ObjectGetOwnPropertyDescriptor,
+  ReflectApply,
+  SafeWeakMap,
+  Symbol,
+  TypeError,
+  TypedArrayPrototypeGetBuffer,
+  TypedArrayPrototypeGetByteLength,
+  TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeGetLength,
+  TypedArrayPrototypeGetSymbolToStringTag,
+  Uint8Array,
+  WeakMapPrototypeGet,
+  WeakMapPrototypeSet,
+} = primordials;
+
+const { TransformStream, ReadableStreamBYOBReader } = streams;
+const MAX_SAFE_LENGTH = 2 ** 53 - 1;
+
+const NOT_BYTES =
+  "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.";
+
+// A chunk's bytes, copied once; TypeError for anything else.
+function chunkBytes(chunk) {
+  if (ArrayBufferIsView(chunk)) {
+    if (TypedArrayPrototypeGetSymbolToStringTag(chunk) !== undefined) {
+      const offset = TypedArrayPrototypeGetByteOffset(chunk);
+      const end = offset + TypedArrayPrototypeGetByteLength(chunk);
+      return new Uint8Array(ArrayBufferPrototypeSlice(TypedArrayPrototypeGetBuffer(chunk), offset, end));
+    }
+    const offset = DataViewPrototypeGetByteOffset(chunk);
+    const end = offset + DataViewPrototypeGetByteLength(chunk);
+    return new Uint8Array(ArrayBufferPrototypeSlice(DataViewPrototypeGetBuffer(chunk), offset, end));
+  }
+  let length;
+  try {
+    length = ArrayBufferPrototypeGetByteLength(chunk);
+  } catch {
+    throw new TypeError(NOT_BYTES);
+  }
+  return new Uint8Array(ArrayBufferPrototypeSlice(chunk, 0, length));
+}
+
+function queuingStrategy(strategy) {
+  if (strategy === undefined || strategy === null) return undefined;
+  const highWaterMark = strategy.highWaterMark;
+  return highWaterMark === undefined ? undefined : { highWaterMark, size: chunkSize };
+}
+
+function chunkSize(chunk) {
+  return chunk.byteLength;
+}
+
+// FixedLengthStream's readable side -> its expected length.
+const fixedLengths = new SafeWeakMap();
+const readableOf = ObjectGetOwnPropertyDescriptor(TransformStream.prototype, "readable").get;
+// Lets FixedLengthStream give IdentityTransformStream its own transformer.
+const subclassKey = Symbol("fixedLength");
+
+export class IdentityTransformStream extends TransformStream {
+  constructor(strategy = undefined, key = undefined, transformer = undefined) {
+    super(
+      key === subclassKey ? transformer : {
+        transform(chunk, controller) {
+          const bytes = chunkBytes(chunk);
+          if (bytes.length > 0) controller.enqueue(bytes);
+        },
+      },
+      queuingStrategy(strategy),
+    );
+  }
+}
+
+export class FixedLengthStream extends IdentityTransformStream {
+  constructor(expectedLength, strategy = undefined) {
+    const prefix = "Failed to construct 'FixedLengthStream'";
+    webidl.requiredArguments(arguments.length, 1, prefix);
+    const length = typeof expectedLength === "bigint" ? Number(expectedLength) : +expectedLength;
+    if (!NumberIsFinite(length) || length < 0 || MathFloor(length) !== length || length > MAX_SAFE_LENGTH) {
+      throw new TypeError("FixedLengthStream requires an integer expected length less than 2^53.");
+    }
+    let written = 0;
+    // The identity transform, with the count of bytes checked on every write and at close.
+    super(strategy, subclassKey, {
+      transform(chunk, controller) {
+        const bytes = chunkBytes(chunk);
+        written += bytes.length;
+        if (written > length) {
+          throw new TypeError("Attempt to write too many bytes through a FixedLengthStream.");
+        }
+        if (bytes.length > 0) controller.enqueue(bytes);
+      },
+      flush() {
+        if (written < length) {
+          throw new TypeError("FixedLengthStream did not see all expected bytes before close().");
+        }
+      },
+    });
+    WeakMapPrototypeSet(fixedLengths, ReflectApply(readableOf, this, []), length);
+  }
+}
+
+// The length a body stream promises (the readable side of a FixedLengthStream), or null.
+export function fixedLength(stream) {
+  return WeakMapPrototypeGet(fixedLengths, stream) ?? null;
+}
+
+// ReadableStreamBYOBReader.prototype.readAtLeast(minElements, view): a read that resolves
+// once at least `minElements` elements of `view` are filled (or the stream ends), with
+// workerd's messages for a minimum the view cannot hold.
+const read = ReadableStreamBYOBReader.prototype.read;
+function readAtLeast(minElements, view) {
+  const prefix = "Failed to execute 'readAtLeast' on 'ReadableStreamBYOBReader'";
+  try {
+    webidl.requiredArguments(arguments.length, 2, prefix);
+    minElements = webidl.converters.long(minElements, prefix, "Argument 1");
+    if (!ArrayBufferIsView(view)) {
+      throw new TypeError(`${prefix}: parameter 2 is not of type 'ArrayBufferView'.`);
+    }
+    const isDataView = TypedArrayPrototypeGetSymbolToStringTag(view) === undefined;
+    const byteLength = isDataView ? DataViewPrototypeGetByteLength(view) : TypedArrayPrototypeGetByteLength(view);
+    const elements = isDataView ? byteLength : TypedArrayPrototypeGetLength(view);
+    if (byteLength === 0) {
+      throw new TypeError('You must call read() on a "byob" reader with a positive-sized TypedArray object.');
+    }
+    if (minElements <= 0) {
+      throw new TypeError(`Requested invalid minimum number of bytes to read (${minElements}).`);
+    }
+    if (minElements > elements) {
+      const bytes = minElements > byteLength ? minElements : minElements * (byteLength / elements);
+      throw new TypeError(`Minimum bytes to read (${bytes}) exceeds size of buffer (${byteLength}).`);
+    }
+  } catch (error) {
+    return primordials.PromiseReject(error);
+  }
+  return ReflectApply(read, this, [view, { min: minElements }]);
+}
+ObjectDefineProperty(ReadableStreamBYOBReader.prototype, "readAtLeast", {
+  __proto__: null,
+  value: readAtLeast,
+  writable: true,
+  enumerable: true,
+  configurable: true,
+});

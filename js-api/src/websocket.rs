@@ -1,0 +1,364 @@
+//! WebSockets: the two ends of a `WebSocketPair` and the pipe that carries a pair's client end
+//! out of the isolate when a worker answers with `new Response(null, { status: 101,
+//! webSocket })`.
+//!
+//! A pair is two [`SocketEnd`] resources joined by two [`Lane`]s, one per direction. The
+//! worker accepts one end (`server.accept()`) and sends and receives on it through the ops
+//! below; the other end either goes out in a 101 response, where its lanes become the node's
+//! [`WebSocketPipe`] to the real client, or is accepted in the isolate as well. Nothing here
+//! speaks the WebSocket protocol: the node does, with tungstenite.
+//!
+//! A lane holds what its sender has sent and its receiver has not taken yet, counted in bytes:
+//! the isolate's `send()` cannot wait, so a lane that holds more than [`MAX_BUFFERED`] refuses
+//! a send; the node waits instead ([`Lane::send`]), so a worker that stops reading slows its
+//! client down rather than filling memory. Each message the worker takes from a lane counts as
+//! a request for the CPU watchdog (see `runtime/src/limits.rs`): a socket's events are billed
+//! like requests, and a long conversation is not killed for the CPU of all its messages.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use deno_core::{AsyncRefCell, JsBuffer, OpState, RcRef, Resource, ResourceId, ToJsBuffer, op2};
+use deno_error::JsErrorBox;
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// The largest message, either way (Cloudflare's limit for a WebSocket message).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// The most a lane holds before a send is refused (the isolate) or waits (the node).
+pub const MAX_BUFFERED: usize = 16 * MAX_MESSAGE_BYTES;
+
+/// One WebSocket message, or the close that ends a direction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsMessage {
+    Text(String),
+    Binary(Bytes),
+    /// A Close frame: its code and reason (no code: 1005, none given).
+    Close(Option<u16>, String),
+}
+
+impl WsMessage {
+    fn weight(&self) -> usize {
+        match self {
+            WsMessage::Text(text) => text.len(),
+            WsMessage::Binary(bytes) => bytes.len(),
+            WsMessage::Close(_, reason) => reason.len(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    buffered: AtomicUsize,
+    drained: Notify,
+}
+
+/// The sending side of one direction of a socket.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    tx: mpsc::UnboundedSender<WsMessage>,
+    state: Arc<LaneState>,
+}
+
+/// The receiving side of one direction of a socket.
+#[derive(Debug)]
+pub struct LaneReceiver {
+    rx: mpsc::UnboundedReceiver<WsMessage>,
+    state: Arc<LaneState>,
+}
+
+/// One direction of a socket.
+pub fn lane() -> (Lane, LaneReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let state = Arc::new(LaneState::default());
+    (
+        Lane {
+            tx,
+            state: state.clone(),
+        },
+        LaneReceiver { rx, state },
+    )
+}
+
+/// Why a message was not sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The receiving side is gone.
+    Closed,
+    /// The lane holds [`MAX_BUFFERED`] bytes already.
+    Full,
+}
+
+impl Lane {
+    /// Sends `message` now, unless the lane is full or its receiver gone.
+    pub fn try_send(&self, message: WsMessage) -> Result<(), SendError> {
+        let weight = message.weight();
+        if self.state.buffered.load(Ordering::Acquire) + weight > MAX_BUFFERED
+            && !matches!(message, WsMessage::Close(..))
+        {
+            return Err(SendError::Full);
+        }
+        self.state.buffered.fetch_add(weight, Ordering::AcqRel);
+        self.tx.send(message).map_err(|_| {
+            self.state.buffered.fetch_sub(weight, Ordering::AcqRel);
+            SendError::Closed
+        })
+    }
+
+    /// Sends `message` once the lane has room for it; fails only when the receiver is gone.
+    pub async fn send(&self, message: WsMessage) -> Result<(), SendError> {
+        loop {
+            let drained = self.state.drained.notified();
+            match self.try_send(message.clone()) {
+                Err(SendError::Full) => {
+                    tokio::select! {
+                        () = drained => {}
+                        () = self.tx.closed() => return Err(SendError::Closed),
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Resolves once the receiving side is gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+impl LaneReceiver {
+    /// The next message, or `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<WsMessage> {
+        let message = self.rx.recv().await?;
+        self.state
+            .buffered
+            .fetch_sub(message.weight(), Ordering::AcqRel);
+        self.state.drained.notify_waiters();
+        Some(message)
+    }
+}
+
+/// The client end of a pair, as it leaves the isolate in a 101 response: what the worker
+/// sends (`outgoing`) and where the client's messages go (`incoming`). The node drops all
+/// three when the connection ends; the worker then sees its socket close, and its invocation
+/// ends when `held` goes.
+#[derive(Debug)]
+pub struct WebSocketPipe {
+    pub outgoing: LaneReceiver,
+    pub incoming: Lane,
+    pub held: HeldSocket,
+}
+
+/// Held by the node for as long as it serves a socket.
+#[derive(Debug)]
+pub struct HeldSocket(#[expect(dead_code, reason = "only its drop matters")] oneshot::Sender<()>);
+
+/// One end of a pair, in the isolate's resource table.
+pub(crate) struct SocketEnd {
+    /// To the other end; `None` once this end sent its Close.
+    tx: RefCell<Option<Lane>>,
+    rx: AsyncRefCell<Option<LaneReceiver>>,
+}
+
+impl Resource for SocketEnd {
+    fn name(&self) -> Cow<'_, str> {
+        "skiffWebSocket".into()
+    }
+}
+
+impl SocketEnd {
+    fn new(tx: Lane, rx: LaneReceiver) -> Self {
+        Self {
+            tx: RefCell::new(Some(tx)),
+            rx: AsyncRefCell::new(Some(rx)),
+        }
+    }
+
+    /// This end's lanes, for a 101 response, and what resolves once the node lets go of
+    /// them; `None` if it has been read from or closed.
+    pub(crate) fn into_pipe(self: Rc<Self>) -> Option<(WebSocketPipe, oneshot::Receiver<()>)> {
+        let incoming = self.tx.borrow_mut().take()?;
+        let outgoing = RcRef::map(&self, |end| &end.rx).try_borrow_mut()?.take()?;
+        let (held, released) = oneshot::channel();
+        let pipe = WebSocketPipe {
+            outgoing,
+            incoming,
+            held: HeldSocket(held),
+        };
+        Some((pipe, released))
+    }
+}
+
+/// A new pair: the resource ids of its two ends.
+#[op2]
+#[serde]
+pub fn op_skiff_ws_pair(state: &mut OpState) -> (ResourceId, ResourceId) {
+    let (to_b, from_a) = lane();
+    let (to_a, from_b) = lane();
+    let a = state.resource_table.add(SocketEnd::new(to_b, from_b));
+    let b = state.resource_table.add(SocketEnd::new(to_a, from_a));
+    (a, b)
+}
+
+fn send(state: &OpState, rid: ResourceId, message: WsMessage) -> Result<bool, JsErrorBox> {
+    let end = state
+        .resource_table
+        .get::<SocketEnd>(rid)
+        .map_err(JsErrorBox::from_err)?;
+    let tx = end.tx.borrow();
+    let Some(tx) = tx.as_ref() else {
+        return Ok(false);
+    };
+    match tx.try_send(message) {
+        Ok(()) => Ok(true),
+        // The other side is gone: as the standard has it, the message is dropped quietly.
+        Err(SendError::Closed) => Ok(false),
+        Err(SendError::Full) => Err(JsErrorBox::generic(
+            "WebSocket send buffer is full: the other side is not reading (16 MiB queued)",
+        )),
+    }
+}
+
+/// Sends a text message from end `rid`. False if the other side is gone.
+#[op2(fast)]
+pub fn op_skiff_ws_send_text(
+    state: &mut OpState,
+    #[smi] rid: ResourceId,
+    #[string] text: String,
+) -> Result<bool, JsErrorBox> {
+    send(state, rid, WsMessage::Text(text))
+}
+
+/// Sends a binary message from end `rid`. False if the other side is gone.
+#[op2]
+pub fn op_skiff_ws_send_binary(
+    state: &mut OpState,
+    #[smi] rid: ResourceId,
+    #[buffer] data: JsBuffer,
+) -> Result<bool, JsErrorBox> {
+    send(state, rid, WsMessage::Binary(Bytes::copy_from_slice(&data)))
+}
+
+/// Sends a Close from end `rid` (code 0: none) and ends its sending side.
+#[op2(fast)]
+pub fn op_skiff_ws_close(
+    state: &mut OpState,
+    #[smi] rid: ResourceId,
+    #[smi] code: u32,
+    #[string] reason: String,
+) -> Result<(), JsErrorBox> {
+    let end = state
+        .resource_table
+        .get::<SocketEnd>(rid)
+        .map_err(JsErrorBox::from_err)?;
+    if let Some(tx) = end.tx.borrow_mut().take() {
+        let code = u16::try_from(code).ok().filter(|&code| code != 0);
+        let _ = tx.try_send(WsMessage::Close(code, reason));
+    }
+    Ok(())
+}
+
+/// What end `rid` received, as the JavaScript side gets it.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SocketEvent {
+    Text {
+        data: String,
+    },
+    Binary {
+        data: ToJsBuffer,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
+    /// The other side went away without a Close.
+    Gone,
+}
+
+/// The next thing end `rid` receives. Each message counts as a request for the isolate's CPU
+/// allowance (see the module doc).
+#[op2]
+#[serde]
+pub async fn op_skiff_ws_next(
+    state: Rc<RefCell<OpState>>,
+    #[smi] rid: ResourceId,
+) -> Result<SocketEvent, JsErrorBox> {
+    let end = state
+        .borrow()
+        .resource_table
+        .get::<SocketEnd>(rid)
+        .map_err(JsErrorBox::from_err)?;
+    let mut rx = RcRef::map(&end, |end| &end.rx).borrow_mut().await;
+    let Some(receiver) = rx.as_mut() else {
+        return Ok(SocketEvent::Gone);
+    };
+    let message = receiver.recv().await;
+    if message.is_some() {
+        crate::ops::count_socket_message(&state.borrow());
+    }
+    Ok(match message {
+        Some(WsMessage::Text(data)) => SocketEvent::Text { data },
+        Some(WsMessage::Binary(data)) => SocketEvent::Binary {
+            data: data.to_vec().into(),
+        },
+        Some(WsMessage::Close(code, reason)) => {
+            *rx = None;
+            SocketEvent::Close {
+                code: code.unwrap_or(1005),
+                reason,
+            }
+        }
+        None => {
+            *rx = None;
+            SocketEvent::Gone
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_lane_refuses_the_isolate_and_holds_the_node_back() {
+        let (tx, mut rx) = lane();
+        let big = WsMessage::Binary(Bytes::from(vec![0; MAX_MESSAGE_BYTES]));
+        for _ in 0..16 {
+            tx.try_send(big.clone()).expect("room");
+        }
+        assert_eq!(tx.try_send(big.clone()), Err(SendError::Full));
+        // A Close always fits: it must be able to end a socket whose lane is full.
+        tx.try_send(WsMessage::Close(Some(1000), String::new()))
+            .expect("close");
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            let big = big.clone();
+            async move { tx.send(big).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the node waits for room");
+        assert_eq!(rx.recv().await, Some(big));
+        waiting
+            .await
+            .expect("joined")
+            .expect("sent once there was room");
+    }
+
+    #[tokio::test]
+    async fn a_lane_without_receiver_says_so() {
+        let (tx, rx) = lane();
+        drop(rx);
+        assert_eq!(
+            tx.try_send(WsMessage::Text("x".into())),
+            Err(SendError::Closed)
+        );
+        tx.closed().await;
+    }
+}
