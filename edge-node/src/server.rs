@@ -56,6 +56,8 @@ pub struct MeteredStream {
     guard: MeterGuard,
     bytes: u64,
     ended: bool,
+    /// The length the worker promised (a `FixedLengthStream`), sent as `content-length`.
+    length: Option<u64>,
 }
 
 impl Drop for MeteredStream {
@@ -108,6 +110,10 @@ impl Body for NodeBody {
         match self {
             NodeBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             NodeBody::Full(None) => SizeHint::with_exact(0),
+            NodeBody::Metered(MeteredStream {
+                length: Some(length),
+                ..
+            }) => SizeHint::with_exact(*length),
             NodeBody::Stream(_) | NodeBody::Metered(_) => SizeHint::default(),
         }
     }
@@ -308,9 +314,11 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     let canceled = CancelOnDrop(Some(metered.meter().clone()));
     let (mut parts, incoming) = req.into_parts();
     let upgrade = crate::websocket::requested(&mut parts);
+    // Open sockets and connections (this request's among them) together stay within the
+    // node's connection limit: a socket outlives its connection's slot.
     if upgrade.is_some()
         && shared.sockets.open() + shared.metrics.connections.open.load(Ordering::Relaxed)
-            >= limits.connections.max_connections as u64
+            > limits.connections.max_connections as u64
     {
         metered.discard();
         return plain(StatusCode::SERVICE_UNAVAILABLE, "Too many open WebSockets");
@@ -553,6 +561,7 @@ fn into_response(
                     guard,
                     bytes: 0,
                     ended: false,
+                    length: head.length,
                 }),
                 None,
             ),

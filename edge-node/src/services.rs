@@ -47,6 +47,7 @@ fn plain(status: u16, message: &str) -> ResponseHead {
             ByteString::from("text/plain;charset=UTF-8"),
         )],
         body: ResponseBody::Full(Bytes::from(format!("{message}\n"))),
+        length: None,
     }
 }
 

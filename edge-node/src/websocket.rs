@@ -35,6 +35,9 @@ use crate::metrics::ConnectionMetrics;
 /// Cloudflare's limit on one WebSocket message, either way.
 pub const MAX_MESSAGE_BYTES: usize = skiff_runtime::MAX_WEBSOCKET_MESSAGE_BYTES;
 
+/// What tungstenite reserves to read a socket's frames into, at first.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// A request's ask for a WebSocket: its key and the connection hyper hands over after the 101.
 pub(crate) struct Upgrade {
     key: HeaderValue,
@@ -125,7 +128,10 @@ async fn join<S>(io: S, pipe: WebSocketPipe, mut stop: watch::Receiver<bool>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    // tungstenite reserves its read buffer up front (128 KiB by default): start small, since
+    // most sockets carry small messages, and let it grow for the large ones.
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;

@@ -411,3 +411,47 @@ async fn the_chat_example_sends_each_message_to_every_member() {
         serde_json::json!({ "left": "bob", "members": 1 })
     );
 }
+
+#[tokio::test]
+async fn open_sockets_count_toward_the_connection_limit() {
+    let node = start_with(script_dir(&[("echo", ECHO)]), |config| {
+        config.limits.connections.max_connections = 3;
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let (mut socket, _) = connect(&node, "echo").await;
+        echo_round_trips(&mut socket).await;
+        open.push(socket);
+    }
+    // A fourth upgrade is refused while three sockets are open, and its connection with it.
+    let stream = TcpStream::connect(node.node.http_addr())
+        .await
+        .expect("connect");
+    let url = format!("ws://echo.localhost:{}/", node.node.http_addr().port());
+    match client_async(url.clone(), stream).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("expected a 503, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // Once one closes, the next one opens.
+    let mut first = open.remove(0);
+    first.close(None).await.expect("close");
+    finish(&mut first).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stream = TcpStream::connect(node.node.http_addr())
+            .await
+            .expect("connect");
+        if let Ok((mut socket, _)) = client_async(url.clone(), stream).await {
+            echo_round_trips(&mut socket).await;
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no room after a close"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

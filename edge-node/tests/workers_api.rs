@@ -439,3 +439,157 @@ async fn a_node_told_to_lets_tenants_compile_strings() {
     assert_eq!(out["newFunction"], serde_json::json!({ "value": 1 }));
     assert!(out["stringTimeout"]["value"].is_number(), "{out}");
 }
+
+#[tokio::test]
+async fn identity_and_fixed_length_streams_and_read_at_least() {
+    let out = run(r#"
+        const attempt = async (f) => {
+            try { await f(); return "ok"; } catch (e) { return `${e.name}: ${e.message}`; }
+        };
+        const identity = new IdentityTransformStream();
+        const writer = identity.writable.getWriter();
+        writer.write(new Uint8Array([1, 2, 3]));
+        writer.write(new Uint16Array([0x0504]).buffer);
+        writer.close();
+        const passed = new Uint8Array(await new Response(identity.readable).arrayBuffer());
+        const wrongType = new IdentityTransformStream();
+        wrongType.readable.pipeTo(new WritableStream()).catch(() => {});
+        const stringWrite = await attempt(() => wrongType.writable.getWriter().write("text"));
+
+        const tooMany = new FixedLengthStream(2);
+        const tooManyWriter = tooMany.writable.getWriter();
+        tooMany.readable.pipeTo(new WritableStream()).catch(() => {});
+        const overflow = await attempt(() => tooManyWriter.write(new Uint8Array(3)));
+        const tooFew = new FixedLengthStream(5);
+        const tooFewWriter = tooFew.writable.getWriter();
+        tooFew.readable.pipeTo(new WritableStream()).catch(() => {});
+        await tooFewWriter.write(new Uint8Array(2));
+        const early = await attempt(() => tooFewWriter.close());
+
+        // 12 bytes, 3 at a time; then the end (a pending BYOB read is answered with 0 bytes).
+        let pulls = 0;
+        const bytes = new ReadableStream({
+            type: "bytes",
+            pull(controller) {
+                if (++pulls <= 4) return controller.enqueue(new Uint8Array([7, 7, 7]));
+                controller.close();
+                controller.byobRequest?.respond(0);
+            },
+        });
+        const reader = bytes.getReader({ mode: "byob" });
+        const atLeast = await reader.readAtLeast(8, new Uint8Array(16));
+        const rest = await reader.readAtLeast(4, new Uint8Array(16));
+        const done = await reader.readAtLeast(1, new Uint8Array(4));
+        const fresh = () => new ReadableStream({ type: "bytes" }).getReader({ mode: "byob" });
+        return {
+            passed: [...passed],
+            identityIsTransform: identity instanceof TransformStream,
+            fixedIsIdentity: tooMany instanceof IdentityTransformStream,
+            stringWrite,
+            overflow,
+            early,
+            negative: await attempt(() => new FixedLengthStream(-1)),
+            tooLong: await attempt(() => new FixedLengthStream(2 ** 53)),
+            missing: await attempt(() => new FixedLengthStream()),
+            bigint: await attempt(() => new FixedLengthStream(3n)),
+            atLeast: atLeast.value.length >= 8 && !atLeast.done,
+            rest: [rest.value.length, rest.done],
+            done: [done.value.length, done.done],
+            minZero: await attempt(() => fresh().readAtLeast(0, new Uint8Array(4))),
+            minTooBig: await attempt(() => fresh().readAtLeast(5, new Uint8Array(4))),
+            minTooBigWide: await attempt(() => fresh().readAtLeast(3, new Uint32Array(2))),
+            emptyView: await attempt(() => fresh().readAtLeast(1, new Uint8Array(0))),
+        };"#)
+    .await;
+    assert_eq!(out["passed"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(out["identityIsTransform"], true);
+    assert_eq!(out["fixedIsIdentity"], true);
+    assert_eq!(
+        out["stringWrite"],
+        "TypeError: This TransformStream is being used as a byte stream, but received an object \
+         of non-ArrayBuffer/ArrayBufferView type on its writable side."
+    );
+    assert_eq!(
+        out["overflow"],
+        "TypeError: Attempt to write too many bytes through a FixedLengthStream."
+    );
+    assert_eq!(
+        out["early"],
+        "TypeError: FixedLengthStream did not see all expected bytes before close()."
+    );
+    let bad_length =
+        "TypeError: FixedLengthStream requires an integer expected length less than 2^53.";
+    assert_eq!(out["negative"], bad_length);
+    assert_eq!(out["tooLong"], bad_length);
+    assert!(
+        out["missing"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("TypeError")),
+        "{out}"
+    );
+    assert_eq!(out["bigint"], "ok");
+    assert_eq!(out["atLeast"], true, "{out}");
+    // Three bytes were left when the stream ended: fewer than asked, and the end.
+    assert_eq!(out["rest"], serde_json::json!([3, true]), "{out}");
+    assert_eq!(out["done"], serde_json::json!([0, true]), "{out}");
+    assert_eq!(
+        out["minZero"],
+        "TypeError: Requested invalid minimum number of bytes to read (0)."
+    );
+    assert_eq!(
+        out["minTooBig"],
+        "TypeError: Minimum bytes to read (5) exceeds size of buffer (4)."
+    );
+    assert_eq!(
+        out["minTooBigWide"],
+        "TypeError: Minimum bytes to read (12) exceeds size of buffer (8)."
+    );
+    assert_eq!(
+        out["emptyView"],
+        "TypeError: You must call read() on a \"byob\" reader with a positive-sized TypedArray object."
+    );
+}
+
+#[tokio::test]
+async fn a_fixed_length_stream_body_carries_its_content_length() {
+    let node = start(&[(
+        "fixed",
+        r#"export default { fetch(request) {
+            const path = new URL(request.url).pathname;
+            const { readable, writable } = new FixedLengthStream(10000);
+            const writer = writable.getWriter();
+            (async () => {
+                for (let i = 0; i < 10; i++) {
+                    if (path === "/short" && i === 5) return writer.abort(new Error("cut"));
+                    await writer.write(new Uint8Array(1000).fill(65 + i));
+                }
+                await writer.close();
+            })();
+            return new Response(readable);
+        } };"#,
+    )])
+    .await;
+    let client = node.client(&["fixed"]);
+    let res = client
+        .get(node.url("fixed", "/"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()
+            .get("content-length")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("10000")
+    );
+    assert!(res.headers().get("transfer-encoding").is_none());
+    let body = res.bytes().await.expect("body");
+    assert_eq!(body.len(), 10000);
+    assert_eq!(body[9999], b'J');
+    // A stream that breaks off before its length cannot pass for a whole body.
+    let cut = match client.get(node.url("fixed", "/short")).send().await {
+        Ok(short) => short.bytes().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(cut, "the client sees the body cut");
+}

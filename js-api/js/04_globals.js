@@ -32,6 +32,7 @@ import { atob, structuredClone } from "ext:skiff_worker/02_fixes.js";
 import { URLPattern } from "ext:skiff_worker/03_urlpattern.js";
 import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
 import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
+import { FixedLengthStream, IdentityTransformStream } from "ext:skiff_worker/03_streams.js";
 
 const {
   ArrayPrototypePush,
@@ -165,8 +166,10 @@ const globals = {
   Event: event.Event,
   EventTarget: event.EventTarget,
   File: file.File,
+  FixedLengthStream,
   FormData: formData.FormData,
   Headers: headers.Headers,
+  IdentityTransformStream,
   MessageChannel: messagePort.MessageChannel,
   MessageEvent: event.MessageEvent,
   MessagePort: messagePort.MessagePort,

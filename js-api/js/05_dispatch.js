@@ -33,6 +33,7 @@ import {
 import { config, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
 import { defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
 import { responseSocket } from "ext:skiff_worker/03_websocket.js";
+import { fixedLength } from "ext:skiff_worker/03_streams.js";
 import { kvBinding } from "ext:skiff_worker/07_kv.js";
 import { serviceBinding } from "ext:skiff_worker/09_service.js";
 
@@ -303,8 +304,10 @@ function sendResponse(id, res) {
     op_skiff_respond(id, inner.status, headerList, bytes);
     return;
   }
+  // A FixedLengthStream's length goes out as the response's content-length.
+  const length = fixedLength(innerBody.stream) ?? -1;
   const rid = resourceForReadableStream(innerBody.stream, innerBody.length ?? undefined);
-  op_skiff_respond_stream(id, inner.status, headerList, rid);
+  op_skiff_respond_stream(id, inner.status, headerList, rid, length);
 }
 
 async function dispatchFetch(ev) {

@@ -19,6 +19,7 @@ import "ext:skiff_worker/02_fixes.js";
 import "ext:skiff_worker/03_keys.js";
 import "ext:skiff_worker/03_urlpattern.js";
 import { applyCompatibility } from "ext:skiff_worker/03_workers.js";
+import "ext:skiff_worker/03_streams.js";
 import "ext:skiff_worker/03_websocket.js";
 import "ext:skiff_worker/04_globals.js";
 import "ext:skiff_worker/08_cache.js";

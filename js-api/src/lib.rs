@@ -177,6 +177,7 @@ deno_core::extension!(
         "02_fixes.js",
         "03_keys.js",
         "03_urlpattern.js",
+        "03_streams.js",
         "03_workers.js",
         "03_websocket.js",
         "04_globals.js",

@@ -365,6 +365,7 @@ fn plain_response(status: u16, body: Bytes) -> ResponseHead {
             ByteString::from("text/plain;charset=UTF-8"),
         )],
         body: ResponseBody::Full(body),
+        length: None,
     }
 }
 
@@ -393,6 +394,7 @@ pub fn op_skiff_respond(
             status,
             headers,
             body: ResponseBody::Full(body),
+            length: None,
         })
         .is_ok();
     close_handler(state, id);
@@ -425,6 +427,7 @@ pub fn op_skiff_respond_stream(
     #[smi] status: u16,
     #[serde] headers: Vec<(ByteString, ByteString)>,
     #[smi] rid: ResourceId,
+    length: f64,
 ) -> Result<bool, ResourceError> {
     let resource = state.resource_table.take_any(rid)?;
     let Some(responder) = invocations(state).take_responder(id) else {
@@ -439,6 +442,7 @@ pub fn op_skiff_respond_stream(
             status,
             headers,
             body: ResponseBody::Stream(rx),
+            length: (length >= 0.0).then_some(length as u64),
         })
         .is_ok();
     pump(resource, tx, move || {
@@ -476,6 +480,7 @@ pub fn op_skiff_respond_websocket(
             status: 101,
             headers,
             body: ResponseBody::WebSocket(pipe),
+            length: None,
         })
         .is_ok();
     if !sent {

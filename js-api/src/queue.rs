@@ -53,6 +53,9 @@ pub struct ResponseHead {
     pub status: u16,
     pub headers: Vec<(ByteString, ByteString)>,
     pub body: ResponseBody,
+    /// The exact length of a streamed body, when the worker promised one (a
+    /// `FixedLengthStream`): the node sends it as `content-length`.
+    pub length: Option<u64>,
 }
 
 /// A response body: complete, a stream of chunks that ends when the sender is dropped, or
