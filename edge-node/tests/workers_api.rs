@@ -593,3 +593,80 @@ async fn a_fixed_length_stream_body_carries_its_content_length() {
     };
     assert!(cut, "the client sees the body cut");
 }
+
+#[tokio::test]
+async fn errors_survive_structured_clone_as_html_serializes_them() {
+    let out = run(r#"
+        const attempt = (f) => { try { return f(); } catch (e) { return `${e.name}: ${e.message}`; } };
+        class Mine extends RangeError {}
+        class Impostor extends Error { get name() { return "TypeError"; } }
+        const renamed = new Error("p");
+        renamed.name = "SyntaxError";
+        const unknown = new Error("q");
+        unknown.name = "NotAnError";
+        const accessor = new Error();
+        Object.defineProperty(accessor, "message", { get() { return "secret"; } });
+        const shape = (e) => attempt(() => {
+            const c = structuredClone(e);
+            return [
+                Object.getPrototypeOf(c) === globalThis[c.name].prototype ? c.name : "other",
+                Object.hasOwn(c, "message") ? c.message : null,
+                typeof c.stack,
+                c === e,
+            ];
+        });
+        const outer = structuredClone(new Error("outer", { cause: new TypeError("inner") }));
+        const nested = structuredClone({ list: [new ReferenceError("deep")] });
+        return {
+            plain: shape(new TypeError("boom")),
+            subclass: shape(new Mine("x")),
+            impostor: shape(new Impostor("n")),
+            renamed: shape(renamed),
+            unknown: shape(unknown),
+            noMessage: shape(new URIError()),
+            accessor: shape(accessor),
+            evalError: shape(new EvalError("e")),
+            cause: [outer.message, outer.cause instanceof TypeError, outer.cause.message],
+            nested: [nested.list[0] instanceof ReferenceError, nested.list[0].message],
+            domException: attempt(() => structuredClone(new DOMException("d", "AbortError")).name),
+        };"#)
+    .await;
+    assert_eq!(
+        out["plain"],
+        serde_json::json!(["TypeError", "boom", "string", false])
+    );
+    // The name decides the class, never the prototype: a subclass clones as its base...
+    assert_eq!(
+        out["subclass"],
+        serde_json::json!(["RangeError", "x", "string", false])
+    );
+    // ...and a name the value claims picks the built-in class of that name, nothing else.
+    assert_eq!(
+        out["impostor"],
+        serde_json::json!(["TypeError", "n", "string", false])
+    );
+    assert_eq!(
+        out["renamed"],
+        serde_json::json!(["SyntaxError", "p", "string", false])
+    );
+    assert_eq!(
+        out["unknown"],
+        serde_json::json!(["Error", "q", "string", false])
+    );
+    assert_eq!(
+        out["noMessage"],
+        serde_json::json!(["URIError", null, "string", false])
+    );
+    // A message behind an accessor is not a data property: it stays behind.
+    assert_eq!(
+        out["accessor"],
+        serde_json::json!(["Error", null, "string", false])
+    );
+    assert_eq!(
+        out["evalError"],
+        serde_json::json!(["EvalError", "e", "string", false])
+    );
+    assert_eq!(out["cause"], serde_json::json!(["outer", true, "inner"]));
+    assert_eq!(out["nested"], serde_json::json!([true, "deep"]));
+    assert_eq!(out["domException"], "AbortError");
+}

@@ -1,6 +1,6 @@
 // Where deno's scripts depart from the standards in ways WPT measures, corrected in place:
 // atob's alphabet, structuredClone's options and transfers, the interfaces that must not be
-// cloned, and the origin of blob: URLs. conformance/tests/global_fixes.rs checks each.
+// cloned, the cloning of Error objects, and the origin of blob: URLs. conformance/tests/global_fixes.rs checks each.
 
 import { core, primordials } from "ext:core/mod.js";
 import {
@@ -20,8 +20,10 @@ const {
   ArrayBufferPrototypeTransfer,
   ObjectDefineProperty,
   ObjectGetOwnPropertyDescriptor,
+  ObjectHasOwn,
   ReflectApply,
   RegExpPrototypeExec,
+  String,
 } = primordials;
 const { Response } = response;
 
@@ -92,6 +94,68 @@ export function structuredClone(value, options = undefined) {
   for (let i = 0; i < transfer.length; ++i) ArrayBufferPrototypeTransfer(transfer[i]);
   return clone;
 }
+
+// structuredClone() of Error objects, as HTML serializes them: the clone's constructor comes
+// from the value's `name` (Error, EvalError, RangeError, ReferenceError, SyntaxError,
+// TypeError, URIError; any other name, a subclass's own included, gives an Error), never from
+// its prototype, so a clone cannot be made an instance of a tenant's class. `message` comes
+// along if it is an own data property; `stack` and `cause` come along as the engines keep
+// them (a cause is cloned in turn). The engine layer's serializer has no Error class of its
+// own: Errors go through deno_core's host-object path (as DOMException does), whose brand
+// they inherit from Error.prototype.
+const CLONEABLE_ERRORS = {
+  __proto__: null,
+  Error: primordials.Error,
+  EvalError: primordials.EvalError,
+  RangeError: primordials.RangeError,
+  ReferenceError: primordials.ReferenceError,
+  SyntaxError: primordials.SyntaxError,
+  TypeError: primordials.TypeError,
+  URIError: primordials.URIError,
+};
+
+function serializeError() {
+  const name = this.name;
+  const messageDescriptor = ObjectGetOwnPropertyDescriptor(this, "message");
+  const causeDescriptor = ObjectGetOwnPropertyDescriptor(this, "cause");
+  const stackDescriptor = ObjectGetOwnPropertyDescriptor(this, "stack");
+  return {
+    type: "Error",
+    name: typeof name === "string" && CLONEABLE_ERRORS[name] !== undefined ? name : "Error",
+    message: messageDescriptor !== undefined && ObjectHasOwn(messageDescriptor, "value")
+      ? String(messageDescriptor.value)
+      : undefined,
+    stack: typeof stackDescriptor?.value === "string" ? stackDescriptor.value : undefined,
+    hasCause: causeDescriptor !== undefined && ObjectHasOwn(causeDescriptor, "value"),
+    cause: causeDescriptor?.value,
+  };
+}
+
+ObjectDefineProperty(primordials.Error.prototype, core.hostObjectBrand, {
+  __proto__: null,
+  value: serializeError,
+  writable: false,
+  enumerable: false,
+  configurable: false,
+});
+
+function defineHidden(object, key, value) {
+  ObjectDefineProperty(object, key, {
+    __proto__: null,
+    value,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
+core.registerCloneableResource("Error", (data) => {
+  const error = new CLONEABLE_ERRORS[data.name]();
+  if (data.message !== undefined) defineHidden(error, "message", data.message);
+  if (data.stack !== undefined) defineHidden(error, "stack", data.stack);
+  if (data.hasCause) defineHidden(error, "cause", data.cause);
+  return error;
+});
 
 // URL.prototype.origin: deno_web gives a blob: URL the origin of whatever URL its path parses
 // as; the spec gives it only that of an http(s) URL, and an opaque origin ("null") otherwise.
