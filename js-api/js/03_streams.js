@@ -6,14 +6,11 @@
 
 import { primordials } from "ext:core/mod.js";
 import { streams, webidl } from "ext:skiff_worker/00_modules.js";
+import { bufferSourceBytes } from "ext:skiff_worker/03_workers.js";
 
 const {
   ArrayBufferIsView,
-  ArrayBufferPrototypeGetByteLength,
-  ArrayBufferPrototypeSlice,
-  DataViewPrototypeGetBuffer,
   DataViewPrototypeGetByteLength,
-  DataViewPrototypeGetByteOffset,
   MathFloor,
   NumberIsFinite,
   ObjectDefineProperty,
@@ -22,12 +19,9 @@ const {
   SafeWeakMap,
   Symbol,
   TypeError,
-  TypedArrayPrototypeGetBuffer,
   TypedArrayPrototypeGetByteLength,
-  TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeGetLength,
   TypedArrayPrototypeGetSymbolToStringTag,
-  Uint8Array,
   WeakMapPrototypeGet,
   WeakMapPrototypeSet,
 } = primordials;
@@ -40,23 +34,9 @@ const NOT_BYTES =
 
 // A chunk's bytes, copied once; TypeError for anything else.
 function chunkBytes(chunk) {
-  if (ArrayBufferIsView(chunk)) {
-    if (TypedArrayPrototypeGetSymbolToStringTag(chunk) !== undefined) {
-      const offset = TypedArrayPrototypeGetByteOffset(chunk);
-      const end = offset + TypedArrayPrototypeGetByteLength(chunk);
-      return new Uint8Array(ArrayBufferPrototypeSlice(TypedArrayPrototypeGetBuffer(chunk), offset, end));
-    }
-    const offset = DataViewPrototypeGetByteOffset(chunk);
-    const end = offset + DataViewPrototypeGetByteLength(chunk);
-    return new Uint8Array(ArrayBufferPrototypeSlice(DataViewPrototypeGetBuffer(chunk), offset, end));
-  }
-  let length;
-  try {
-    length = ArrayBufferPrototypeGetByteLength(chunk);
-  } catch {
-    throw new TypeError(NOT_BYTES);
-  }
-  return new Uint8Array(ArrayBufferPrototypeSlice(chunk, 0, length));
+  const bytes = bufferSourceBytes(chunk);
+  if (bytes === null) throw new TypeError(NOT_BYTES);
+  return bytes;
 }
 
 function queuingStrategy(strategy) {

@@ -13,14 +13,10 @@ import {
   op_skiff_ws_send_text,
 } from "ext:core/ops";
 import { domException, event, response, webidl } from "ext:skiff_worker/00_modules.js";
+import { bufferSourceBytes } from "ext:skiff_worker/03_workers.js";
 
 const {
-  ArrayBufferIsView,
-  ArrayBufferPrototypeGetByteLength,
   ArrayBufferPrototypeSlice,
-  DataViewPrototypeGetBuffer,
-  DataViewPrototypeGetByteLength,
-  DataViewPrototypeGetByteOffset,
   ObjectDefineProperty,
   ObjectPrototypeIsPrototypeOf,
   ReflectConstruct,
@@ -32,8 +28,6 @@ const {
   TypedArrayPrototypeGetBuffer,
   TypedArrayPrototypeGetByteLength,
   TypedArrayPrototypeGetByteOffset,
-  TypedArrayPrototypeGetSymbolToStringTag,
-  Uint8Array,
   WeakMapPrototypeGet,
   WeakMapPrototypeSet,
   SafeWeakMap,
@@ -99,7 +93,8 @@ export class WebSocket extends EventTarget {
     if (this.#closedOutgoing) throw new TypeError("Can't call WebSocket send() after close().");
     if (this.#released) return;
     if (!this.#accepted) throw new TypeError(NOT_ACCEPTED);
-    const bytes = messageBytes(message);
+    // A binary message's bytes, copied once; null for a message sent as text.
+    const bytes = bufferSourceBytes(message);
     if (bytes === null) {
       const text = String(message);
       checkSize(text.length <= MAX_MESSAGE_BYTES / 3 ? text.length : core.encode(text).length);
@@ -210,33 +205,6 @@ delete WebSocket.release;
 function checkSize(length) {
   if (length > MAX_MESSAGE_BYTES) {
     throw new RangeError(`WebSocket message is ${length} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes.`);
-  }
-}
-
-// The bytes of a binary message (copied once), or null for a message sent as text.
-function messageBytes(message) {
-  if (ArrayBufferIsView(message)) {
-    if (TypedArrayPrototypeGetSymbolToStringTag(message) !== undefined) {
-      const offset = TypedArrayPrototypeGetByteOffset(message);
-      const end = offset + TypedArrayPrototypeGetByteLength(message);
-      return new Uint8Array(ArrayBufferPrototypeSlice(TypedArrayPrototypeGetBuffer(message), offset, end));
-    }
-    const offset = DataViewPrototypeGetByteOffset(message);
-    const end = offset + DataViewPrototypeGetByteLength(message);
-    return new Uint8Array(ArrayBufferPrototypeSlice(DataViewPrototypeGetBuffer(message), offset, end));
-  }
-  if (isAnArrayBuffer(message)) {
-    return new Uint8Array(ArrayBufferPrototypeSlice(message, 0, ArrayBufferPrototypeGetByteLength(message)));
-  }
-  return null;
-}
-
-function isAnArrayBuffer(value) {
-  try {
-    ArrayBufferPrototypeGetByteLength(value);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -156,9 +156,10 @@ const waitOptions = webidl.createDictionaryConverter("WaitOptions", [
   },
 ]);
 
-// The bytes a BufferSource views, copied once: what a getter or a resize does to the caller's
-// buffer afterwards cannot change them.
-function copyBufferSource(value, prefix, context) {
+// The bytes a BufferSource views, copied once (what a getter or a resize does to the caller's
+// buffer afterwards cannot change them), or null for a value that is no BufferSource. Shared
+// with 03_streams.js and 03_websocket.js.
+export function bufferSourceBytes(value) {
   if (ArrayBufferIsView(value)) {
     if (TypedArrayPrototypeGetSymbolToStringTag(value) !== undefined) {
       const offset = TypedArrayPrototypeGetByteOffset(value);
@@ -169,8 +170,22 @@ function copyBufferSource(value, prefix, context) {
     const end = offset + DataViewPrototypeGetByteLength(value);
     return new Uint8Array(ArrayBufferPrototypeSlice(DataViewPrototypeGetBuffer(value), offset, end));
   }
+  let length;
+  try {
+    // Throws for anything but an ArrayBuffer (a SharedArrayBuffer included).
+    length = ArrayBufferPrototypeGetByteLength(value);
+  } catch {
+    return null;
+  }
+  return new Uint8Array(ArrayBufferPrototypeSlice(value, 0, length));
+}
+
+// bufferSourceBytes for an argument: a TypeError, worded by webidl, for anything else.
+function copyBufferSource(value, prefix, context) {
+  const bytes = bufferSourceBytes(value);
+  if (bytes !== null) return bytes;
   webidl.converters.ArrayBuffer(value, prefix, context);
-  return new Uint8Array(ArrayBufferPrototypeSlice(value, 0, ArrayBufferPrototypeGetByteLength(value)));
+  throw new TypeError(`${prefix}: ${context} is not an ArrayBuffer or ArrayBufferView.`);
 }
 
 // crypto.subtle.timingSafeEqual(a, b): whether two buffers of the same length hold the same
