@@ -455,3 +455,32 @@ async fn open_sockets_count_toward_the_connection_limit() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn messages_parked_in_a_pair_count_toward_the_memory_limit() {
+    let node = start_with(
+        script_dir(&[(
+            "hoard",
+            r#"const kept = [];
+            export default { fetch() {
+                // Pairs whose messages nobody reads: 16 MiB queued in each.
+                for (let i = 0; i < 64; i++) {
+                    const [a, b] = Object.values(new WebSocketPair());
+                    a.accept();
+                    b.accept();
+                    kept.push(a, b);
+                    for (let j = 0; j < 16; j++) a.send(new Uint8Array(1024 * 1024 - 16));
+                }
+                return new Response("held 1 GiB outside the heap");
+            } };"#,
+        )]),
+        |config| {
+            config.isolate_limits.memory = 64 * 1024 * 1024;
+            config.isolate_limits.cpu = std::time::Duration::from_secs(5);
+        },
+    )
+    .await;
+    let (status, body) = node.get("hoard", "/").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("memory"), "{body}");
+}

@@ -51,6 +51,7 @@ export class WebSocket extends EventTarget {
   #closedOutgoing = false;
   #closedIncoming = false;
   #allowHalfOpen = false;
+  #freed = false;
 
   constructor(url, protocols = undefined, rid = undefined) {
     if (url !== pairKey) {
@@ -133,6 +134,15 @@ export class WebSocket extends EventTarget {
     if (!this.#accepted) throw new TypeError(NOT_ACCEPTED);
     this.#closedOutgoing = true;
     op_skiff_ws_close(this.#rid, code ?? 0, reason ?? "");
+    this.#free();
+  }
+
+  // Closed both ways: the end's resource (and what it is charged) goes.
+  #free() {
+    if (this.#closedIncoming && this.#closedOutgoing && !this.#freed) {
+      this.#freed = true;
+      core.tryClose(this.#rid);
+    }
   }
 
   // What a 101 response takes: this end's resource, once. Throws workerd's errors for an end
@@ -173,11 +183,13 @@ export class WebSocket extends EventTarget {
             this.#closedOutgoing = true;
             op_skiff_ws_close(this.#rid, ev.code === 1005 ? 0 : ev.code, ev.reason);
           }
+          this.#free();
           this.dispatchEvent(new CloseEvent("close", { code: ev.code, reason: ev.reason, wasClean: true }));
           return;
         default:
           this.#closedIncoming = true;
           this.#closedOutgoing = true;
+          this.#free();
           this.dispatchEvent(
             new CloseEvent("close", {
               code: 1006,

@@ -27,6 +27,8 @@ use deno_error::JsErrorBox;
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::memory::ExternalMemory;
+
 /// The largest message, either way (Cloudflare's limit for a WebSocket message).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
@@ -52,10 +54,50 @@ impl WsMessage {
     }
 }
 
-#[derive(Debug, Default)]
 struct LaneState {
     buffered: AtomicUsize,
     drained: Notify,
+    /// The isolate whose memory what this lane holds is charged to: set for the lanes of a
+    /// pair while both ends are in the isolate, so that a worker cannot park messages outside
+    /// its memory limit. Taken off when an end leaves for the node ([`LaneState::uncharge`]):
+    /// the count may change only on the isolate's thread.
+    charged: std::sync::Mutex<Option<Arc<ExternalMemory>>>,
+}
+
+impl LaneState {
+    fn charged(&self) -> Option<Arc<ExternalMemory>> {
+        self.charged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops charging the isolate, and gives back what the lane holds now.
+    fn uncharge(&self) {
+        let taken = self
+            .charged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(memory) = taken {
+            memory.sub(self.buffered.load(Ordering::Acquire));
+        }
+    }
+}
+
+impl std::fmt::Debug for LaneState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaneState")
+            .field("buffered", &self.buffered)
+            .field("charged", &self.charged().is_some())
+            .finish()
+    }
+}
+
+impl Drop for LaneState {
+    fn drop(&mut self) {
+        self.uncharge();
+    }
 }
 
 /// The sending side of one direction of a socket.
@@ -72,10 +114,19 @@ pub struct LaneReceiver {
     state: Arc<LaneState>,
 }
 
-/// One direction of a socket.
+/// One direction of a socket, sent into by the node.
 pub fn lane() -> (Lane, LaneReceiver) {
+    charged_lane(None)
+}
+
+/// One direction of a socket; what it holds is charged to `charged`, if given.
+fn charged_lane(charged: Option<Arc<ExternalMemory>>) -> (Lane, LaneReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let state = Arc::new(LaneState::default());
+    let state = Arc::new(LaneState {
+        buffered: AtomicUsize::new(0),
+        drained: Notify::new(),
+        charged: std::sync::Mutex::new(charged),
+    });
     (
         Lane {
             tx,
@@ -104,8 +155,15 @@ impl Lane {
             return Err(SendError::Full);
         }
         self.state.buffered.fetch_add(weight, Ordering::AcqRel);
+        let charged = self.state.charged();
+        if let Some(memory) = &charged {
+            memory.add(weight);
+        }
         self.tx.send(message).map_err(|_| {
             self.state.buffered.fetch_sub(weight, Ordering::AcqRel);
+            if let Some(memory) = &charged {
+                memory.sub(weight);
+            }
             SendError::Closed
         })
     }
@@ -139,6 +197,9 @@ impl LaneReceiver {
         self.state
             .buffered
             .fetch_sub(message.weight(), Ordering::AcqRel);
+        if let Some(memory) = self.state.charged() {
+            memory.sub(message.weight());
+        }
         self.state.drained.notify_waiters();
         Some(message)
     }
@@ -159,11 +220,22 @@ pub struct WebSocketPipe {
 #[derive(Debug)]
 pub struct HeldSocket(#[expect(dead_code, reason = "only its drop matters")] oneshot::Sender<()>);
 
+/// What an end of a pair is charged to its isolate's memory while it exists, besides the
+/// messages its lanes hold: a worker that makes pairs in a loop meets its memory limit.
+const END_CHARGE: usize = 1024;
+
 /// One end of a pair, in the isolate's resource table.
 pub(crate) struct SocketEnd {
     /// To the other end; `None` once this end sent its Close.
     tx: RefCell<Option<Lane>>,
     rx: AsyncRefCell<Option<LaneReceiver>>,
+    memory: Arc<ExternalMemory>,
+}
+
+impl Drop for SocketEnd {
+    fn drop(&mut self) {
+        self.memory.sub(END_CHARGE);
+    }
 }
 
 impl Resource for SocketEnd {
@@ -173,10 +245,12 @@ impl Resource for SocketEnd {
 }
 
 impl SocketEnd {
-    fn new(tx: Lane, rx: LaneReceiver) -> Self {
+    fn new(tx: Lane, rx: LaneReceiver, memory: Arc<ExternalMemory>) -> Self {
+        memory.add(END_CHARGE);
         Self {
             tx: RefCell::new(Some(tx)),
             rx: AsyncRefCell::new(Some(rx)),
+            memory,
         }
     }
 
@@ -185,6 +259,9 @@ impl SocketEnd {
     pub(crate) fn into_pipe(self: Rc<Self>) -> Option<(WebSocketPipe, oneshot::Receiver<()>)> {
         let incoming = self.tx.borrow_mut().take()?;
         let outgoing = RcRef::map(&self, |end| &end.rx).try_borrow_mut()?.take()?;
+        // From here on the node sends into and takes from these lanes, on its own threads.
+        incoming.state.uncharge();
+        outgoing.state.uncharge();
         let (held, released) = oneshot::channel();
         let pipe = WebSocketPipe {
             outgoing,
@@ -199,10 +276,16 @@ impl SocketEnd {
 #[op2]
 #[serde]
 pub fn op_skiff_ws_pair(state: &mut OpState) -> (ResourceId, ResourceId) {
-    let (to_b, from_a) = lane();
-    let (to_a, from_b) = lane();
-    let a = state.resource_table.add(SocketEnd::new(to_b, from_b));
-    let b = state.resource_table.add(SocketEnd::new(to_a, from_a));
+    let memory = crate::external_memory(state);
+    // Both lanes are charged while both ends are in the isolate (see `LaneState::charged`).
+    let (to_b, from_a) = charged_lane(Some(memory.clone()));
+    let (to_a, from_b) = charged_lane(Some(memory.clone()));
+    let a = state
+        .resource_table
+        .add(SocketEnd::new(to_b, from_b, memory.clone()));
+    let b = state
+        .resource_table
+        .add(SocketEnd::new(to_a, from_a, memory));
     (a, b)
 }
 
