@@ -64,7 +64,7 @@ pub use queue::{
 };
 pub use websocket::{
     HeldSocket, Lane, LaneReceiver, MAX_MESSAGE_BYTES as MAX_WEBSOCKET_MESSAGE_BYTES, SendError,
-    WebSocketPipe, WsMessage, lane,
+    WebSocketPipe, WsMessage,
 };
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
