@@ -425,22 +425,11 @@ fn websocket_response(
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     metered.meter().set_status(101);
-    let nominated = nominated_connection_headers(&head.headers);
     let mut builder = upgrade.accept(pipe, &shared.sockets, metered);
-    for (name, value) in head.headers {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&name),
-            HeaderValue::from_bytes(&value),
-        ) else {
-            continue;
-        };
-        if is_connection_header(&name)
-            || nominated.contains(&name)
-            || name == http::header::SEC_WEBSOCKET_ACCEPT
-        {
-            continue;
+    for (name, value, framing) in worker_headers(head.headers) {
+        if !framing && name != http::header::SEC_WEBSOCKET_ACCEPT {
+            builder = builder.header(name, value);
         }
-        builder = builder.header(name, value);
     }
     builder
         .body(NodeBody::Full(None))
@@ -488,6 +477,26 @@ pub(crate) fn error_answer(err: &RuntimeError) -> (StatusCode, &'static str) {
             (status, "Worker unavailable")
         }
     }
+}
+
+/// A worker's response headers that parse (the others are dropped), each with whether it
+/// frames the message or belongs to the connection ([`is_connection_header`], or named by the
+/// worker's `connection` value): those never reach the wire as the worker set them.
+fn worker_headers(
+    headers: Vec<(skiff_runtime::ByteString, skiff_runtime::ByteString)>,
+) -> impl Iterator<Item = (HeaderName, HeaderValue, bool)> {
+    let nominated = nominated_connection_headers(&headers);
+    headers.into_iter().filter_map(move |(name, value)| {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&name),
+            HeaderValue::from_bytes(&value),
+        ) else {
+            tracing::debug!("dropping an invalid response header");
+            return None;
+        };
+        let framing = is_connection_header(&name) || nominated.contains(&name);
+        Some((name, value, framing))
+    })
 }
 
 /// Response headers that frame a message or belong to one connection (RFC 9110 7.6.1,
@@ -570,18 +579,10 @@ fn into_response(
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    let nominated = nominated_connection_headers(&head.headers);
     let response_headers = response.headers_mut();
     let mut length_set = false;
-    for (name, value) in head.headers {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&name),
-            HeaderValue::from_bytes(&value),
-        ) else {
-            tracing::debug!("dropping an invalid response header");
-            continue;
-        };
-        if is_connection_header(&name) || nominated.contains(&name) {
+    for (name, value, framing) in worker_headers(head.headers) {
+        if framing {
             if name == CONTENT_LENGTH
                 && length_allowed
                 && !length_set
