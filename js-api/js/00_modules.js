@@ -28,6 +28,7 @@ export const url = load("ext:deno_web/00_url.js");
 load("ext:deno_web/01_urlpattern.js");
 export const consoleMod = load("ext:deno_web/01_console.js");
 export const domException = load("ext:deno_web/01_dom_exception.js");
+export const mimesniff = load("ext:deno_web/01_mimesniff.js");
 export const event = load("ext:deno_web/02_event.js");
 // Errors raised by deno's Rust code travel by class name; map the DOMException ones to real
 // DOMExceptions (atob's InvalidCharacterError, WebCrypto's NotSupportedError, ...).

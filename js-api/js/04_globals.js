@@ -33,6 +33,7 @@ import { URLPattern } from "ext:skiff_worker/03_urlpattern.js";
 import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
 import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
 import { FixedLengthStream, IdentityTransformStream } from "ext:skiff_worker/03_streams.js";
+import { HTMLRewriter } from "ext:skiff_worker/03_html_rewriter.js";
 
 const {
   ArrayPrototypePush,
@@ -167,6 +168,7 @@ const globals = {
   EventTarget: event.EventTarget,
   File: file.File,
   FixedLengthStream,
+  HTMLRewriter,
   FormData: formData.FormData,
   Headers: headers.Headers,
   IdentityTransformStream,

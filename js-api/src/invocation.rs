@@ -49,6 +49,9 @@ struct Invocation {
     /// A scheduled handler that threw or rejected.
     failed: bool,
     no_retry: bool,
+    /// What goes with the invocation when it ends: resources only it may use (an
+    /// `HTMLRewriter` transformation), as Workers ties I/O objects to their request.
+    at_end: Vec<Box<dyn FnOnce()>>,
 }
 
 /// The id the dispatcher uses for "no invocation" (work outside any request).
@@ -102,6 +105,7 @@ impl Invocations {
                 cpu_from: shares.per_invocation.get(),
                 failed: false,
                 no_retry: false,
+                at_end: Vec::new(),
             },
         );
         id
@@ -149,6 +153,17 @@ impl Invocations {
         }
     }
 
+    /// Runs `f` when invocation `id` ends; false (and `f` dropped) if it is not in flight.
+    pub(crate) fn at_end(&self, id: u32, f: impl FnOnce() + 'static) -> bool {
+        match self.table.borrow_mut().get_mut(&id) {
+            Some(invocation) => {
+                invocation.at_end.push(Box::new(f));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Applies `f` to invocation `id`'s record, if it is in flight.
     fn with(&self, id: u32, f: impl FnOnce(&mut Invocation)) {
         if let Some(invocation) = self.table.borrow_mut().get_mut(&id) {
@@ -178,7 +193,10 @@ impl Invocations {
         self.with(id, |invocation| invocation.no_retry = true);
     }
 
-    fn end(&self, invocation: Invocation) {
+    fn end(&self, mut invocation: Invocation) {
+        for f in invocation.at_end.drain(..) {
+            f();
+        }
         let shares = &self.shares;
         shares.live.set(shares.live.get().saturating_sub(1));
         if let Reply::Scheduled(respond) = invocation.reply {
@@ -217,7 +235,10 @@ impl Invocations {
             .collect();
         let per_invocation = self.shares.per_invocation.get();
         self.shares.live.set(0);
-        for invocation in ended {
+        for mut invocation in ended {
+            for f in invocation.at_end.drain(..) {
+                f();
+            }
             if let Some(meter) = invocation.meter {
                 if let Some(stop) = stopped_by {
                     meter.set_stopped_by(stop);

@@ -24,6 +24,7 @@ mod cache;
 mod compat;
 mod digest;
 mod embedded;
+mod html_rewriter;
 mod invocation;
 mod log;
 mod memory;
@@ -168,6 +169,14 @@ deno_core::extension!(
         websocket::op_skiff_ws_send_binary,
         websocket::op_skiff_ws_close,
         websocket::op_skiff_ws_next,
+        html_rewriter::op_skiff_html_selector,
+        html_rewriter::op_skiff_html_new,
+        html_rewriter::op_skiff_html_write,
+        html_rewriter::op_skiff_html_end,
+        html_rewriter::op_skiff_html_done,
+        html_rewriter::op_skiff_html_call,
+        html_rewriter::op_skiff_html_output,
+        html_rewriter::op_skiff_html_close,
     ],
     esm_entry_point = "ext:skiff_worker/99_boot.js",
     esm = [
@@ -180,6 +189,7 @@ deno_core::extension!(
         "03_streams.js",
         "03_workers.js",
         "03_websocket.js",
+        "03_html_rewriter.js",
         "04_globals.js",
         "05_dispatch.js",
         "06_engine.js",
