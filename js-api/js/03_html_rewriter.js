@@ -381,7 +381,6 @@ class Transformation {
   // FINISHED. A handler's exception is rethrown as it was thrown.
   async #run(step, controller) {
     while (step >= 0) {
-      this.#emit(controller);
       const handler = MapPrototypeGet(this.#handlers, step);
       if (handler.once) MapPrototypeDelete(this.#handlers, step);
       const scope = new Scope(this);
@@ -391,6 +390,8 @@ class Transformation {
         if (result !== null && (typeof result === "object" || typeof result === "function")) {
           const then = result.then;
           if (typeof then === "function") {
+            // What is rewritten so far goes out while the handler waits.
+            this.#emit(controller);
             await new Promise((resolve, reject) => FunctionPrototypeCall(then, result, resolve, reject));
           }
         }
