@@ -48,6 +48,7 @@ impl Node {
     fn spawn(scripts: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
             .args(["node", "--listen", "127.0.0.1:0", "--cpu-ms", "60000"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .arg("--scripts")
             .arg(scripts)
             .env("NO_COLOR", "1")
@@ -68,21 +69,45 @@ impl Node {
         Self { child, lines }
     }
 
-    /// The port of the node's HTTP listener, from its "listening on" line.
-    fn port(&self) -> u16 {
+    /// The port in the line the node prints after `prefix` ("listening on http://", "metrics
+    /// on http://").
+    fn port(&self, prefix: &str) -> u16 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).expect("a listening line");
-            if let Some(address) = line.split("listening on http://").nth(1) {
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .expect("the node's address lines");
+            if let Some(address) = line.split(prefix).nth(1) {
                 return address
                     .trim()
+                    .trim_end_matches("/metrics")
                     .rsplit(':')
                     .next()
                     .and_then(|p| p.parse().ok())
                     .expect("port");
             }
         }
+    }
+
+    /// Waits until the node's metrics say its startup snapshot is ready: the first start of a
+    /// new binary makes it in the background, which costs tens of MiB while it runs.
+    fn wait_for_snapshot(admin: u16) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            if metrics
+                .lines()
+                .any(|l| l == "skiff_startup_snapshot_ready 1")
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the startup snapshot was not ready within 120 s");
     }
 
     /// The node's resident set, in bytes.
@@ -142,7 +167,8 @@ fn a_ten_mebibyte_page_streams_through_the_rewriter_in_flat_memory() {
     let scripts = tempfile::tempdir().expect("tempdir");
     std::fs::write(scripts.path().join("page.js"), PAGE).expect("write script");
     let node = Node::spawn(scripts.path());
-    let port = node.port();
+    let port = node.port("listening on http://");
+    Node::wait_for_snapshot(node.port("metrics on http://"));
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(120))

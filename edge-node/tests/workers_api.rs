@@ -1,7 +1,8 @@
 //! What Cloudflare Workers adds to the web standards, through a real node, against workerd's
 //! documented values and error messages: `navigator`, the `Cloudflare` global and the
-//! compatibility flags, `scheduler.wait`, `crypto.subtle.timingSafeEqual`, `ctx.props` and
-//! `crypto.DigestStream`.
+//! compatibility flags, `scheduler.wait`, `crypto.subtle.timingSafeEqual`, `ctx.props`,
+//! `crypto.DigestStream` and the WebCrypto differences of Workers (NODE-ED25519, AES-GCM's empty
+//! IV, RSA exponents and JWK `alg`, EC JWK consistency).
 
 mod common;
 
@@ -137,6 +138,126 @@ async fn timing_safe_equal_compares_buffers_of_one_length() {
         let text = out[case].as_str().unwrap_or_default();
         assert!(text.starts_with("TypeError: "), "{case}: {out}");
     }
+}
+
+/// Workers' WebCrypto where it differs from deno_crypto's; every expected line is what
+/// workerd 1.20261123.1 answers for the same calls.
+#[tokio::test]
+async fn webcrypto_follows_workers_where_it_differs() {
+    let out = run(r#"
+        const attempt = async (f) => {
+            try { const r = await f(); return r === undefined ? "ok" : JSON.stringify(r); }
+            catch (e) { return `${e.constructor.name} ${e.name}: ${e.message}`; }
+        };
+        const s = crypto.subtle;
+        const node = { name: "NODE-ED25519", namedCurve: "NODE-ED25519" };
+        const data = new Uint8Array([1, 2, 3]);
+        const aes = await s.generateKey({ name: "AES-GCM", length: 128 }, true, ["encrypt", "decrypt"]);
+        const rsa = await s.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]);
+        const rsaJwk = await s.exportKey("jwk", rsa.privateKey);
+        const ecJwk = await s.exportKey("jwk", (await s.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])).privateKey);
+        const otherJwk = await s.exportKey("jwk", (await s.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])).privateKey);
+        const ecdsa = { name: "ECDSA", namedCurve: "P-256" };
+        return {
+            nodeGenerate: await attempt(async () => { const k = await s.generateKey(node, true, ["sign", "verify"]); return [k.publicKey.algorithm, k.privateKey.type]; }),
+            nodeSign: await attempt(async () => {
+                const k = await s.generateKey(node, true, ["sign", "verify"]);
+                const signature = await s.sign("NODE-ED25519", k.privateKey, data);
+                return [signature.byteLength, await s.verify({ name: "NODE-ED25519" }, k.publicKey, signature, data)];
+            }),
+            nodeImport: await attempt(async () => (await s.importKey("raw", new Uint8Array(32), node, true, ["verify"])).algorithm),
+            nodeCurve: await attempt(() => s.generateKey({ name: "NODE-ED25519", namedCurve: "P-256" }, true, ["sign", "verify"])),
+            gcmEmptyIv: await attempt(() => s.encrypt({ name: "AES-GCM", iv: new Uint8Array(0) }, aes, data)),
+            gcmEmptyIvDecrypt: await attempt(() => s.decrypt({ name: "AES-GCM", iv: new Uint8Array(0) }, aes, new Uint8Array(20))),
+            gcmRoundTrip: await attempt(async () => {
+                const iv = new Uint8Array(12);
+                const sealed = await s.encrypt({ name: "aes-gcm", iv }, aes, data);
+                return [...new Uint8Array(await s.decrypt({ name: "AES-GCM", iv }, aes, sealed))];
+            }),
+            exponent3: await attempt(async () => (await s.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([3]), hash: "SHA-256" }, true, ["sign", "verify"])).publicKey.algorithm.publicExponent),
+            exponent65539: await attempt(() => s.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 3]), hash: "SHA-256" }, true, ["sign", "verify"])),
+            exponent1: await attempt(() => s.generateKey({ name: "RSA-PSS", modulusLength: 1024, publicExponent: new Uint8Array([1]), hash: "SHA-256" }, true, ["sign", "verify"])),
+            exponentHuge: await attempt(() => s.generateKey({ name: "RSA-OAEP", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 0, 0, 1]), hash: "SHA-256" }, true, ["encrypt", "decrypt"])),
+            jwkAlgHash: await attempt(() => s.importKey("jwk", { ...rsaJwk, alg: "RS384" }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"])),
+            jwkAlgOtherVariant: await attempt(async () => (await s.importKey("jwk", { ...rsaJwk, alg: "PS256" }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"])).type),
+            jwkAlgUnknown: await attempt(() => s.importKey("jwk", { ...rsaJwk, alg: "HS256" }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["sign"])),
+            ecOwnPoint: await attempt(async () => (await s.importKey("jwk", ecJwk, ecdsa, false, ["sign"])).extractable),
+            ecOtherPoint: await attempt(() => s.importKey("jwk", { ...ecJwk, x: otherJwk.x, y: otherJwk.y }, ecdsa, true, ["sign"])),
+            ecPublicForSigning: await attempt(() => { const { d, ...pub } = ecJwk; return s.importKey("jwk", pub, ecdsa, true, ["sign"]); }),
+            getterThrows: await attempt(() => {
+                try {
+                    return s.encrypt({ get name() { throw new RangeError("no name"); } }, aes, data);
+                } catch {
+                    return "threw synchronously";
+                }
+            }),
+            readOnce: await attempt(async () => {
+                // The data is copied when the call is made: resizing its buffer after changes nothing.
+                const buffer = new ArrayBuffer(3, { maxByteLength: 8 });
+                new Uint8Array(buffer).set([1, 2, 3]);
+                const pending = s.digest("SHA-256", buffer);
+                buffer.resize(8);
+                new Uint8Array(buffer).fill(7);
+                const a = new Uint8Array(await pending);
+                const b = new Uint8Array(await s.digest("SHA-256", data));
+                return a.every((v, i) => v === b[i]);
+            }),
+        };"#)
+    .await;
+    let expect = |case: &str, want: &str| assert_eq!(out[case], want, "{case}: {out}");
+    expect(
+        "nodeGenerate",
+        r#"[{"name":"NODE-ED25519","namedCurve":"NODE-ED25519"},"private"]"#,
+    );
+    expect("nodeSign", "[64,true]");
+    expect(
+        "nodeImport",
+        r#"{"name":"NODE-ED25519","namedCurve":"NODE-ED25519"}"#,
+    );
+    expect(
+        "nodeCurve",
+        r#"DOMException NotSupportedError: EDDSA curve "P-256" isn't supported."#,
+    );
+    expect(
+        "gcmEmptyIv",
+        "DOMException OperationError: AES-GCM IV must not be empty.",
+    );
+    expect(
+        "gcmEmptyIvDecrypt",
+        "DOMException OperationError: AES-GCM IV must not be empty.",
+    );
+    expect("gcmRoundTrip", "[1,2,3]");
+    expect("exponent3", r#"{"0":3}"#);
+    expect(
+        "exponent65539",
+        r#"DOMException OperationError: The "publicExponent" must be either 3 or 65537, but got 65539."#,
+    );
+    expect(
+        "exponent1",
+        r#"DOMException OperationError: The "publicExponent" must be either 3 or 65537, but got 1."#,
+    );
+    expect(
+        "exponentHuge",
+        r#"DOMException OperationError: The "publicExponent" must be either 3 or 65537, but got a number larger than 2^32."#,
+    );
+    expect(
+        "jwkAlgHash",
+        r#"DOMException DataError: JSON Web Key Algorithm parameter "alg" ("RS384") does not match requested hash algorithm "RS384"."#,
+    );
+    expect("jwkAlgOtherVariant", r#""private""#);
+    expect(
+        "jwkAlgUnknown",
+        r#"DOMException NotSupportedError: Unrecognized or unimplemented algorithm "HS256" listed in JSON Web Key Algorithm parameter."#,
+    );
+    expect("ecOwnPoint", "false");
+    expect(
+        "ecOtherPoint",
+        "DOMException DataError: Invalid EC key in JSON Web Key.",
+    );
+    let public = out["ecPublicForSigning"].as_str().unwrap_or_default();
+    assert!(public.starts_with("DOMException SyntaxError: "), "{public}");
+    expect("getterThrows", "RangeError RangeError: no name");
+    expect("readOnce", "true");
 }
 
 /// What the probe below reports of the globals that compatibility dates and flags change.

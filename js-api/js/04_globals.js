@@ -34,6 +34,8 @@ import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03
 import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
 import { FixedLengthStream, IdentityTransformStream } from "ext:skiff_worker/03_streams.js";
 import { HTMLRewriter } from "ext:skiff_worker/03_html_rewriter.js";
+// Wraps SubtleCrypto's methods: loaded for that alone.
+import "ext:skiff_worker/03_subtle.js";
 
 const {
   ArrayPrototypePush,

@@ -108,6 +108,7 @@ const DOCUMENTED_GLOBALS: &[&str] = &[
     "File",
     "FixedLengthStream",
     "FormData",
+    "HTMLRewriter",
     "Headers",
     "IdentityTransformStream",
     "MessageChannel",
