@@ -209,6 +209,52 @@ reuse: ok "<p x=\"1\"><p x=\"1\">""#;
     assert_eq!(got.len(), want.len(), "{body}");
 }
 
+/// Content given as a `ReadableStream` or a `Response`, streamed into its place; each value is
+/// what workerd 1.20261123.1 gives for the same calls.
+const STREAMED: &str = r#"const page = (html) => new Response(html, { headers: { "content-type": "text/html" } });
+const slowly = (...parts) => {
+    const enc = new TextEncoder();
+    return new ReadableStream({ async pull(c) {
+        if (parts.length === 0) return c.close();
+        await new Promise((r) => setTimeout(r, 2));
+        c.enqueue(enc.encode(parts.shift()));
+    } });
+};
+async function attempt(f) { try { return await f(); } catch (e) { return `${e.constructor.name}: ${e.message}`; } }
+export default { async fetch() {
+    const out = {};
+    out.replace = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.replace(new Response("<b>r</b>"), { html: true }); } }).transform(page("<div><p>x</p></div>")).text());
+    out.replaceText = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.replace(new Response("<b>r</b>")); } }).transform(page("<p>x</p>")).text());
+    out.append = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.append(slowly("a", "b", "c")); el.prepend(slowly("<i>", "1</i>"), { html: true }); el.before("[s]"); } }).transform(page("<p>x</p><p>y</p>")).text());
+    out.inner = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.setInnerContent(slowly("in", "ner")); } }).transform(page("<p>x<b>y</b></p>")).text());
+    out.text = await attempt(() => new HTMLRewriter().on("p", { text(t) { if (t.text) t.after(slowly("+", "+")); } }).transform(page("<p>x</p>")).text());
+    out.endTag = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.onEndTag((e) => { e.before(slowly("<u>e</u>"), { html: true }); }); } }).transform(page("<p>x</p>")).text());
+    out.emptyResponse = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.replace(new Response(null)); } }).transform(page("<p>x</p>z")).text());
+    out.failing = await attempt(() => new HTMLRewriter().on("p", { element(el) { el.append(new ReadableStream({ pull(c) { c.error(new RangeError("stream broke")); } })); } }).transform(page("<p>x</p>")).text());
+    out.afterAwait = await attempt(() => new HTMLRewriter().on("p", { async element(el) { await null; el.replace(slowly("late")); } }).transform(page("<p>x</p>")).text());
+    return Response.json(out);
+} };"#;
+
+#[tokio::test]
+async fn streamed_content_takes_its_place_as_in_workerd() {
+    let node = start(&[("streamed", STREAMED)]).await;
+    let (status, body) = node.get("streamed", "/").await;
+    assert_eq!(status, 200, "{body}");
+    let out: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let expected = serde_json::json!({
+        "replace": "<div><b>r</b></div>",
+        "replaceText": "&lt;b&gt;r&lt;/b&gt;",
+        "append": "[s]<p><i>1</i>xabc</p>[s]<p><i>1</i>yabc</p>",
+        "inner": "<p>inner</p>",
+        "text": "<p>x++</p>",
+        "endTag": "<p>x<u>e</u></p>",
+        "emptyResponse": "<p>x</p>z",
+        "failing": "RangeError: stream broke",
+        "afterAwait": "late",
+    });
+    assert_eq!(out, expected);
+}
+
 /// A page whose source sends its head and then waits (up to 20 s) for a request to
 /// `/release`: what the rewriter made of the head must reach the client before that.
 const STREAMING: &str = r#"let release;

@@ -7,6 +7,7 @@ import { primordials } from "ext:core/mod.js";
 import {
   op_skiff_html_call,
   op_skiff_html_close,
+  op_skiff_html_content,
   op_skiff_html_done,
   op_skiff_html_end,
   op_skiff_html_new,
@@ -70,19 +71,28 @@ const CALL = ObjectFreeze({
   publicId: 23,
   systemId: 24,
 });
+// The same places with content streamed from a ReadableStream or a Response (`Place` in
+// src/html_rewriter.rs): the string method's number and this give the streamed one's.
+const STREAMED = ObjectFreeze({
+  [CALL.before]: 25,
+  [CALL.after]: 26,
+  [CALL.replace]: 27,
+  [CALL.prepend]: 28,
+  [CALL.append]: 29,
+  [CALL.setInnerContent]: 30,
+});
 
 // What a step of the rewriter answers besides a handler's slot (src/html_rewriter.rs).
 const WRITTEN = -1;
 const FINISHED = -2;
 const HANDLER_THREW = -3;
+// Streamed content n wants its next chunk: CONTENT - n.
+const CONTENT = -10;
 
 const INVALID_TOKEN =
   "This content token is no longer valid. Content tokens are only valid during the execution of the relevant content handler.";
-// workerd streams a ReadableStream or Response given as the content of an element, a text
-// chunk or an end tag; Skiff does not yet, and says so. Comments and the document end take
-// only strings in workerd too, with this message.
-const STREAM_CONTENT =
-  "Replacing content using a ReadableStream or Response object is not supported by Skiff yet. You must provide a string.";
+// Comments and the document end take only strings, as in workerd, with its message; elements,
+// text chunks and end tags also take a ReadableStream or a Response, streamed into place.
 const STREAM_CONTENT_IN_COMMENTS =
   "Replacing content in HTML comments using a ReadableStream or Response object is not implemented. You must provide a string.";
 
@@ -101,15 +111,12 @@ function call(scope, method, a = "", b = "", html = false) {
   return op_skiff_html_call(scope.transformation.rid, method, a, b, html);
 }
 
-// Content for before/after/replace ...: a string.
-function content(value, refusal) {
-  if (
-    ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, value) ||
-    ObjectPrototypeIsPrototypeOf(Response.prototype, value)
-  ) {
-    throw new TypeError(refusal);
-  }
-  return webidl.converters.DOMString(value);
+// The stream of content given as a ReadableStream or a Response, null for a Response without
+// a body (which workerd takes as no change at all), or undefined for a string.
+function streamOf(value) {
+  if (ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, value)) return value;
+  if (ObjectPrototypeIsPrototypeOf(Response.prototype, value)) return value.body;
+  return undefined;
 }
 
 function isHtml(options) {
@@ -120,8 +127,19 @@ function isHtml(options) {
   return !!options.html;
 }
 
-function edit(token, scope, method, value, options, refusal = STREAM_CONTENT) {
-  call(scope, method, content(value, refusal), "", isHtml(options));
+// before/after/replace ... with `value`: a string, or (unless `stringsOnly`) a stream.
+function edit(token, scope, method, value, options, stringsOnly = false) {
+  const stream = streamOf(value);
+  if (stream === undefined) {
+    call(scope, method, webidl.converters.DOMString(value), "", isHtml(options));
+    return token;
+  }
+  if (stringsOnly) throw new TypeError(STREAM_CONTENT_IN_COMMENTS);
+  const html = isHtml(options);
+  if (!scope.live) throw new TypeError(INVALID_TOKEN);
+  if (stream === null) return token;
+  const id = scope.transformation.addContent(stream);
+  call(scope, STREAMED[method], String(id), "", html);
   return token;
 }
 
@@ -268,13 +286,13 @@ class Comment {
     return call(this.#scope, CALL.removed);
   }
   before(value, options = undefined) {
-    return edit(this, this.#scope, CALL.before, value, options, STREAM_CONTENT_IN_COMMENTS);
+    return edit(this, this.#scope, CALL.before, value, options, true);
   }
   after(value, options = undefined) {
-    return edit(this, this.#scope, CALL.after, value, options, STREAM_CONTENT_IN_COMMENTS);
+    return edit(this, this.#scope, CALL.after, value, options, true);
   }
   replace(value, options = undefined) {
-    return edit(this, this.#scope, CALL.replace, value, options, STREAM_CONTENT_IN_COMMENTS);
+    return edit(this, this.#scope, CALL.replace, value, options, true);
   }
   remove() {
     call(this.#scope, CALL.remove);
@@ -306,7 +324,7 @@ class DocumentEnd {
     this.#scope = scope;
   }
   append(value, options = undefined) {
-    return edit(this, this.#scope, CALL.append, value, options, STREAM_CONTENT_IN_COMMENTS);
+    return edit(this, this.#scope, CALL.append, value, options, true);
   }
 }
 
@@ -329,6 +347,16 @@ class Transformation {
     this.#nextSlot = handlers.size;
     this.#reader = reader;
     unread.register(this, rid, this);
+  }
+
+  // Streamed content, by number, until lol_html has written it.
+  #contents = new SafeMap();
+  #nextContent = 0;
+
+  addContent(stream) {
+    const id = this.#nextContent++;
+    MapPrototypeSet(this.#contents, id, stream.getReader());
+    return id;
   }
 
   addEndTagHandler(fn) {
@@ -380,7 +408,11 @@ class Transformation {
   // Runs the handlers the rewriter asks for until it has taken the whole input: WRITTEN or
   // FINISHED. A handler's exception is rethrown as it was thrown.
   async #run(step, controller) {
-    while (step >= 0) {
+    while (step >= 0 || step <= CONTENT) {
+      if (step <= CONTENT) {
+        step = await this.#stream(CONTENT - step, controller);
+        continue;
+      }
       const handler = MapPrototypeGet(this.#handlers, step);
       if (handler.once) MapPrototypeDelete(this.#handlers, step);
       const scope = new Scope(this);
@@ -404,6 +436,23 @@ class Transformation {
     }
     if (step === HANDLER_THREW) throw this.#failure.error;
     return step;
+  }
+
+  // Gives streamed content `id` its next chunk, or its end; where the rewriter goes next.
+  async #stream(id, controller) {
+    this.#emit(controller);
+    const reader = MapPrototypeGet(this.#contents, id);
+    let chunk;
+    try {
+      const { value, done } = await reader.read();
+      chunk = done ? null : chunkBytes(value);
+    } catch (error) {
+      MapPrototypeDelete(this.#contents, id);
+      this.#failure = { error };
+      return op_skiff_html_content(this.rid, null, true);
+    }
+    if (chunk === null) MapPrototypeDelete(this.#contents, id);
+    return op_skiff_html_content(this.rid, chunk, false);
   }
 
   // Passes on what the rewriter wrote so far; whether there was anything.

@@ -30,7 +30,8 @@ use deno_core::{OpState, Resource, ResourceId, op2};
 use deno_error::JsErrorBox;
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{
-    Comment, ContentType, Doctype, DocumentEnd, Element, EndTag, TextChunk,
+    Comment, ContentType, Doctype, DocumentEnd, Element, EndTag, StreamingHandler,
+    StreamingHandlerSink, TextChunk,
 };
 use lol_html::{
     AsciiCompatibleEncoding, DocumentContentHandlers, ElementContentHandlers, HandlerResult,
@@ -87,6 +88,10 @@ enum Input {
     Call(Call),
     /// The handler now running is done: `true` if it completed, `false` if it threw.
     Done(bool),
+    /// The next chunk of the streamed content asked for ([`Step::Content`]); `None` at its end.
+    Content(Option<Vec<u8>>),
+    /// Reading the streamed content failed: the JavaScript side has the error.
+    ContentFailed,
 }
 
 /// Where the coroutine stopped.
@@ -97,6 +102,9 @@ enum Step {
     Handler(u32),
     /// The answer to an [`Input::Call`].
     Reply(Result<Reply, String>),
+    /// lol_html is writing streamed content `n` (a `ReadableStream` or `Response` a handler
+    /// gave): give it the stream's next chunk, or its end, as [`Input::Content`].
+    Content(u32),
 }
 
 /// How a transformation ended, other than well.
@@ -137,6 +145,20 @@ enum Call {
     SetName(String),
     PublicId,
     SystemId,
+    /// Content streamed from the JavaScript side's stream `n`, at a place like the
+    /// string-taking call of the same place's.
+    Streamed(Place, u32, ContentType),
+}
+
+/// Where content goes, for [`Call::Streamed`].
+#[derive(Clone, Copy)]
+enum Place {
+    Before,
+    After,
+    Replace,
+    Prepend,
+    Append,
+    SetInnerContent,
 }
 
 impl Call {
@@ -172,6 +194,17 @@ impl Call {
             22 => Self::SetName(a),
             23 => Self::PublicId,
             24 => Self::SystemId,
+            25..=30 => {
+                let place = [
+                    Place::Before,
+                    Place::After,
+                    Place::Replace,
+                    Place::Prepend,
+                    Place::Append,
+                    Place::SetInnerContent,
+                ][(method - 25) as usize];
+                Self::Streamed(place, a.parse().ok()?, kind)
+            }
             _ => return None,
         })
     }
@@ -255,6 +288,18 @@ impl Token for Element<'_, '_> {
                 self.remove_attribute(&name);
                 Reply::Nothing
             }
+            Call::Streamed(place, stream, kind) => {
+                let content = StreamedContent::boxed(suspend, stream, kind);
+                match place {
+                    Place::Before => self.streaming_before(content),
+                    Place::After => self.streaming_after(content),
+                    Place::Replace => self.streaming_replace(content),
+                    Place::Prepend => self.streaming_prepend(content),
+                    Place::Append => self.streaming_append(content),
+                    Place::SetInnerContent => self.streaming_set_inner_content(content),
+                }
+                Reply::Nothing
+            }
             Call::OnEndTag(slot) => {
                 let handlers = self.end_tag_handlers().ok_or("No end tag.")?;
                 handlers.push(Box::new(move |end: &mut EndTag<'_>| {
@@ -268,7 +313,7 @@ impl Token for Element<'_, '_> {
 }
 
 impl Token for EndTag<'_> {
-    fn call(&mut self, call: Call, _: Suspend) -> Result<Reply, String> {
+    fn call(&mut self, call: Call, suspend: Suspend) -> Result<Reply, String> {
         Ok(match call {
             Call::Before(content, kind) => {
                 self.before(&content, kind);
@@ -287,13 +332,21 @@ impl Token for EndTag<'_> {
                 self.set_name(name);
                 Reply::Nothing
             }
+            Call::Streamed(place @ (Place::Before | Place::After), stream, kind) => {
+                let content = StreamedContent::boxed(suspend, stream, kind);
+                match place {
+                    Place::Before => self.streaming_before(content),
+                    _ => self.streaming_after(content),
+                }
+                Reply::Nothing
+            }
             _ => return Err(NO_SUCH_METHOD.into()),
         })
     }
 }
 
 impl Token for TextChunk<'_> {
-    fn call(&mut self, call: Call, _: Suspend) -> Result<Reply, String> {
+    fn call(&mut self, call: Call, suspend: Suspend) -> Result<Reply, String> {
         Ok(match call {
             Call::Before(content, kind) => {
                 self.before(&content, kind);
@@ -314,6 +367,19 @@ impl Token for TextChunk<'_> {
             Call::Removed => Reply::Flag(self.removed()),
             Call::Text => Reply::Text(Some(self.as_str().to_owned())),
             Call::LastInTextNode => Reply::Flag(self.last_in_text_node()),
+            Call::Streamed(
+                place @ (Place::Before | Place::After | Place::Replace),
+                stream,
+                kind,
+            ) => {
+                let content = StreamedContent::boxed(suspend, stream, kind);
+                match place {
+                    Place::Before => self.streaming_before(content),
+                    Place::After => self.streaming_after(content),
+                    _ => self.streaming_replace(content),
+                }
+                Reply::Nothing
+            }
             _ => return Err(NO_SUCH_METHOD.into()),
         })
     }
@@ -412,9 +478,48 @@ impl Suspend {
             input = match input {
                 Input::Call(call) => self.0.suspend(Step::Reply(token.call(call, self))),
                 Input::Done(true) => return Ok(()),
-                Input::Done(false) | Input::Write(_) | Input::End => {
+                Input::Done(false)
+                | Input::Write(_)
+                | Input::End
+                | Input::Content(_)
+                | Input::ContentFailed => {
                     return Err(Box::new(HandlerThrew));
                 }
+            }
+        }
+    }
+}
+
+/// Content a handler gave as a stream: when lol_html reaches its place in the output, it is
+/// pulled from the JavaScript side chunk by chunk, one suspension per chunk.
+struct StreamedContent {
+    suspend: Suspend,
+    stream: u32,
+    kind: ContentType,
+}
+
+// SAFETY: lol_html asks `Send` of every streaming handler because its `Send` rewriters may move
+// between threads; the rewriter here is a local one (`LocalHandlerTypes`), made, used and
+// dropped on the coroutine's stack, on the isolate's thread, so this never moves.
+unsafe impl Send for StreamedContent {}
+
+impl StreamedContent {
+    fn boxed(suspend: Suspend, stream: u32, kind: ContentType) -> Box<Self> {
+        Box::new(Self {
+            suspend,
+            stream,
+            kind,
+        })
+    }
+}
+
+impl StreamingHandler for StreamedContent {
+    fn write_all(self: Box<Self>, sink: &mut StreamingHandlerSink<'_>) -> HandlerResult {
+        loop {
+            match self.suspend.0.suspend(Step::Content(self.stream)) {
+                Input::Content(Some(chunk)) => sink.write_utf8_chunk(&chunk, self.kind)?,
+                Input::Content(None) => return Ok(()),
+                _ => return Err(Box::new(HandlerThrew)),
             }
         }
     }
@@ -478,7 +583,7 @@ fn rewrite(
         match input {
             Input::Write(chunk) => rewriter.write(&chunk).map_err(failure)?,
             Input::End => return rewriter.end().map_err(failure),
-            Input::Call(_) | Input::Done(_) => {
+            Input::Call(_) | Input::Done(_) | Input::Content(_) | Input::ContentFailed => {
                 return Err(Failure::Rewriting("no content handler is running".into()));
             }
         }
@@ -498,6 +603,8 @@ fn failure(error: RewritingError) -> Failure {
 const WRITTEN: i32 = -1;
 const FINISHED: i32 = -2;
 const HANDLER_THREW: i32 = -3;
+/// Streamed content `n` wants its next chunk: `CONTENT - n`.
+const CONTENT: i32 = -10;
 
 /// One `transform()` in progress.
 struct RewriterResource {
@@ -506,6 +613,8 @@ struct RewriterResource {
     output: Rc<RefCell<Vec<u8>>>,
     /// Whether a JavaScript handler is running (the coroutine waits in [`Suspend::handle`]).
     in_handler: Cell<bool>,
+    /// Whether the coroutine waits for a chunk of streamed content.
+    in_content: Cell<bool>,
     /// Whether the coroutine has returned.
     finished: Cell<bool>,
     memory: Arc<ExternalMemory>,
@@ -555,6 +664,10 @@ impl RewriterResource {
             CoroutineResult::Yield(Step::Handler(slot)) => {
                 self.in_handler.set(true);
                 Ok(slot as i32)
+            }
+            CoroutineResult::Yield(Step::Content(stream)) => {
+                self.in_content.set(true);
+                Ok(CONTENT - stream as i32)
             }
             CoroutineResult::Yield(Step::Reply(_)) => {
                 Err(parser_error("The rewriter answered a call nobody made."))
@@ -618,6 +731,7 @@ pub fn op_skiff_html_new(
         coroutine: RefCell::new(Some(coroutine)),
         output,
         in_handler: Cell::new(false),
+        in_content: Cell::new(false),
         finished: Cell::new(false),
         memory,
     });
@@ -646,7 +760,7 @@ pub fn op_skiff_html_write(
     #[anybuffer] chunk: &[u8],
 ) -> Result<i32, JsErrorBox> {
     let rewriter = rewriter(state, rid)?;
-    if rewriter.in_handler.get() {
+    if rewriter.in_handler.get() || rewriter.in_content.get() {
         return Err(parser_error("A content handler is still running."));
     }
     rewriter.step(Input::Write(chunk.to_vec()))
@@ -656,7 +770,7 @@ pub fn op_skiff_html_write(
 #[op2(fast)]
 pub fn op_skiff_html_end(state: &mut OpState, #[smi] rid: ResourceId) -> Result<i32, JsErrorBox> {
     let rewriter = rewriter(state, rid)?;
-    if rewriter.in_handler.get() {
+    if rewriter.in_handler.get() || rewriter.in_content.get() {
         return Err(parser_error("A content handler is still running."));
     }
     rewriter.step(Input::End)
@@ -674,6 +788,26 @@ pub fn op_skiff_html_done(
         return Err(parser_error("No content handler is running."));
     }
     rewriter.step(Input::Done(completed))
+}
+
+/// Gives streamed content its next chunk (copied first), or its end (`None`), or (`failed`) says
+/// that reading it failed: where the rewriter goes next.
+#[op2]
+pub fn op_skiff_html_content(
+    state: &mut OpState,
+    #[smi] rid: ResourceId,
+    #[anybuffer] chunk: Option<&[u8]>,
+    failed: bool,
+) -> Result<i32, JsErrorBox> {
+    let rewriter = rewriter(state, rid)?;
+    if !rewriter.in_content.replace(false) {
+        return Err(parser_error("No streamed content is being written."));
+    }
+    let input = match (failed, chunk) {
+        (true, _) => Input::ContentFailed,
+        (false, chunk) => Input::Content(chunk.map(<[u8]>::to_vec)),
+    };
+    rewriter.step(input)
 }
 
 /// Calls method `method` (with `a`, `b`, and `html` for content) on the running handler's

@@ -175,6 +175,7 @@ deno_core::extension!(
         html_rewriter::op_skiff_html_end,
         html_rewriter::op_skiff_html_done,
         html_rewriter::op_skiff_html_call,
+        html_rewriter::op_skiff_html_content,
         html_rewriter::op_skiff_html_output,
         html_rewriter::op_skiff_html_close,
     ],
