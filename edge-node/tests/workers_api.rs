@@ -260,6 +260,81 @@ async fn webcrypto_follows_workers_where_it_differs() {
     expect("readOnce", "true");
 }
 
+/// Multipart and URL-encoded bodies through `formData()`, each case's answer what workerd
+/// 1.20261123.1 gives: Content-Disposition read as workerd reads it (quoted parameters, escapes,
+/// the last `name` winning), and its errors for malformed messages.
+const FORM_DATA: &str = r#"const B = "XyZ";
+function body(parts) { return parts.map((p) => `--${B}\r\n${p}`).join("") + `--${B}--\r\n`; }
+async function parse(name, parts, extra = {}) {
+  try {
+    const req = new Request("http://x/", { method: "POST", body: body(parts), headers: { "content-type": `multipart/form-data; boundary=${B}` } });
+    const fd = await req.formData();
+    const out = [];
+    for (const [k, v] of fd) out.push(typeof v === "string" ? [k, v] : [k, "File", v.name, v.type, v.size, await v.text()]);
+    return `${name}: ${JSON.stringify(out)}`;
+  } catch (e) { return `${name}: ${e.constructor.name}: ${e.message}`; }
+}
+export default { async fetch() {
+  const o = [];
+  o.push(await parse("plain", ['Content-Disposition: form-data; name="a"\r\n\r\nv\r\n']));
+  o.push(await parse("file", ['Content-Disposition: form-data; name="f"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n']));
+  o.push(await parse("file no type", ['Content-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nhello\r\n']));
+  o.push(await parse("empty filename", ['Content-Disposition: form-data; name="f"; filename=""\r\n\r\nhello\r\n']));
+  o.push(await parse("unquoted", ['Content-Disposition: form-data; name=a\r\n\r\nv\r\n']));
+  o.push(await parse("filename*", ["Content-Disposition: form-data; name=\"f\"; filename*=UTF-8''na%C3%AFve.txt\r\n\r\nx\r\n"]));
+  o.push(await parse("escaped quote", ['Content-Disposition: form-data; name="a\\"b"\r\n\r\nv\r\n']));
+  o.push(await parse("percent quote", ['Content-Disposition: form-data; name="a%22b"\r\n\r\nv\r\n']));
+  o.push(await parse("case", ['content-disposition: FORM-DATA; NAME="a"\r\n\r\nv\r\n']));
+  o.push(await parse("no disposition", ['Content-Type: text/plain\r\n\r\nv\r\n']));
+  o.push(await parse("not form-data", ['Content-Disposition: attachment; name="a"\r\n\r\nv\r\n']));
+  o.push(await parse("no name", ['Content-Disposition: form-data; filename="x"\r\n\r\nv\r\n']));
+  o.push(await parse("utf8 name", ['Content-Disposition: form-data; name="ü"\r\n\r\nv\r\n']));
+  o.push(await parse("semicolon in name", ['Content-Disposition: form-data; name="a;b"\r\n\r\nv\r\n']));
+  o.push(await parse("spaces", ['Content-Disposition:   form-data ;  name = "a"  \r\n\r\nv\r\n']));
+  o.push(await parse("crlf value", ['Content-Disposition: form-data; name="a"\r\n\r\nline1\r\nline2\r\n']));
+  o.push(await parse("two names", ['Content-Disposition: form-data; name="a"; name="b"\r\n\r\nv\r\n']));
+  o.push(await parse("missing end", ['Content-Disposition: form-data; name="a"\r\n\r\nv']));
+  o.push(await parse("filename path", ['Content-Disposition: form-data; name="f"; filename="C:\\\\dir\\\\a.txt"\r\n\r\nx\r\n']));
+  o.push(await (async () => { try { const fd = await new Response("a=1&b=%20x+y", { headers: { "content-type": "application/x-www-form-urlencoded" } }).formData(); return "urlencoded: " + JSON.stringify([...fd]); } catch (e) { return "urlencoded: " + e.message; } })());
+  o.push(await (async () => { try { await new Response("x", { headers: { "content-type": "text/plain" } }).formData(); return "wrong type: ok"; } catch (e) { return `wrong type: ${e.constructor.name}: ${e.message}`; } })());
+  o.push(await (async () => { try { const fd = new FormData(); fd.append("f", new Blob(["abc"], { type: "text/x" }), "n.txt"); fd.append("s", "v"); const r = new Response(fd); const back = await r.formData(); const f = back.get("f"); return `roundtrip: ${f.name} ${f.type} ${await f.text()} ${back.get("s")}`; } catch (e) { return `roundtrip: ${e.message}`; } })());
+  return new Response(o.join("\n"));
+} };"#;
+
+#[tokio::test]
+async fn form_data_is_parsed_as_workerd_parses_it() {
+    let node = start(&[("forms", FORM_DATA)]).await;
+    let (status, body) = node.get("forms", "/").await;
+    assert_eq!(status, 200, "{body}");
+    let expected = r#"plain: [["a","v"]]
+file: [["f","File","a.txt","text/plain",5,"hello"]]
+file no type: [["f","File","a.txt","",5,"hello"]]
+empty filename: [["f","hello"]]
+unquoted: TypeError: Content-Disposition header in FormData part is missing a name.
+filename*: [["f","x"]]
+escaped quote: [["a\"b","v"]]
+percent quote: [["a%22b","v"]]
+case: TypeError: Content-Disposition header for FormData part must have the value "form-data", possibly followed by parameters. Got: "FORM-DATA"
+no disposition: TypeError: No valid Content-Disposition header found in FormData part.
+not form-data: TypeError: Content-Disposition header for FormData part must have the value "form-data", possibly followed by parameters. Got: "attachment"
+no name: TypeError: Content-Disposition header in FormData part is missing a name.
+utf8 name: [["ü","v"]]
+semicolon in name: [["a;b","v"]]
+spaces: [["a","v"]]
+crlf value: [["a","line1\r\nline2"]]
+two names: [["b","v"]]
+missing end: TypeError: No subsequent boundary string after multipart message.
+filename path: [["f","File","C:\\dir\\a.txt","",1,"x"]]
+urlencoded: [["a","1"],["b"," x y"]]
+wrong type: TypeError: Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded
+roundtrip: n.txt text/x abc v"#;
+    let (got, want): (Vec<_>, Vec<_>) = (body.lines().collect(), expected.lines().collect());
+    for (got, want) in got.iter().zip(&want) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(got.len(), want.len(), "{body}");
+}
+
 /// What the probe below reports of the globals that compatibility dates and flags change.
 const COMPAT_PROBE: &str = r#"export default { fetch() {
     const flags = Cloudflare.compatibilityFlags;

@@ -34,8 +34,9 @@ import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03
 import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
 import { FixedLengthStream, IdentityTransformStream } from "ext:skiff_worker/03_streams.js";
 import { HTMLRewriter } from "ext:skiff_worker/03_html_rewriter.js";
-// Wraps SubtleCrypto's methods: loaded for that alone.
+// Wrap SubtleCrypto's methods and the bodies' formData(): loaded for that alone.
 import "ext:skiff_worker/03_subtle.js";
+import "ext:skiff_worker/03_formdata.js";
 
 const {
   ArrayPrototypePush,

@@ -190,6 +190,7 @@ deno_core::extension!(
         "03_streams.js",
         "03_workers.js",
         "03_subtle.js",
+        "03_formdata.js",
         "03_websocket.js",
         "03_html_rewriter.js",
         "04_globals.js",
