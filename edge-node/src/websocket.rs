@@ -142,6 +142,8 @@ where
         held: _held,
     } = pipe;
     let mut worker_open = true;
+    // Set once the client's Close has been answered: nothing more may be sent.
+    let mut client_closed = false;
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
@@ -159,8 +161,13 @@ where
                         break;
                     }
                 }
-                // tungstenite answers the Close itself; the worker hears of it.
+                // tungstenite answers the Close itself; the worker hears of it. The answer is
+                // only queued: it goes out now, before anything the worker sends next (which
+                // tungstenite would refuse on a closing socket, ending the connection with the
+                // answer still unsent).
                 Some(Ok(Message::Close(frame))) => {
+                    client_closed = true;
+                    let _ = to_client.flush().await;
                     let (code, reason) = match frame {
                         Some(frame) => (Some(u16::from(frame.code)), frame.reason.as_str().to_owned()),
                         None => (None, String::new()),
@@ -185,6 +192,11 @@ where
                 let sent = match message {
                     Some(WsMessage::Text(text)) => to_client.send(Message::text(text)).await,
                     Some(WsMessage::Binary(data)) => to_client.send(Message::binary(data)).await,
+                    // The client's Close was answered already.
+                    Some(WsMessage::Close(..)) if client_closed => {
+                        worker_open = false;
+                        Ok(())
+                    }
                     Some(WsMessage::Close(code, reason)) => {
                         worker_open = false;
                         let frame = code.map(|code| CloseFrame {
