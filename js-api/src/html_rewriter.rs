@@ -9,15 +9,17 @@
 //! serves the JavaScript token's calls on the borrowed token, one resume per call; the
 //! JavaScript side resumes it with "done" once the handler has returned (and its promise, if it
 //! gave one, has settled). No token leaves the coroutine's stack, so none outlives its borrow,
-//! and lol_html sees an ordinary synchronous handler.
+//! and lol_html sees an ordinary synchronous handler. Content a handler gives as a stream is a
+//! lol_html streaming handler that, when lol_html reaches its place in the output, suspends the
+//! coroutine once per chunk for the JavaScript side to read the stream's next one.
 //!
 //! Memory: lol_html may buffer at most [`MAX_PARSER_BYTES`] (workerd's figure) of a document
 //! it has not finished a token of; that and the coroutine's stack are charged to the isolate's
 //! external memory while the transformation lives. It lives until its body is read to the end
 //! or cancelled, or until the request it was made in ends (Workers ties I/O objects to their
 //! request): a tenant that leaves bodies unread gets the memory back as each request ends.
-//! The output is taken by the JavaScript side after every step, so it never holds more than
-//! one input chunk's worth.
+//! The output is taken by the JavaScript side after each input chunk, and before a handler or
+//! streamed content waits: it holds one input chunk's worth and what handlers inserted in it.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
