@@ -1,8 +1,10 @@
 // The stream classes Workers adds to the standard ones, with workerd's messages:
-// `IdentityTransformStream` (bytes in, the same bytes out), `FixedLengthStream` (the same,
-// holding its writer to an exact byte count, so that a response with it as body carries that
-// `content-length`), and `ReadableStreamBYOBReader.prototype.readAtLeast(min, view)`.
-// 04_globals.js defines the globals; 05_dispatch.js sends a FixedLengthStream's length.
+// `IdentityTransformStream` (bytes in, the same bytes out, its readable side a byte stream that
+// BYOB readers can read), `FixedLengthStream` (the same, holding its writer to an exact byte
+// count, so that a response with it as body carries that `content-length`), and
+// `ReadableStreamBYOBReader.prototype.readAtLeast(min, view)`. Also `ReadableStream.from()`
+// taking a string, as the standard now has it. 04_globals.js defines the globals;
+// 05_dispatch.js sends a FixedLengthStream's length.
 
 import { primordials } from "ext:core/mod.js";
 import { streams, webidl } from "ext:skiff_worker/00_modules.js";
@@ -17,7 +19,9 @@ const {
   ObjectGetOwnPropertyDescriptor,
   ReflectApply,
   SafeWeakMap,
+  StringPrototypeSymbolIterator,
   Symbol,
+  SymbolIterator,
   TypeError,
   TypedArrayPrototypeGetByteLength,
   TypedArrayPrototypeGetLength,
@@ -26,7 +30,7 @@ const {
   WeakMapPrototypeSet,
 } = primordials;
 
-const { TransformStream, ReadableStreamBYOBReader } = streams;
+const { TransformStream, ReadableStream, ReadableStreamBYOBReader, createReadableByteStream } = streams;
 const MAX_SAFE_LENGTH = 2 ** 53 - 1;
 
 const NOT_BYTES =
@@ -52,6 +56,8 @@ function chunkSize(chunk) {
 // FixedLengthStream's readable side -> its expected length.
 const fixedLengths = new SafeWeakMap();
 const readableOf = ObjectGetOwnPropertyDescriptor(TransformStream.prototype, "readable").get;
+// IdentityTransformStream -> its readable side, a byte stream.
+const byteReadables = new SafeWeakMap();
 // Lets FixedLengthStream give IdentityTransformStream its own transformer.
 const subclassKey = Symbol("fixedLength");
 
@@ -66,7 +72,30 @@ export class IdentityTransformStream extends TransformStream {
       },
       queuingStrategy(strategy),
     );
+    WeakMapPrototypeSet(byteReadables, this, byteStreamOf(ReflectApply(readableOf, this, [])));
   }
+
+  get readable() {
+    const readable = WeakMapPrototypeGet(byteReadables, this);
+    if (readable === undefined) throw new TypeError("Illegal invocation");
+    return readable;
+  }
+}
+
+// A byte stream that hands on the chunks of `source` (the transform's own readable side, whose
+// chunks are already copies): read when it is read, so the transform's backpressure holds;
+// cancelling it cancels the transform, which errors the writable side.
+function byteStreamOf(source) {
+  const reader = source.getReader();
+  return createReadableByteStream(
+    () => {},
+    async (controller) => {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    (reason) => reader.cancel(reason),
+  );
 }
 
 export class FixedLengthStream extends IdentityTransformStream {
@@ -94,7 +123,7 @@ export class FixedLengthStream extends IdentityTransformStream {
         }
       },
     });
-    WeakMapPrototypeSet(fixedLengths, ReflectApply(readableOf, this, []), length);
+    WeakMapPrototypeSet(fixedLengths, this.readable, length);
   }
 }
 
@@ -102,6 +131,23 @@ export class FixedLengthStream extends IdentityTransformStream {
 export function fixedLength(stream) {
   return WeakMapPrototypeGet(fixedLengths, stream) ?? null;
 }
+
+// ReadableStream.from(asyncIterable): deno_web's converts its argument as an async sequence,
+// which refuses strings; the standard takes a string's iterator (one chunk per code point).
+const from = ReadableStream.from;
+ObjectDefineProperty(ReadableStream, "from", {
+  __proto__: null,
+  value: {
+    from(asyncIterable) {
+      if (typeof asyncIterable !== "string") return ReflectApply(from, this, [asyncIterable]);
+      const string = asyncIterable;
+      return ReflectApply(from, this, [{ [SymbolIterator]: () => StringPrototypeSymbolIterator(string) }]);
+    },
+  }.from,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 
 // ReadableStreamBYOBReader.prototype.readAtLeast(minElements, view): a read that resolves
 // once at least `minElements` elements of `view` are filled (or the stream ends), with
