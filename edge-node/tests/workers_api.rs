@@ -866,3 +866,77 @@ async fn errors_survive_structured_clone_as_html_serializes_them() {
     assert_eq!(out["nested"], serde_json::json!([true, "deep"]));
     assert_eq!(out["domException"], "AbortError");
 }
+
+#[tokio::test]
+async fn errors_clone_inside_maps_and_sets_and_keep_shared_objects_shared() {
+    let out = run(r#"
+        const attempt = (f) => { try { return f(); } catch (e) { return `${e.name}: ${e.message}`; } };
+        const error = new TypeError("shared");
+        const map = structuredClone(new Map([["e", new RangeError("in a map")], [new Error("as a key"), 1]]));
+        const [key] = [...map.keys()].slice(1);
+        const set = structuredClone(new Set([new SyntaxError("in a set"), 2]));
+        const both = structuredClone({ a: error, b: error, list: [error] });
+        const cyclic = { error };
+        cyclic.self = cyclic;
+        cyclic.map = new Map([["back", cyclic]]);
+        const cycle = attempt(() => {
+            const c = structuredClone(cyclic);
+            return [c.self === c, c.map.get("back") === c, c.error instanceof TypeError];
+        });
+        // A chain of 40 objects that each point twice at the next: 2^40 paths, 80 objects.
+        let chain = { error };
+        for (let i = 0; i < 40; i++) chain = { left: chain, right: chain };
+        const shared = attempt(() => {
+            let c = structuredClone(chain);
+            let depth = 0;
+            while (c.left !== undefined) {
+                if (c.left !== c.right) return "copied apart";
+                c = c.left;
+                depth += 1;
+            }
+            return [depth, c.error.message];
+        });
+        let deep = {};
+        for (let i = 0; i < 20000; i++) deep = { deep };
+        const tooDeep = attempt(() => structuredClone({ error, deep }) && "cloned");
+        let bottom = { error };
+        for (let i = 0; i < 20000; i++) bottom = { bottom };
+        const tooDeepAlone = attempt(() => structuredClone(bottom) && "cloned");
+        // Map.prototype is the tenant's: changing it changes nothing that is cloned.
+        const entries = Map.prototype.entries;
+        Map.prototype.entries = Map.prototype[Symbol.iterator] = function* () { yield ["forged", 1]; };
+        const patched = attempt(() => [...entries.call(structuredClone(new Map([["real", error]])))].map(([k]) => k));
+        Map.prototype.entries = Map.prototype[Symbol.iterator] = entries;
+        return {
+            map: [map.get("e") instanceof RangeError, map.get("e").message, key instanceof Error, key.message, map.get(key)],
+            set: [...set].map((v) => v instanceof SyntaxError ? `SyntaxError ${v.message}` : v),
+            both: [both.a === both.b, both.list[0] === both.a, both.a instanceof TypeError, both.a === error],
+            cycle,
+            shared,
+            tooDeep,
+            tooDeepAlone,
+            patched,
+        };"#)
+    .await;
+    assert_eq!(
+        out["map"],
+        serde_json::json!([true, "in a map", true, "as a key", 1])
+    );
+    assert_eq!(out["set"], serde_json::json!(["SyntaxError in a set", 2]));
+    assert_eq!(out["both"], serde_json::json!([true, true, true, false]));
+    assert_eq!(out["cycle"], serde_json::json!([true, true, true]));
+    // Each object is written once: without that the walk follows every path, past any CPU limit.
+    assert_eq!(out["shared"], serde_json::json!([40, "shared"]));
+    // Nesting the walk cannot follow on the thread's stack is refused, not a crashed node:
+    // by the walk itself once an Error has put it to work...
+    assert_eq!(
+        out["tooDeep"],
+        "DataCloneError: The value is nested too deeply to be cloned."
+    );
+    // ...and by the engine's own writer when the Error lies past the depth the walk looks.
+    assert_eq!(
+        out["tooDeepAlone"],
+        "RangeError: Maximum call stack size exceeded"
+    );
+    assert_eq!(out["patched"], serde_json::json!(["real"]));
+}

@@ -40,6 +40,17 @@ const TAG_LEAF: u8 = b'L';
 const TAG_HOST: u8 = b'H';
 const TAG_OBJECT: u8 = b'O';
 const TAG_SAB: u8 = b'S';
+// skiff patch: an object met before (its first copy's number), and Map and Set walked entry by
+// entry, so that structured clone keeps shared objects and cycles, and finds the Errors (and
+// other host objects) inside a Map or Set. See `ser_rec`.
+const TAG_REF: u8 = b'R';
+const TAG_MAP: u8 = b'M';
+const TAG_SET: u8 = b'E';
+// skiff patch: the deepest nesting the graph walk follows; its recursion runs on the isolate
+// thread's stack (2 MiB).
+const MAX_GRAPH_DEPTH: u32 = 1000;
+const DEPTH_CLONE_ERROR: &[u8] = b"The value is nested too deeply to be cloned.";
+const JS_CLASS_OBJECT: u32 = 1;
 
 const SAB_CLONE_ERROR: &[u8] = b"#<SharedArrayBuffer> could not be cloned.";
 const SYMBOL_CLONE_ERROR: &[u8] = b"Symbol could not be cloned.";
@@ -54,12 +65,26 @@ struct JSPropertyEnum {
   atom: JSAtom,
 }
 const JS_GPN_OWN_ENUM: c_int = (1 << 0) | (1 << 1) | (1 << 4); // string|symbol|enum-only
+// skiff patch: structured clone copies an object's own enumerable string-keyed properties.
+const JS_GPN_OWN_STRING_ENUM: c_int = (1 << 0) | (1 << 4);
 
 unsafe extern "C" {
   fn JS_IsInstanceOf(ctx: *mut JSContext, val: JSValue, obj: JSValue) -> c_int;
   fn JS_GetTypedArrayType(obj: JSValue) -> c_int;
   fn JS_IsWeakMap(val: JSValue) -> bool;
   fn JS_IsWeakSet(val: JSValue) -> bool;
+  // skiff patch: see `TAG_MAP` (vendor/quickjs-ng/quickjs.c).
+  fn JS_IsMap(val: JSValue) -> bool;
+  fn JS_IsSet(val: JSValue) -> bool;
+  fn JS_GetClassID(v: JSValue) -> u32;
+  fn JS_SkiffMapEntries(ctx: *mut JSContext, map: JSValue) -> JSValue;
+  fn JS_SkiffNewMap(ctx: *mut JSContext, is_set: c_int) -> JSValue;
+  fn JS_SkiffMapAdd(
+    ctx: *mut JSContext,
+    map: JSValue,
+    key: JSValue,
+    value: JSValue,
+  ) -> c_int;
   fn JS_ValueToAtom(ctx: *mut JSContext, val: JSValue) -> JSAtom;
   fn JS_GetOwnPropertyNames(
     ctx: *mut JSContext,
@@ -257,15 +282,20 @@ fn is_shared_array_buffer(ctx: *mut JSContext, v: JSValue) -> bool {
 /// The common path stays read-only QuickJS state. When the delegate opts into
 /// custom host objects, this also asks the delegate whether each object should
 /// be serialized through `WriteHostObject`.
+// skiff patch: each object is looked at once (`seen`), so a graph that shares its objects
+// costs its size rather than the number of paths through it (a chain of 30 objects that each
+// point twice at the next had 2^30 paths); Map and Set entries are looked into; an object the
+// walk has already written (a host object's data pointing back into the graph) needs the walk.
 fn graph_needs_walk(
   st: &SerState,
   ctx: *mut JSContext,
   v: JSValue,
   brand: JSAtom,
   custom_hosts: bool,
+  seen: &mut Seen,
   depth: u32,
 ) -> bool {
-  if !jsv_is_object(&v) || depth > 200 {
+  if !jsv_is_object(&v) || depth > MAX_GRAPH_DEPTH {
     return false;
   }
   if is_shared_array_buffer(ctx, v) {
@@ -273,9 +303,13 @@ fn graph_needs_walk(
   }
   let ptr = unsafe { v.u.ptr } as usize;
   if st.xfer_ab.contains_key(&ptr)
+    || st.memo.contains_key(&ptr)
     || is_serialized_host_object(st, ctx, v, brand, custom_hosts)
   {
     return true;
+  }
+  if !seen.first_visit(ctx, v) {
+    return false;
   }
   if unsafe { JS_IsArray(v) } {
     let lenval = unsafe { JS_GetPropertyStr(ctx, v, c"length".as_ptr()) };
@@ -286,7 +320,8 @@ fn graph_needs_walk(
     }
     for i in 0..len.max(0) as u32 {
       let el = unsafe { JS_GetPropertyUint32(ctx, v, i) };
-      let hit = graph_needs_walk(st, ctx, el, brand, custom_hosts, depth + 1);
+      let hit =
+        graph_needs_walk(st, ctx, el, brand, custom_hosts, seen, depth + 1);
       unsafe { JS_FreeValue(ctx, el) };
       if hit {
         return true;
@@ -294,11 +329,23 @@ fn graph_needs_walk(
     }
     return false;
   }
+  if unsafe { JS_IsMap(v) || JS_IsSet(v) } {
+    let entries = unsafe { JS_SkiffMapEntries(ctx, v) };
+    if entries.tag == JS_TAG_EXCEPTION {
+      let exc = unsafe { JS_GetException(ctx) };
+      unsafe { JS_FreeValue(ctx, exc) };
+      return false;
+    }
+    let hit =
+      graph_needs_walk(st, ctx, entries, brand, custom_hosts, seen, depth);
+    unsafe { JS_FreeValue(ctx, entries) };
+    return hit;
+  }
   // Plain object: recurse own enumerable property values.
   let mut found = false;
-  for_each_own(ctx, v, |_keyatom, propval| {
+  for_each_own(ctx, v, JS_GPN_OWN_ENUM, |_keyatom, propval| {
     if !found
-      && graph_needs_walk(st, ctx, propval, brand, custom_hosts, depth + 1)
+      && graph_needs_walk(st, ctx, propval, brand, custom_hosts, seen, depth + 1)
     {
       found = true;
     }
@@ -312,6 +359,7 @@ fn graph_needs_walk(
 fn for_each_own<F: FnMut(JSAtom, JSValue)>(
   ctx: *mut JSContext,
   v: JSValue,
+  flags: c_int, // skiff patch: which properties
   mut f: F,
 ) {
   if !jsv_is_object(&v) {
@@ -320,7 +368,7 @@ fn for_each_own<F: FnMut(JSAtom, JSValue)>(
   let mut ptab: *mut JSPropertyEnum = std::ptr::null_mut();
   let mut plen: u32 = 0;
   let rc = unsafe {
-    JS_GetOwnPropertyNames(ctx, &mut ptab, &mut plen, v, JS_GPN_OWN_ENUM)
+    JS_GetOwnPropertyNames(ctx, &mut ptab, &mut plen, v, flags)
   };
   if rc != 0 || ptab.is_null() {
     return;
@@ -337,6 +385,23 @@ fn for_each_own<F: FnMut(JSAtom, JSValue)>(
   unsafe { js_free(ctx, ptab as *mut c_void) };
 }
 
+// skiff patch: the own property keys of `v` that `flags` selects (owned atoms; the caller
+// frees them).
+fn own_keys(ctx: *mut JSContext, v: JSValue, flags: c_int) -> Vec<JSAtom> {
+  let mut ptab: *mut JSPropertyEnum = std::ptr::null_mut();
+  let mut plen: u32 = 0;
+  let rc =
+    unsafe { JS_GetOwnPropertyNames(ctx, &mut ptab, &mut plen, v, flags) };
+  if rc != 0 || ptab.is_null() {
+    return Vec::new();
+  }
+  let keys = (0..plen as usize)
+    .map(|i| unsafe { (*ptab.add(i)).atom })
+    .collect();
+  unsafe { js_free(ctx, ptab as *mut c_void) };
+  keys
+}
+
 struct SerState {
   buf: Vec<u8>,
   treat_array_buffer_views_as_host_objects: bool,
@@ -347,6 +412,35 @@ struct SerState {
   isolate: *mut RealIsolate,
   delegate: *mut CxxValueSerializerDelegate,
   data_clone_error: bool,
+  // skiff patch: each object the graph walk has written -> its number (`TAG_REF`), each
+  // held (one ref) until DESTRUCT, in the context they came from.
+  memo: std::collections::HashMap<usize, u32>,
+  held: Vec<JSValue>,
+  ctx: *mut JSContext,
+}
+
+// skiff patch: the objects `graph_needs_walk` has looked at, each held (one ref) until the
+// look is over, so that no fresh object (a getter's result) takes a freed one's address.
+#[derive(Default)]
+struct Seen {
+  addresses: std::collections::HashSet<usize>,
+  held: Vec<JSValue>,
+}
+
+impl Seen {
+  fn first_visit(&mut self, ctx: *mut JSContext, v: JSValue) -> bool {
+    let first = self.addresses.insert(unsafe { v.u.ptr } as usize);
+    if first {
+      self.held.push(unsafe { JS_DupValue(ctx, v) });
+    }
+    first
+  }
+
+  fn release(self, ctx: *mut JSContext) {
+    for v in self.held {
+      unsafe { JS_FreeValue(ctx, v) };
+    }
+  }
 }
 
 struct DeState {
@@ -359,6 +453,8 @@ struct DeState {
   ctx: *mut JSContext,
   isolate: *mut RealIsolate,
   delegate: *mut CxxValueDeserializerDelegate,
+  // skiff patch: each object the graph read has made, by number (`TAG_REF`); owns one ref.
+  objects: Vec<JSValue>,
 }
 
 #[inline]
@@ -416,6 +512,9 @@ pub extern "C" fn v8__ValueSerializer__CONSTRUCT(
     isolate,
     delegate,
     data_clone_error: false,
+    memo: std::collections::HashMap::new(),
+    held: Vec::new(),
+    ctx: std::ptr::null_mut(),
   });
   unsafe {
     let slot = buf as *mut *mut SerState;
@@ -428,7 +527,12 @@ pub extern "C" fn v8__ValueSerializer__DESTRUCT(this: *mut CxxValueSerializer) {
   unsafe {
     let slot = this as *mut *mut SerState;
     if !(*slot).is_null() {
-      drop(Box::from_raw(*slot));
+      // skiff patch: see `SerState::held`.
+      let boxed = Box::from_raw(*slot);
+      for v in boxed.held.iter() {
+        JS_FreeValue(boxed.ctx, *v);
+      }
+      drop(boxed);
       *slot = std::ptr::null_mut();
     }
   }
@@ -523,12 +627,16 @@ pub extern "C" fn v8__ValueSerializer__WriteValue(
   // (MessagePort/CryptoKey — JS_WriteObject would dump it as a dead plain object).
   let brand = host_brand_atom(ctx);
   let custom_hosts = has_custom_host_objects(st);
-  let needs_walk = graph_needs_walk(st, ctx, v, brand, custom_hosts, 0);
+  st.ctx = ctx;
+  let mut seen = Seen::default();
+  let needs_walk =
+    graph_needs_walk(st, ctx, v, brand, custom_hosts, &mut seen, 0);
+  seen.release(ctx);
   let ok = if !needs_walk {
     ser_blob(st, ctx, v, TAG_VALUE)
   } else {
     st.buf.push(TAG_GRAPH);
-    ser_rec(st, ctx, v, brand, custom_hosts)
+    ser_rec(st, ctx, v, brand, custom_hosts, 0)
   };
   if brand != 0 {
     unsafe { JS_FreeAtom(ctx, brand) };
@@ -673,14 +781,25 @@ fn ser_blob(
 /// and transferred ArrayBuffers (emit delegate/transfer-id references), then
 /// recurses arrays element-wise; everything else is an opaque `JS_WriteObject`
 /// leaf.
+// skiff patch: every object is numbered when first written and written again as a reference
+// (`TAG_REF`), so shared objects stay shared and cycles close (upstream copied a shared object
+// once per path and recursed around a cycle until the stack ran out); Maps and Sets are
+// walked entry by entry (`TAG_MAP`, `TAG_SET`) and plain objects property by property,
+// whatever they hold; other objects stay opaque leaves. Nesting past `MAX_GRAPH_DEPTH` is a
+// DataCloneError.
 fn ser_rec(
   st: &mut SerState,
   ctx: *mut JSContext,
   v: JSValue,
   brand: JSAtom,
   custom_hosts: bool,
+  depth: u32,
 ) -> bool {
   if jsv_is_object(&v) {
+    if depth > MAX_GRAPH_DEPTH {
+      throw_clone_error(st, ctx, DEPTH_CLONE_ERROR);
+      return false;
+    }
     if is_shared_array_buffer(ctx, v) {
       if let Some(id) = get_shared_array_buffer_id(st, ctx, v) {
         st.buf.push(TAG_SAB);
@@ -696,6 +815,16 @@ fn ser_rec(
       st.buf.extend_from_slice(&id.to_le_bytes());
       return true;
     }
+    if let Some(&id) = st.memo.get(&ptr) {
+      st.buf.push(TAG_REF);
+      st.buf.extend_from_slice(&id.to_le_bytes());
+      return true;
+    }
+    let id = st.memo.len() as u32;
+    st.memo.insert(ptr, id);
+    // Held until the serializer goes, so that no other object (a getter's fresh result)
+    // takes this one's address and passes for it.
+    st.held.push(unsafe { JS_DupValue(ctx, v) });
     if is_serialized_host_object(st, ctx, v, brand, custom_hosts) {
       st.buf.push(TAG_HOST);
       // Hand the host object to deno's delegate, which appends its index/value
@@ -717,44 +846,84 @@ fn ser_rec(
         JS_ToInt32(ctx, &mut len, lenval);
         JS_FreeValue(ctx, lenval);
       }
-      let len = len.max(0) as u32;
       st.buf.push(TAG_ARRAY);
-      st.buf.extend_from_slice(&len.to_le_bytes());
-      for i in 0..len {
-        let el = unsafe { JS_GetPropertyUint32(ctx, v, i) };
-        let ok = ser_rec(st, ctx, el, brand, custom_hosts);
-        unsafe { JS_FreeValue(ctx, el) };
-        if !ok {
-          return false;
-        }
-      }
-      return true;
+      return ser_elements(st, ctx, v, len.max(0) as u32, brand, custom_hosts, depth);
     }
-    // Plain object whose subtree holds a host object / transferred AB: enumerate
-    // own enumerable props so the nested host object is intercepted. Objects with
-    // no such subtree fall through to an opaque JS_WriteObject leaf (full
-    // fidelity — keeps property attributes, Map/Set, getters, etc.).
-    if graph_needs_walk(st, ctx, v, brand, custom_hosts, 0) {
-      let mut count: u32 = 0;
-      for_each_own(ctx, v, |_a, _val| count += 1);
+    if unsafe { JS_IsMap(v) || JS_IsSet(v) } {
+      let entries = unsafe { JS_SkiffMapEntries(ctx, v) };
+      if entries.tag == JS_TAG_EXCEPTION {
+        return false;
+      }
+      let lenval =
+        unsafe { JS_GetPropertyStr(ctx, entries, c"length".as_ptr()) };
+      let mut len: i32 = 0;
+      unsafe {
+        JS_ToInt32(ctx, &mut len, lenval);
+        JS_FreeValue(ctx, lenval);
+      }
+      st.buf.push(if unsafe { JS_IsMap(v) } { TAG_MAP } else { TAG_SET });
+      let ok = ser_elements(
+        st,
+        ctx,
+        entries,
+        len.max(0) as u32,
+        brand,
+        custom_hosts,
+        depth,
+      );
+      unsafe { JS_FreeValue(ctx, entries) };
+      return ok;
+    }
+    if unsafe { JS_GetClassID(v) } == JS_CLASS_OBJECT {
+      // The keys are taken once, before any getter runs.
+      let keys = own_keys(ctx, v, JS_GPN_OWN_STRING_ENUM);
       st.buf.push(TAG_OBJECT);
-      st.buf.extend_from_slice(&count.to_le_bytes());
+      st.buf.extend_from_slice(&(keys.len() as u32).to_le_bytes());
       let mut ok = true;
-      for_each_own(ctx, v, |atom, propval| {
+      for &atom in &keys {
         if !ok {
-          return;
+          break;
         }
         let keyval = unsafe { JS_AtomToValue(ctx, atom) };
-        let kok = ser_blob(st, ctx, keyval, TAG_LEAF);
+        ok = ser_blob(st, ctx, keyval, TAG_LEAF);
         unsafe { JS_FreeValue(ctx, keyval) };
-        if !kok || !ser_rec(st, ctx, propval, brand, custom_hosts) {
-          ok = false;
+        if ok {
+          let propval = unsafe { JS_GetProperty(ctx, v, atom) };
+          ok = propval.tag != JS_TAG_EXCEPTION
+            && ser_rec(st, ctx, propval, brand, custom_hosts, depth + 1);
+          unsafe { JS_FreeValue(ctx, propval) };
         }
-      });
+      }
+      for atom in keys {
+        unsafe { JS_FreeAtom(ctx, atom) };
+      }
       return ok;
     }
   }
   ser_blob(st, ctx, v, TAG_LEAF)
+}
+
+// skiff patch: the `len` elements of an array (or a Map's or Set's flat entries): the count,
+// then each element.
+fn ser_elements(
+  st: &mut SerState,
+  ctx: *mut JSContext,
+  v: JSValue,
+  len: u32,
+  brand: JSAtom,
+  custom_hosts: bool,
+  depth: u32,
+) -> bool {
+  st.buf.extend_from_slice(&len.to_le_bytes());
+  for i in 0..len {
+    let el = unsafe { JS_GetPropertyUint32(ctx, v, i) };
+    let ok = ser_rec(st, ctx, el, brand, custom_hosts, depth + 1);
+    unsafe { JS_FreeValue(ctx, el) };
+    if !ok {
+      return false;
+    }
+  }
+  true
 }
 
 #[unsafe(no_mangle)]
@@ -829,6 +998,7 @@ pub extern "C" fn v8__ValueDeserializer__CONSTRUCT(
     ctx: std::ptr::null_mut(),
     isolate,
     delegate,
+    objects: Vec::new(),
   });
   unsafe {
     let slot = buf as *mut *mut DeState;
@@ -846,6 +1016,10 @@ pub extern "C" fn v8__ValueDeserializer__DESTRUCT(
       let boxed = Box::from_raw(*slot);
       if !boxed.ctx.is_null() {
         for (_, v) in boxed.xfer_ab.iter() {
+          JS_FreeValue(boxed.ctx, *v);
+        }
+        // skiff patch: see `TAG_REF`.
+        for v in boxed.objects.iter() {
           JS_FreeValue(boxed.ctx, *v);
         }
       }
@@ -929,6 +1103,7 @@ pub extern "C" fn v8__ValueDeserializer__ReadValue(
 ) -> *const Value {
   let st = unsafe { de_state(this) };
   let ctx = ctx_of(context.as_non_null().as_ptr() as *const Context);
+  st.ctx = ctx; // skiff patch: frees `objects` in DESTRUCT
 
   let tag = match read_u8(&st.buf, &mut st.pos) {
     Some(t) => t,
@@ -970,6 +1145,9 @@ fn de_blob(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
 }
 
 /// Recursive structured-clone read (graph mode). Mirrors `ser_rec`.
+// skiff patch: every object made is numbered in the order `ser_rec` numbered its original,
+// before its contents are read, so that a reference inside them (a cycle) finds it; a host
+// object's number is held (as undefined) while the delegate reads it.
 fn de_rec(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
   match read_u8(&st.buf, &mut st.pos) {
     Some(TAG_XFER_AB) => {
@@ -1000,26 +1178,53 @@ fn de_rec(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
       let v = jsval_of::<SharedArrayBuffer>(sab);
       unsafe { JS_DupValue(ctx, v) }
     }
-    Some(TAG_ARRAY) => {
-      let len = match read_le_u32(&st.buf, &mut st.pos) {
-        Some(l) => l,
+    Some(TAG_REF) => {
+      let id = match read_le_u32(&st.buf, &mut st.pos) {
+        Some(i) => i as usize,
         None => return jsv_exception(),
       };
+      match st.objects.get(id) {
+        Some(&v) => unsafe { JS_DupValue(ctx, v) },
+        None => jsv_exception(),
+      }
+    }
+    Some(TAG_ARRAY) => {
       let arr = unsafe { JS_NewArray(ctx) };
       if arr.tag == JS_TAG_EXCEPTION {
         return arr;
       }
-      for i in 0..len {
-        let el = de_rec(st, ctx);
-        if el.tag == JS_TAG_EXCEPTION {
-          unsafe { JS_FreeValue(ctx, arr) };
-          return jsv_exception();
-        }
-        unsafe { JS_SetPropertyUint32(ctx, arr, i, el) };
+      remember(st, ctx, arr);
+      de_elements(st, ctx, arr, |ctx, arr, i, el| unsafe {
+        JS_SetPropertyUint32(ctx, arr, i, el) >= 0
+      })
+    }
+    Some(tag @ (TAG_MAP | TAG_SET)) => {
+      let map = unsafe { JS_SkiffNewMap(ctx, (tag == TAG_SET) as c_int) };
+      if map.tag == JS_TAG_EXCEPTION {
+        return map;
       }
-      arr
+      remember(st, ctx, map);
+      let mut key = None;
+      de_elements(st, ctx, map, |ctx, map, _i, el| {
+        let (key, value) = match (tag, key.take()) {
+          (TAG_SET, _) => (el, jsv_undefined()),
+          (_, None) => {
+            key = Some(el);
+            return true;
+          }
+          (_, Some(k)) => (k, el),
+        };
+        let ok = unsafe { JS_SkiffMapAdd(ctx, map, key, value) } >= 0;
+        unsafe {
+          JS_FreeValue(ctx, key);
+          JS_FreeValue(ctx, value);
+        }
+        ok
+      })
     }
     Some(TAG_HOST) => {
+      let slot = st.objects.len();
+      st.objects.push(jsv_undefined());
       let obj = unsafe {
         v8__ValueDeserializer__Delegate__ReadHostObject(st.delegate, st.isolate)
       };
@@ -1027,6 +1232,7 @@ fn de_rec(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
         return jsv_exception();
       }
       let v = jsval_of::<Object>(obj);
+      st.objects[slot] = unsafe { JS_DupValue(ctx, v) };
       unsafe { JS_DupValue(ctx, v) }
     }
     Some(TAG_OBJECT) => {
@@ -1038,6 +1244,7 @@ fn de_rec(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
       if obj.tag == JS_TAG_EXCEPTION {
         return obj;
       }
+      remember(st, ctx, obj);
       for _ in 0..count {
         let key = de_rec(st, ctx);
         if key.tag == JS_TAG_EXCEPTION {
@@ -1061,9 +1268,45 @@ fn de_rec(st: &mut DeState, ctx: *mut JSContext) -> JSValue {
       }
       obj
     }
-    Some(TAG_LEAF) => de_blob(st, ctx),
+    Some(TAG_LEAF) => {
+      let v = de_blob(st, ctx);
+      if jsv_is_object(&v) {
+        remember(st, ctx, v);
+      }
+      v
+    }
     _ => jsv_exception(),
   }
+}
+
+// skiff patch: numbers an object the graph read made (see `TAG_REF`).
+fn remember(st: &mut DeState, ctx: *mut JSContext, v: JSValue) {
+  st.objects.push(unsafe { JS_DupValue(ctx, v) });
+}
+
+// skiff patch: reads a count, then that many values into `target` through `add` (which takes
+// each value); frees `target` and returns an exception if any read or add fails.
+fn de_elements(
+  st: &mut DeState,
+  ctx: *mut JSContext,
+  target: JSValue,
+  mut add: impl FnMut(*mut JSContext, JSValue, u32, JSValue) -> bool,
+) -> JSValue {
+  let len = match read_le_u32(&st.buf, &mut st.pos) {
+    Some(l) => l,
+    None => {
+      unsafe { JS_FreeValue(ctx, target) };
+      return jsv_exception();
+    }
+  };
+  for i in 0..len {
+    let el = de_rec(st, ctx);
+    if el.tag == JS_TAG_EXCEPTION || !add(ctx, target, i, el) {
+      unsafe { JS_FreeValue(ctx, target) };
+      return jsv_exception();
+    }
+  }
+  target
 }
 
 #[unsafe(no_mangle)]

@@ -57177,6 +57177,58 @@ static JSValue js_map_set(JSContext *ctx, JSValueConst this_val,
     return js_dup(this_val);
 }
 
+/* skiff patch: Map and Set for structured clone (src/quickjs/serializer.rs), read and built
+   through their records, so no script (a tenant's Map.prototype) runs on the way. The entries
+   come flat: key, value, key, value... for a Map; value, value... for a Set. */
+JSValue JS_SkiffMapEntries(JSContext *ctx, JSValueConst obj)
+{
+    JSMapState *s;
+    struct list_head *el;
+    JSMapRecord *mr;
+    JSValue arr;
+    uint32_t i = 0;
+    bool is_set = JS_GetClassID(obj) == JS_CLASS_SET;
+
+    if (!is_set && JS_GetClassID(obj) != JS_CLASS_MAP)
+        return JS_ThrowTypeError(ctx, "not a Map or a Set");
+    s = JS_VALUE_GET_OBJ(obj)->u.map_state;
+    arr = JS_NewArray(ctx);
+    if (JS_IsException(arr))
+        return arr;
+    list_for_each(el, &s->records) {
+        mr = list_entry(el, JSMapRecord, link);
+        if (mr->empty)
+            continue;
+        if (JS_DefinePropertyValueUint32(ctx, arr, i++, js_dup(mr->key), JS_PROP_C_W_E) < 0)
+            goto fail;
+        if (!is_set && JS_DefinePropertyValueUint32(ctx, arr, i++, js_dup(mr->value), JS_PROP_C_W_E) < 0)
+            goto fail;
+    }
+    return arr;
+ fail:
+    JS_FreeValue(ctx, arr);
+    return JS_EXCEPTION;
+}
+
+/* skiff patch: an empty Map (or Set) of this realm, for structured clone. */
+JSValue JS_SkiffNewMap(JSContext *ctx, int is_set)
+{
+    return js_map_constructor(ctx, JS_UNDEFINED, 0, NULL, is_set ? MAGIC_SET : 0);
+}
+
+/* skiff patch: adds an entry to a Map (a value to a Set), for structured clone. */
+int JS_SkiffMapAdd(JSContext *ctx, JSValueConst map, JSValueConst key, JSValueConst value)
+{
+    JSValueConst args[2] = { key, value };
+    int magic = JS_GetClassID(map) == JS_CLASS_SET ? MAGIC_SET : 0;
+    JSValue ret = js_map_set(ctx, map, 2, args, magic);
+
+    if (JS_IsException(ret))
+        return -1;
+    JS_FreeValue(ctx, ret);
+    return 0;
+}
+
 static JSValue js_map_get(JSContext *ctx, JSValueConst this_val,
                           int argc, JSValueConst *argv, int magic)
 {
