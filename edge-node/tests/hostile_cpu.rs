@@ -260,3 +260,56 @@ async fn rsa_key_generation_past_4096_bits_is_refused() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_body_whose_producer_loops_is_cut_and_its_thread_serves_on() {
+    // The producer runs while the body streams: the head has gone out, and the limit ends the
+    // body, which the client sees end (before the fix it waited for a body that no runtime
+    // would feed again). Producers: a stream's pull, an HTMLRewriter handler, and one that
+    // loops inside an async handler the rewriter awaits.
+    let script = r#"export default { fetch(req) {
+    const path = new URL(req.url).pathname;
+    if (path === "/") return new Response("neighbour");
+    if (path === "/pull") {
+        let n = 0;
+        return new Response(new ReadableStream({ pull(c) {
+            if (n++ > 2) for (;;) {}
+            c.enqueue(new TextEncoder().encode("<p>one</p>"));
+        } }));
+    }
+    const page = new Response("<p>one</p>".repeat(1000), { headers: { "content-type": "text/html" } });
+    const spin = path === "/sync"
+        ? { element() { for (;;) {} } }
+        : { async element(el) { await null; for (;;) {} } };
+    return new HTMLRewriter().on("p", spin).transform(page);
+} };"#;
+    let node = start_with(script_dir(&[("r", script), ("h", script)]), |c| {
+        c.isolate_limits = limits();
+        c.threads = 1;
+    })
+    .await;
+    assert_eq!(node.get("h", "/").await, (200, "neighbour".into()));
+    for path in ["/pull", "/sync", "/async"] {
+        assert_eq!(node.get("r", "/").await, (200, "neighbour".into()));
+        let started = Instant::now();
+        let res = node
+            .client(&["r"])
+            .get(node.url("r", path))
+            .send()
+            .await
+            .expect("request");
+        // The body never completes: it is cut (an error) or ends short of the page.
+        let body = res.text().await.unwrap_or_default();
+        assert!(!body.contains("one</p><p>one</p>"), "{path}: {body:.80}");
+        let killed_after = started.elapsed();
+        assert!(
+            killed_after < Duration::from_millis(1500),
+            "{path}: {killed_after:?}"
+        );
+        // The thread is free again: the neighbour answers at once.
+        let started = Instant::now();
+        assert_eq!(node.get("h", "/").await, (200, "neighbour".into()));
+        assert!(started.elapsed() < Duration::from_millis(500), "{path}");
+    }
+    node.wait_for_log(CPU_KILLED).await;
+}

@@ -30,6 +30,15 @@ struct Inbox(Rc<RefCell<mpsc::UnboundedReceiver<QueuedEvent>>>);
 
 struct Load(Arc<IsolateLoad>);
 
+/// Held in the runtime's op state, so dropped with the runtime: its receivers learn that the
+/// runtime is gone (a condemned isolate's), and what waits on its JavaScript stops waiting.
+struct RuntimeLife(tokio::sync::watch::Sender<()>);
+
+/// A receiver that sees the runtime of `state` go (`changed()` fails once it has).
+pub(crate) fn runtime_gone(state: &OpState) -> tokio::sync::watch::Receiver<()> {
+    state.borrow::<RuntimeLife>().0.subscribe()
+}
+
 struct TenantModule(Option<v8::Global<v8::Object>>);
 
 /// The bootstrap's function that readies the global scope for a tenant, until it is called.
@@ -44,6 +53,7 @@ struct Configured {
 pub(crate) fn init_state(state: &mut OpState, events: EventReceiver) {
     state.put(Inbox(Rc::new(RefCell::new(events.rx))));
     state.put(Load(events.load));
+    state.put(RuntimeLife(tokio::sync::watch::channel(()).0));
     crate::invocation::init_state(state);
     state.put(TenantModule(None));
     state.put(TenantStart(None));
@@ -445,7 +455,7 @@ pub fn op_skiff_respond_stream(
             length: (length >= 0.0).then_some(length as u64),
         })
         .is_ok();
-    pump(resource, tx, move || {
+    pump(resource, tx, runtime_gone(state), move || {
         load.end();
         invocations.close(id);
     });
@@ -507,11 +517,21 @@ pub(crate) fn count_socket_message(state: &OpState) {
 pub(crate) fn pump(
     resource: Rc<dyn deno_core::Resource>,
     tx: crate::body::BodySender,
+    mut gone: tokio::sync::watch::Receiver<()>,
     done: impl FnOnce() + 'static,
 ) {
     deno_core::unsync::spawn(async move {
         loop {
-            match resource.clone().read(RESPONSE_READ_LIMIT).await {
+            // The stream is fed by the runtime's JavaScript: when the runtime goes (its
+            // isolate condemned mid-body), nothing will feed it again, and the body is cut.
+            let read = tokio::select! {
+                read = resource.clone().read(RESPONSE_READ_LIMIT) => read,
+                _ = gone.changed() => {
+                    let _ = tx.send(Err(std::io::Error::other("the worker was stopped"))).await;
+                    break;
+                }
+            };
+            match read {
                 Ok(view) if view.is_empty() => break,
                 Ok(view) => {
                     if tx.send(Ok(Bytes::copy_from_slice(&view))).await.is_err() {

@@ -88,7 +88,7 @@ pub async fn op_skiff_service_fetch(
                     .take_any(rid)
                     .map_err(|err| JsErrorBox::generic(err.to_string()))?;
                 let (tx, rx) = body_channel(REQUEST_CHANNEL_CHUNKS);
-                crate::ops::pump(resource, tx, || {});
+                crate::ops::pump(resource, tx, crate::ops::runtime_gone(&state), || {});
                 Some(rx)
             }
             None => None,
