@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Skiff;
+use common::{Skiff, wait_for_snapshot};
 
 /// How many times the node is started.
 const STARTS: usize = 20;
@@ -116,24 +116,6 @@ fn get(port: u16, host: &str) -> Result<(u16, String), String> {
         .map_err(|err| err.to_string())?;
     let status = response.status().as_u16();
     Ok((status, response.text().map_err(|err| err.to_string())?))
-}
-
-/// Waits until the node's metrics say its startup snapshot is ready.
-fn wait_for_snapshot(admin: u16) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        if metrics
-            .lines()
-            .any(|l| l == "skiff_startup_snapshot_ready 1")
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the startup snapshot was not ready within 120 s");
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! on every row, while the node's RSS is sampled: the rewriter must pass the page on as it
 //! reads it, never holding the whole of it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::{Skiff, rss, wait_for_snapshot};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -32,101 +34,10 @@ export default { async fetch(request) {
         .transform(new Response(source, { headers: { "content-type": "text/html", "x-rows": String(count) } }));
 } };"#;
 
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn spawn(scripts: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["node", "--listen", "127.0.0.1:0", "--cpu-ms", "60000"])
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .arg("--scripts")
-            .arg(scripts)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("skiff starts");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The port in the line the node prints after `prefix` ("listening on http://", "metrics
-    /// on http://").
-    fn port(&self, prefix: &str) -> u16 {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .expect("the node's address lines");
-            if let Some(address) = line.split(prefix).nth(1) {
-                return address
-                    .trim()
-                    .trim_end_matches("/metrics")
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("port");
-            }
-        }
-    }
-
-    /// Waits until the node's metrics say its startup snapshot is ready: the first start of a
-    /// new binary makes it in the background, which costs tens of MiB while it runs.
-    fn wait_for_snapshot(admin: u16) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
-                .and_then(|r| r.text())
-                .unwrap_or_default();
-            if metrics
-                .lines()
-                .any(|l| l == "skiff_startup_snapshot_ready 1")
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the startup snapshot was not ready within 120 s");
-    }
-
-    /// The node's resident set, in bytes.
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the node's status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS");
-        kib * 1024
-    }
-}
-
 /// Reads the page of `chunks` chunks; its length, the https links in it, the rows in a chunk,
 /// and the node's highest RSS seen while it streamed.
 fn read_page(
-    node: &Node,
+    node: &Skiff,
     client: &reqwest::blocking::Client,
     port: u16,
     chunks: u32,
@@ -143,7 +54,7 @@ fn read_page(
         .and_then(|v| v.parse().ok())
         .expect("x-rows");
     const LINK: &str = "href=\"https://example.com/";
-    let (mut length, mut links, mut peak) = (0u64, 0usize, node.rss());
+    let (mut length, mut links, mut peak) = (0u64, 0usize, rss(node.child.id()));
     let mut buffer = vec![0u8; 64 * 1024];
     let mut carry = String::new();
     loop {
@@ -157,7 +68,7 @@ fn read_page(
         carry.push_str(std::str::from_utf8(&buffer[..n]).expect("ASCII"));
         links += carry.matches(LINK).count();
         carry = carry[carry.len().saturating_sub(LINK.len() - 1)..].to_string();
-        peak = peak.max(node.rss());
+        peak = peak.max(rss(node.child.id()));
     }
     (length, links, rows, peak)
 }
@@ -166,9 +77,24 @@ fn read_page(
 fn a_ten_mebibyte_page_streams_through_the_rewriter_in_flat_memory() {
     let scripts = tempfile::tempdir().expect("tempdir");
     std::fs::write(scripts.path().join("page.js"), PAGE).expect("write script");
-    let node = Node::spawn(scripts.path());
-    let port = node.port("listening on http://");
-    Node::wait_for_snapshot(node.port("metrics on http://"));
+    let scripts = scripts.path().to_str().expect("utf-8 path");
+    let mut node = Skiff::spawn(
+        &[
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--cpu-ms",
+            "60000",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--scripts",
+            scripts,
+        ],
+        std::path::Path::new("."),
+    );
+    let port = Skiff::port_from(&node.wait_for("listening on http://"));
+    let metrics = node.wait_for("metrics on http://");
+    wait_for_snapshot(Skiff::port_from(metrics.trim_end_matches("/metrics")));
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(120))
@@ -183,7 +109,7 @@ fn a_ten_mebibyte_page_streams_through_the_rewriter_in_flat_memory() {
         assert_eq!(links as u64, 32 * rows);
         assert_eq!(length, 32 * (65536 + rows));
     }
-    let baseline = node.rss();
+    let baseline = rss(node.child.id());
 
     let (length, links, rows, peak) = read_page(&node, &client, port, 160);
     // Every link became https, which adds a byte each.

@@ -114,6 +114,38 @@ impl Drop for Skiff {
     }
 }
 
+/// Waits until the metrics on admin port `admin` say the node's startup snapshot is ready:
+/// the first start of a new binary makes it in the background, which costs CPU and tens of
+/// MiB while it runs.
+pub fn wait_for_snapshot(admin: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        if metrics
+            .lines()
+            .any(|l| l == "skiff_startup_snapshot_ready 1")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the startup snapshot was not ready within 120 s");
+}
+
+/// The resident set of process `pid`, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
 pub fn client(host: &str, port: u16) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .no_proxy()
