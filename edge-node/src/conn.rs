@@ -255,6 +255,8 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_local_error_reset_streams(connections.h2_max_local_error_reset_streams)
         .keep_alive_interval(connections.h2_keep_alive_interval)
         .keep_alive_timeout(connections.h2_keep_alive_interval)
+        // RFC 8441: WebSockets over HTTP/2 (see websocket.rs).
+        .enable_connect_protocol()
         .timer(hyper_util::rt::TokioTimer::new());
     builder
 }

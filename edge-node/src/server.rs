@@ -314,6 +314,15 @@ async fn dispatch(shared: &Shared, target: Target, req: Request<Incoming>) -> Re
     let canceled = CancelOnDrop(Some(metered.meter().clone()));
     let (mut parts, incoming) = req.into_parts();
     let upgrade = crate::websocket::requested(&mut parts);
+    // CONNECT asks for a tunnel, which no worker serves (Fetch forbids the method); a
+    // WebSocket's extended CONNECT has just become a GET.
+    if parts.method == Method::CONNECT {
+        metered.discard();
+        return plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is only served for WebSockets",
+        );
+    }
     // Open sockets and connections (this request's among them) together stay within the
     // node's connection limit: a socket outlives its connection's slot.
     if upgrade.is_some()

@@ -1,6 +1,8 @@
-//! WebSocket upgrades: a request that asks for one (RFC 6455 4.2.1) reaches its worker like any
-//! other; a worker that answers with `new Response(null, { status: 101, webSocket: client })`
-//! gets the connection. The node sends the handshake's 101, takes the connection from hyper
+//! WebSocket upgrades: a request that asks for one (RFC 6455 4.2.1 over HTTP/1.1, or RFC 8441's
+//! extended CONNECT over HTTP/2) reaches its worker like any other, in the HTTP/1.1 form (a GET
+//! with `Upgrade: websocket`, which Workers code checks for); a worker that answers with
+//! `new Response(null, { status: 101, webSocket: client })` gets the connection. The node sends
+//! the handshake's 101 (a 200 over HTTP/2), takes the connection (or the stream) from hyper
 //! and joins it, through tungstenite, to the client end's lanes ([`WebSocketPipe`]): client
 //! messages go to the worker, the worker's to the client, until either side closes, the
 //! connection drops or the node stops.
@@ -17,7 +19,7 @@ use futures::{SinkExt, StreamExt};
 use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use http::{HeaderValue, Method, StatusCode, request::Parts};
+use http::{HeaderValue, Method, StatusCode, Version, request::Parts};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use skiff_runtime::{WebSocketPipe, WsMessage};
@@ -38,15 +40,20 @@ pub const MAX_MESSAGE_BYTES: usize = skiff_runtime::MAX_WEBSOCKET_MESSAGE_BYTES;
 /// What tungstenite reserves to read a socket's frames into, at first.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-/// A request's ask for a WebSocket: its key and the connection hyper hands over after the 101.
+/// A request's ask for a WebSocket: its key (none over HTTP/2) and the connection hyper hands
+/// over after the 101.
 pub(crate) struct Upgrade {
-    key: HeaderValue,
+    key: Option<HeaderValue>,
     on_upgrade: OnUpgrade,
 }
 
 /// Takes the upgrade out of `parts` if the request asks for a WebSocket: `GET` over HTTP/1.1
-/// with `Upgrade: websocket`, `Connection: upgrade`, `Sec-WebSocket-Version: 13` and a key.
+/// with `Upgrade: websocket`, `Connection: upgrade`, `Sec-WebSocket-Version: 13` and a key, or
+/// an HTTP/2 extended CONNECT (see [`extended_connect`]).
 pub(crate) fn requested(parts: &mut Parts) -> Option<Upgrade> {
+    if parts.method == Method::CONNECT && parts.version == Version::HTTP_2 {
+        return extended_connect(parts);
+    }
     let headers = &parts.headers;
     let has_token = |name, token: &str| {
         headers.get_all(name).iter().any(|value| {
@@ -66,7 +73,37 @@ pub(crate) fn requested(parts: &mut Parts) -> Option<Upgrade> {
         return None;
     }
     let on_upgrade = parts.extensions.remove::<OnUpgrade>()?;
-    Some(Upgrade { key, on_upgrade })
+    Some(Upgrade {
+        key: Some(key),
+        on_upgrade,
+    })
+}
+
+/// RFC 8441: over HTTP/2 a WebSocket is a CONNECT whose `:protocol` is `websocket`, with
+/// `Sec-WebSocket-Version: 13` and no key. The request is rewritten into the HTTP/1.1 form
+/// for the worker: a GET with `Upgrade: websocket` and `Connection: upgrade`.
+fn extended_connect(parts: &mut Parts) -> Option<Upgrade> {
+    let protocol = parts.extensions.get::<hyper::ext::Protocol>()?;
+    let asks = protocol.as_str().eq_ignore_ascii_case("websocket")
+        && parts
+            .headers
+            .get(SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() == b"13");
+    if !asks {
+        return None;
+    }
+    let on_upgrade = parts.extensions.remove::<OnUpgrade>()?;
+    parts.method = Method::GET;
+    parts
+        .headers
+        .insert(UPGRADE, HeaderValue::from_static("websocket"));
+    parts
+        .headers
+        .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    Some(Upgrade {
+        key: None,
+        on_upgrade,
+    })
 }
 
 /// The open sockets of a node: counted in the connection metrics, ended when the node stops.
@@ -88,16 +125,16 @@ impl Sockets {
 }
 
 impl Upgrade {
-    /// The 101 that completes the handshake (the worker's own headers are added by the
-    /// caller), after which the connection is joined to `pipe` on a task of its own; `done`
-    /// goes when the socket ends (the invocation's usage record is then complete).
+    /// The 101 that completes the handshake (over HTTP/2, a 200; the worker's own headers are
+    /// added by the caller), after which the connection is joined to `pipe` on a task of its
+    /// own; `done` goes when the socket ends (the invocation's usage record is then complete).
     pub(crate) fn accept<T: Send + 'static>(
         self,
         pipe: WebSocketPipe,
         sockets: &Sockets,
         done: T,
     ) -> http::response::Builder {
-        let accept = derive_accept_key(self.key.as_bytes());
+        let key = self.key.clone();
         let sockets = sockets.clone();
         sockets
             .metrics
@@ -114,11 +151,14 @@ impl Upgrade {
                 .fetch_sub(1, Ordering::Relaxed);
             drop(done);
         });
-        http::Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header(UPGRADE, "websocket")
-            .header(CONNECTION, "upgrade")
-            .header(SEC_WEBSOCKET_ACCEPT, accept)
+        match key {
+            Some(key) => http::Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header(UPGRADE, "websocket")
+                .header(CONNECTION, "upgrade")
+                .header(SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes())),
+            None => http::Response::builder().status(StatusCode::OK),
+        }
     }
 }
 
