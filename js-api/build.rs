@@ -51,15 +51,22 @@ fn main() {
     std::fs::write(out_dir.join("embedded_js.rs"), table).expect("write the embedded table");
 }
 
-/// The source folders of [`EXTENSION_CRATES`], as resolved for this build: in cargo's registry
-/// cache at the versions `Cargo.lock` pins (they are dependencies of this crate, so they are
-/// there by now), else wherever `cargo metadata` says (vendored or patched sources).
+/// The source folders of [`EXTENSION_CRATES`], as resolved for this build: the workspace's
+/// patched copy in `vendor/` (see vendor/README.md), else cargo's registry cache at the
+/// versions `Cargo.lock` pins (they are dependencies of this crate, so they are there by now),
+/// else wherever `cargo metadata` says.
 fn extension_dirs(manifest_dir: &Path) -> Vec<PathBuf> {
     let lock = std::fs::read_to_string(manifest_dir.join("../Cargo.lock")).unwrap_or_default();
     println!("cargo:rerun-if-changed=../Cargo.lock");
     let registry = cargo_home().join("registry/src");
     let mut dirs = Vec::new();
     for name in EXTENSION_CRATES {
+        let vendored = manifest_dir.join("../vendor").join(name);
+        if vendored.join("Cargo.toml").is_file() {
+            println!("cargo:rerun-if-changed=../vendor/{name}");
+            dirs.push(vendored.canonicalize().unwrap_or(vendored));
+            continue;
+        }
         let cached = locked_version(&lock, name).and_then(|version| {
             let folder = format!("{name}-{version}");
             std::fs::read_dir(&registry)

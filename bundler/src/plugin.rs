@@ -117,6 +117,14 @@ impl Plugin for WorkersPlugin {
         _ctx: &PluginContext,
         args: &HookResolveIdArgs<'_>,
     ) -> HookResolveIdReturn {
+        // The runtime's own module (runtime/src/bundle.rs) stays an import.
+        if args.specifier == "cloudflare:workers" {
+            return Ok(Some(HookResolveIdOutput {
+                id: args.specifier.into(),
+                external: Some(ResolvedExternal::Bool(true)),
+                ..Default::default()
+            }));
+        }
         if !args.specifier.starts_with("node:") {
             return Ok(None);
         }

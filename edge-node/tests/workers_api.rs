@@ -402,6 +402,7 @@ async fn compatibility_date_and_flags_reach_the_script() {
             "url_standard": true,
             "streams_enable_constructors": true,
             "transformstream_enable_standard_constructor": true,
+            "enable_ctx_exports": false,
         })
     );
     assert_eq!(dated["frozen"], true);
@@ -433,6 +434,88 @@ async fn compatibility_date_and_flags_reach_the_script() {
     // such an upload with the reason: see control-plane/tests/admin.rs).
     let (status, body) = node.get("contradictory", "/").await;
     assert_eq!((status, body.trim_end()), (503, "Worker failed to start"));
+}
+
+/// A project with entrypoint classes from `cloudflare:workers`, a class as its default export,
+/// and calls through `ctx.exports`.
+const ENTRYPOINTS: &str = r#"import { WorkerEntrypoint, DurableObject, RpcTarget, env as importedEnv } from "cloudflare:workers";
+export class Greeter extends WorkerEntrypoint {
+    greet(name) { return `Hello, ${name}! (${this.env.GREETING})`; }
+    touch(value) { value.touched = true; return value; }
+    async fetch(request) { return new Response(`greeter saw ${new URL(request.url).pathname}`); }
+}
+export class Plain {}
+export const notAClass = 1;
+export default class extends WorkerEntrypoint {
+    async fetch(request) {
+        const path = new URL(request.url).pathname;
+        if (path === "/inner") return new Response(`inner ${this.ctx.exports !== undefined}`);
+        if (path === "/loop") return this.ctx.exports.default.fetch(request.url);
+        const exports = this.ctx.exports;
+        const arg = { n: 1 };
+        const touched = await exports.Greeter.touch(arg);
+        let missing;
+        try { await exports.Greeter.nope(); } catch (e) { missing = `${e.name}: ${e.message}`; }
+        return Response.json({
+            instance: this instanceof WorkerEntrypoint,
+            env: this.env === importedEnv && this.env.GREETING,
+            greet: await exports.Greeter.greet("World"),
+            copied: [arg.touched === undefined, touched.touched],
+            missing,
+            keys: Object.keys(exports).sort(),
+            greeterFetch: await (await exports.Greeter.fetch("http://x/hi")).text(),
+            defaultFetch: await (await exports.default.fetch("http://x/inner")).text(),
+            thenable: exports.Greeter.then === undefined,
+            classes: [typeof DurableObject, typeof RpcTarget],
+        });
+    }
+}"#;
+
+#[tokio::test]
+async fn worker_entrypoints_and_ctx_exports_run_in_the_isolate() {
+    let dir = script_dir(&[]);
+    for (name, flags) in [
+        ("rpc", "compatibility_flags = [\"enable_ctx_exports\"]\n"),
+        ("noflag", ""),
+    ] {
+        write(
+            &dir.path().join(name).join("wrangler.toml"),
+            &format!(
+                "main = \"index.js\"\ncompatibility_date = \"2026-01-01\"\n{flags}[vars]\nGREETING = \"hi\"\n"
+            ),
+        );
+        write(&dir.path().join(name).join("index.js"), ENTRYPOINTS);
+    }
+    let node = start_with(dir, |_| {}).await;
+
+    let (status, body) = node.get("rpc", "/").await;
+    assert_eq!(status, 200, "{body}");
+    let out: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "instance": true,
+            "env": "hi",
+            "greet": "Hello, World! (hi)",
+            // RPC copies its arguments and result, as Workers RPC serializes them.
+            "copied": [true, true],
+            "missing": "TypeError: The RPC receiver does not implement the method \"nope\".",
+            "keys": ["Greeter", "default"],
+            "greeterFetch": "greeter saw /hi",
+            "defaultFetch": "inner true",
+            "thenable": true,
+            "classes": ["function", "function"],
+        })
+    );
+    // Without the flag there is no ctx.exports, as on Cloudflare today.
+    assert_eq!(
+        node.get("noflag", "/inner").await,
+        (200, "inner false".into())
+    );
+    // Each call is a subrequest: a worker calling itself forever runs out of them.
+    let (status, _) = node.get("rpc", "/loop").await;
+    assert_eq!(status, 500);
+    node.wait_for_log("Too many subrequests").await;
 }
 
 #[tokio::test]

@@ -30,8 +30,17 @@ import {
   streams,
   timers,
 } from "ext:skiff_worker/00_modules.js";
-import { config, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
-import { defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
+import { config, invocation, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
+import { structuredClone } from "ext:skiff_worker/02_fixes.js";
+import {
+  CLOUDFLARE_WORKERS,
+  DurableObject,
+  isEntrypointClass,
+  RpcTarget,
+  WorkerEntrypoint,
+} from "ext:skiff_worker/03_entrypoints.js";
+import { cloudflare } from "ext:skiff_worker/03_workers.js";
+import { countSubrequest, defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
 import { responseSocket } from "ext:skiff_worker/03_websocket.js";
 import { fixedLength } from "ext:skiff_worker/03_streams.js";
 import { kvBinding } from "ext:skiff_worker/07_kv.js";
@@ -42,8 +51,10 @@ const {
   JSONParse,
   ObjectDefineProperty,
   ObjectFreeze,
+  ObjectKeys,
   ObjectPrototypeIsPrototypeOf,
   Promise,
+  Proxy,
   PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
@@ -58,7 +69,7 @@ const {
 } = primordials;
 
 const { InnerBody } = body;
-const { fromInnerRequest, newInnerRequest } = request;
+const { Request, fromInnerRequest, newInnerRequest } = request;
 const { ResponsePrototype, toInnerResponse } = response;
 const { ReadableStreamPrototype, readableStreamForRid, resourceForReadableStream } = streams;
 const { Event } = event;
@@ -81,6 +92,15 @@ class ExecutionContext {
       enumerable: true,
       configurable: true,
     });
+    if (cloudflare.compatibilityFlags?.enable_ctx_exports) {
+      ObjectDefineProperty(this, "exports", {
+        __proto__: null,
+        value: loopbackExports(),
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    }
   }
   waitUntil(promise) {
     trackWaitUntil(promise, this.#id);
@@ -225,15 +245,42 @@ function tenantEnv() {
   return ObjectFreeze(env);
 }
 
+// The env that module handlers share (and `cloudflare:workers` exports), made when first needed.
+let sharedEnv = null;
+const moduleEnv = () => (sharedEnv ??= tenantEnv());
+
+// The `cloudflare:workers` module's object (see 03_entrypoints.js).
+ObjectDefineProperty(globalThis, CLOUDFLARE_WORKERS, {
+  __proto__: null,
+  value: ObjectFreeze({
+    __proto__: null,
+    WorkerEntrypoint,
+    DurableObject,
+    RpcTarget,
+    get env() {
+      return moduleEnv();
+    },
+  }),
+  writable: false,
+  enumerable: false,
+  configurable: false,
+});
+
+// The tenant's module namespace, once taken.
+let tenantModule = null;
+
 function resolveHandlers() {
   if (handlers !== null) return handlers;
   const namespace = op_skiff_take_module();
+  tenantModule = namespace ?? null;
   const defaultExport = namespace?.default;
+  if (isEntrypointClass(defaultExport)) {
+    handlers = entrypointHandlers(defaultExport);
+    return handlers;
+  }
   const exported = defaultExport !== undefined && defaultExport !== null;
   const fetchFn = exported ? defaultExport.fetch : undefined;
   const scheduledFn = exported ? defaultExport.scheduled : undefined;
-  let env = null;
-  const moduleEnv = () => (env ??= tenantEnv());
   handlers = { fetch: fetchHandler(defaultExport, fetchFn, moduleEnv) };
   if (typeof scheduledFn === "function") {
     handlers.scheduled = (data, ctx) =>
@@ -256,6 +303,99 @@ function resolveHandlers() {
   }
   return handlers;
 }
+
+// The handlers of a default export that extends WorkerEntrypoint: an instance for each event,
+// made with the event's ctx and the env, whose `fetch(request)` or `scheduled(controller)` is
+// called, with workerd's message when it has none.
+function entrypointHandlers(Entrypoint) {
+  const method = (instance, name) => {
+    const fn = instance[name];
+    if (typeof fn !== "function") throw new Error(`Handler does not export a ${name}() function.`);
+    return fn;
+  };
+  return {
+    fetch(req, ctx) {
+      const instance = new Entrypoint(ctx, moduleEnv());
+      return ReflectApply(method(instance, "fetch"), instance, [req]);
+    },
+    scheduled(data, ctx) {
+      const instance = new Entrypoint(ctx, moduleEnv());
+      if (typeof instance.scheduled !== "function") data.noRetry();
+      return ReflectApply(method(instance, "scheduled"), instance, [new ScheduledController(token, data)]);
+    },
+  };
+}
+
+// `ctx.exports` (with the enable_ctx_exports flag): for the default export and each named
+// export that extends WorkerEntrypoint, a loopback binding to it, made once. A call through
+// one runs in this isolate, as part of the caller's invocation, and counts as a subrequest
+// (as a service binding's call does), which also bounds a worker that calls itself.
+let loopbacks = null;
+
+function loopbackExports() {
+  if (loopbacks !== null) return loopbacks;
+  resolveHandlers();
+  const exports = {};
+  if (tenantModule !== null) {
+    const names = ObjectKeys(tenantModule);
+    for (let i = 0; i < names.length; i++) {
+      const target = tenantModule[names[i]];
+      const handlerObject = names[i] === "default" && typeof target === "object" && target !== null;
+      if (handlerObject || isEntrypointClass(target)) exports[names[i]] = loopback(target);
+    }
+  }
+  loopbacks = ObjectFreeze(exports);
+  return loopbacks;
+}
+
+// A loopback binding to `target` (an entrypoint class, or a default export's handler
+// object): `fetch(input, init)`, and for a class every other method as an RPC call, its
+// arguments and result structured-cloned as Workers RPC copies them.
+function loopback(target) {
+  const isClass = isEntrypointClass(target);
+  const enter = () => {
+    const refused = countSubrequest();
+    if (refused !== null) throw refused;
+    return new ExecutionContext(token, invocation().id);
+  };
+  async function fetch(input, init = undefined) {
+    const ctx = enter();
+    const req = new Request(input, init);
+    let res;
+    if (isClass) {
+      const instance = new target(ctx, moduleEnv());
+      const fn = instance.fetch;
+      if (typeof fn !== "function") throw new TypeError(RPC_MISSING("fetch"));
+      res = await ReflectApply(fn, instance, [req]);
+    } else {
+      const fn = target.fetch;
+      if (typeof fn !== "function") throw new TypeError(RPC_MISSING("fetch"));
+      res = await ReflectApply(fn, target, [req, moduleEnv(), ctx]);
+    }
+    if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, res)) {
+      throw new TypeError("The fetch handler must return a Response (or a Promise of one)");
+    }
+    return res;
+  }
+  async function call(name, args) {
+    const ctx = enter();
+    const instance = new target(ctx, moduleEnv());
+    const fn = name === "constructor" ? undefined : instance[name];
+    if (typeof fn !== "function") throw new TypeError(RPC_MISSING(name));
+    return structuredClone(await ReflectApply(fn, instance, structuredClone(args)));
+  }
+  return new Proxy({ __proto__: null }, {
+    __proto__: null,
+    get(_stub, key) {
+      if (key === "fetch") return fetch;
+      // Not a thenable, and nothing but methods.
+      if (!isClass || typeof key !== "string" || key === "then") return undefined;
+      return (...args) => call(key, args);
+    },
+  });
+}
+
+const RPC_MISSING = (name) => `The RPC receiver does not implement the method "${name}".`;
 
 // The rejection of a scheduled event whose listener threw (already logged).
 const LISTENER_THREW = Symbol("listener threw");

@@ -63,6 +63,14 @@ const TABLE: &[CompatEntry] = &[
         date: Some("2022-11-30"),
         gated: false,
     },
+    // `ctx.exports`: a loopback binding for each of the script's entrypoints (flag only, as
+    // on Cloudflare for now).
+    CompatEntry {
+        enable: "enable_ctx_exports",
+        disable: Some("disable_ctx_exports"),
+        date: None,
+        gated: true,
+    },
 ];
 
 /// What a script's date and flags resolve to: every entry of the table, on or off.
@@ -204,7 +212,15 @@ mod tests {
     #[test]
     fn no_date_means_every_dated_behaviour() {
         let compat = Compatibility::default();
-        assert!(compat.flags().iter().all(|&(_, on)| on));
+        for entry in TABLE {
+            // A behaviour without a date is on only by its flag.
+            assert_eq!(
+                compat.is_on(entry.enable),
+                entry.date.is_some(),
+                "{}",
+                entry.enable
+            );
+        }
         assert_eq!(compat.flags().len(), TABLE.len());
     }
 

@@ -22,12 +22,15 @@ fn table() -> &'static HashMap<&'static str, Arc<str>> {
     })
 }
 
-/// How a path is looked up: this crate's own sources by their path within the crate, so that
-/// the table matches whichever checkout compiled the crate (cargo shares one build script
-/// output between checkouts of the same workspace that build into one target folder); the
-/// extension crates' sources, in cargo's registry, by their whole path.
+/// How a path is looked up: this crate's own sources and the patched extension crates in the
+/// workspace's `vendor/` by their path within the workspace, so that the table matches
+/// whichever checkout compiled the crate (cargo shares one build script output between
+/// checkouts of the same workspace that build into one target folder); the extension crates'
+/// sources in cargo's registry by their whole path.
 fn key(path: &str) -> &str {
-    path.rfind("/js-api/js/").map_or(path, |at| &path[at + 1..])
+    path.rfind("/js-api/js/")
+        .or_else(|| path.rfind("/vendor/deno_"))
+        .map_or(path, |at| &path[at + 1..])
 }
 
 /// Replaces every source of `extension` that would be read from disk with its embedded text.

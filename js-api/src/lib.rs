@@ -188,6 +188,7 @@ deno_core::extension!(
         "03_keys.js",
         "03_urlpattern.js",
         "03_streams.js",
+        "03_entrypoints.js",
         "03_workers.js",
         "03_subtle.js",
         "03_formdata.js",

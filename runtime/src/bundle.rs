@@ -99,7 +99,19 @@ impl ScriptBundle {
     }
 }
 
-/// Serves a bundle's modules from memory. A runtime is created with an empty loader (it may be
+/// The built-in module Workers code imports its entrypoint classes and `env` from.
+const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
+
+/// `cloudflare:workers`: a re-export of the object the bootstrap keeps on the global under a
+/// registered symbol (js-api/js/03_entrypoints.js), evaluated before any module that imports it.
+const CLOUDFLARE_WORKERS_SOURCE: &str = r#"const m = globalThis[Symbol.for("skiff:cloudflare:workers")];
+export const WorkerEntrypoint = m.WorkerEntrypoint;
+export const DurableObject = m.DurableObject;
+export const RpcTarget = m.RpcTarget;
+export const env = m.env;
+"#;
+
+/// Serves a bundle's modules from memory, and `cloudflare:workers`. A runtime is created with an empty loader (it may be
 /// booted before its tenant is known); the bundle's modules are put in just before the main
 /// module is loaded.
 #[derive(Default)]
@@ -127,6 +139,14 @@ impl ModuleLoader for BundleLoader {
         _referrer: Option<&ModuleLoadReferrer>,
         _options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
+        if specifier.as_str() == CLOUDFLARE_WORKERS {
+            return ModuleLoadResponse::Sync(Ok(ModuleSource::new(
+                ModuleType::JavaScript,
+                ModuleSourceCode::String(CLOUDFLARE_WORKERS_SOURCE.to_string().into()),
+                specifier,
+                None,
+            )));
+        }
         let source = match self.0.borrow().get(specifier) {
             Some(code) => Ok(ModuleSource::new(
                 ModuleType::JavaScript,
