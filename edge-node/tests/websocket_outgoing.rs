@@ -56,6 +56,10 @@ impl EchoServer {
 
 async fn serve(stream: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     let record = |entry: String| seen.lock().expect("seen").push(entry);
+    #[expect(
+        clippy::result_large_err,
+        reason = "the signature of tungstenite's handshake callback"
+    )]
     let answer = |request: &Request, mut response: Response| {
         let field = |name: &str| {
             request
@@ -393,4 +397,61 @@ async fn close_before_open_gives_the_attempt_up() {
             "close 1006 Failed to establish websocket connection false state 3",
         ]
     );
+}
+
+#[tokio::test]
+async fn a_fetched_socket_returned_in_the_response_joins_client_and_server() {
+    const PROXY: &str = r#"export default { fetch(request) {
+        const target = new URL(request.url).searchParams.get("target");
+        return fetch(target, { headers: { Upgrade: "websocket" } });
+    } };"#;
+    let server = EchoServer::start().await;
+    let node = start_with(script_dir(&[("proxy", PROXY)]), |config| {
+        config.outbound.allow_private = true;
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(node.node.http_addr())
+        .await
+        .expect("connect");
+    let url = format!(
+        "ws://proxy.localhost:{}/?target=http://127.0.0.1:{}/up",
+        node.node.http_addr().port(),
+        server.addr.port()
+    );
+    let (mut client, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("handshake through the worker");
+    client.send(Message::text("hi")).await.expect("send");
+    assert_eq!(next_message(&mut client).await, Message::text("echo:hi"));
+    client
+        .send(Message::binary(vec![7u8, 8]))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_message(&mut client).await,
+        Message::binary(vec![7u8, 8])
+    );
+    client
+        .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: 1000.into(),
+            reason: "done".into(),
+        }))
+        .await
+        .expect("close");
+    server.wait_for("end").await;
+    assert_eq!(
+        server.seen(),
+        ["hello /up via=15 protocols=-", "close 1000 done", "end"]
+    );
+}
+
+/// The next message `socket` receives, within 10 s.
+async fn next_message(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Message {
+    tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("open")
+        .expect("a message")
 }

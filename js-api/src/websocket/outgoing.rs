@@ -308,7 +308,7 @@ fn handshake_request(
 enum Answer {
     Open(
         Response<Incoming>,
-        WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+        Box<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>>,
     ),
     Refused(Response<Incoming>),
 }
@@ -366,7 +366,7 @@ async fn handshake(
         Some(super::config()),
     )
     .await;
-    Ok(Answer::Open(response, socket))
+    Ok(Answer::Open(response, Box::new(socket)))
 }
 
 fn head(response: &Response<Incoming>) -> (u16, String, Vec<(ByteString, ByteString)>) {
@@ -457,7 +457,7 @@ pub async fn op_skiff_ws_connect(
                     tokio::time::sleep(CLOSING_GRACE).await;
                 };
                 tokio::select! {
-                    () = super::join(socket, from_worker, to_worker, std::future::pending()) => {}
+                    () = super::join(*socket, from_worker, to_worker, std::future::pending()) => {}
                     () = let_go => {}
                 }
             });
