@@ -30,6 +30,7 @@ const {
   PromisePrototypeThen,
   StringPrototypeCharCodeAt,
   StringPrototypeIncludes,
+  StringPrototypeStartsWith,
   StringPrototypeToLowerCase,
   StringPrototypeTrim,
   ObjectPrototypeIsPrototypeOf,
@@ -488,10 +489,15 @@ export function asksForWebSocket(headerList) {
 const NULL_BODY = [204, 205, 304];
 
 // fetch() of a request that asks for a WebSocket, counted and given its hop header by the
-// caller: the handshake is a GET with the request's header fields. A 101 resolves to a
+// caller: the handshake is a GET with the request's header fields, to an http: or https: URL
+// (workerd's TypeError for any other). A 101 resolves to a
 // Response whose `webSocket` the worker must accept() before using it; any other answer is the
 // server's response as it is. The request's signal gives up on the handshake.
 export async function fetchWebSocket(outbound, headerList) {
+  const target = outbound.url;
+  if (!StringPrototypeStartsWith(target, "http:") && !StringPrototypeStartsWith(target, "https:")) {
+    throw new TypeError(`Fetch API cannot load: ${target}`);
+  }
   const signal = outbound.signal;
   if (signal.aborted) throw signal.reason;
   const cancelRid = core.createCancelHandle();
@@ -499,7 +505,7 @@ export async function fetchWebSocket(outbound, headerList) {
   signal[abortSignal.add](onAbort);
   let answer;
   try {
-    answer = await op_skiff_ws_connect({ url: outbound.url, headers: headerList, caller: "fetch()" }, cancelRid);
+    answer = await op_skiff_ws_connect({ url: target, headers: headerList, caller: "fetch()" }, cancelRid);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     throw error;
@@ -517,6 +523,6 @@ export async function fetchWebSocket(outbound, headerList) {
     init.webSocket = new WebSocket(pairKey, undefined, answer.socketRid);
     res = new Response(null, init);
   }
-  ArrayPrototypePush(response.toInnerResponse(res).urlList, outbound.url);
+  ArrayPrototypePush(response.toInnerResponse(res).urlList, target);
   return res;
 }
