@@ -448,6 +448,37 @@ async fn a_fetched_socket_returned_in_the_response_joins_client_and_server() {
     );
 }
 
+#[tokio::test]
+async fn a_socket_ends_with_its_isolate() {
+    // Answers once its socket is open; the server's echo then runs into an endless loop, and
+    // the CPU limit ends the isolate.
+    const SPIN: &str = r#"export default { async fetch(request) {
+        const ws = new WebSocket(new URL(request.url).searchParams.get("target"));
+        await new Promise((resolve) => ws.addEventListener("open", resolve));
+        ws.addEventListener("message", () => { while (true) {} });
+        ws.send("spin");
+        return new Response("open");
+    } };"#;
+    let server = EchoServer::start().await;
+    let node = start_with(script_dir(&[("spin", SPIN)]), |config| {
+        config.outbound.allow_private = true;
+        config.isolate_limits.cpu = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let target = format!("ws://127.0.0.1:{}/spin", server.addr.port());
+    let (status, body) = node.get("spin", &format!("/?target={target}")).await;
+    assert_eq!((status, body.as_str()), (200, "open"));
+    server.wait_for("end").await;
+    assert_eq!(
+        server.seen(),
+        [
+            "hello /spin via=15 protocols=-",
+            "close 1011 The worker went away",
+            "end"
+        ]
+    );
+}
+
 /// The next message `socket` receives, within 10 s.
 async fn next_message(
     socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
