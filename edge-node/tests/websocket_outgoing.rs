@@ -3,8 +3,10 @@
 //! close codes and reasons, a refused upgrade, and the outbound guard (host-local addresses
 //! refused under the default policy, the subrequest budget, the hop header).
 //!
-//! No wss:// case: the node trusts only the Mozilla roots, and there is no setting to make it
-//! trust a test certificate.
+//! No wss:// case here: the node trusts only the Mozilla roots, and has no setting to trust a
+//! test certificate. `js-api/src/websocket/outgoing.rs` tests the TLS path itself
+//! (`wss_speaks_tls_and_checks_the_certificate`), against a rustls server with a self-signed
+//! certificate, trusted and not.
 
 mod common;
 

@@ -230,7 +230,13 @@ fn tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
 }
 
-async fn dial(target: &Target, addrs: &[SocketAddr]) -> Result<Box<dyn Io>, ConnectError> {
+/// Connects to the first of `addrs` that answers, with TLS for `wss:` and `https:` (`tls`, or
+/// the default settings of [`tls_config`]).
+async fn dial(
+    target: &Target,
+    addrs: &[SocketAddr],
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<Box<dyn Io>, ConnectError> {
     let mut last = None;
     let mut tcp = None;
     for addr in addrs {
@@ -252,7 +258,10 @@ async fn dial(target: &Target, addrs: &[SocketAddr]) -> Result<Box<dyn Io>, Conn
     if !target.tls {
         return Ok(Box::new(tcp));
     }
-    let config = tls_config().map_err(|err| target.network(err))?;
+    let config = match tls {
+        Some(config) => config,
+        None => tls_config().map_err(|err| target.network(err))?,
+    };
     let host = target.url.host_str().unwrap_or_default();
     let name = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(name.to_string()).map_err(|err| target.network(err))?;
@@ -318,9 +327,10 @@ async fn handshake(
     headers: Vec<(ByteString, ByteString)>,
     allow_private: bool,
     caller: String,
+    tls: Option<Arc<ClientConfig>>,
 ) -> Result<Answer, ConnectError> {
     let addrs = target.addresses(allow_private, &caller).await?;
-    let io = dial(&target, &addrs).await?;
+    let io = dial(&target, &addrs, tls).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|err| target.handshake_failed(err))?;
@@ -401,7 +411,7 @@ pub async fn op_skiff_ws_connect(
         (allow_private, crate::external_memory(&state), cancel)
     };
     let target = Target::parse(&args.url)?;
-    let answer = handshake(target, args.headers, allow_private, args.caller)
+    let answer = handshake(target, args.headers, allow_private, args.caller, None)
         .or_cancel(cancel)
         .await
         .map_err(|_| JsErrorBox::generic(CONNECTION_LOST))??;
@@ -475,6 +485,9 @@ pub async fn op_skiff_ws_connect(
 
 #[cfg(test)]
 mod tests {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
     use super::*;
 
     #[test]
@@ -554,5 +567,85 @@ mod tests {
         assert_eq!(field("sec-websocket-protocol"), "chat");
         assert_eq!(field("cf-ew-via"), "15");
         assert!(!request.headers().contains_key("sec-websocket-extensions"));
+    }
+
+    /// A TLS WebSocket echo server on 127.0.0.1:0 with a self-signed certificate for
+    /// "localhost", and the client settings that trust it.
+    async fn tls_echo() -> (SocketAddr, Arc<ClientConfig>) {
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let cert = generated.cert.der().clone();
+        let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(
+            generated.key_pair.serialize_der(),
+        )
+        .expect("key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut socket) = tokio_tungstenite::accept_async(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = socket.next().await {
+                        if message.is_text() || message.is_binary() {
+                            let _ = socket.send(message).await;
+                        }
+                    }
+                });
+            }
+        });
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).expect("root");
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (addr, Arc::new(client))
+    }
+
+    #[tokio::test]
+    async fn wss_speaks_tls_and_checks_the_certificate() {
+        let (addr, trusting) = tls_echo().await;
+        let url = format!("wss://localhost:{}/", addr.port());
+        let target = || Target::parse(&url).expect("url");
+        let answer = handshake(
+            target(),
+            vec![],
+            true,
+            "new WebSocket()".into(),
+            Some(trusting),
+        )
+        .await
+        .expect("a TLS handshake with a trusted certificate");
+        let Answer::Open(response, mut socket) = answer else {
+            panic!("expected a 101");
+        };
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        socket.send(Message::text("over tls")).await.expect("send");
+        let echo = socket.next().await.expect("open").expect("a message");
+        assert_eq!(echo, Message::text("over tls"));
+        // The node's own settings trust the webpki roots only: a self-signed server is refused.
+        let refused = handshake(target(), vec![], true, "new WebSocket()".into(), None).await;
+        assert!(
+            matches!(&refused, Err(ConnectError::Network { detail, .. }) if detail.contains("certificate")),
+            "{:?}",
+            refused.err()
+        );
     }
 }
