@@ -263,7 +263,8 @@ async fn a_refused_upgrade_is_an_ordinary_response_or_an_error_event() {
 }
 
 /// Checks `new WebSocket()`'s arguments as workerd does, before anything is counted, and a
-/// `fetch()` with `Upgrade: websocket` to a `ws:` URL.
+/// `fetch()` with `Upgrade: websocket` to a `ws:` URL or with an aborted signal (neither reaches
+/// the network).
 const ARGUMENTS: &str = r#"export default { async fetch() {
     const out = [];
     for (const [url, protocols] of [
@@ -273,6 +274,8 @@ const ARGUMENTS: &str = r#"export default { async fetch() {
         try { new WebSocket(url, protocols); out.push("made"); } catch (e) { out.push(`${e.name}: ${e.message}`); }
     }
     try { await fetch("ws://example.com/", { headers: { Upgrade: "websocket" } }); out.push("fetched"); } catch (e) { out.push(`${e.name}: ${e.message}`); }
+    const signal = AbortSignal.abort(new Error("given up"));
+    try { await fetch("http://example.com/", { headers: { Upgrade: "websocket" }, signal }); out.push("fetched"); } catch (e) { out.push(`${e.name}: ${e.message}`); }
     return new Response(out.join("\n"));
 } };"#;
 
@@ -291,6 +294,7 @@ async fn bad_arguments_throw_workerds_errors() {
             "SyntaxError: WebSocket Constructor: The protocols header cannot have repeating values.",
             "SyntaxError: WebSocket Constructor: One of the protocol header tokens is invalid.",
             "TypeError: Fetch API cannot load: ws://example.com/",
+            "Error: given up",
         ]
     );
 }
