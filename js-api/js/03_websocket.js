@@ -210,7 +210,8 @@ export class WebSocket extends EventTarget {
   get readyState() {
     if (this.#connecting) return 0;
     if (this.#failed || (this.#closedIncoming && this.#closedOutgoing)) return 3;
-    if (this.#closedIncoming || this.#closedOutgoing || this.#released && this.#url !== null) return 2;
+    // An outgoing socket given up while connecting is closing until its attempt ends.
+    if (this.#closedIncoming || this.#closedOutgoing || (this.#released && this.#url !== null)) return 2;
     return 1;
   }
 
@@ -280,7 +281,8 @@ export class WebSocket extends EventTarget {
       }
     }
     if (this.#connecting) {
-      // Given up before it opened: the attempt is cancelled, and fails with this error.
+      // Given up before it opened: the attempt is cancelled, and its failure sends "error"
+      // and "close" (workerd's "Network connection lost.").
       this.#released = true;
       core.tryClose(this.#cancelRid);
       return;
@@ -490,9 +492,9 @@ const NULL_BODY = [204, 205, 304];
 
 // fetch() of a request that asks for a WebSocket, counted and given its hop header by the
 // caller: the handshake is a GET with the request's header fields, to an http: or https: URL
-// (workerd's TypeError for any other). A 101 resolves to a
-// Response whose `webSocket` the worker must accept() before using it; any other answer is the
-// server's response as it is. The request's signal gives up on the handshake.
+// (workerd's TypeError for any other). A 101 resolves to a Response whose `webSocket` the
+// worker must accept() before using it; any other answer is the server's response as it is.
+// The request's signal gives up on the handshake.
 export async function fetchWebSocket(outbound, headerList) {
   const target = outbound.url;
   if (!StringPrototypeStartsWith(target, "http:") && !StringPrototypeStartsWith(target, "https:")) {
