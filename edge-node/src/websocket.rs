@@ -3,8 +3,9 @@
 //! with `Upgrade: websocket`, which Workers code checks for); a worker that answers with
 //! `new Response(null, { status: 101, webSocket: client })` gets the connection. The node sends
 //! the handshake's 101 (a 200 over HTTP/2), takes the connection (or the stream) from hyper
-//! and joins it, through tungstenite, to the client end's lanes ([`WebSocketPipe`]): client
-//! messages go to the worker, the worker's to the client, until either side closes, the
+//! and joins it, through tungstenite, to the client end's lanes ([`WebSocketPipe`];
+//! `skiff_runtime::join_websocket`, which also serves the worker's own outgoing sockets):
+//! client messages go to the worker, the worker's to the client, until either side closes, the
 //! connection drops or the node stops.
 //!
 //! A message above 1 MiB, either way, closes the socket with 1009 (Cloudflare's limit). The
@@ -15,30 +16,19 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::{SinkExt, StreamExt};
 use http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{HeaderValue, Method, StatusCode, Version, request::Parts};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use skiff_runtime::{WebSocketPipe, WsMessage};
+use skiff_runtime::{WebSocketPipe, join_websocket, websocket_config};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::metrics::ConnectionMetrics;
-
-/// Cloudflare's limit on one WebSocket message, either way.
-pub const MAX_MESSAGE_BYTES: usize = skiff_runtime::MAX_WEBSOCKET_MESSAGE_BYTES;
-
-/// What tungstenite reserves to read a socket's frames into, at first.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// A request's ask for a WebSocket: its key (none over HTTP/2) and the connection hyper hands
 /// over after the 101.
@@ -163,109 +153,19 @@ impl Upgrade {
 }
 
 /// Carries messages between the client's connection and the worker's lanes until the
-/// socket ends.
+/// socket ends (`skiff_runtime::join_websocket`), or the node stops.
 async fn join<S>(io: S, pipe: WebSocketPipe, mut stop: watch::Receiver<bool>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    // tungstenite reserves its read buffer up front (128 KiB by default): start small, since
-    // most sockets carry small messages, and let it grow for the large ones.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-    let (mut to_client, mut from_client) = socket.split();
+    let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket_config())).await;
     let WebSocketPipe {
-        mut outgoing,
+        outgoing,
         incoming,
         held: _held,
     } = pipe;
-    let mut worker_open = true;
-    // Set once the client's Close has been answered: nothing more may be sent.
-    let mut client_closed = false;
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            frame = from_client.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if incoming.send(WsMessage::Text(text.as_str().to_owned())).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(data))) => {
-                    if incoming.send(WsMessage::Binary(data)).await.is_err() {
-                        break;
-                    }
-                }
-                // tungstenite answers the Close itself; the worker hears of it. The answer is
-                // only queued: it goes out now, before anything the worker sends next (which
-                // tungstenite would refuse on a closing socket, ending the connection with the
-                // answer still unsent).
-                Some(Ok(Message::Close(frame))) => {
-                    client_closed = true;
-                    let _ = to_client.flush().await;
-                    let (code, reason) = match frame {
-                        Some(frame) => (Some(u16::from(frame.code)), frame.reason.as_str().to_owned()),
-                        None => (None, String::new()),
-                    };
-                    let _ = incoming.send(WsMessage::Close(code, reason)).await;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                    let _ = incoming
-                        .send(WsMessage::Close(Some(1009), "Message too big".into()))
-                        .await;
-                    let _ = to_client.send(close(1009, "Message too big")).await;
-                    break;
-                }
-                Some(Err(err)) => {
-                    tracing::debug!(%err, "WebSocket connection failed");
-                    break;
-                }
-                None => break,
-            },
-            message = outgoing.recv(), if worker_open => {
-                let sent = match message {
-                    Some(WsMessage::Text(text)) => to_client.send(Message::text(text)).await,
-                    Some(WsMessage::Binary(data)) => to_client.send(Message::binary(data)).await,
-                    // The client's Close was answered already.
-                    Some(WsMessage::Close(..)) if client_closed => {
-                        worker_open = false;
-                        Ok(())
-                    }
-                    Some(WsMessage::Close(code, reason)) => {
-                        worker_open = false;
-                        let frame = code.map(|code| CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason.into(),
-                        });
-                        to_client.send(Message::Close(frame)).await
-                    }
-                    // The worker's end is gone (its isolate stopped): the socket ends.
-                    None => {
-                        let _ = to_client.send(close(1011, "The worker went away")).await;
-                        break;
-                    }
-                };
-                if sent.is_err() {
-                    break;
-                }
-            }
-            () = &mut stopped => {
-                let _ = to_client.send(close(1001, "The server is going away")).await;
-                break;
-            }
-        }
-    }
-}
-
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    }))
+    join_websocket(socket, outgoing, incoming, stopped).await;
 }

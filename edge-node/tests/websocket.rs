@@ -280,7 +280,7 @@ async fn websocket_errors_carry_workerd_s_messages() {
                 badCode: attempt(() => server.close(1005)),
                 reasonWithoutCode: attempt(() => server.close(undefined, "why")),
                 longReason: attempt(() => server.close(1000, "é".repeat(62))),
-                outgoing: attempt(() => new WebSocket("wss://example.com/")),
+                outgoing: attempt(() => new WebSocket("https://example.com/")),
                 status101Alone: attempt(() => new Response(null, { status: 101 })),
                 wrongStatus: attempt(() => new Response(null, { status: 200, webSocket: client })),
                 notASocket: attempt(() => new Response(null, { status: 101, webSocket: {} })),
@@ -318,7 +318,7 @@ async fn websocket_errors_carry_workerd_s_messages() {
     );
     assert_eq!(
         out["outgoing"],
-        "TypeError: Skiff does not support outgoing WebSockets (new WebSocket(url)) yet."
+        "SyntaxError: WebSocket Constructor: The url scheme must be ws or wss."
     );
     assert_eq!(
         out["status101Alone"],

@@ -8,10 +8,11 @@
 // cannot reach either object, nor the engine's setter of the async context.
 
 import { core, primordials } from "ext:core/mod.js";
-import { op_skiff_config, op_skiff_log_within } from "ext:core/ops";
+import { op_skiff_config, op_skiff_log_within, op_skiff_subrequest, op_skiff_subrequest_refused } from "ext:core/ops";
 import { performanceMod } from "ext:skiff_worker/00_modules.js";
 
-const { String, StringPrototypeSlice } = primordials;
+const { ArrayPrototypePush, ArrayPrototypeSplice, String, StringPrototypeSlice, StringPrototypeToLowerCase, TypeError } =
+  primordials;
 
 // The node's configuration (subrequest budget, waitUntil budget), read when the runtime is
 // given its tenant: a runtime is booted before anyone knows which tenant it will serve.
@@ -34,6 +35,31 @@ const outsideRequests = { id: 0, subrequests: 0, logBytes: 0, hopsLeft: 0 };
 
 export function invocation() {
   return requestContext.get() ?? outsideRequests;
+}
+
+// Counts one subrequest (a fetch(), a service binding's fetch, a new WebSocket(url)) of the
+// current invocation: the TypeError to reject with once past the budget, else null.
+export function countSubrequest() {
+  const context = invocation();
+  context.subrequests += 1;
+  if (config === null || context.subrequests > config.subrequestLimit) {
+    op_skiff_subrequest_refused();
+    const limit = config?.subrequestLimit ?? 0;
+    return new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`);
+  }
+  if (context.id !== 0) op_skiff_subrequest(context.id);
+  return null;
+}
+
+// Sets the hop header that stops loops of workers calling each other on a subrequest's
+// header list, over any value the tenant gave.
+export function setHops(headerList) {
+  for (let i = headerList.length - 1; i >= 0; --i) {
+    if (StringPrototypeToLowerCase(headerList[i][0]) === config.hopsHeader) {
+      ArrayPrototypeSplice(headerList, i, 1);
+    }
+  }
+  ArrayPrototypePush(headerList, [config.hopsHeader, String(invocation().hopsLeft)]);
 }
 
 // The longest message handed to the log op, in UTF-16 code units: one more than the op keeps

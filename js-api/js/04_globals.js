@@ -3,7 +3,6 @@
 // object as an EventTarget, and the handlers that log what a tenant leaves uncaught.
 
 import { core, primordials } from "ext:core/mod.js";
-import { op_skiff_subrequest, op_skiff_subrequest_refused } from "ext:core/ops";
 import {
   abortSignal,
   base64,
@@ -27,11 +26,17 @@ import {
   url,
   webidl,
 } from "ext:skiff_worker/00_modules.js";
-import { config, invocation, logError, tenantLog } from "ext:skiff_worker/01_invocation.js";
+import { config, countSubrequest, logError, setHops, tenantLog } from "ext:skiff_worker/01_invocation.js";
 import { atob, structuredClone } from "ext:skiff_worker/02_fixes.js";
 import { URLPattern } from "ext:skiff_worker/03_urlpattern.js";
 import { cloudflare, Navigator, navigator, scheduler } from "ext:skiff_worker/03_workers.js";
-import { Response, WebSocket, WebSocketPair } from "ext:skiff_worker/03_websocket.js";
+import {
+  asksForWebSocket,
+  fetchWebSocket,
+  Response,
+  WebSocket,
+  WebSocketPair,
+} from "ext:skiff_worker/03_websocket.js";
 import { FixedLengthStream, IdentityTransformStream } from "ext:skiff_worker/03_streams.js";
 import { HTMLRewriter } from "ext:skiff_worker/03_html_rewriter.js";
 // Wrap SubtleCrypto's methods and the bodies' formData(): loaded for that alone.
@@ -39,8 +44,6 @@ import "ext:skiff_worker/03_subtle.js";
 import "ext:skiff_worker/03_formdata.js";
 
 const {
-  ArrayPrototypePush,
-  ArrayPrototypeSplice,
   ObjectDefineProperty,
   ObjectPrototypeIsPrototypeOf,
   ObjectSetPrototypeOf,
@@ -49,7 +52,6 @@ const {
   ReflectApply,
   String,
   StringPrototypeMatch,
-  StringPrototypeToLowerCase,
   TypeError,
 } = primordials;
 
@@ -72,33 +74,10 @@ function defineGetter(name, get) {
   });
 }
 
-// Counts one subrequest (a fetch() or a service binding's fetch) of the current invocation:
-// the TypeError to reject with once past the budget, else null.
-export function countSubrequest() {
-  const context = invocation();
-  context.subrequests += 1;
-  if (config === null || context.subrequests > config.subrequestLimit) {
-    op_skiff_subrequest_refused();
-    const limit = config?.subrequestLimit ?? 0;
-    return new TypeError(`Too many subrequests: a request may make at most ${limit} fetch() calls`);
-  }
-  if (context.id !== 0) op_skiff_subrequest(context.id);
-  return null;
-}
-
-// Sets the hop header that stops loops of workers calling each other on a subrequest's
-// header list, over any value the tenant gave.
-export function setHops(headerList) {
-  for (let i = headerList.length - 1; i >= 0; --i) {
-    if (StringPrototypeToLowerCase(headerList[i][0]) === config.hopsHeader) {
-      ArrayPrototypeSplice(headerList, i, 1);
-    }
-  }
-  ArrayPrototypePush(headerList, [config.hopsHeader, String(invocation().hopsLeft)]);
-}
-
 // Tenant fetch(): the subrequest budget of the current invocation, the hop header, then
-// deno_fetch, whose permission checks refuse host-local addresses (see outbound.rs).
+// deno_fetch, whose permission checks refuse host-local addresses (see outbound.rs), or for a
+// request with `Upgrade: websocket`, the WebSocket handshake (03_websocket.js), which keeps the
+// same policy.
 function fetch(input, init = undefined) {
   const refused = countSubrequest();
   if (refused !== null) return PromiseReject(refused);
@@ -109,6 +88,9 @@ function fetch(input, init = undefined) {
     return PromiseReject(error);
   }
   setHops(request.toInnerRequest(outbound).headerList);
+  if (asksForWebSocket(request.toInnerRequest(outbound).headerList)) {
+    return fetchWebSocket(outbound, request.toInnerRequest(outbound).headerList);
+  }
   // A body the tenant gave as a stream goes to deno_fetch as that same stream. Given only
   // `outbound`, deno_fetch would read it through a proxy stream, and an abort would no longer
   // cancel the tenant's stream at once, as the Fetch standard has it.

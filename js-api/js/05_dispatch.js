@@ -30,7 +30,13 @@ import {
   streams,
   timers,
 } from "ext:skiff_worker/00_modules.js";
-import { config, invocation, logError, requestContext } from "ext:skiff_worker/01_invocation.js";
+import {
+  config,
+  countSubrequest,
+  invocation,
+  logError,
+  requestContext,
+} from "ext:skiff_worker/01_invocation.js";
 import { structuredClone } from "ext:skiff_worker/02_fixes.js";
 import {
   CLOUDFLARE_WORKERS,
@@ -40,7 +46,7 @@ import {
   WorkerEntrypoint,
 } from "ext:skiff_worker/03_entrypoints.js";
 import { cloudflare } from "ext:skiff_worker/03_workers.js";
-import { countSubrequest, defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
+import { defineGlobal, listenerErrors } from "ext:skiff_worker/04_globals.js";
 import { responseSocket } from "ext:skiff_worker/03_websocket.js";
 import { fixedLength } from "ext:skiff_worker/03_streams.js";
 import { kvBinding } from "ext:skiff_worker/07_kv.js";

@@ -6,7 +6,7 @@
 import { primordials } from "ext:core/mod.js";
 import { op_skiff_service_fetch } from "ext:core/ops";
 import { request, response, streams } from "ext:skiff_worker/00_modules.js";
-import { countSubrequest, setHops } from "ext:skiff_worker/04_globals.js";
+import { countSubrequest, setHops } from "ext:skiff_worker/01_invocation.js";
 
 const { Symbol, TypeError } = primordials;
 const { Request, toInnerRequest } = request;

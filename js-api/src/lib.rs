@@ -65,7 +65,7 @@ pub use queue::{
 };
 pub use websocket::{
     HeldSocket, Lane, LaneReceiver, MAX_MESSAGE_BYTES as MAX_WEBSOCKET_MESSAGE_BYTES, SendError,
-    WebSocketPipe, WsMessage,
+    WebSocketPipe, WsMessage, config as websocket_config, join as join_websocket,
 };
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.
@@ -165,6 +165,7 @@ deno_core::extension!(
         digest::op_skiff_digest_once,
         ops::op_skiff_respond_websocket,
         websocket::op_skiff_ws_pair,
+        websocket::outgoing::op_skiff_ws_connect,
         websocket::op_skiff_ws_send_text,
         websocket::op_skiff_ws_send_binary,
         websocket::op_skiff_ws_close,

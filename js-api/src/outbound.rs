@@ -15,8 +15,14 @@
 //!    name pointing at 127.0.0.1 (or rebinding to it) reaches nothing. deno connects only to the
 //!    addresses its resolver returned.
 //!
+//! The worker's own WebSockets (`new WebSocket(url)`, `fetch()` with `Upgrade: websocket`)
+//! connect outside deno_fetch and keep the same rule themselves: IP literals by
+//! [`is_host_local`], names resolved once and refused as the resolver here refuses them (see
+//! `websocket/outgoing.rs`).
+//!
 //! The count of subrequests and the loop guard (the `cf-ew-via` hop header) are kept by the
-//! bootstrap's `fetch()` and by `op_skiff_next_event`; their constants are here.
+//! bootstrap's `fetch()` (and `new WebSocket()`) and by `op_skiff_next_event`; their constants
+//! are here.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -194,14 +200,16 @@ fn refuse_host_local_literal<B>(request: &mut http::Request<B>) -> Result<(), Js
     let host = request.uri().host().unwrap_or_default();
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     match literal.parse::<IpAddr>() {
-        Ok(ip) if is_host_local(ip) => Err(refused(host)),
+        Ok(ip) if is_host_local(ip) => Err(refused("fetch()", host)),
         _ => Ok(()),
     }
 }
 
-fn refused(host: &str) -> JsErrorBox {
+/// The refusal of a connection to `host` that the policy forbids; `caller` is what asked for
+/// it (`fetch()`, `new WebSocket()`).
+pub(crate) fn refused(caller: &str, host: &str) -> JsErrorBox {
     JsErrorBox::type_error(format!(
-        "fetch() to {host} refused: workers cannot reach loopback, private or link-local addresses"
+        "{caller} to {host} refused: workers cannot reach loopback, private or link-local addresses"
     ))
 }
 
@@ -218,7 +226,7 @@ impl Resolve for PublicOnlyResolver {
             if addrs.iter().any(|a| is_host_local(a.ip())) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
-                    refused(&host).to_string(),
+                    refused("fetch()", &host).to_string(),
                 ));
             }
             Ok(addrs.into_iter())

@@ -1,12 +1,16 @@
-//! WebSockets: the two ends of a `WebSocketPair` and the pipe that carries a pair's client end
+//! WebSockets: the two ends of a `WebSocketPair`, the pipe that carries a pair's client end
 //! out of the isolate when a worker answers with `new Response(null, { status: 101,
-//! webSocket })`.
+//! webSocket })`, and the worker's own connections to servers ([`outgoing`]).
 //!
 //! A pair is two [`SocketEnd`] resources joined by two [`Lane`]s, one per direction. The
 //! worker accepts one end (`server.accept()`) and sends and receives on it through the ops
 //! below; the other end either goes out in a 101 response, where its lanes become the node's
-//! [`WebSocketPipe`] to the real client, or is accepted in the isolate as well. Nothing here
-//! speaks the WebSocket protocol: the node does, with tungstenite.
+//! [`WebSocketPipe`] to the real client, or is accepted in the isolate as well. A socket the
+//! worker opens itself (`new WebSocket(url)`, or `fetch()` with `Upgrade: websocket`) is one
+//! [`SocketEnd`] whose lanes lead to a task on the isolate's thread that speaks to the server;
+//! the same ops serve it. The protocol itself is tungstenite's, on both sides: [`join`] carries
+//! messages between a tungstenite socket and a pair of lanes, for the node's sockets and the
+//! worker's own alike.
 //!
 //! A lane holds what its sender has sent and its receiver has not taken yet, counted in bytes:
 //! the isolate's `send()` cannot wait, so a lane that holds more than [`MAX_BUFFERED`] refuses
@@ -28,6 +32,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::memory::ExternalMemory;
+
+mod join;
+pub(crate) mod outgoing;
+
+pub use join::{config, join};
 
 /// The largest message, either way (Cloudflare's limit for a WebSocket message).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -220,7 +229,14 @@ pub struct WebSocketPipe {
 
 /// Held by the node for as long as it serves a socket.
 #[derive(Debug)]
-pub struct HeldSocket(#[expect(dead_code, reason = "only its drop matters")] oneshot::Sender<()>);
+pub struct HeldSocket {
+    #[expect(dead_code, reason = "only its drop matters")]
+    released: oneshot::Sender<()>,
+    /// For a socket the worker opened itself and passed on in a 101: its connection's hold
+    /// (see [`SocketEnd`]'s `connection`).
+    #[expect(dead_code, reason = "only its drop matters")]
+    connection: Option<oneshot::Sender<()>>,
+}
 
 /// What an end of a pair is charged to its isolate's memory while it exists, besides the
 /// messages its lanes hold: a worker that makes pairs in a loop meets its memory limit.
@@ -232,6 +248,10 @@ pub(crate) struct SocketEnd {
     tx: RefCell<Option<Lane>>,
     rx: AsyncRefCell<Option<LaneReceiver>>,
     memory: Arc<ExternalMemory>,
+    /// For a socket the worker opened itself: its connection's task ends a grace period after
+    /// this goes (with the end, or with the pipe of the 101 that took the end's lanes), even if
+    /// the server stopped reading or never answers a Close.
+    connection: RefCell<Option<oneshot::Sender<()>>>,
 }
 
 impl Drop for SocketEnd {
@@ -253,7 +273,21 @@ impl SocketEnd {
             tx: RefCell::new(Some(tx)),
             rx: AsyncRefCell::new(Some(rx)),
             memory,
+            connection: RefCell::new(None),
         }
+    }
+
+    /// The end of a socket the worker opened itself; its connection's task holds the other
+    /// side of `connection`.
+    fn connected(
+        tx: Lane,
+        rx: LaneReceiver,
+        memory: Arc<ExternalMemory>,
+        connection: oneshot::Sender<()>,
+    ) -> Self {
+        let end = Self::new(tx, rx, memory);
+        *end.connection.borrow_mut() = Some(connection);
+        end
     }
 
     /// This end's lanes, for a 101 response, and what resolves once the node lets go of
@@ -268,7 +302,10 @@ impl SocketEnd {
         let pipe = WebSocketPipe {
             outgoing,
             incoming,
-            held: HeldSocket(held),
+            held: HeldSocket {
+                released: held,
+                connection: self.connection.borrow_mut().take(),
+            },
         };
         Some((pipe, released))
     }

@@ -44,6 +44,8 @@ pub use skiff_js_api::{
     EnvBinding, KvError, KvFuture, KvPut, KvStore, KvValue, NodeBindings, ServiceDispatch,
     ServiceFuture,
 };
-pub use skiff_js_api::{MAX_WEBSOCKET_MESSAGE_BYTES, WebSocketPipe, WsMessage};
+pub use skiff_js_api::{
+    MAX_WEBSOCKET_MESSAGE_BYTES, WebSocketPipe, WsMessage, join_websocket, websocket_config,
+};
 pub use skiff_js_api::{Meter, MeterReading, MeterStop, ScheduledRequest, ScheduledResult};
 pub use snapshot::snapshot_ready;
