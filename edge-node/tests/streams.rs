@@ -588,7 +588,7 @@ async fn a_body_passed_on_unread_keeps_its_length() {
         let length = res.headers().get("content-length").cloned();
         assert_eq!(res.bytes().await.expect("body").len(), 5, "{path}");
         assert_eq!(
-            length.as_ref().map(|v| v.to_str().unwrap()),
+            length.as_ref().map(|v| v.to_str().expect("ASCII")),
             Some("5"),
             "{path}"
         );
