@@ -152,3 +152,88 @@ async fn a_worker_calls_another_by_its_binding() {
         (200, "user ada".to_string())
     );
 }
+
+/// Echoes "echo:" + each message; "close" closes with 4000.
+const WS_ECHO: &str = r#"
+export default {
+  fetch(request) {
+    if (request.headers.get("upgrade") !== "websocket") return new Response("no socket", { status: 426 });
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    server.addEventListener("message", (event) => {
+      if (event.data === "close") return server.close(4000, "asked to");
+      server.send("echo:" + event.data);
+    });
+    return new Response(null, { status: 101, webSocket: client, headers: { "x-callee": "echo" } });
+  },
+};
+"#;
+
+/// Passes its client's socket request on to the echo (`/proxy`), or talks to the echo's
+/// socket itself (`/inside`).
+const WS_FRONT: &str = r#"
+export default {
+  async fetch(request, env) {
+    if (new URL(request.url).pathname === "/proxy") return env.ECHO.fetch(request);
+    const answer = await env.ECHO.fetch("https://echo/", { headers: { upgrade: "websocket" } });
+    const socket = answer.webSocket;
+    socket.accept();
+    const heard = new Promise((resolve) => socket.addEventListener("message", (event) => resolve(event.data)));
+    const closed = new Promise((resolve) => socket.addEventListener("close", (event) => resolve(`${event.code} ${event.reason}`)));
+    socket.send("hi");
+    const echoed = await heard;
+    socket.send("close");
+    return new Response(`${answer.status} ${answer.headers.get("x-callee")} ${echoed} ${await closed}`);
+  },
+};
+"#;
+
+#[tokio::test]
+async fn a_websocket_passes_through_a_service_binding() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path(), "wsecho", WS_ECHO, &[]);
+    project(dir.path(), "wsfront", WS_FRONT, &[("ECHO", "wsecho")]);
+    let node = start_with(dir, |_| {}).await;
+
+    // The front worker talks to the callee's socket itself.
+    assert_eq!(
+        node.get("wsfront", "/inside").await,
+        (200, "101 echo echo:hi 4000 asked to".to_string())
+    );
+
+    // The front worker returns the callee's socket to its own client.
+    let stream = tokio::net::TcpStream::connect(node.node.http_addr())
+        .await
+        .expect("connect");
+    let url = format!(
+        "ws://wsfront.localhost:{}/proxy",
+        node.node.http_addr().port()
+    );
+    let (mut socket, response) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("handshake");
+    assert_eq!(response.headers()["x-callee"], "echo");
+    socket.send(Message::text("hello")).await.expect("send");
+    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("an answer within 10 s")
+        .expect("open")
+        .expect("a message");
+    assert_eq!(echoed, Message::text("echo:hello"));
+    socket.send(Message::text("close")).await.expect("send");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a close within 10 s")
+        .expect("open")
+        .expect("a message");
+    match closed {
+        Message::Close(Some(frame)) => {
+            assert_eq!(u16::from(frame.code), 4000);
+            assert_eq!(frame.reason.as_str(), "asked to");
+        }
+        other => panic!("expected the callee's close, got {other:?}"),
+    }
+}

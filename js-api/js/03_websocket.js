@@ -469,6 +469,12 @@ ObjectDefineProperty(ResponsePrototype, "webSocket", {
 
 // The resource of the socket a 101 response carries (taken once), or null for any other
 // response.
+// The socket of a 101 that another worker answered a service binding with, as a WebSocket
+// that this worker accepts or passes on in its own 101 (09_service.js).
+export function socketForRid(rid) {
+  return new WebSocket(pairKey, undefined, rid);
+}
+
 export function responseSocket(res) {
   const socket = WeakMapPrototypeGet(sockets, res);
   return socket === undefined ? null : releaseSocket(socket);

@@ -236,6 +236,10 @@ pub struct HeldSocket {
     /// (see [`SocketEnd`]'s `connection`).
     #[expect(dead_code, reason = "only its drop matters")]
     connection: Option<oneshot::Sender<()>>,
+    /// For a socket another worker answered a service binding with, passed on: that worker's
+    /// hold on it (see [`SocketEnd::from_pipe`]).
+    #[expect(dead_code, reason = "only its drop matters")]
+    upstream: Option<Box<HeldSocket>>,
 }
 
 /// What an end of a pair is charged to its isolate's memory while it exists, besides the
@@ -252,6 +256,9 @@ pub(crate) struct SocketEnd {
     /// this goes (with the end, or with the pipe of the 101 that took the end's lanes), even if
     /// the server stopped reading or never answers a Close.
     connection: RefCell<Option<oneshot::Sender<()>>>,
+    /// For a socket another worker answered a service binding with: that worker's hold on it,
+    /// which ends its invocation when it goes.
+    upstream: RefCell<Option<HeldSocket>>,
 }
 
 impl Drop for SocketEnd {
@@ -274,7 +281,23 @@ impl SocketEnd {
             rx: AsyncRefCell::new(Some(rx)),
             memory,
             connection: RefCell::new(None),
+            upstream: RefCell::new(None),
         }
+    }
+
+    /// The end, in the caller's isolate, of a socket that another worker answered a service
+    /// binding's request with: it sends into that worker's lanes and reads what it sends. The
+    /// lanes stay uncharged, as they are once they leave an isolate: the other worker's thread
+    /// counts into them.
+    pub(crate) fn from_pipe(pipe: WebSocketPipe, memory: Arc<ExternalMemory>) -> Self {
+        let WebSocketPipe {
+            outgoing,
+            incoming,
+            held,
+        } = pipe;
+        let end = Self::new(incoming, outgoing, memory);
+        *end.upstream.borrow_mut() = Some(held);
+        end
     }
 
     /// The end of a socket the worker opened itself; its connection's task holds the other
@@ -305,6 +328,7 @@ impl SocketEnd {
             held: HeldSocket {
                 released: held,
                 connection: self.connection.borrow_mut().take(),
+                upstream: self.upstream.borrow_mut().take().map(Box::new),
             },
         };
         Some((pipe, released))

@@ -52,6 +52,8 @@ pub struct ServiceResponseForJs {
     body: Option<ToJsBuffer>,
     /// A streamed body, as a resource `readableStreamForRid` reads.
     body_rid: Option<ResourceId>,
+    /// The socket of a 101 (the callee's `webSocket`), as an end in this isolate.
+    socket_rid: Option<ResourceId>,
 }
 
 /// `Fetcher.fetch`: runs the request in the bound script and answers its response.
@@ -107,20 +109,20 @@ pub async fn op_skiff_service_fetch(
         meter: None,
     };
     let head = dispatch.fetch(&service, request).await;
-    let (body, body_rid) = match head.body {
-        ResponseBody::Full(bytes) => (Some(bytes.to_vec().into()), None),
+    let (body, body_rid, socket_rid) = match head.body {
+        ResponseBody::Full(bytes) => (Some(bytes.to_vec().into()), None, None),
         ResponseBody::Stream(receiver) => {
             let rid = state
                 .borrow_mut()
                 .resource_table
                 .add(RequestBodyResource::new(receiver));
-            (None, Some(rid))
+            (None, Some(rid), None)
         }
-        // Dropping the pipe closes the callee's socket.
-        ResponseBody::WebSocket(_) => {
-            return Err(JsErrorBox::type_error(
-                "Skiff does not pass WebSockets through service bindings yet.",
-            ));
+        ResponseBody::WebSocket(pipe) => {
+            let mut state = state.borrow_mut();
+            let memory = crate::external_memory(&state);
+            let end = crate::websocket::SocketEnd::from_pipe(pipe, memory);
+            (None, None, Some(state.resource_table.add(end)))
         }
     };
     Ok(ServiceResponseForJs {
@@ -128,5 +130,6 @@ pub async fn op_skiff_service_fetch(
         headers: head.headers,
         body,
         body_rid,
+        socket_rid,
     })
 }
