@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{start_with, write};
+use common::{next_message, start_with, write};
 
 /// A project folder `name/` in `dir` with `source` as its main module and `services` bound.
 fn project(dir: &std::path::Path, name: &str, source: &str, services: &[(&str, &str)]) {
@@ -190,7 +190,7 @@ export default {
 
 #[tokio::test]
 async fn a_websocket_passes_through_a_service_binding() {
-    use futures::{SinkExt, StreamExt};
+    use futures::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -217,18 +217,10 @@ async fn a_websocket_passes_through_a_service_binding() {
         .expect("handshake");
     assert_eq!(response.headers()["x-callee"], "echo");
     socket.send(Message::text("hello")).await.expect("send");
-    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-        .await
-        .expect("an answer within 10 s")
-        .expect("open")
-        .expect("a message");
+    let echoed = next_message(&mut socket).await;
     assert_eq!(echoed, Message::text("echo:hello"));
     socket.send(Message::text("close")).await.expect("send");
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-        .await
-        .expect("a close within 10 s")
-        .expect("open")
-        .expect("a message");
+    let closed = next_message(&mut socket).await;
     match closed {
         Message::Close(Some(frame)) => {
             assert_eq!(u16::from(frame.code), 4000);

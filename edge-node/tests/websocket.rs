@@ -62,23 +62,6 @@ async fn connect(node: &TestNode, script: &str) -> (Socket<TcpStream>, http::Hea
     (socket, response.headers().clone())
 }
 
-/// The next data or close message, within 10 s.
-async fn next<S>(socket: &mut Socket<S>) -> Message
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the socket is open")
-            .expect("a message");
-        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-            return message;
-        }
-    }
-}
-
 /// Reads on until the socket ends, which sends the client's answer to a Close.
 async fn finish<S>(socket: &mut Socket<S>)
 where
@@ -103,14 +86,17 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     socket.send(Message::text("hi")).await.expect("send");
-    assert_eq!(next(socket).await, Message::text("echo:hi"));
+    assert_eq!(next_message(socket).await, Message::text("echo:hi"));
     socket
         .send(Message::binary(vec![0u8, 1, 2, 255]))
         .await
         .expect("send");
-    assert_eq!(next(socket).await, Message::binary(vec![0u8, 1, 2, 255]));
+    assert_eq!(
+        next_message(socket).await,
+        Message::binary(vec![0u8, 1, 2, 255])
+    );
     socket.send(Message::text("state")).await.expect("send");
-    assert_eq!(next(socket).await, Message::text("1"), "OPEN");
+    assert_eq!(next_message(socket).await, Message::text("1"), "OPEN");
 }
 
 #[tokio::test]
@@ -129,11 +115,17 @@ async fn a_worker_accepts_a_websocket_and_closes_it_with_a_code() {
             .expect("send");
     }
     for i in 0..50 {
-        assert_eq!(next(&mut socket).await, Message::text(format!("echo:m{i}")));
+        assert_eq!(
+            next_message(&mut socket).await,
+            Message::text(format!("echo:m{i}"))
+        );
     }
 
     socket.send(Message::text("close")).await.expect("send");
-    assert_eq!(close_of(next(&mut socket).await), (4000, "asked to".into()));
+    assert_eq!(
+        close_of(next_message(&mut socket).await),
+        (4000, "asked to".into())
+    );
     // The client's answer to the Close reaches the worker's close event.
     finish(&mut socket).await;
     node.wait_for_log("closed 4000 asked to true").await;
@@ -150,7 +142,10 @@ async fn a_client_close_reaches_the_worker_and_is_answered() {
         })))
         .await
         .expect("close");
-    assert_eq!(close_of(next(&mut socket).await), (3001, "bye".into()));
+    assert_eq!(
+        close_of(next_message(&mut socket).await),
+        (3001, "bye".into())
+    );
     node.wait_for_log("closed 3001 bye true").await;
 }
 
@@ -199,7 +194,10 @@ async fn websockets_over_tls() {
     let (mut socket, _) = client_async(url, stream).await.expect("handshake");
     echo_round_trips(&mut socket).await;
     socket.send(Message::text("close")).await.expect("send");
-    assert_eq!(close_of(next(&mut socket).await), (4000, "asked to".into()));
+    assert_eq!(
+        close_of(next_message(&mut socket).await),
+        (4000, "asked to".into())
+    );
 }
 
 #[tokio::test]
@@ -208,7 +206,7 @@ async fn messages_above_one_mebibyte_are_refused_both_ways() {
     let (mut socket, _) = connect(&node, "echo").await;
     socket.send(Message::text("big")).await.expect("send");
     assert_eq!(
-        next(&mut socket).await,
+        next_message(&mut socket).await,
         Message::text(
             "RangeError: WebSocket message is 1048577 bytes; the limit is 1048576 bytes."
         )
@@ -219,12 +217,12 @@ async fn messages_above_one_mebibyte_are_refused_both_ways() {
         .send(Message::binary(limit.clone()))
         .await
         .expect("send");
-    assert_eq!(next(&mut socket).await, Message::binary(limit));
+    assert_eq!(next_message(&mut socket).await, Message::binary(limit));
     socket
         .send(Message::binary(vec![7u8; 1024 * 1024 + 1]))
         .await
         .expect("send");
-    assert_eq!(close_of(next(&mut socket).await).0, 1009);
+    assert_eq!(close_of(next_message(&mut socket).await).0, 1009);
     node.wait_for_log("closed 1009 Message too big").await;
 }
 
@@ -238,7 +236,7 @@ async fn each_message_gets_a_request_s_cpu_and_an_endless_one_is_stopped() {
     // 30 messages of ~10 ms each: 300 ms in all, six times one request's limit.
     for _ in 0..30 {
         socket.send(Message::text("burn")).await.expect("send");
-        assert_eq!(next(&mut socket).await, Message::text("burnt"));
+        assert_eq!(next_message(&mut socket).await, Message::text("burnt"));
     }
     socket.send(Message::text("spin")).await.expect("send");
     // The CPU limit ends the isolate, and with it the socket.
@@ -388,26 +386,26 @@ async fn the_chat_example_sends_each_message_to_every_member() {
     };
     let mut ada = join("ada").await;
     assert_eq!(
-        json(next(&mut ada).await),
+        json(next_message(&mut ada).await),
         serde_json::json!({ "joined": "ada", "members": 1 })
     );
     let mut bob = join("bob").await;
     for socket in [&mut ada, &mut bob] {
         assert_eq!(
-            json(next(socket).await),
+            json(next_message(socket).await),
             serde_json::json!({ "joined": "bob", "members": 2 })
         );
     }
     ada.send(Message::text("hello")).await.expect("send");
     for socket in [&mut ada, &mut bob] {
         assert_eq!(
-            json(next(socket).await),
+            json(next_message(socket).await),
             serde_json::json!({ "from": "ada", "text": "hello" })
         );
     }
     bob.close(None).await.expect("close");
     assert_eq!(
-        json(next(&mut ada).await),
+        json(next_message(&mut ada).await),
         serde_json::json!({ "left": "bob", "members": 1 })
     );
 }

@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::*;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http2::SendRequest;
@@ -72,22 +70,6 @@ fn request(node: &TestNode, method: Method, path: &str) -> Request<Empty<Bytes>>
         .expect("request")
 }
 
-async fn next<S>(socket: &mut WebSocketStream<S>) -> Message
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the socket is open")
-            .expect("a message");
-        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-            return message;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_websocket_over_http2_reaches_the_worker_and_echoes() {
     let node = start(&[("echo", ECHO)]).await;
@@ -107,14 +89,20 @@ async fn a_websocket_over_http2_reaches_the_worker_and_echoes() {
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
 
     // The worker saw the HTTP/1.1 form of the request.
-    assert_eq!(next(&mut socket).await, Message::text("GET /chat upgrade"));
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::text("GET /chat upgrade")
+    );
     socket.send(Message::text("hello")).await.expect("send");
-    assert_eq!(next(&mut socket).await, Message::text("echo:hello"));
+    assert_eq!(next_message(&mut socket).await, Message::text("echo:hello"));
     socket
         .send(Message::binary(vec![1u8, 2, 3]))
         .await
         .expect("send");
-    assert_eq!(next(&mut socket).await, Message::binary(vec![1u8, 2, 3]));
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::binary(vec![1u8, 2, 3])
+    );
 
     // The same connection serves other requests while the socket is open.
     let response = send
@@ -130,7 +118,7 @@ async fn a_websocket_over_http2_reaches_the_worker_and_echoes() {
     assert_eq!(body, "plain GET");
 
     socket.send(Message::text("close")).await.expect("send");
-    match next(&mut socket).await {
+    match next_message(&mut socket).await {
         Message::Close(Some(CloseFrame { code, reason })) => {
             assert_eq!(code, CloseCode::from(4000));
             assert_eq!(reason.as_str(), "asked to");

@@ -484,14 +484,3 @@ async fn a_socket_ends_with_its_isolate() {
         ]
     );
 }
-
-/// The next message `socket` receives, within 10 s.
-async fn next_message(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-) -> Message {
-    tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-        .await
-        .expect("a message within 10 s")
-        .expect("open")
-        .expect("a message")
-}
