@@ -92,6 +92,14 @@ EOF
 }
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# Stops a server: TERM, then KILL if it has not gone within 5 s (workerd, asked to stop after
+# holding a thousand sockets, kept draining them for good; a process substitution's child
+# cannot be waited for, so its end is polled).
+stop() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
 measure() { # name start_fn -> appends "rtps p50_us p99_us held answering kb_per_socket" to $work/NAME.rounds
@@ -108,7 +116,7 @@ measure() { # name start_fn -> appends "rtps p50_us p99_us held answering kb_per
   local after; after=$(rss_kb "$pid")
   wait "$bench"
   local held; held=$(cat "$work/hold.json")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop "$pid"
   local rtps p50 p99 open answering per
   rtps=$(field "$trips" round_trips_per_sec); p50=$(field "$trips" p50_us); p99=$(field "$trips" p99_us)
   open=$(field "$held" open); answering=$(field "$held" answering)
