@@ -513,7 +513,8 @@ pub(crate) fn count_socket_message(state: &OpState) {
 }
 
 /// Pumps a `ReadableStream` resource into `tx` on the isolate's thread, chunk by chunk (the
-/// channel's bound holds the stream back), closes the resource, then calls `done`.
+/// channel's bound holds the stream back), closes the resource, then calls `done`. When the
+/// runtime goes first (`gone`: its isolate condemned), the body ends with an error.
 pub(crate) fn pump(
     resource: Rc<dyn deno_core::Resource>,
     tx: crate::body::BodySender,
