@@ -70,16 +70,24 @@ fn request(node: &TestNode, method: Method, path: &str) -> Request<Empty<Bytes>>
         .expect("request")
 }
 
+/// RFC 8441's extended CONNECT to `/chat` for `protocol`.
+fn extended_connect(node: &TestNode, protocol: &'static str) -> Request<Empty<Bytes>> {
+    let mut connect = request(node, Method::CONNECT, "/chat");
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static(protocol));
+    connect
+}
+
 #[tokio::test]
 async fn a_websocket_over_http2_reaches_the_worker_and_echoes() {
     let node = start(&[("echo", ECHO)]).await;
     let mut send = h2(&node).await;
 
-    let mut connect = request(&node, Method::CONNECT, "/chat");
-    connect
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    let response = send.send_request(connect).await.expect("extended CONNECT");
+    let response = send
+        .send_request(extended_connect(&node, "websocket"))
+        .await
+        .expect("extended CONNECT");
     // RFC 8441: a 200, with no HTTP/1.1 handshake headers; the worker's own come along.
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-worker"], "echo");
@@ -131,11 +139,10 @@ async fn a_websocket_over_http2_reaches_the_worker_and_echoes() {
 async fn a_connect_for_another_protocol_is_no_websocket() {
     let node = start(&[("echo", ECHO)]).await;
     let mut send = h2(&node).await;
-    let mut connect = request(&node, Method::CONNECT, "/chat");
-    connect
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("webtransport"));
-    let response = send.send_request(connect).await.expect("extended CONNECT");
+    let response = send
+        .send_request(extended_connect(&node, "webtransport"))
+        .await
+        .expect("extended CONNECT");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     // The connection goes on serving.
     let response = send
