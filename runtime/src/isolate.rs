@@ -65,6 +65,10 @@ pub struct IsolateOptions {
     pub lane: Lane,
     /// The node's side of the `env` bindings (KV).
     pub bindings: NodeBindings,
+    /// Whether the heap measurement also takes the engine's census by category (see
+    /// [`IsolateHandle::heap_census`]): one more walk over the heap per category, for
+    /// benchmarks.
+    pub heap_census: bool,
 }
 
 impl IsolateOptions {
@@ -78,6 +82,7 @@ impl IsolateOptions {
             limits: IsolateLimits::default(),
             lane: Lane::Shared,
             bindings: NodeBindings::default(),
+            heap_census: false,
         }
     }
 }
@@ -111,6 +116,17 @@ struct ShutdownSignal(std::sync::Mutex<Option<oneshot::Sender<()>>>);
 struct HeapSize {
     bytes: AtomicUsize,
     state: watch::Sender<HeapState>,
+    /// The engine's census by category, if [`IsolateOptions::heap_census`] asked for it.
+    census: std::sync::Mutex<Vec<HeapSpace>>,
+}
+
+/// One category of the engine's memory (see [`IsolateHandle::heap_census`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeapSpace {
+    pub name: String,
+    pub bytes: usize,
+    /// How many things the category holds (atoms, strings, functions...).
+    pub count: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +142,7 @@ impl HeapSize {
         Self {
             bytes: AtomicUsize::new(bytes),
             state: watch::Sender::new(HeapState::Estimated),
+            census: Default::default(),
         }
     }
 
@@ -133,6 +150,7 @@ impl HeapSize {
         Self {
             bytes: AtomicUsize::new(bytes),
             state: watch::Sender::new(HeapState::Measured),
+            census: Default::default(),
         }
     }
 
@@ -182,6 +200,16 @@ impl IsolateHandle {
         // The sender lives in `self`, so this cannot fail.
         let _ = state.wait_for(|state| *state != HeapState::Estimated).await;
         self.heap_bytes()
+    }
+
+    /// The engine's memory by category, taken with the heap measurement, if
+    /// [`IsolateOptions::heap_census`] asked for it (empty otherwise, or before then).
+    pub fn heap_census(&self) -> Vec<HeapSpace> {
+        self.heap
+            .census
+            .lock()
+            .map(|census| census.clone())
+            .unwrap_or_default()
     }
 
     /// True once [`IsolateHandle::heap_bytes`] is a measurement rather than an estimate.
@@ -717,11 +745,17 @@ impl Isolate {
             // Measured entered, like every engine call (see `Sliced`).
             None => {
                 let runtime = &mut self.runtime;
-                HeapSize::measured(
+                let heap = HeapSize::measured(
                     self.context
                         .slice(|| heap_size(&mut runtime.0))
                         .unwrap_or(0),
-                )
+                );
+                if self.options.heap_census {
+                    let census = self.context.slice(|| heap_census(&mut runtime.0));
+                    *heap.census.lock().unwrap_or_else(|e| e.into_inner()) =
+                        census.unwrap_or_default();
+                }
+                heap
             }
         });
         let handle = IsolateHandle {
@@ -747,6 +781,7 @@ impl Isolate {
         let load = self.events.load().clone();
         let rt = &mut *self.runtime.0;
         let ready_at = tokio::time::Instant::now();
+        let census = self.options.heap_census;
         let heap_due = std::cell::Cell::new(if self.heap_estimate.is_some() {
             HeapDue::AfterFirstRequest
         } else {
@@ -764,6 +799,10 @@ impl Isolate {
                         HeapDue::Now | HeapDue::Done => true,
                     };
                     if due {
+                        if census {
+                            *heap.census.lock().unwrap_or_else(|e| e.into_inner()) =
+                                heap_census(rt);
+                        }
                         heap.set_measured(heap_size(rt));
                         heap_due.set(HeapDue::Done);
                     }
@@ -871,6 +910,19 @@ enum HeapDue {
 /// The engine heap a runtime uses, in bytes (a walk over the whole heap).
 fn heap_size(runtime: &mut JsRuntime) -> usize {
     runtime.v8_isolate().get_heap_statistics().total_heap_size()
+}
+
+/// The engine's memory by category (the engine layer's heap spaces).
+fn heap_census(runtime: &mut JsRuntime) -> Vec<HeapSpace> {
+    let isolate = runtime.v8_isolate();
+    (0..isolate.number_of_heap_spaces())
+        .filter_map(|index| isolate.get_heap_space_statistics(index))
+        .map(|space| HeapSpace {
+            name: space.space_name().to_string_lossy().into_owned(),
+            bytes: space.space_used_size(),
+            count: space.physical_space_size(),
+        })
+        .collect()
 }
 
 /// Loads and evaluates the main module (and its imports), then hands the module namespace to

@@ -27,7 +27,7 @@ pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};
 pub use deno_core::ByteString;
 pub use error::RuntimeError;
 pub use heat::{HOT_CPU, LONG_SLICE};
-pub use isolate::{IsolateHandle, IsolateOptions, Lane};
+pub use isolate::{HeapSpace, IsolateHandle, IsolateOptions, Lane};
 pub use limits::{
     DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_QUEUED_REQUESTS, DEFAULT_STARTUP_CPU, DEFAULT_WAIT_UNTIL,
     IsolateLimits, LimitKills, LimitKind,

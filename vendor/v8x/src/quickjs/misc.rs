@@ -2460,29 +2460,112 @@ pub extern "C" fn v8__Isolate__LowMemoryNotification(
   release_external_string_memory(st);
 }
 
+// skiff patch: QuickJS has no heap spaces; its memory census
+// (`JS_ComputeMemoryUsage`) stands in for them, one "space" per category, so
+// an embedder can see where an isolate's memory goes. `space_used_size` (and
+// `space_size`) is the category's bytes and `physical_space_size` the number
+// of things in it. Each call takes a census: a walk over the whole heap.
+unsafe extern "C" {
+  fn JS_SkiffFunctionSourceUsage(
+    rt: *mut JSRuntime,
+    bytes: *mut i64,
+    count: *mut i64,
+  );
+}
+
+const HEAP_SPACES: [&CStr; 13] = [
+  c"atoms",
+  c"strings",
+  c"objects",
+  c"properties",
+  c"shapes",
+  c"function_records",
+  c"bytecode",
+  c"function_source",
+  c"debug_info",
+  c"array_elements",
+  c"other_records",
+  c"allocator_slack",
+  c"c_functions",
+];
+
+/// (bytes, count) of heap space `index` in `rt`'s census. The spaces' bytes add
+/// up to the engine's malloc total: `other_records` is what the census counts
+/// outside the named categories (array buffers' bytes, contexts, modules, bound
+/// functions, the runtime's tables), `allocator_slack` what malloc holds beyond
+/// what the census counts. C functions are objects; their bytes are there.
+fn heap_space_usage(rt: *mut JSRuntime, index: usize) -> (i64, i64) {
+  let mut u = JSMemoryUsage::default();
+  let (mut source, mut sources) = (0i64, 0i64);
+  unsafe {
+    JS_ComputeMemoryUsage(rt, &mut u);
+    JS_SkiffFunctionSourceUsage(rt, &mut source, &mut sources);
+  }
+  let elements = u.fast_array_elements * std::mem::size_of::<JSValue>() as i64;
+  let named = u.atom_size
+    + u.str_size
+    + u.obj_size
+    + u.prop_size
+    + u.shape_size
+    + u.js_func_size
+    + u.js_func_code_size
+    + u.js_func_pc2line_size
+    + elements;
+  match index {
+    0 => (u.atom_size, u.atom_count),
+    1 => (u.str_size, u.str_count),
+    2 => (u.obj_size, u.obj_count),
+    3 => (u.prop_size, u.prop_count),
+    4 => (u.shape_size, u.shape_count),
+    5 => (u.js_func_size - source, u.js_func_count),
+    6 => (u.js_func_code_size, u.js_func_count),
+    7 => (source, sources),
+    8 => (u.js_func_pc2line_size, u.js_func_pc2line_count),
+    9 => (elements, u.fast_array_count),
+    10 => (u.memory_used_size - named, 0),
+    11 => (u.malloc_size - u.memory_used_size, u.malloc_count),
+    _ => (0, u.c_func_count),
+  }
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn v8__Isolate__NumberOfHeapSpaces(
   _isolate: *mut RealIsolate,
 ) -> usize {
-  0
+  HEAP_SPACES.len()
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn v8__Isolate__GetHeapSpaceStatistics(
-  _isolate: *mut RealIsolate,
+  isolate: *mut RealIsolate,
   space_statistics: *mut crate::binding::v8__HeapSpaceStatistics,
-  _index: usize,
+  index: usize,
 ) -> bool {
-  if !space_statistics.is_null() {
-    unsafe {
-      ptr::write_bytes(
-        space_statistics as *mut u8,
-        0,
-        std::mem::size_of::<crate::binding::v8__HeapSpaceStatistics>(),
-      );
-    }
+  if space_statistics.is_null() {
+    return false;
   }
-  false
+  unsafe {
+    ptr::write_bytes(
+      space_statistics as *mut u8,
+      0,
+      std::mem::size_of::<crate::binding::v8__HeapSpaceStatistics>(),
+    );
+  }
+  let rt = if isolate.is_null() {
+    ptr::null_mut()
+  } else {
+    iso_state(isolate).rt
+  };
+  if rt.is_null() || index >= HEAP_SPACES.len() {
+    return false;
+  }
+  let (bytes, count) = heap_space_usage(rt, index);
+  let s = unsafe { &mut *space_statistics };
+  s.space_name_ = HEAP_SPACES[index].as_ptr();
+  s.space_size_ = bytes.max(0) as usize;
+  s.space_used_size_ = bytes.max(0) as usize;
+  s.physical_space_size_ = count.max(0) as usize;
+  true
 }
 
 #[unsafe(no_mangle)]

@@ -7809,6 +7809,25 @@ static void compute_value_size(JSValue val, JSMemoryUsage_helper *hp)
     }
 }
 
+/* skiff patch: the source text that bytecode functions keep for Function.prototype.toString,
+   which JS_ComputeMemoryUsage folds into js_func_size: (bytes, functions that keep any). */
+void JS_SkiffFunctionSourceUsage(JSRuntime *rt, int64_t *bytes, int64_t *count)
+{
+    struct list_head *el;
+    *bytes = 0;
+    *count = 0;
+    list_for_each(el, &rt->gc_obj_list) {
+        JSGCObjectHeader *gp = list_entry(el, JSGCObjectHeader, link);
+        if (JS_GC_TYPE(gp) == JS_GC_OBJ_TYPE_FUNCTION_BYTECODE) {
+            JSFunctionBytecode *b = (JSFunctionBytecode *)gp;
+            if (b->source) {
+                *bytes += b->source_len + 1;
+                *count += 1;
+            }
+        }
+    }
+}
+
 void JS_ComputeMemoryUsage(JSRuntime *rt, JSMemoryUsage *s)
 {
     struct list_head *el, *el1;
