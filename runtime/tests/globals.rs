@@ -150,3 +150,52 @@ async fn the_startup_snapshot_gives_the_same_globals_and_fresh_randomness() {
     );
     assert_ne!(uuid_one, uuid_two);
 }
+
+const SOURCES: &str = r#"// line 1
+function tenantFn(a) { return a + 1; }
+function boom() { return new Error("x"); }
+export default {
+  fetch() {
+    return Response.json({
+      own: tenantFn.toString(),
+      arrow: ((x) => x * 2).toString(),
+      clone: Response.prototype.clone.toString(),
+      get: Headers.prototype.get.toString(),
+      stack: boom().stack,
+    });
+  },
+};
+"#;
+
+/// The startup snapshot leaves out the source text of the runtime's own functions (they print
+/// as native functions do), while the tenant's code, compiled after the restore, keeps its
+/// source and its lines.
+#[tokio::test]
+async fn runtime_functions_keep_no_source_and_tenant_functions_keep_theirs() {
+    let pool = WorkerPool::with_warm(1, 0).expect("pool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !skiff_runtime::snapshot_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot after 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let isolate = pool
+        .load(
+            Arc::new(ScriptBundle::single("sources", SOURCES)),
+            IsolateOptions::new("sources"),
+        )
+        .await
+        .expect("loads");
+    let out: serde_json::Value = serde_json::from_str(&text(&isolate, "/").await).expect("json");
+    assert_eq!(out["own"], "function tenantFn(a) { return a + 1; }");
+    assert_eq!(out["arrow"], "(x) => x * 2");
+    assert_eq!(out["clone"], "function clone() {\n    [native code]\n}");
+    assert_eq!(out["get"], "function get() {\n    [native code]\n}");
+    let stack = out["stack"].as_str().expect("a stack");
+    assert!(
+        stack.contains("at boom (file:///bundle/index.js:3:26)"),
+        "{stack}"
+    );
+}
