@@ -10,6 +10,8 @@
 #               and moves with any CPU the machine loses), and at a steady RATE (skiff-paced,
 #               an open loop: p99 counted from each request's due time when it ran late).
 #   N=200 bench/isolates.sh      (N=1000 for the density target; boots take ~60 ms each)
+#   SKIFF=path/to/skiff          measures another binary (a build before a change) instead
+#   NEIGHBOUR=0                  cold start and density only
 set -euo pipefail
 N=${N:-200}
 DURATION=${DURATION:-10}
@@ -28,7 +30,7 @@ node=""
 trap '[ -n "$node" ] && kill $node 2>/dev/null; rm -rf "$work"' EXIT
 "$root/scripts/setup.sh"
 (cd "$root" && cargo build --release -q -p skiff-cli -p skiff-bench)
-skiff="$target/release/skiff"
+skiff=${SKIFF:-$target/release/skiff}
 paced="$target/release/skiff-paced"
 
 mkdir -p "$work/scripts"
@@ -99,5 +101,6 @@ neighbour() { # label, the command that prints A's p99
   kill $node; wait $node 2>/dev/null || true
   node=""
 }
+[ "${NEIGHBOUR:-1}" = 0 ] && exit 0
 neighbour "wrk -c8, saturating" wrk_p99
 neighbour "$RATE req/s steady" paced_p99
