@@ -40,6 +40,7 @@ impl IsolateDefaults {
             limits: self.limits,
             lane: Lane::Shared,
             bindings: self.bindings.clone(),
+            heap_census: false,
         }
     }
 }
