@@ -77,7 +77,8 @@ pub async fn join<S>(
                     }
                 }
                 Some(Ok(Read::Ping(payload))) => {
-                    if !to_peer.closed() && to_peer.send(Frame::pong(payload.into())).await.is_err() {
+                    let pong = Frame::pong(payload.into());
+                    if !to_peer.closed() && to_peer.send(pong).await.is_err() {
                         break;
                     }
                 }

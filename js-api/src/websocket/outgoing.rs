@@ -8,9 +8,10 @@
 //! bootstrap's, as for `fetch()`. TLS (`wss:`, `https:`) is rustls with the Mozilla roots that
 //! deno_fetch also trusts, offering HTTP/1.1 alone. The handshake is an HTTP/1.1 request on
 //! hyper's client connection, so that a server that refuses the upgrade gives its ordinary
-//! response, body streamed, to `fetch()`. After a 101 the connection is joined, as a client's
-//! side, to a [`SocketEnd`] by a task on the isolate's thread ([`super::join`]); the end's lanes are
-//! charged to the isolate's memory like a pair's. No extension is offered, so none is accepted.
+//! response, body streamed, to `fetch()`. After a 101 the connection is joined, as the
+//! client's side, to a [`SocketEnd`] by a task on the isolate's thread ([`super::join`]); the
+//! end's lanes are charged to the isolate's memory like a pair's. No extension is offered, so
+//! none is accepted.
 //!
 //! The task ends with the conversation, or [`CLOSING_GRACE`] after the worker let go of the
 //! end (the end closed, its isolate gone, or a 101 that took its lanes ended), whichever comes
@@ -456,8 +457,15 @@ pub async fn op_skiff_ws_connect(
                     let _ = held.await;
                     tokio::time::sleep(CLOSING_GRACE).await;
                 };
+                let conversation = super::join(
+                    connection,
+                    Role::Client,
+                    from_worker,
+                    to_worker,
+                    std::future::pending(),
+                );
                 tokio::select! {
-                    () = super::join(connection, Role::Client, from_worker, to_worker, std::future::pending()) => {}
+                    () = conversation => {}
                     () = let_go => {}
                 }
             });
