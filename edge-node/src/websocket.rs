@@ -3,10 +3,12 @@
 //! with `Upgrade: websocket`, which Workers code checks for); a worker that answers with
 //! `new Response(null, { status: 101, webSocket: client })` gets the connection. The node sends
 //! the handshake's 101 (a 200 over HTTP/2), takes the connection (or the stream) from hyper
-//! and joins it, through tungstenite, to the client end's lanes ([`WebSocketPipe`];
+//! and joins it, as the server's side, to the client end's lanes ([`WebSocketPipe`];
 //! `skiff_runtime::join_websocket`, which also serves the worker's own outgoing sockets):
-//! client messages go to the worker, the worker's to the client, until either side closes, the
-//! connection drops or the node stops.
+//! client messages go to the worker, the worker's to the client, until both sides have closed,
+//! the connection drops or the node stops. The client's Close is answered by the worker's end:
+//! at once with the same code, or, for an end accepted with `allowHalfOpen`, when the worker
+//! closes it.
 //!
 //! A message above 1 MiB, either way, closes the socket with 1009 (Cloudflare's limit). The
 //! worker's side is held back when the client does not read (the lanes are bounded), and
@@ -22,11 +24,9 @@ use http::header::{
 use http::{HeaderValue, Method, StatusCode, Version, request::Parts};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use skiff_runtime::{WebSocketPipe, join_websocket, websocket_config};
+use skiff_runtime::{WebSocketPipe, WebSocketRole, join_websocket};
 use tokio::sync::watch;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::metrics::ConnectionMetrics;
 
@@ -158,7 +158,6 @@ async fn join<S>(io: S, pipe: WebSocketPipe, mut stop: watch::Receiver<bool>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(websocket_config())).await;
     let WebSocketPipe {
         outgoing,
         incoming,
@@ -167,5 +166,5 @@ where
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    join_websocket(socket, outgoing, incoming, stopped).await;
+    join_websocket(io, WebSocketRole::Server, outgoing, incoming, stopped).await;
 }

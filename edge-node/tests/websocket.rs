@@ -147,6 +147,45 @@ async fn a_client_close_reaches_the_worker_and_is_answered() {
         (3001, "bye".into())
     );
     node.wait_for_log("closed 3001 bye true").await;
+    // Both Closes have gone: the node hangs up.
+    finish(&mut socket).await;
+}
+
+/// Accepts with `allowHalfOpen`: when the client closes, it logs the close event, sends "bye"
+/// and closes with 4000 "done".
+const HALF_OPEN: &str = r#"export default { fetch(request) {
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept({ allowHalfOpen: true });
+    server.addEventListener("close", (event) => {
+        console.log(`closed ${event.code} ${event.reason} state ${server.readyState}`);
+        server.send("bye");
+        server.close(4000, "done");
+    });
+    return new Response(null, { status: 101, webSocket: client });
+} };"#;
+
+#[tokio::test]
+async fn a_half_open_socket_answers_the_client_s_close_when_the_worker_closes() {
+    let node = start(&[("half", HALF_OPEN)]).await;
+    let (mut socket, _) = connect(&node, "half").await;
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })))
+        .await
+        .expect("close");
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::text("bye"),
+        "what the worker sends after the client's Close arrives, before its answer"
+    );
+    assert_eq!(
+        close_of(next_message(&mut socket).await),
+        (4000, "done".into())
+    );
+    finish(&mut socket).await;
+    node.wait_for_log("closed 1000  state 2").await;
 }
 
 #[tokio::test]

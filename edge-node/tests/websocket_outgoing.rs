@@ -19,12 +19,14 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// A WebSocket server on 127.0.0.1:0. It echoes text with a prefix and binary as it is,
 /// answers a Close with the same code and reason (tungstenite's answer), picks the first
-/// subprotocol offered, and refuses the upgrade with a 403 on `/refuse`. `seen` records, in
-/// order, each connection's handshake (`hello via=N protocols=P`), the Close it got and the
-/// end of each connection.
+/// subprotocol offered, and refuses the upgrade with a 403 on `/refuse`. On `/close-first` it
+/// closes with 4002 "server first" as soon as the socket is open, and records the text it gets
+/// after that (`text T`) instead of echoing it. `seen` records, in order, each connection's
+/// handshake (`hello via=N protocols=P`), the Close it got and the end of each connection.
 struct EchoServer {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
@@ -58,6 +60,7 @@ impl EchoServer {
 
 async fn serve(stream: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     let record = |entry: String| seen.lock().expect("seen").push(entry);
+    let mut path = String::new();
     #[expect(
         clippy::result_large_err,
         reason = "the signature of tungstenite's handshake callback"
@@ -72,9 +75,9 @@ async fn serve(stream: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
                 .to_string()
         };
         let protocols = field("sec-websocket-protocol");
+        path = request.uri().path().to_string();
         record(format!(
-            "hello {} via={} protocols={protocols}",
-            request.uri().path(),
+            "hello {path} via={} protocols={protocols}",
             field("cf-ew-via")
         ));
         if request.uri().path() == "/refuse" {
@@ -94,8 +97,23 @@ async fn serve(stream: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
         record("end".into());
         return;
     };
+    let closes_first = path == "/close-first";
+    if closes_first {
+        let first = CloseFrame {
+            code: 4002.into(),
+            reason: "server first".into(),
+        };
+        if socket.close(Some(first)).await.is_err() {
+            record("end".into());
+            return;
+        }
+    }
     while let Some(Ok(message)) = socket.next().await {
         let reply = match message {
+            Message::Text(text) if closes_first => {
+                record(format!("text {}", text.as_str()));
+                continue;
+            }
             Message::Text(text) => Message::text(format!("echo:{}", text.as_str())),
             Message::Binary(data) => Message::binary(data),
             Message::Close(frame) => {
@@ -441,7 +459,7 @@ async fn a_fetched_socket_returned_in_the_response_joins_client_and_server() {
         Message::binary(vec![7u8, 8])
     );
     client
-        .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        .close(Some(CloseFrame {
             code: 1000.into(),
             reason: "done".into(),
         }))
@@ -452,6 +470,49 @@ async fn a_fetched_socket_returned_in_the_response_joins_client_and_server() {
         server.seen(),
         ["hello /up via=15 protocols=-", "close 1000 done", "end"]
     );
+}
+
+/// Opens a socket to `?target=` with `fetch()` and accepts it, half open with `?half`; when the
+/// server closes, it answers at once (by default) or, half open, sends "bye" and then closes
+/// with 4000 "done". Answers with the close event it saw.
+const CLOSED_BY_SERVER: &str = r#"export default { async fetch(request) {
+    const params = new URL(request.url).searchParams;
+    const half = params.has("half");
+    const res = await fetch(params.get("target"), { headers: { Upgrade: "websocket" } });
+    const ws = res.webSocket;
+    ws.accept(half ? { allowHalfOpen: true } : undefined);
+    const event = await new Promise((resolve) => ws.addEventListener("close", resolve));
+    const state = ws.readyState;
+    if (half) {
+        ws.send("bye");
+        ws.close(4000, "done");
+    }
+    return new Response(`close ${event.code} ${event.reason} state ${state}`);
+} };"#;
+
+#[tokio::test]
+async fn a_server_s_close_is_answered_at_once_or_when_a_half_open_worker_closes() {
+    for (query, answer, state) in [
+        ("", vec!["close 4002 server first"], 3),
+        ("&half", vec!["text bye", "close 4000 done"], 2),
+    ] {
+        let server = EchoServer::start().await;
+        let node = start_with(script_dir(&[("closed", CLOSED_BY_SERVER)]), |config| {
+            config.outbound.allow_private = true;
+        })
+        .await;
+        let target = format!("http://127.0.0.1:{}/close-first", server.addr.port());
+        let (status, body) = node
+            .get("closed", &format!("/?target={target}{query}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, format!("close 4002 server first state {state}"));
+        server.wait_for("end").await;
+        let mut expected = vec!["hello /close-first via=15 protocols=-"];
+        expected.extend(answer);
+        expected.push("end");
+        assert_eq!(server.seen(), expected, "{query}");
+    }
 }
 
 #[tokio::test]

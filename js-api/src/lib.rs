@@ -64,8 +64,8 @@ pub use queue::{
     ScheduledRequest, ScheduledResult, event_channel,
 };
 pub use websocket::{
-    HeldSocket, Lane, LaneReceiver, MAX_MESSAGE_BYTES as MAX_WEBSOCKET_MESSAGE_BYTES, SendError,
-    WebSocketPipe, WsMessage, config as websocket_config, join as join_websocket,
+    HeldSocket, Lane, LaneReceiver, MAX_MESSAGE_BYTES as MAX_WEBSOCKET_MESSAGE_BYTES,
+    Role as WebSocketRole, SendError, WebSocketPipe, WsMessage, join as join_websocket,
 };
 
 /// The error type of deno_core's module loaders, for the runtime's bundle loader.

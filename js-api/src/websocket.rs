@@ -8,9 +8,10 @@
 //! [`WebSocketPipe`] to the real client, or is accepted in the isolate as well. A socket the
 //! worker opens itself (`new WebSocket(url)`, or `fetch()` with `Upgrade: websocket`) is one
 //! [`SocketEnd`] whose lanes lead to a task on the isolate's thread that speaks to the server;
-//! the same ops serve it. The protocol itself is tungstenite's, on both sides: [`join`] carries
-//! messages between a tungstenite socket and a pair of lanes, for the node's sockets and the
-//! worker's own alike.
+//! the same ops serve it. On the wire, [`join`] carries messages between a connection and a
+//! pair of lanes, for the node's sockets and the worker's own alike; it leaves the answer to a
+//! peer's Close to the worker's end, so that an end accepted with `allowHalfOpen` chooses when
+//! to send it.
 //!
 //! A lane holds what its sender has sent and its receiver has not taken yet, counted in bytes:
 //! the isolate's `send()` cannot wait, so a lane that holds more than [`MAX_BUFFERED`] refuses
@@ -36,7 +37,7 @@ use crate::memory::ExternalMemory;
 mod join;
 pub(crate) mod outgoing;
 
-pub use join::{config, join};
+pub use join::{Role, join};
 
 /// The largest message, either way (Cloudflare's limit for a WebSocket message).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;

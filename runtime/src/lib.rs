@@ -45,7 +45,7 @@ pub use skiff_js_api::{
     ServiceFuture,
 };
 pub use skiff_js_api::{
-    MAX_WEBSOCKET_MESSAGE_BYTES, WebSocketPipe, WsMessage, join_websocket, websocket_config,
+    MAX_WEBSOCKET_MESSAGE_BYTES, WebSocketPipe, WebSocketRole, WsMessage, join_websocket,
 };
 pub use skiff_js_api::{Meter, MeterReading, MeterStop, ScheduledRequest, ScheduledResult};
 pub use snapshot::snapshot_ready;

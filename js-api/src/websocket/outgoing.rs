@@ -8,9 +8,10 @@
 //! bootstrap's, as for `fetch()`. TLS (`wss:`, `https:`) is rustls with the Mozilla roots that
 //! deno_fetch also trusts, offering HTTP/1.1 alone. The handshake is an HTTP/1.1 request on
 //! hyper's client connection, so that a server that refuses the upgrade gives its ordinary
-//! response, body streamed, to `fetch()`. After a 101 the connection is tungstenite's, joined
-//! to a [`SocketEnd`] by a task on the isolate's thread ([`super::join`]); the end's lanes are
-//! charged to the isolate's memory like a pair's. No extension is offered, so none is accepted.
+//! response, body streamed, to `fetch()`. After a 101 the connection is joined, as the
+//! client's side, to a [`SocketEnd`] by a task on the isolate's thread ([`super::join`]); the
+//! end's lanes are charged to the isolate's memory like a pair's. No extension is offered, so
+//! none is accepted.
 //!
 //! The task ends with the conversation, or [`CLOSING_GRACE`] after the worker let go of the
 //! end (the end closed, its isolate gone, or a 101 that took its lanes ended), whichever comes
@@ -41,12 +42,10 @@ use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{SocketEnd, charged_lane};
+use super::{Role, SocketEnd, charged_lane};
 use crate::body::{RequestBodyResource, body_channel};
 use crate::outbound::{is_host_local, refused};
 
@@ -315,10 +314,8 @@ fn handshake_request(
 
 /// What the handshake came to.
 enum Answer {
-    Open(
-        Response<Incoming>,
-        Box<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>>,
-    ),
+    /// The 101, and the connection it handed over.
+    Open(Response<Incoming>, TokioIo<hyper::upgrade::Upgraded>),
     Refused(Response<Incoming>),
 }
 
@@ -370,13 +367,7 @@ async fn handshake(
     let upgraded = hyper::upgrade::on(&mut response)
         .await
         .map_err(|err| target.handshake_failed(err))?;
-    let socket = WebSocketStream::from_raw_socket(
-        TokioIo::new(upgraded),
-        Role::Client,
-        Some(super::config()),
-    )
-    .await;
-    Ok(Answer::Open(response, Box::new(socket)))
+    Ok(Answer::Open(response, TokioIo::new(upgraded)))
 }
 
 fn head(response: &Response<Incoming>) -> (u16, String, Vec<(ByteString, ByteString)>) {
@@ -448,7 +439,7 @@ pub async fn op_skiff_ws_connect(
                 protocol: None,
             })
         }
-        Answer::Open(response, socket) => {
+        Answer::Open(response, connection) => {
             let (status, status_text, headers) = head(&response);
             let protocol = response
                 .headers()
@@ -466,8 +457,15 @@ pub async fn op_skiff_ws_connect(
                     let _ = held.await;
                     tokio::time::sleep(CLOSING_GRACE).await;
                 };
+                let conversation = super::join(
+                    connection,
+                    Role::Client,
+                    from_worker,
+                    to_worker,
+                    std::future::pending(),
+                );
                 tokio::select! {
-                    () = super::join(*socket, from_worker, to_worker, std::future::pending()) => {}
+                    () = conversation => {}
                     () = let_go => {}
                 }
             });
@@ -486,7 +484,6 @@ pub async fn op_skiff_ws_connect(
 #[cfg(test)]
 mod tests {
     use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
 
@@ -633,13 +630,20 @@ mod tests {
         )
         .await
         .expect("a TLS handshake with a trusted certificate");
-        let Answer::Open(response, mut socket) = answer else {
+        let Answer::Open(response, connection) = answer else {
             panic!("expected a 101");
         };
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        socket.send(Message::text("over tls")).await.expect("send");
-        let echo = socket.next().await.expect("open").expect("a message");
-        assert_eq!(echo, Message::text("over tls"));
+        let mut socket = fastwebsockets::WebSocket::after_handshake(connection, Role::Client);
+        socket
+            .write_frame(fastwebsockets::Frame::text(b"over tls".as_slice().into()))
+            .await
+            .expect("send");
+        let echo = socket.read_frame().await.expect("a message");
+        assert_eq!(
+            (echo.opcode, &echo.payload[..]),
+            (fastwebsockets::OpCode::Text, b"over tls".as_slice())
+        );
         // The node's own settings trust the webpki roots only: a self-signed server is refused.
         let refused = handshake(target(), vec![], true, "new WebSocket()".into(), None).await;
         assert!(
