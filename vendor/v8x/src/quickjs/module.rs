@@ -307,11 +307,11 @@ mod cache_key_tests {
     let inner = 2usize as *mut RealIsolate;
 
     switch_module_caches(outer);
-    register_module_source("node:module", "outer");
+    register_module_source("node:module", "outer".into());
 
     switch_module_caches(inner);
     assert_eq!(lookup_module_source_by_name("node:module"), None);
-    register_module_source("node:module", "inner");
+    register_module_source("node:module", "inner".into());
 
     switch_module_caches(outer);
     assert_eq!(
@@ -486,7 +486,7 @@ struct ModuleState {
 
   is_async: bool,
 
-  source_text: std::string::String,
+  source_text: SourceText,
   source_name: std::string::String,
   module_name: std::string::String,
   script_id: int,
@@ -502,7 +502,7 @@ thread_local! {
     static MODULE_STATE: RefCell<HashMap<usize, ModuleState>> =
         RefCell::new(HashMap::new());
 
-    static MODULE_SOURCES_BY_NAME: RefCell<HashMap<std::string::String, std::string::String>> =
+    static MODULE_SOURCES_BY_NAME: RefCell<HashMap<std::string::String, SourceText>> =
         RefCell::new(HashMap::new());
 
     static MODULE_DEF_CACHE: RefCell<HashMap<std::string::String, usize>> =
@@ -736,7 +736,7 @@ thread_local! {
 #[derive(Default)]
 struct ModuleCacheState {
   module_state: HashMap<usize, ModuleState>,
-  module_sources_by_name: HashMap<std::string::String, std::string::String>,
+  module_sources_by_name: HashMap<std::string::String, SourceText>,
   module_def_cache: HashMap<std::string::String, usize>,
   resolved_module_targets:
     HashMap<(std::string::String, std::string::String), usize>,
@@ -1722,7 +1722,7 @@ pub(crate) fn module_name_for_value(v: JSValue) -> Option<std::string::String> {
 
 pub(crate) struct ModuleSnapshotInfo {
   pub name: std::string::String,
-  pub source: Option<std::string::String>,
+  pub source: Option<SourceText>,
   pub evaluated: bool,
   pub synthetic: bool,
   pub synthetic_exports: Vec<(std::string::String, JSValue)>,
@@ -2682,17 +2682,43 @@ unsafe fn drain_jobs(rt: *mut JSRuntime) {
   JOBS_DRAINING.with(|d| d.set(false));
 }
 
-pub(crate) fn register_module_source(name: &str, source: &str) {
+// skiff patch: a module's source text is shared (`SourceText`) between the
+// per-runtime tables that keep it, and a module restored from a startup
+// snapshot shares one copy with every other runtime restored from it
+// (`snapshot_source`). Upstream kept two copies of every module's source per
+// runtime, about 250 KB for deno's web APIs.
+pub(crate) type SourceText = std::sync::Arc<str>;
+
+/// The one copy of a module source read from a startup snapshot. Snapshots
+/// hold the embedder's own modules, a fixed set, so the copies are kept for
+/// the life of the process.
+pub(crate) fn snapshot_source(source: &str) -> SourceText {
+  use std::collections::HashSet;
+  use std::sync::{Mutex, OnceLock};
+  static SOURCES: OnceLock<Mutex<HashSet<SourceText>>> = OnceLock::new();
+  let mut sources = SOURCES
+    .get_or_init(Default::default)
+    .lock()
+    .unwrap_or_else(|e| e.into_inner());
+  if let Some(shared) = sources.get(source) {
+    return shared.clone();
+  }
+  let shared = SourceText::from(source);
+  sources.insert(shared.clone());
+  shared
+}
+
+pub(crate) fn register_module_source(name: &str, source: SourceText) {
   if name.is_empty() {
     return;
   }
-  super::core::register_script_source(name, source);
+  super::core::register_script_source(name, &source);
   MODULE_SOURCES_BY_NAME.with(|t| {
-    t.borrow_mut().insert(name.to_string(), source.to_string());
+    t.borrow_mut().insert(name.to_string(), source);
   });
 }
 
-fn lookup_module_source_by_name(name: &str) -> Option<std::string::String> {
+fn lookup_module_source_by_name(name: &str) -> Option<SourceText> {
   MODULE_SOURCES_BY_NAME.with(|t| t.borrow().get(name).cloned())
 }
 
@@ -2705,7 +2731,7 @@ fn module_name_for_source(
     return "<module>".to_string();
   }
   match lookup_module_source_by_name(source_name) {
-    Some(existing) if existing != source => {
+    Some(existing) if *existing != *source => {
       format!("{source_name}#v8x:{script_id}")
     }
     _ => source_name.to_string(),
@@ -2725,7 +2751,7 @@ fn source_name_for_module_name(name: &str) -> std::string::String {
 
 /// Snapshot replay: fetch a registered module source by exact name.
 pub(crate) fn lookup_module_source(name: &str) -> Option<std::string::String> {
-  lookup_module_source_by_name(name)
+  lookup_module_source_by_name(name).map(|source| source.to_string())
 }
 
 /// Intern a module WRAPPER handle into an immortal slot. Wrapper pointers ARE
@@ -2992,7 +3018,7 @@ fn restore_module_from_snapshot_exports_for_wrapper(
       synthetic,
       engine_synthetic: true,
       is_async: false,
-      source_text: std::string::String::new(),
+      source_text: SourceText::default(),
       source_name: name.to_string(),
       module_name: name.to_string(),
       script_id: assign_module_script_id(name),
@@ -3959,7 +3985,8 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
   let import_attributes = compute_import_attributes(&text, &spec_strs);
   let is_async = has_top_level_await(&text);
 
-  register_module_source(&module_name, &text);
+  let text = SourceText::from(text);
+  register_module_source(&module_name, text.clone());
   note_main_module(&fname);
   if std::env::var_os("QJS_DEBUG_MOD").is_some() {
     eprintln!(
@@ -5465,7 +5492,7 @@ pub extern "C" fn v8__Module__Evaluate(
     })
     .unwrap_or((
       None,
-      std::string::String::new(),
+      SourceText::default(),
       std::string::String::new(),
       std::string::String::new(),
     ));
@@ -5924,7 +5951,7 @@ pub extern "C" fn v8__Module__CreateSyntheticModule(
       engine_synthetic: true,
       is_async: false,
       source_map_url: None,
-      source_text: std::string::String::new(),
+      source_text: SourceText::default(),
       source_name: std::string::String::new(),
       module_name: name.clone(),
       script_id: assign_module_script_id(""),
@@ -6104,7 +6131,7 @@ pub extern "C" fn v8__Module__GetStalledTopLevelAwaitMessage(
   .unwrap_or((
     ptr::null_mut(),
     std::string::String::new(),
-    std::string::String::new(),
+    SourceText::default(),
   ));
 
   // Only a module still parked in EVALUATING_ASYNC has an unresolved top-level

@@ -621,7 +621,7 @@ fn encode_module_data(
       + 4
       + 8
       + info.name.len()
-      + info.source.as_ref().map_or(0, String::len),
+      + info.source.as_ref().map_or(0, |source| source.len()),
   );
   out.extend_from_slice(DATA_MAGIC);
   out.push(SNAPSHOT_DATA_MODULE);
@@ -836,7 +836,10 @@ fn decode_special_data(
     SNAPSHOT_DATA_MODULE => {
       let name = input.get_string()?;
       if let Some(source) = input.get_opt_string()? {
-        super::module::register_module_source(&name, &source);
+        super::module::register_module_source(
+          &name,
+          super::module::snapshot_source(&source),
+        );
       }
       let evaluated = input.get_u8()? != 0;
       let synthetic = input.get_u8()? != 0;
