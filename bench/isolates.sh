@@ -51,7 +51,9 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$node/status"; }
 pct() { sort -g | awk -v p="$1" '{ a[NR]=$1 } END { i=int((NR-1)*p/100)+1; print a[i] }'; }
 
 # Cold starts boot from the startup snapshot, which the node makes in the background at start.
-start_node --no-warm --admin-listen 127.0.0.1:0
+# The isolate cache gets room for all N isolates (16 MiB of engine heap each; its default 4 GiB
+# holds fewer than 1,000), so that density divides by isolates still loaded.
+start_node --no-warm --admin-listen 127.0.0.1:0 --cache-memory-mib $((N * 16))
 admin=$(grep -o 'http://[0-9.:]*/metrics' "$work/node.log")
 metric() { curl -s "$admin" | awk -v m="$1" '$1==m {print $2}'; }
 for _ in $(seq 600); do [ "$(metric skiff_startup_snapshot_ready)" = 1 ] && break; sleep 0.1; done
@@ -64,7 +66,7 @@ loaded=$(rss_kb)
 p50=$(pct 50 <"$work/cold.txt"); p99=$(pct 99 <"$work/cold.txt")
 warm=$(curl -s -o /dev/null -w '%{time_total}' -H "Host: s1.localhost" "http://127.0.0.1:$port/")
 echo "cold start over $N scripts, $PACE s apart: p50 $(awk -v v="$p50" 'BEGIN{printf "%.1f", v*1000}') ms, p99 $(awk -v v="$p99" 'BEGIN{printf "%.1f", v*1000}') ms (a warm request: $(awk -v v="$warm" 'BEGIN{printf "%.1f", v*1000}') ms)"
-echo "density: idle node $((idle / 1024)) MB, with $N isolates $((loaded / 1024)) MB: $(awk -v a="$idle" -v b="$loaded" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/1024/n}') MB per isolate"
+echo "density: idle node $((idle / 1024)) MB, with $N isolates $((loaded / 1024)) MB: $(awk -v a="$idle" -v b="$loaded" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/1024/n}') MB per isolate ($(metric skiff_evictions_total) evicted)"
 kill $node; wait $node 2>/dev/null || true
 
 # Both tenants start on one isolate thread (the worst case: they take turns there) with the
