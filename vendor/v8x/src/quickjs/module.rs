@@ -152,15 +152,23 @@ fn bc_cache_dir() -> Option<std::path::PathBuf> {
       if std::env::var_os("V82JSC_NO_BC_CACHE").is_some() {
         return None;
       }
+      // skiff patch: the disk cache is off unless a directory is given. Its
+      // entries are named by a 64-bit non-cryptographic hash of the source
+      // and read back as trusted bytecode, unverified, from a directory
+      // shared by every process of the user (the system temp dir without
+      // HOME): a tenant whose source collided with another's would run that
+      // code (and read its source), and anyone able to write there would run
+      // theirs in the embedder.
       let dir = std::env::var_os("V82JSC_BC_CACHE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(default_bc_cache_dir);
+        .map(std::path::PathBuf::from)?;
       std::fs::create_dir_all(&dir).ok()?;
       Some(dir)
     })
     .clone()
 }
 
+// skiff patch: unused since the cache needs a directory given (see above).
+#[allow(dead_code)]
 fn default_bc_cache_dir() -> std::path::PathBuf {
   #[cfg(target_os = "macos")]
   let base = std::env::var_os("HOME")
