@@ -106,6 +106,18 @@ async fn text(isolate: &IsolateHandle, path: &str) -> String {
     String::from_utf8(body.to_vec()).expect("utf-8")
 }
 
+/// Waits (at most 120 s) until runtimes boot from the process's startup snapshot.
+async fn wait_for_snapshot() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !skiff_runtime::snapshot_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot after 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn check_globals(pool: &WorkerPool) {
     let isolate = load(pool).await;
     let out: serde_json::Value = serde_json::from_str(&text(&isolate, "/").await).expect("json");
@@ -131,14 +143,7 @@ async fn wintertc_globals_are_present_and_work() {
 #[tokio::test]
 async fn the_startup_snapshot_gives_the_same_globals_and_fresh_randomness() {
     let pool = WorkerPool::with_warm(1, 0).expect("pool");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !skiff_runtime::snapshot_ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no snapshot after 120 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_for_snapshot().await;
     check_globals(&pool).await;
     let one = text(&load(&pool).await, "/random").await;
     let two = text(&load(&pool).await, "/random").await;
@@ -173,14 +178,7 @@ export default {
 #[tokio::test]
 async fn runtime_functions_keep_no_source_and_tenant_functions_keep_theirs() {
     let pool = WorkerPool::with_warm(1, 0).expect("pool");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !skiff_runtime::snapshot_ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no snapshot after 120 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_for_snapshot().await;
     let isolate = pool
         .load(
             Arc::new(ScriptBundle::single("sources", SOURCES)),
