@@ -190,8 +190,11 @@ const CLIENT: &str = r#"export default { async fetch(request) {
     return new Response(seen.join("\n"));
 } };"#;
 
-fn lines(body: &str) -> Vec<&str> {
-    body.lines().collect()
+/// What `script` answered at `path`: the lines of its body, once it answered 200.
+async fn report(node: &TestNode, script: &str, path: &str) -> Vec<String> {
+    let (status, body) = node.get(script, path).await;
+    assert_eq!(status, 200, "{body}");
+    body.lines().map(str::to_owned).collect()
 }
 
 async fn private_node() -> TestNode {
@@ -206,10 +209,8 @@ async fn new_websocket_talks_to_a_server_and_closes_with_a_code() {
     let server = EchoServer::start().await;
     let node = private_node().await;
     let target = format!("ws://127.0.0.1:{}/chat", server.addr.port());
-    let (status, body) = node.get("client", &format!("/?target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body),
+        report(&node, "client", &format!("/?target={target}")).await,
         [
             format!(r#"state 0 url {target} protocol "" extensions """#).as_str(),
             "send TypeError: You must call one of accept() or state.acceptWebSocket() on this WebSocket before sending messages.",
@@ -237,10 +238,8 @@ async fn fetch_with_upgrade_resolves_to_a_101_whose_socket_is_accepted() {
     let server = EchoServer::start().await;
     let node = private_node().await;
     let target = format!("ws://127.0.0.1:{}/chat", server.addr.port());
-    let (status, body) = node.get("client", &format!("/fetch?target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body),
+        report(&node, "client", &format!("/fetch?target={target}")).await,
         [
             "status 101 Switching Protocols",
             "socket WebSocket state 1 url null",
@@ -263,16 +262,12 @@ async fn a_refused_upgrade_is_an_ordinary_response_or_an_error_event() {
     let server = EchoServer::start().await;
     let node = private_node().await;
     let target = format!("ws://127.0.0.1:{}/refuse", server.addr.port());
-    let (status, body) = node.get("client", &format!("/fetch?target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body),
+        report(&node, "client", &format!("/fetch?target={target}")).await,
         ["status 403 Forbidden", "body no sockets here socket null"]
     );
-    let (status, body) = node.get("client", &format!("/?target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body)[3..],
+        report(&node, "client", &format!("/?target={target}")).await[3..],
         [
             "error ErrorEvent Uncaught TypeError: Failed to establish the WebSocket connection: expected server to reply with HTTP status code 101 (switching protocols), but received 403 instead.",
             "close 1006 Failed to establish websocket connection false state 3",
@@ -300,10 +295,8 @@ const ARGUMENTS: &str = r#"export default { async fetch() {
 #[tokio::test]
 async fn bad_arguments_throw_workerds_errors() {
     let node = start(&[("args", ARGUMENTS)]).await;
-    let (status, body) = node.get("args", "/").await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body),
+        report(&node, "args", "/").await,
         [
             "SyntaxError: WebSocket Constructor: The url scheme must be ws or wss.",
             "SyntaxError: WebSocket Constructor: The url fragment must be empty.",
@@ -322,12 +315,8 @@ async fn the_default_policy_refuses_loopback_before_connecting() {
     let server = EchoServer::start().await;
     let node = start(&[("client", CLIENT)]).await;
     let host = format!("127.0.0.1:{}", server.addr.port());
-    let (status, body) = node
-        .get("client", &format!("/?target=ws://{host}/chat"))
-        .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body)[3..],
+        report(&node, "client", &format!("/?target=ws://{host}/chat")).await[3..],
         [
             format!("error ErrorEvent Uncaught TypeError: new WebSocket() to {host} refused: workers cannot reach loopback, private or link-local addresses").as_str(),
             "close 1006 Failed to establish websocket connection false state 3",
@@ -381,10 +370,11 @@ async fn websocket_connects_count_against_the_subrequest_budget() {
     })
     .await;
     let target = format!("ws://127.0.0.1:{}/n", server.addr.port());
-    let (status, body) = node.get("many", &format!("/?n=4&target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     let refused = "TypeError: Too many subrequests: a request may make at most 3 fetch() calls";
-    assert_eq!(lines(&body), ["made", "made", "made", refused, refused]);
+    assert_eq!(
+        report(&node, "many", &format!("/?n=4&target={target}")).await,
+        ["made", "made", "made", refused, refused]
+    );
     let seen = server.seen();
     let hellos = seen
         .iter()
@@ -415,10 +405,8 @@ async fn close_before_open_gives_the_attempt_up() {
     })
     .await;
     let target = format!("ws://127.0.0.1:{}/", server.addr.port());
-    let (status, body) = node.get("early", &format!("/?target={target}")).await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        lines(&body),
+        report(&node, "early", &format!("/?target={target}")).await,
         [
             "error Uncaught Error: Network connection lost.",
             "close 1006 Failed to establish websocket connection false state 3",
