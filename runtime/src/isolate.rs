@@ -154,6 +154,17 @@ impl HeapSize {
         }
     }
 
+    fn set_census(&self, census: Vec<HeapSpace>) {
+        *self.census.lock().unwrap_or_else(|e| e.into_inner()) = census;
+    }
+
+    fn census(&self) -> Vec<HeapSpace> {
+        self.census
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn set_measured(&self, bytes: usize) {
         self.bytes.store(bytes, Ordering::Release);
         self.state.send_replace(HeapState::Measured);
@@ -205,11 +216,7 @@ impl IsolateHandle {
     /// The engine's memory by category, taken with the heap measurement, if
     /// [`IsolateOptions::heap_census`] asked for it (empty otherwise, or before then).
     pub fn heap_census(&self) -> Vec<HeapSpace> {
-        self.heap
-            .census
-            .lock()
-            .map(|census| census.clone())
-            .unwrap_or_default()
+        self.heap.census()
     }
 
     /// True once [`IsolateHandle::heap_bytes`] is a measurement rather than an estimate.
@@ -752,8 +759,7 @@ impl Isolate {
                 );
                 if self.options.heap_census {
                     let census = self.context.slice(|| heap_census(&mut runtime.0));
-                    *heap.census.lock().unwrap_or_else(|e| e.into_inner()) =
-                        census.unwrap_or_default();
+                    heap.set_census(census.unwrap_or_default());
                 }
                 heap
             }
@@ -800,8 +806,7 @@ impl Isolate {
                     };
                     if due {
                         if census {
-                            *heap.census.lock().unwrap_or_else(|e| e.into_inner()) =
-                                heap_census(rt);
+                            heap.set_census(heap_census(rt));
                         }
                         heap.set_measured(heap_size(rt));
                         heap_due.set(HeapDue::Done);
