@@ -2,17 +2,17 @@
 //! engine heap, so it is charged to the isolate's external memory (and through it the memory
 //! limit) while the stream is open, and given back when the stream closes or aborts.
 
+mod common;
+
 use std::time::Duration;
 
+use common::current_thread_tokio;
 use deno_core::{JsRuntime, RuntimeOptions};
 use skiff_js_api::{boot, event_channel, extensions, external_memory};
 
 #[test]
 fn open_digests_are_charged_to_the_isolate_until_they_close() {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let tokio = current_thread_tokio();
     let _entered = tokio.enter();
     let (_events, inbox) = event_channel();
     let mut runtime = JsRuntime::new(RuntimeOptions {

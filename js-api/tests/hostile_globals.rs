@@ -8,8 +8,11 @@
 
 use std::time::Duration;
 
-use deno_core::{JsRuntime, RuntimeOptions, serde_v8, v8};
-use skiff_js_api::{boot, create_snapshot, event_channel, extensions};
+mod common;
+
+use common::{current_thread_tokio, new_runtime, run_json, startup_snapshot};
+use deno_core::JsRuntime;
+use skiff_js_api::boot;
 
 /// The global scope a worker sees: ECMAScript's globals as the engine provides them, then the
 /// web and Workers globals of `js/04_globals.js` and `js/08_cache.js` (README: "The global
@@ -231,13 +234,6 @@ const PROBE: &str = r#"
 })()
 "#;
 
-fn run_json(runtime: &mut JsRuntime, name: &'static str, code: &'static str) -> serde_json::Value {
-    let value = runtime.execute_script(name, code).expect("runs");
-    deno_core::scope!(scope, runtime);
-    let value = v8::Local::new(scope, value);
-    serde_v8::from_v8(scope, value).expect("a JSON value")
-}
-
 fn probe(runtime: &mut JsRuntime, tokio: &tokio::runtime::Runtime) -> serde_json::Value {
     boot(runtime).expect("boots");
     let mut out = run_json(runtime, "probe", PROBE);
@@ -260,33 +256,11 @@ fn probe(runtime: &mut JsRuntime, tokio: &tokio::runtime::Runtime) -> serde_json
 
 #[test]
 fn fresh_and_restored_runtimes_show_only_the_documented_global_scope() {
-    let snapshot = std::thread::spawn(create_snapshot)
-        .join()
-        .expect("the snapshot thread")
-        .expect("a snapshot");
-    let snapshot: &'static [u8] = Box::leak(snapshot);
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let snapshot = startup_snapshot();
+    let tokio = current_thread_tokio();
     let _entered = tokio.enter();
-    let fresh = {
-        let (_events, inbox) = event_channel();
-        let mut runtime = JsRuntime::new(RuntimeOptions {
-            extensions: extensions(inbox),
-            ..Default::default()
-        });
-        probe(&mut runtime, &tokio)
-    };
-    let restored = {
-        let (_events, inbox) = event_channel();
-        let mut runtime = JsRuntime::new(RuntimeOptions {
-            extensions: extensions(inbox),
-            startup_snapshot: Some(snapshot),
-            ..Default::default()
-        });
-        probe(&mut runtime, &tokio)
-    };
+    let fresh = probe(&mut new_runtime(None), &tokio);
+    let restored = probe(&mut new_runtime(Some(snapshot)), &tokio);
     let mut documented: Vec<&str> = DOCUMENTED_GLOBALS.to_vec();
     documented.sort_unstable();
     for (kind, out) in [("fresh", &fresh), ("restored", &restored)] {

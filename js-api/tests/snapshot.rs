@@ -2,8 +2,11 @@
 //! from scratch: every global, its prototype, and what each of them inherits from; and in both
 //! the native error constructors inherit from `Error`.
 
-use deno_core::{JsRuntime, RuntimeOptions, serde_v8, v8};
-use skiff_js_api::{boot, create_snapshot, event_channel, extensions};
+mod common;
+
+use common::{current_thread_tokio, new_runtime, startup_snapshot};
+use deno_core::{JsRuntime, serde_v8, v8};
+use skiff_js_api::boot;
 
 /// Names every global and its `prototype`, plus intrinsics no global names, then describes what
 /// each inherits from by those names.
@@ -44,34 +47,12 @@ fn prototype_graph(runtime: &mut JsRuntime) -> serde_json::Value {
 
 #[test]
 fn a_restored_runtime_has_the_intrinsics_of_a_fresh_one() {
-    let snapshot = std::thread::spawn(create_snapshot)
-        .join()
-        .expect("the snapshot thread")
-        .expect("a snapshot");
-    let snapshot: &'static [u8] = Box::leak(snapshot);
-    // The bootstrap's dispatch loop starts an async op, which needs a Tokio context.
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a Tokio runtime");
+    let snapshot = startup_snapshot();
+    let tokio = current_thread_tokio();
     let _entered = tokio.enter();
 
-    let fresh = {
-        let (_events, inbox) = event_channel();
-        let mut runtime = JsRuntime::new(RuntimeOptions {
-            extensions: extensions(inbox),
-            ..Default::default()
-        });
-        prototype_graph(&mut runtime)
-    };
-    let restored = {
-        let (_events, inbox) = event_channel();
-        let mut runtime = JsRuntime::new(RuntimeOptions {
-            extensions: extensions(inbox),
-            startup_snapshot: Some(snapshot),
-            ..Default::default()
-        });
-        prototype_graph(&mut runtime)
-    };
+    let fresh = prototype_graph(&mut new_runtime(None));
+    let restored = prototype_graph(&mut new_runtime(Some(snapshot)));
 
     assert!(
         fresh.as_object().expect("an object").len() > 200,

@@ -167,14 +167,16 @@ export default {
       clone: Response.prototype.clone.toString(),
       get: Headers.prototype.get.toString(),
       stack: boom().stack,
+      internal: (() => { try { new Response(null, { status: 9999 }); } catch (e) { return e.stack; } })(),
     });
   },
 };
 "#;
 
-/// The startup snapshot leaves out the source text of the runtime's own functions (they print
-/// as native functions do), while the tenant's code, compiled after the restore, keeps its
-/// source and its lines.
+/// The startup snapshot leaves out the source text and the line tables of the runtime's own
+/// functions (they print as native functions do, and their stack frames have no location, as
+/// native frames do), while the tenant's code, compiled after the restore, keeps its source
+/// and its lines.
 #[tokio::test]
 async fn runtime_functions_keep_no_source_and_tenant_functions_keep_theirs() {
     let pool = WorkerPool::with_warm(1, 0).expect("pool");
@@ -195,5 +197,13 @@ async fn runtime_functions_keep_no_source_and_tenant_functions_keep_theirs() {
     assert!(
         stack.contains("at boom (file:///bundle/index.js:3:26)"),
         "{stack}"
+    );
+    let internal = out["internal"].as_str().expect("a stack");
+    assert!(
+        internal.starts_with("RangeError: The status provided (9999)")
+            && internal.contains("file:///bundle/index.js:12:")
+            && internal.contains(" (<anonymous>)")
+            && !internal.contains("ext:"),
+        "{internal}"
     );
 }

@@ -1501,11 +1501,11 @@ fn install_default_globals_inner(
     let intl_absent = jsv_is_undefined(&intl) || intl.tag == JS_TAG_NULL;
     JS_FreeValue(ctx, intl);
     super::temporal::install_host_functions(ctx, global);
-    if install_polyfills {
-      if intl_absent {
-        install_intl_stub(ctx, global);
-      }
-      super::temporal::install(ctx, global);
+    // skiff patch: `Temporal` is installed lazily, in every context before a
+    // snapshot is read too (see temporal.rs), instead of evaluated here.
+    super::temporal::install_lazy(ctx, global);
+    if install_polyfills && intl_absent {
+      install_intl_stub(ctx, global);
     }
 
     let gc = JS_GetPropertyStr(ctx, global, c"gc".as_ptr());

@@ -231,6 +231,8 @@ struct FnTemplate {
   constructable: bool,
   length: i32,
   class_name: Option<std::string::String>,
+  // skiff patch: made on first use (null until then; see `proto_template`
+  // and `instance_template`).
   proto: *mut ObjTemplate,
   instance: *mut ObjTemplate,
   parent: *const FnTemplate,
@@ -323,11 +325,6 @@ impl ObjTemplate {
     }
   }
 
-  /// Bare template for tape replay.
-  fn default_for_tape() -> ObjTemplate {
-    Self::new(std::ptr::null())
-  }
-
   unsafe fn state(&self) -> &ObjTemplateState {
     unsafe { &*self.state.get() }
   }
@@ -335,6 +332,44 @@ impl ObjTemplate {
   unsafe fn state_mut(&self) -> &mut ObjTemplateState {
     unsafe { &mut *self.state.get() }
   }
+}
+
+// skiff patch: a function template's prototype and instance templates are
+// made when first asked for. deno_core makes a function template for every op
+// in every runtime and asks neither for almost any: two boxes each (about
+// 0.2 MB per runtime) that stayed empty.
+impl FnTemplate {
+  fn proto_template(&mut self) -> *mut ObjTemplate {
+    if self.proto.is_null() {
+      self.proto = new_owned_obj_template(self, ptr::null());
+    }
+    self.proto
+  }
+
+  fn instance_template(&mut self) -> *mut ObjTemplate {
+    if self.instance.is_null() {
+      let parent_fn: *const FnTemplate = self;
+      self.instance = new_owned_obj_template(self, parent_fn);
+    }
+    self.instance
+  }
+}
+
+/// An object template registered to the isolate `owner` was made in, so that
+/// it goes with that isolate as `owner` does.
+fn new_owned_obj_template(
+  owner: *const FnTemplate,
+  parent_fn: *const FnTemplate,
+) -> *mut ObjTemplate {
+  let isolate = TEMPLATES.with(|t| {
+    t.borrow().get(&(owner as usize)).map_or(0, |(_, iso)| *iso)
+  });
+  let template = Box::into_raw(Box::new(ObjTemplate::new(parent_fn)));
+  TEMPLATES.with(|t| {
+    t.borrow_mut()
+      .insert(template as usize, (TemplKind::Obj, isolate))
+  });
+  template
 }
 
 #[repr(C)]
@@ -4338,7 +4373,11 @@ pub(crate) fn snapshot_function_template_info(
     return None;
   }
   let template = unsafe { &*(template as *const FnTemplate) };
-  let instance = unsafe { (&*template.instance).state() };
+  let instance_internal_field_count = if template.instance.is_null() {
+    0
+  } else {
+    unsafe { (&*template.instance).state() }.internal_field_count
+  };
   Some(SnapshotFunctionTemplateInfo {
     callback: template.callback,
     data_external: external_pointer_from_value(template.data),
@@ -4347,7 +4386,7 @@ pub(crate) fn snapshot_function_template_info(
     class_name: template.class_name.clone(),
     cached_proto: jsv_is_object(&template.cached_proto)
       .then_some(template.cached_proto),
-    instance_internal_field_count: instance.internal_field_count,
+    instance_internal_field_count,
   })
 }
 
@@ -4367,9 +4406,12 @@ pub(crate) fn restore_function_template_from_snapshot(
   if let Some(cached_proto) = cached_proto {
     template_mut.cached_proto = cached_proto;
   }
-  unsafe {
-    (*template_mut.instance).state_mut().internal_field_count =
-      instance_internal_field_count;
+  if instance_internal_field_count != 0 {
+    let instance = template_mut.instance_template();
+    unsafe {
+      (*instance).state_mut().internal_field_count =
+        instance_internal_field_count;
+    }
   }
   template
 }
@@ -4475,18 +4517,14 @@ pub extern "C" fn v8__FunctionTemplate__New(
       jsv_undefined()
     }
   };
-  let proto = Box::into_raw(Box::new(ObjTemplate::new(ptr::null())));
-  let instance = Box::into_raw(Box::new(ObjTemplate::new(ptr::null())));
-  register_template_in(proto as usize, TemplKind::Obj, isolate);
-  register_template_in(instance as usize, TemplKind::Obj, isolate);
   let t = Box::into_raw(Box::new(FnTemplate {
     callback,
     data,
     constructable,
     length,
     class_name: None,
-    proto,
-    instance,
+    proto: ptr::null_mut(),
+    instance: ptr::null_mut(),
     parent: ptr::null(),
     signature,
     props: Vec::new(),
@@ -4494,7 +4532,6 @@ pub extern "C" fn v8__FunctionTemplate__New(
     cached_proto: jsv_undefined(),
     fast_overloads,
   }));
-  unsafe { (*instance).state_mut().parent_fn = t };
   register_template_in(t as usize, TemplKind::Func, isolate);
   t as *const FunctionTemplate
 }
@@ -4514,18 +4551,14 @@ pub(crate) fn tape_make_template(
     }
     _ => jsv_undefined(),
   };
-  let proto = Box::into_raw(Box::new(ObjTemplate::default_for_tape()));
-  let instance = Box::into_raw(Box::new(ObjTemplate::default_for_tape()));
-  register_template(proto as usize, TemplKind::Obj);
-  register_template(instance as usize, TemplKind::Obj);
   let t = Box::into_raw(Box::new(FnTemplate {
     callback,
     data,
     constructable,
     length,
     class_name: None,
-    proto,
-    instance,
+    proto: ptr::null_mut(),
+    instance: ptr::null_mut(),
     parent: ptr::null(),
     signature: ptr::null(),
     props: Vec::new(),
@@ -4533,7 +4566,6 @@ pub(crate) fn tape_make_template(
     cached_proto: jsv_undefined(),
     fast_overloads: Vec::new(),
   }));
-  unsafe { (*instance).state_mut().parent_fn = t };
   register_template(t as usize, TemplKind::Func);
   t as *const FunctionTemplate
 }
@@ -4551,7 +4583,14 @@ pub extern "C" fn v8__FunctionTemplate__GetFunction(
     return ptr::null();
   }
   let _tm = timing::now();
-  let t = unsafe { &*(this as *const FnTemplate) };
+  let t = unsafe { &mut *(this as *mut FnTemplate) };
+  // A constructor makes its instances from its instance template, so it has
+  // one; a function that cannot construct only if it was asked for.
+  let instance = if t.constructable {
+    t.instance_template()
+  } else {
+    t.instance
+  };
 
   let f = unsafe {
     make_function_len_with_instance(
@@ -4560,7 +4599,7 @@ pub extern "C" fn v8__FunctionTemplate__GetFunction(
       t.data,
       t.length,
       t.constructable && t.signature.is_null(),
-      t.instance,
+      instance,
       t.signature,
       t.fast_overloads.clone(),
     )
@@ -4585,18 +4624,25 @@ pub extern "C" fn v8__FunctionTemplate__GetFunction(
   apply_props(ctx, f, &t.props);
   apply_accessors(ctx, f, &t.accessors);
 
-  let proto_obj =
-    unsafe { build_prototype_object(ctx, this as *const FnTemplate) };
-  let proto_dup = unsafe { JS_DupValue(ctx, proto_obj) };
-  unsafe {
-    JS_SetPropertyStr(ctx, f, c"prototype".as_ptr(), proto_dup);
-    JS_DefinePropertyValueStr(
-      ctx,
-      proto_obj,
-      c"constructor".as_ptr(),
-      JS_DupValue(ctx, f),
-      JS_PROP_CONFIGURABLE | JS_PROP_WRITABLE,
-    );
+  // skiff patch: a function whose template throws when called as a
+  // constructor (`ConstructorBehavior::Throw`) gets no `prototype`, as in V8,
+  // which removes the prototype of such templates. deno_core makes every op
+  // such a function: a prototype object each was about 1,000 objects per
+  // runtime.
+  if t.constructable {
+    let proto_obj =
+      unsafe { build_prototype_object(ctx, this as *const FnTemplate) };
+    let proto_dup = unsafe { JS_DupValue(ctx, proto_obj) };
+    unsafe {
+      JS_SetPropertyStr(ctx, f, c"prototype".as_ptr(), proto_dup);
+      JS_DefinePropertyValueStr(
+        ctx,
+        proto_obj,
+        c"constructor".as_ptr(),
+        JS_DupValue(ctx, f),
+        JS_PROP_CONFIGURABLE | JS_PROP_WRITABLE,
+      );
+    }
   }
 
   timing::add(&timing::GETFN_N, &timing::GETFN_T, _tm);
@@ -4617,19 +4663,22 @@ unsafe fn build_prototype_object(
   }
   let _tm = timing::now();
   let proto_obj = unsafe { JS_NewObject(ctx) };
-  let proto = unsafe { (&*t.proto).state() };
-  if std::env::var_os("QJS_DEBUG_TMPL").is_some() {
-    eprintln!(
-      "[QJS build_proto] class={:?} n_props={} n_accessors={}",
-      t.class_name,
-      proto.props.len(),
-      proto.accessors.len()
-    );
+  // A prototype template never asked for is empty.
+  if !t.proto.is_null() {
+    let proto = unsafe { (&*t.proto).state() };
+    if std::env::var_os("QJS_DEBUG_TMPL").is_some() {
+      eprintln!(
+        "[QJS build_proto] class={:?} n_props={} n_accessors={}",
+        t.class_name,
+        proto.props.len(),
+        proto.accessors.len()
+      );
+    }
+    if !proto.props.is_empty() {
+      apply_props(ctx, proto_obj, &proto.props);
+    }
+    apply_accessors(ctx, proto_obj, &proto.accessors);
   }
-  if !proto.props.is_empty() {
-    apply_props(ctx, proto_obj, &proto.props);
-  }
-  apply_accessors(ctx, proto_obj, &proto.accessors);
   if !t.parent.is_null() {
     let parent_proto = unsafe { build_prototype_object(ctx, t.parent) };
     let dup = unsafe { JS_DupValue(ctx, parent_proto) };
@@ -4886,8 +4935,8 @@ pub extern "C" fn v8__FunctionTemplate__PrototypeTemplate(
   if this.is_null() {
     return ptr::null();
   }
-  let t = unsafe { &*(this as *const FnTemplate) };
-  t.proto as *const ObjectTemplate
+  let t = unsafe { &mut *(this as *mut FnTemplate) };
+  t.proto_template() as *const ObjectTemplate
 }
 
 #[unsafe(no_mangle)]
@@ -4897,8 +4946,8 @@ pub extern "C" fn v8__FunctionTemplate__InstanceTemplate(
   if this.is_null() {
     return ptr::null();
   }
-  let t = unsafe { &*(this as *const FnTemplate) };
-  t.instance as *const ObjectTemplate
+  let t = unsafe { &mut *(this as *mut FnTemplate) };
+  t.instance_template() as *const ObjectTemplate
 }
 
 #[unsafe(no_mangle)]

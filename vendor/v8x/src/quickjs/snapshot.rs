@@ -43,6 +43,7 @@ const JS_WRITE_OBJ_SAB: c_int = 1 << 2;
 const JS_WRITE_OBJ_REFERENCE: c_int = 1 << 3;
 // skiff patch: see `write_object_bytes`.
 const JS_WRITE_OBJ_STRIP_SOURCE: c_int = 1 << 4;
+const JS_WRITE_OBJ_STRIP_DEBUG: c_int = 1 << 5;
 const JS_READ_OBJ_BYTECODE: c_int = 1 << 0;
 const JS_READ_OBJ_SAB: c_int = 1 << 2;
 const JS_READ_OBJ_REFERENCE: c_int = 1 << 3;
@@ -458,12 +459,15 @@ fn write_object_bytes(
         // skiff patch: functions in a snapshot are the embedder's own, restored
         // into every runtime; the source text each keeps for
         // `Function.prototype.toString` (about 1.3 MB per runtime for deno's
-        // web APIs) is left out, so they print as native functions do.
-        // Functions compiled after the restore (the tenant's) keep theirs.
+        // web APIs) is left out, so they print as native functions do, and so
+        // are their file names and line tables (about 0.2 MB), so their stack
+        // frames carry no location, as native frames do. Functions compiled
+        // after the restore (the tenant's) keep theirs.
         JS_WRITE_OBJ_BYTECODE
           | JS_WRITE_OBJ_SAB
           | JS_WRITE_OBJ_REFERENCE
-          | JS_WRITE_OBJ_STRIP_SOURCE,
+          | JS_WRITE_OBJ_STRIP_SOURCE
+          | JS_WRITE_OBJ_STRIP_DEBUG,
       )
     })
   });

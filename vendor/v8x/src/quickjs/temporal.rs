@@ -5,6 +5,16 @@ use std::sync::OnceLock;
 use temporal_rs::{Instant, TimeZone};
 use timezone_provider::zoneinfo64::ZoneInfo64TzdbProvider;
 
+unsafe extern "C" {
+  fn JS_DefinePropertyValueStr(
+    ctx: *mut JSContext,
+    this_obj: JSValue,
+    prop: *const c_char,
+    val: JSValue,
+    flags: c_int,
+  ) -> c_int;
+}
+
 fn provider() -> &'static ZoneInfo64TzdbProvider<'static> {
   static PROVIDER: OnceLock<ZoneInfo64TzdbProvider<'static>> = OnceLock::new();
   PROVIDER.get_or_init(|| {
@@ -171,8 +181,14 @@ pub(crate) unsafe fn install_host_functions(
 }
 
 const JS_WRITE_OBJ_BYTECODE: c_int = 1 << 0;
+const JS_WRITE_OBJ_STRIP_SOURCE: c_int = 1 << 4;
+const JS_WRITE_OBJ_STRIP_DEBUG: c_int = 1 << 5;
 const JS_READ_OBJ_BYTECODE: c_int = 1 << 0;
 
+/// Runs `source` as a global script, compiled once per process: the first
+/// call compiles it and keeps its bytecode for later calls (skiff patch:
+/// without source text or line tables: it is the engine's own code, as the
+/// snapshot's is).
 unsafe fn eval_cached_script(
   ctx: *mut JSContext,
   source: &[u8],
@@ -204,8 +220,16 @@ unsafe fn eval_cached_script(
   }
 
   let mut size = 0;
-  let bytes =
-    unsafe { JS_WriteObject(ctx, &mut size, function, JS_WRITE_OBJ_BYTECODE) };
+  let bytes = unsafe {
+    JS_WriteObject(
+      ctx,
+      &mut size,
+      function,
+      JS_WRITE_OBJ_BYTECODE
+        | JS_WRITE_OBJ_STRIP_SOURCE
+        | JS_WRITE_OBJ_STRIP_DEBUG,
+    )
+  };
   if !bytes.is_null() {
     if size > 0 {
       let bytecode = unsafe { std::slice::from_raw_parts(bytes, size) };
@@ -217,84 +241,237 @@ unsafe fn eval_cached_script(
   unsafe { JS_EvalFunction(ctx, function) }
 }
 
-pub(crate) unsafe fn install(ctx: *mut JSContext, global: JSValue) {
-  let existing =
-    unsafe { JS_GetPropertyStr(ctx, global, c"Temporal".as_ptr()) };
-  let absent = jsv_is_undefined(&existing) || existing.tag == JS_TAG_NULL;
-  unsafe { JS_FreeValue(ctx, existing) };
-  if !absent {
-    return;
-  }
+// skiff patch: `Temporal` is built on first use. The polyfill is about 880
+// functions; built into every context (and so into every runtime restored
+// from a startup snapshot) it cost about 1 MB per runtime that almost none
+// uses. Until first touched, `globalThis.Temporal` and
+// `Date.prototype.toTemporalInstant` are accessors whose getter evaluates the
+// polyfill (compiled once per process), which puts the real values in their
+// place (and its `Intl.DateTimeFormat`, which formats Temporal objects), and
+// whose setter puts the assigned value in their place. The accessors are
+// native functions installed in every context before a snapshot is read, so
+// a snapshot refers to them by name.
 
-  const POLYFILL: &[u8] =
-    include_bytes!("../../vendor/temporal-polyfill/index.umd.js");
+thread_local! {
+  /// Set while the polyfill is evaluated, so that touching a lazy property
+  /// from inside it gives `undefined` instead of recursing.
+  static LOADING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Evaluates the polyfill and installs it in place of the lazy accessors that
+/// are still there. False with an exception pending if it failed.
+unsafe fn load(ctx: *mut JSContext) -> bool {
+  // The UMD wrapper exports to `exports`/`module`/`define` when it sees them;
+  // a tenant's globals of those names must not take the polyfill.
+  const POLYFILL: &str = concat!(
+    "(function (exports, module, define) {\n",
+    include_str!("../../vendor/temporal-polyfill/index.umd.js"),
+    "\n})();"
+  );
   static POLYFILL_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
-  let result = unsafe {
-    eval_cached_script(
-      ctx,
-      POLYFILL,
-      c"<temporal-polyfill>",
-      &POLYFILL_BYTECODE,
-    )
-  };
-  if result.tag == JS_TAG_EXCEPTION {
-    let exception = unsafe { JS_GetException(ctx) };
-    let stack = unsafe { JS_GetPropertyStr(ctx, exception, c"stack".as_ptr()) };
-    let message = unsafe { value_to_string(ctx, stack) }
-      .or_else(|| unsafe { value_to_string(ctx, exception) })
-      .unwrap_or_else(|| "unknown exception".to_string());
-    unsafe { JS_FreeValue(ctx, stack) };
-    eprintln!("failed to initialize Temporal polyfill: {message}");
-    unsafe { JS_FreeValue(ctx, exception) };
-    return;
-  }
-  unsafe { JS_FreeValue(ctx, result) };
-
   const INSTALL: &[u8] = br#"
     (function(g) {
       const implementation = g.temporal;
+      delete g.temporal;
       if (!implementation || !implementation.Temporal) return;
-      const temporal = {};
-      for (const name of Object.getOwnPropertyNames(implementation.Temporal)) {
-        Object.defineProperty(temporal, name, {
-          value: implementation.Temporal[name],
+      const lazy = (object, name) => {
+        const descriptor = Object.getOwnPropertyDescriptor(object, name);
+        return descriptor !== undefined && descriptor.get !== undefined;
+      };
+      if (lazy(g, "Temporal")) {
+        const temporal = {};
+        for (const name of Object.getOwnPropertyNames(implementation.Temporal)) {
+          Object.defineProperty(temporal, name, {
+            value: implementation.Temporal[name],
+            writable: true,
+            configurable: true
+          });
+        }
+        Object.defineProperty(temporal, Symbol.toStringTag, {
+          value: "Temporal",
+          configurable: true
+        });
+        Object.defineProperty(g, "Temporal", {
+          value: temporal,
           writable: true,
           configurable: true
         });
       }
-      Object.defineProperty(temporal, Symbol.toStringTag, {
-        value: "Temporal",
-        configurable: true
-      });
-      Object.defineProperty(g, "Temporal", {
-        value: temporal,
-        writable: true,
-        configurable: true
-      });
-      if (implementation.Intl && implementation.Intl.DateTimeFormat) {
+      if (implementation.Intl && implementation.Intl.DateTimeFormat && g.Intl) {
         g.Intl.DateTimeFormat = implementation.Intl.DateTimeFormat;
       }
-      if (implementation.toTemporalInstant) {
+      if (implementation.toTemporalInstant && lazy(Date.prototype, "toTemporalInstant")) {
         Object.defineProperty(Date.prototype, "toTemporalInstant", {
           value: implementation.toTemporalInstant,
           writable: true,
           configurable: true
         });
       }
-      delete g.temporal;
     })(globalThis);
   "#;
   static INSTALL_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
-  let result = unsafe {
-    eval_cached_script(ctx, INSTALL, c"<temporal-install>", &INSTALL_BYTECODE)
+
+  LOADING.with(|loading| loading.set(true));
+  let mut result = unsafe {
+    eval_cached_script(
+      ctx,
+      POLYFILL.as_bytes(),
+      c"<temporal-polyfill>",
+      &POLYFILL_BYTECODE,
+    )
   };
-  if result.tag == JS_TAG_EXCEPTION {
-    let exception = unsafe { JS_GetException(ctx) };
-    let message = unsafe { value_to_string(ctx, exception) }
-      .unwrap_or_else(|| "unknown exception".to_string());
-    eprintln!("failed to install Temporal polyfill: {message}");
-    unsafe { JS_FreeValue(ctx, exception) };
-  } else {
+  if result.tag != JS_TAG_EXCEPTION {
     unsafe { JS_FreeValue(ctx, result) };
+    result = unsafe {
+      eval_cached_script(ctx, INSTALL, c"<temporal-install>", &INSTALL_BYTECODE)
+    };
+  }
+  LOADING.with(|loading| loading.set(false));
+  if result.tag == JS_TAG_EXCEPTION {
+    return false;
+  }
+  unsafe { JS_FreeValue(ctx, result) };
+  true
+}
+
+/// The getter of a lazy property: loads the polyfill, then reads `name` from
+/// `holder`, where the polyfill has put its value.
+unsafe fn lazy_get(
+  ctx: *mut JSContext,
+  holder: JSValue,
+  name: &std::ffi::CStr,
+) -> JSValue {
+  if LOADING.with(|loading| loading.get()) {
+    unsafe { JS_FreeValue(ctx, holder) };
+    return jsv_undefined();
+  }
+  if !unsafe { load(ctx) } {
+    unsafe { JS_FreeValue(ctx, holder) };
+    return jsv_exception();
+  }
+  let value = unsafe { JS_GetPropertyStr(ctx, holder, name.as_ptr()) };
+  unsafe { JS_FreeValue(ctx, holder) };
+  value
+}
+
+/// The setter of a lazy property: an assignment replaces it with a data
+/// property on the receiver, as assigning to a writable data property does.
+unsafe fn lazy_set(
+  ctx: *mut JSContext,
+  this: JSValue,
+  argc: c_int,
+  argv: *mut JSValue,
+  name: &std::ffi::CStr,
+) -> JSValue {
+  if !jsv_is_object(&this) {
+    return jsv_undefined();
+  }
+  let value = if argc > 0 && !argv.is_null() {
+    unsafe { JS_DupValue(ctx, *argv) }
+  } else {
+    jsv_undefined()
+  };
+  let flags = JS_PROP_CONFIGURABLE | JS_PROP_WRITABLE;
+  if unsafe {
+    JS_DefinePropertyValueStr(ctx, this, name.as_ptr(), value, flags)
+  } < 0
+  {
+    return jsv_exception();
+  }
+  jsv_undefined()
+}
+
+unsafe fn date_prototype(ctx: *mut JSContext) -> JSValue {
+  unsafe {
+    let global = JS_GetGlobalObject(ctx);
+    let date = JS_GetPropertyStr(ctx, global, c"Date".as_ptr());
+    JS_FreeValue(ctx, global);
+    let prototype = JS_GetPropertyStr(ctx, date, c"prototype".as_ptr());
+    JS_FreeValue(ctx, date);
+    prototype
+  }
+}
+
+unsafe extern "C" fn get_temporal(
+  ctx: *mut JSContext,
+  _this: JSValue,
+  _argc: c_int,
+  _argv: *mut JSValue,
+) -> JSValue {
+  unsafe { lazy_get(ctx, JS_GetGlobalObject(ctx), c"Temporal") }
+}
+
+unsafe extern "C" fn set_temporal(
+  ctx: *mut JSContext,
+  this: JSValue,
+  argc: c_int,
+  argv: *mut JSValue,
+) -> JSValue {
+  unsafe { lazy_set(ctx, this, argc, argv, c"Temporal") }
+}
+
+unsafe extern "C" fn get_to_temporal_instant(
+  ctx: *mut JSContext,
+  _this: JSValue,
+  _argc: c_int,
+  _argv: *mut JSValue,
+) -> JSValue {
+  unsafe { lazy_get(ctx, date_prototype(ctx), c"toTemporalInstant") }
+}
+
+unsafe extern "C" fn set_to_temporal_instant(
+  ctx: *mut JSContext,
+  this: JSValue,
+  argc: c_int,
+  argv: *mut JSValue,
+) -> JSValue {
+  unsafe { lazy_set(ctx, this, argc, argv, c"toTemporalInstant") }
+}
+
+unsafe fn define_lazy(
+  ctx: *mut JSContext,
+  object: JSValue,
+  name: &std::ffi::CStr,
+  getter: (JSCFunction, &std::ffi::CStr),
+  setter: (JSCFunction, &std::ffi::CStr),
+) {
+  unsafe {
+    let atom = JS_NewAtom(ctx, name.as_ptr());
+    // Present already (restored from a snapshot, or lazy already): left as
+    // it is. `JS_HasProperty` calls no getter.
+    if JS_HasProperty(ctx, object, atom) == 0 {
+      let get = JS_NewCFunction(ctx, getter.0, getter.1.as_ptr(), 0);
+      let set = JS_NewCFunction(ctx, setter.0, setter.1.as_ptr(), 1);
+      let flags = JS_PROP_CONFIGURABLE;
+      if JS_DefinePropertyGetSet(ctx, object, atom, get, set, flags) < 0 {
+        JS_FreeValue(ctx, JS_GetException(ctx));
+      }
+    }
+    JS_FreeAtom(ctx, atom);
+  }
+}
+
+/// Installs `Temporal` and `Date.prototype.toTemporalInstant` as lazy
+/// accessors where they are absent.
+pub(crate) unsafe fn install_lazy(ctx: *mut JSContext, global: JSValue) {
+  unsafe {
+    define_lazy(
+      ctx,
+      global,
+      c"Temporal",
+      (get_temporal, c"get Temporal"),
+      (set_temporal, c"set Temporal"),
+    );
+    let prototype = date_prototype(ctx);
+    if jsv_is_object(&prototype) {
+      define_lazy(
+        ctx,
+        prototype,
+        c"toTemporalInstant",
+        (get_to_temporal_instant, c"get toTemporalInstant"),
+        (set_to_temporal_instant, c"set toTemporalInstant"),
+      );
+    }
+    JS_FreeValue(ctx, prototype);
   }
 }
