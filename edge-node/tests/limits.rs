@@ -221,3 +221,59 @@ async fn a_tenant_that_computes_for_long_is_moved_off_its_neighbours_thread() {
         "quiet median {median:?}"
     );
 }
+
+/// Thousands of requests from 32 connections on a tenant whose computations get it moved to a
+/// dedicated thread mid-load: every one is answered by the worker, none with a 503. Those
+/// already queued for the old isolate when it is replaced are served by it; those sent to it
+/// after it closed its queue go on to the new one.
+#[tokio::test]
+async fn no_request_fails_while_a_busy_isolate_moves() {
+    const BURNER: &str = r#"export default { fetch() {
+        const end = Date.now() + 3; while (Date.now() < end) {}
+        return new Response("burnt");
+    } };"#;
+    const CONNECTIONS: usize = 32;
+    const REQUESTS_EACH: usize = 100;
+    let node = start_with(script_dir(&[("burner", BURNER)]), |config| {
+        config.threads = 1;
+    })
+    .await;
+    let client = node.client(&["burner"]);
+    let url = node.url("burner", "/");
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for _ in 0..REQUESTS_EACH {
+                    let res = client.get(&url).send().await.expect("burner request");
+                    let status = res.status().as_u16();
+                    let body = res.text().await.expect("body");
+                    if status != 200 || body != "burnt" {
+                        failures.push(format!("{status} {body}"));
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.expect("client task"));
+    }
+    let moved = node
+        .node
+        .registry()
+        .counters()
+        .moved_to_dedicated
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(moved, 1, "the burner was moved {moved} times");
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed, the first: {:?}",
+        failures.len(),
+        CONNECTIONS * REQUESTS_EACH,
+        failures.first()
+    );
+}

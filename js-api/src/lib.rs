@@ -55,7 +55,7 @@ pub use log::{
 };
 pub use memory::ExternalMemory;
 pub use meter::{Meter, MeterReading, MeterStop};
-pub use ops::{fail_pending, loops_refused_total, subrequests_refused_total};
+pub use ops::{close_inbox, fail_pending, loops_refused_total, subrequests_refused_total};
 pub use outbound::{
     DEFAULT_SUBREQUESTS, HOPS_HEADER, MAX_INVOCATION_DEPTH, OutboundPolicy, is_host_local,
 };

@@ -591,6 +591,13 @@ pub fn op_skiff_wait_until(state: &mut OpState, begin: bool, #[smi] id: u32) -> 
     }
 }
 
+/// Closes the isolate's event queue: sending it another event fails at once (giving the event
+/// back to its sender), while the events already queued are still taken and served. Once they
+/// are, the dispatch loop ends.
+pub fn close_inbox(state: &OpState) {
+    state.borrow::<Inbox>().0.borrow_mut().close();
+}
+
 /// Answers every request the isolate has accepted but not answered, and every request still
 /// queued for it, with `status` and a plain-text `message`: used when an isolate is condemned.
 /// Scheduled events still queued are dropped (their callers see the isolate gone). Returns

@@ -9,7 +9,9 @@
 //!
 //! An isolate whose long computations keep its shared pool thread busy (a *hot* one, see
 //! `heat.rs`) is moved to a dedicated thread: the cache boots the same version there in the
-//! background and swaps it in once it is ready; the old isolate drains. Requests never wait
+//! background and swaps it in once it is ready; the old isolate drains: it serves what it was
+//! sent, then closes its queue, and a request that reaches it after that (its sender took the
+//! isolate from the cache just before the swap) goes on to the new one. Requests never wait
 //! for the move, and none fails because of it.
 
 use std::collections::HashSet;
@@ -172,11 +174,20 @@ impl IsolateCache {
         keys.into_iter().take(limit).map(|(key, _)| key).collect()
     }
 
-    /// Boots `version` now and puts its isolate in the cache in place of any other.
+    /// Boots `version` now and puts its isolate in the cache in place of any other, which
+    /// hands it the requests that reach it after it has drained.
     pub async fn install(&self, version: &Version) -> Result<(), RuntimeError> {
         let isolate = self.load(version, version.options.clone()).await;
         let isolate = self.remember_failure(&version.key, isolate)?;
-        self.isolates.insert(version.key.clone(), isolate).await;
+        self.isolates
+            .entry(version.key.clone())
+            .and_compute_with(|entry| {
+                if let Some(entry) = entry {
+                    entry.value().forward_to(&isolate);
+                }
+                std::future::ready(Op::Put(isolate))
+            })
+            .await;
         Ok(())
     }
 
@@ -289,6 +300,7 @@ impl IsolateCache {
                         .and_compute_with(|entry| {
                             let op = match entry {
                                 Some(entry) if entry.value().same_isolate(&hot) => {
+                                    hot.forward_to(&moved);
                                     Op::Put(moved.clone())
                                 }
                                 _ => Op::Nop,

@@ -101,6 +101,9 @@ pub struct IsolateHandle {
     lane: Lane,
     condemned: Arc<Condemned>,
     max_queued: u64,
+    /// Where events go once this isolate has closed its queue, if it was replaced (see
+    /// [`IsolateHandle::forward_to`]).
+    successor: Arc<OnceLock<IsolateHandle>>,
 }
 
 #[derive(Debug)]
@@ -262,11 +265,22 @@ impl IsolateHandle {
     }
 
     /// Runs the tenant's fetch handler for one request. A full queue refuses it at once; a
-    /// request whose caller stops waiting before the script takes it never runs.
+    /// request whose caller stops waiting before the script takes it never runs. A request
+    /// sent after the isolate was replaced and closed its queue goes to its successor.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ResponseHead, RuntimeError> {
-        self.check_queue()?;
-        let response = self.events.send(request).map_err(|_| self.gone())?;
-        response.await.map_err(|_| self.gone())
+        let mut home = self;
+        let mut request = request;
+        let response = loop {
+            home.check_queue()?;
+            match home.events.send(request) {
+                Ok(response) => break response,
+                Err(refused) => {
+                    home = home.successor.get().ok_or_else(|| home.gone())?;
+                    request = refused;
+                }
+            }
+        };
+        response.await.map_err(|_| home.gone())
     }
 
     /// Runs the tenant's scheduled handler for one cron trigger and resolves once the handler
@@ -278,12 +292,26 @@ impl IsolateHandle {
         &self,
         request: ScheduledRequest,
     ) -> Result<ScheduledResult, RuntimeError> {
-        self.check_queue()?;
-        let result = self
-            .events
-            .send_scheduled(request)
-            .map_err(|_| self.gone())?;
-        result.await.map_err(|_| self.gone())
+        let mut home = self;
+        let mut request = request;
+        let result = loop {
+            home.check_queue()?;
+            match home.events.send_scheduled(request) {
+                Ok(result) => break result,
+                Err(refused) => {
+                    home = home.successor.get().ok_or_else(|| home.gone())?;
+                    request = refused;
+                }
+            }
+        };
+        result.await.map_err(|_| home.gone())
+    }
+
+    /// Names the isolate that replaces this one: events sent through this handle (or a clone)
+    /// after this isolate has closed its queue go there instead of failing. Set once; later
+    /// calls change nothing.
+    pub(crate) fn forward_to(&self, successor: &IsolateHandle) {
+        let _ = self.successor.set(successor.clone());
     }
 
     fn check_queue(&self) -> Result<(), RuntimeError> {
@@ -774,6 +802,7 @@ impl Isolate {
             lane: self.options.lane,
             condemned: self.context.condemned.clone(),
             max_queued: self.options.limits.queued_requests,
+            successor: Arc::default(),
         };
         ready.send(Ok(handle)).ok()?;
         Some((shutdown_rx, heap))
@@ -786,6 +815,8 @@ impl Isolate {
     async fn serve(&mut self, mut shutdown: oneshot::Receiver<()>, heap: &HeapSize) -> bool {
         let load = self.events.load().clone();
         let rt = &mut *self.runtime.0;
+        let op_state = rt.op_state();
+        let mut inbox_closed = false;
         let ready_at = tokio::time::Instant::now();
         let census = self.options.heap_census;
         let heap_due = std::cell::Cell::new(if self.heap_estimate.is_some() {
@@ -844,8 +875,16 @@ impl Isolate {
                 }
                 _ = tokio::time::sleep(DRAIN_POLL), if drain_deadline.is_some() => {
                     let expired = drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
-                    if load.in_flight() == 0 || expired {
+                    let idle = || load.in_flight() == 0 && load.submitted() == load.accepted();
+                    if expired || (inbox_closed && idle()) {
                         break;
+                    }
+                    if idle() {
+                        // From now on a sender finds the queue closed and takes its event
+                        // elsewhere (`IsolateHandle::fetch`); an event that got in before the
+                        // close is still served, and the loop ends at the next idle check.
+                        skiff_js_api::close_inbox(&op_state.borrow());
+                        inbox_closed = true;
                     }
                 }
             }
