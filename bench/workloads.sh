@@ -23,6 +23,8 @@
 #   ROUNDS=1 DURATION=3 bench/workloads.sh      # a quick look
 #   WORKLOADS="json ssr" COLD=0 bench/workloads.sh
 #   SKIFF=/path/to/skiff bench/workloads.sh     # that binary, without a cargo build
+#   SKIFF_FLAGS="--threads 1" WORKLOADS=ssr COLD=0 bench/workloads.sh   # flags for Skiff's
+#                                               # node in the throughput rounds
 #
 # Writes its tables, with the date, machine and versions, to RESULTS (bench/RESULTS.md). workerd
 # and the bundles' packages come from the npm registry; all other traffic stays on 127.0.0.1.
@@ -140,7 +142,8 @@ start_skiff() { # name
   rm -rf "$work/scripts" && mkdir -p "$work/scripts"
   cp "$work/workers/$1.js" "$work/scripts/$1.js"
   port=$(free_port)
-  run_skiff --scripts "$work/scripts"
+  # shellcheck disable=SC2086 # SKIFF_FLAGS is a list of flags
+  run_skiff --scripts "$work/scripts" ${SKIFF_FLAGS:-}
   wait_http "$1.localhost" "$work/skiff.log"
 }
 
@@ -211,7 +214,8 @@ wrk_errors() { # file
 }
 
 # One round: a fresh server, a 2 s warm-up, DURATION s measured. Appends
-# "req/s p50 p99 peak-RSS-MiB errors requests warm-up-errors moves" to $work/rounds/NAME.RUNTIME.
+# "req/s p50 p99 peak-RSS-MiB errors requests warm-up-errors moves extra-isolates" to
+# $work/rounds/NAME.RUNTIME.
 round() { # runtime name
   local runtime=$1 name=$2 out="$work/wrk.out" log="$work/$1.log"
   "start_$runtime" "$name"
@@ -220,7 +224,7 @@ round() { # runtime name
   WRK_PATHS=${PATHS[$name]} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$lua" \
     -H "Host: $name.localhost" "http://127.0.0.1:$port/" >"$out"
   kill -0 "$server" 2>/dev/null || fail "$runtime exited during the $name round: $(tail -5 "$log")"
-  local rps p50 p99 rss errors requests warm_errors moves="-"
+  local rps p50 p99 rss errors requests warm_errors moves="-" extras="-"
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   p50=$(awk '$1 == "50%" { print $2 }' "$out" | to_ms)
   p99=$(awk '$1 == "99%" { print $2 }' "$out" | to_ms)
@@ -228,13 +232,16 @@ round() { # runtime name
   errors=$(wrk_errors "$out")
   warm_errors=$(wrk_errors "$work/warmup.out")
   rss=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")
-  [ "$runtime" != skiff ] || moves=$(metric skiff_isolates_moved_to_dedicated_total)
+  if [ "$runtime" = skiff ]; then
+    moves=$(metric skiff_isolates_moved_to_dedicated_total)
+    extras=$(metric skiff_isolates_scaled_out_total)
+  fi
   stop_server
   if [ -z "$rps" ] || [ -z "$p99" ]; then fail "no figures from wrk for $name on $runtime: $(cat "$out")"; fi
-  echo "$rps $p50 $p99 $rss $errors $requests $warm_errors $moves" >>"$work/rounds/$name.$runtime"
+  echo "$rps $p50 $p99 $rss $errors $requests $warm_errors $moves $extras" >>"$work/rounds/$name.$runtime"
   printf '  %-7s %-7s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %6.1f MiB  errors %s (warm-up %s)%s\n' \
     "$name" "$runtime" "$rps" "$p50" "$p99" "$rss" "$errors" "$warm_errors" \
-    "$([ "$moves" = - ] || echo "  moved to a dedicated thread: $moves")"
+    "$([ "$moves" = - ] || echo "  moved to a dedicated thread: $moves, extra isolates: $extras")"
   if [ "$errors" != 0 ] || [ "$warm_errors" != 0 ]; then
     grep -h '^first non-2xx: ' "$work/warmup.out" "$out" | cut -d' ' -f3- >>"$work/rounds/$name.$runtime.errors" || true
     grep -E '^non-2xx|^first non-2xx|Socket errors' "$work/warmup.out" "$out" | sed "s#^$work/##; s/^/    /"
@@ -382,7 +389,7 @@ report() {
   echo "- Machine: $(nproc) cores, $cpu; load average $load_start at the start and"
   echo "  $(cut -d' ' -f1-3 /proc/loadavg) at the end (the run itself keeps both cores busy); $rustc_start rustc processes"
   echo "  running at the start."
-  echo "- Skiff: \`$("$skiff" --version)\`, $skiff_build; \`skiff node\` with its defaults."
+  echo "- Skiff: \`$("$skiff" --version)\`, $skiff_build; \`skiff node\` with $([ -z "${SKIFF_FLAGS:-}" ] && echo "its defaults" || echo "\`$SKIFF_FLAGS\`")."
   echo "- workerd: $workerd_version, one process, compatibility date $COMPAT_DATE."
   echo
   echo "## Throughput"
@@ -412,7 +419,7 @@ report() {
     for runtime in "${runtimes[@]}"; do
       echo "- $name, $runtime: $(column_of "$name.$runtime" 1 | thousands | paste -sd' ')$(
         warm=$(column_of "$name.$runtime" 7 | sum); [ "$warm" = 0 ] || echo "; $warm errors in the warm-ups")$(
-        [ "$runtime" != skiff ] || echo "; the isolate moved to a dedicated thread in $(column_of "$name.$runtime" 8 | awk '$1 > 0' | wc -l) of $ROUNDS rounds")$(
+        [ "$runtime" != skiff ] || echo "; the isolate moved to a dedicated thread in $(column_of "$name.$runtime" 8 | awk '$1 > 0' | wc -l) of $ROUNDS rounds, and the script got extra isolates in $(column_of "$name.$runtime" 9 | awk '$1 > 0' | wc -l)")$(
         [ ! -f "$work/rounds/$name.$runtime.errors" ] || echo "; non-2xx answers: $(sort -u "$work/rounds/$name.$runtime.errors" | paste -sd'|' | sed 's/|/; /g')")"
     done
   done

@@ -109,6 +109,10 @@ pub struct RuntimeArgs {
     /// Seconds an isolate may sit idle before it is evicted.
     #[arg(long, default_value_t = 900)]
     isolate_idle_secs: u64,
+    /// Isolates one busy script version may run at once, on different threads (0: one per
+    /// worker thread).
+    #[arg(long, default_value_t = 0)]
+    isolates_per_script: usize,
     /// The Cache API's store (caches.default, caches.open), in MiB for the whole node; a
     /// response larger than an eighth of it is not stored.
     #[arg(long, default_value_t = skiff_runtime::DEFAULT_CACHE_BYTES >> 20)]
@@ -129,6 +133,8 @@ impl RuntimeArgs {
         config.cache = CacheLimits {
             memory_bytes: self.cache_memory_mib * 1024 * 1024,
             idle_ttl: Duration::from_secs(self.isolate_idle_secs),
+            isolates_per_version: self.isolates_per_script,
+            ..CacheLimits::default()
         };
         config.isolate_limits = IsolateLimits {
             cpu: Duration::from_millis(self.cpu_ms),

@@ -202,6 +202,27 @@ pub fn render(
     );
     gauge(
         &mut out,
+        "skiff_isolates_scaled_out_total",
+        "Extra isolates started for script versions with requests waiting in all of theirs.",
+        "counter",
+        counters.scaled_out.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "skiff_isolates_scaled_in_total",
+        "Extra isolates of busy versions let go once they were idle.",
+        "counter",
+        counters.scaled_in.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "skiff_extra_isolates",
+        "Extra isolates running beside the cached ones of busy versions.",
+        "gauge",
+        registry.extra_isolates() as u64,
+    );
+    gauge(
+        &mut out,
         "skiff_dedicated_threads",
         "Threads running one hot isolate each.",
         "gauge",

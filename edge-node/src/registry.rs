@@ -157,6 +157,11 @@ impl ScriptRegistry {
         self.isolates.len()
     }
 
+    /// Extra isolates running beside the cached ones of busy versions.
+    pub fn extra_isolates(&self) -> usize {
+        self.isolates.extra_isolates()
+    }
+
     /// Applies pending evictions now (moka does it lazily); for tests and metrics.
     pub async fn run_pending_evictions(&self) {
         self.isolates.run_pending_tasks().await;

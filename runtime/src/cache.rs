@@ -7,6 +7,14 @@
 //! that it is not booted on every request; a platform fault is not, so the version boots again
 //! on the next request.
 //!
+//! A busy version runs more than one isolate: when even the least busy of its isolates has
+//! requests waiting ([`SCALE_OUT_QUEUED`]), the cache starts another on a different pool
+//! thread, up to [`CacheLimits::isolates_per_version`] (one per thread by default), and sends
+//! each request to the isolate with the fewest waiting. The extras live beside the cache (they
+//! are not weighed); one that has served nothing for [`CacheLimits::scale_in_after`] is let go,
+//! and all of a version's go when its cached isolate leaves the cache. Global state is per
+//! isolate, as on Cloudflare, where it is never promised to be shared.
+//!
 //! An isolate whose long computations keep its shared pool thread busy (a *hot* one, see
 //! `heat.rs`) is moved to a dedicated thread: the cache boots the same version there in the
 //! background and swaps it in once it is ready; the old isolate drains: it serves what it was
@@ -14,7 +22,7 @@
 //! isolate from the cache just before the swap) goes on to the new one. Requests never wait
 //! for the move, and none fails because of it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +40,11 @@ pub struct CacheLimits {
     pub memory_bytes: u64,
     /// An isolate that served nothing for this long is evicted.
     pub idle_ttl: Duration,
+    /// Isolates one version may run at once when busy (see the module docs: "A busy
+    /// version"); 0 means one per pool thread.
+    pub isolates_per_version: usize,
+    /// An extra isolate of a busy version that served nothing for this long is let go.
+    pub scale_in_after: Duration,
 }
 
 impl Default for CacheLimits {
@@ -39,9 +52,15 @@ impl Default for CacheLimits {
         Self {
             memory_bytes: 4 * 1024 * 1024 * 1024,
             idle_ttl: Duration::from_secs(15 * 60),
+            isolates_per_version: 0,
+            scale_in_after: Duration::from_secs(10),
         }
     }
 }
+
+/// Requests waiting in the least busy isolate of a version past which the version gets
+/// another isolate (if its cap allows).
+const SCALE_OUT_QUEUED: u64 = 4;
 
 /// Counters of the cache, for metrics.
 #[derive(Debug, Default)]
@@ -50,6 +69,9 @@ pub struct CacheCounters {
     pub evictions: AtomicU64,
     /// Hot isolates moved to a dedicated thread.
     pub moved_to_dedicated: AtomicU64,
+    /// Extra isolates started for busy versions, and let go once their load fell.
+    pub scaled_out: AtomicU64,
+    pub scaled_in: AtomicU64,
 }
 
 /// Versions whose own code failed to load that are remembered at most; the oldest are
@@ -78,7 +100,28 @@ pub struct IsolateCache {
     /// again (see [`IsolateCache::reweigh_when_measured`]): the eviction listener leaves them
     /// running.
     reweighing: Arc<Mutex<Vec<IsolateHandle>>>,
+    extras: Arc<Mutex<Extras>>,
+    /// Isolates one version may run at once (the cached one and its extras).
+    per_version: usize,
+    scale_in_after: Duration,
     counters: Arc<CacheCounters>,
+}
+
+/// The extra isolates of busy versions, beside the one in the cache (see the module docs).
+#[derive(Default)]
+struct Extras {
+    running: HashMap<Arc<str>, Vec<IsolateHandle>>,
+    /// Versions whose next extra isolate is booting.
+    booting: HashSet<Arc<str>>,
+}
+
+impl Extras {
+    /// Lets every extra isolate of `key` go.
+    fn let_go(&mut self, key: &str) {
+        for extra in self.running.remove(key).unwrap_or_default() {
+            extra.shutdown();
+        }
+    }
 }
 
 impl IsolateCache {
@@ -87,6 +130,8 @@ impl IsolateCache {
         let evictions = counters.clone();
         let reweighing: Arc<Mutex<Vec<IsolateHandle>>> = Arc::default();
         let reweighed = reweighing.clone();
+        let extras: Arc<Mutex<Extras>> = Arc::default();
+        let extras_gone = extras.clone();
         let isolates = Cache::builder()
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             // Weights in KiB: the cache's capacity is a u64 and a weight a u32.
@@ -109,14 +154,25 @@ impl IsolateCache {
                 }
                 tracing::debug!(%version, ?cause, "isolate leaves the cache");
                 isolate.shutdown();
+                // Replaced by another isolate of the same version, the extras stay theirs.
+                if cause != RemovalCause::Replaced {
+                    lock(&extras_gone).let_go(&version);
+                }
             })
             .build();
+        let per_version = match limits.isolates_per_version {
+            0 => pool.threads(),
+            n => n,
+        };
         Self {
             pool: Arc::new(pool),
             isolates,
             failed: moka::sync::Cache::new(MAX_FAILED_VERSIONS),
             moving: Arc::default(),
             reweighing,
+            extras,
+            per_version,
+            scale_in_after: limits.scale_in_after,
             counters,
         }
     }
@@ -134,6 +190,11 @@ impl IsolateCache {
         self.isolates.entry_count()
     }
 
+    /// Extra isolates running beside the cached ones of busy versions.
+    pub fn extra_isolates(&self) -> usize {
+        lock(&self.extras).running.values().map(Vec::len).sum()
+    }
+
     /// True if the cache holds no isolate.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -144,10 +205,17 @@ impl IsolateCache {
         self.isolates.run_pending_tasks().await;
     }
 
-    /// The live isolate of `version`, booted if needed (concurrent first requests share one
-    /// load). A condemned or crashed isolate is replaced by a new one; a hot one is moved to a
-    /// dedicated thread in the background.
+    /// The live isolate of `version` for one request, booted if needed (concurrent first
+    /// requests share one load): of a busy version's isolates, the one with the fewest
+    /// requests waiting. A condemned or crashed isolate is replaced by a new one; a hot one is
+    /// moved to a dedicated thread in the background, and a busy version gets another isolate
+    /// in the background.
     pub async fn get(&self, version: &Version) -> Result<IsolateHandle, RuntimeError> {
+        let isolate = self.get_cached(version).await?;
+        Ok(self.spread(version, isolate))
+    }
+
+    async fn get_cached(&self, version: &Version) -> Result<IsolateHandle, RuntimeError> {
         let mut isolate = self.get_or_load(version).await;
         if matches!(&isolate, Ok(isolate) if isolate.is_closed()) {
             self.isolates.invalidate(&version.key).await;
@@ -322,6 +390,115 @@ impl IsolateCache {
                 }
             }
             lock(&moving).remove(&key);
+        });
+    }
+
+    /// Of `cached` and the version's extra isolates, the one with the fewest requests waiting
+    /// (the first of those, so a light load stays on `cached` and leaves the extras idle).
+    /// If even that one has [`SCALE_OUT_QUEUED`] waiting, another isolate of the version is
+    /// started, up to the cap.
+    fn spread(&self, version: &Version, cached: IsolateHandle) -> IsolateHandle {
+        if self.per_version <= 1 {
+            return cached;
+        }
+        let mut extras = lock(&self.extras);
+        let Extras { running, booting } = &mut *extras;
+        let (chosen, count) = match running.get_mut(&version.key) {
+            Some(list) => {
+                list.retain(|extra| !extra.is_closed());
+                let chosen = std::iter::once(&cached)
+                    .chain(list.iter())
+                    .min_by_key(|isolate| isolate.queued())
+                    .unwrap_or(&cached)
+                    .clone();
+                (chosen, 1 + list.len())
+            }
+            None => (cached.clone(), 1),
+        };
+        if chosen.queued() >= SCALE_OUT_QUEUED
+            && count < self.per_version
+            && booting.insert(version.key.clone())
+        {
+            drop(extras);
+            self.scale_out(version, cached);
+        }
+        chosen
+    }
+
+    /// Starts another isolate of `version` in the background, on another thread than
+    /// `cached`'s, and adds it to the version's extras once ready (unless the cache no longer
+    /// holds the version by then). It is let go once it has served nothing for
+    /// [`CacheLimits::scale_in_after`].
+    fn scale_out(&self, version: &Version, cached: IsolateHandle) {
+        let pool = self.pool.clone();
+        let bundle = version.bundle.clone();
+        let options = version.options.clone();
+        let key = version.key.clone();
+        let isolates = self.isolates.clone();
+        let extras = self.extras.clone();
+        let counters = self.counters.clone();
+        let scale_in_after = self.scale_in_after;
+        tokio::spawn(async move {
+            let loaded = pool.load_apart(bundle, options, &cached).await;
+            let extra = {
+                let mut extras = lock(&extras);
+                extras.booting.remove(&key);
+                match loaded {
+                    Ok(extra) if isolates.contains_key(&key) => {
+                        extras
+                            .running
+                            .entry(key.clone())
+                            .or_default()
+                            .push(extra.clone());
+                        extra
+                    }
+                    Ok(extra) => {
+                        extra.shutdown();
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(version = %key, %err, "an extra isolate did not start");
+                        return;
+                    }
+                }
+            };
+            counters.scaled_out.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(version = %key, "busy version got another isolate");
+            // Let go once idle: requests go to it only while the others have a queue.
+            let mut served = extra.requests();
+            loop {
+                tokio::time::sleep(scale_in_after).await;
+                if extra.is_closed() {
+                    break;
+                }
+                let now = extra.requests();
+                if now > served {
+                    served = now;
+                    continue;
+                }
+                let listed = {
+                    let mut extras = lock(&extras);
+                    let listed = extras.running.get_mut(&key).map(|list| {
+                        list.retain(|other| !other.same_isolate(&extra));
+                        list.is_empty()
+                    });
+                    if listed == Some(true) {
+                        extras.running.remove(&key);
+                    }
+                    listed.is_some()
+                };
+                // Let go with the rest of the version's extras meanwhile.
+                if !listed {
+                    break;
+                }
+                if let Some(cached) = isolates.get(&key).await {
+                    extra.forward_to(&cached);
+                }
+                extra.shutdown();
+                counters.scaled_in.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(version = %key, "an extra isolate of a version was let go");
+                break;
+            }
         });
     }
 

@@ -17,8 +17,8 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -104,6 +104,8 @@ pub struct IsolateHandle {
     /// Where events go once this isolate has closed its queue, if it was replaced (see
     /// [`IsolateHandle::forward_to`]).
     successor: Arc<OnceLock<IsolateHandle>>,
+    /// The pool thread it runs on, as the pool names it.
+    thread: usize,
 }
 
 #[derive(Debug)]
@@ -225,6 +227,11 @@ impl IsolateHandle {
     /// True once [`IsolateHandle::heap_bytes`] is a measurement rather than an estimate.
     pub fn is_heap_measured(&self) -> bool {
         *self.heap.state.borrow() == HeapState::Measured
+    }
+
+    /// The pool thread the isolate runs on (a name the pool gives it, for placing others).
+    pub(crate) fn thread(&self) -> usize {
+        self.thread
     }
 
     /// The lane the isolate runs in.
@@ -596,8 +603,10 @@ impl BootedRuntime {
 /// evaluates the bundle, reports readiness through `ready`, then serves events until shut down
 /// or condemned. Runs as a local task on a pool thread; `count` (the thread's count of live
 /// isolates, in the pool) is held until the runtime is gone.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<Count>(
     count: Count,
+    thread: usize,
     bundle: Arc<ScriptBundle>,
     options: IsolateOptions,
     warm: Option<BootedRuntime>,
@@ -617,7 +626,7 @@ pub(crate) async fn run<Count>(
         // Abandoned by whoever asked for it.
         Err(None) => return,
     };
-    let Some((shutdown, heap)) = isolate.announce(ready) else {
+    let Some((shutdown, heap)) = isolate.announce(ready, thread) else {
         return;
     };
     let engine_error = isolate.serve(shutdown, &heap).await;
@@ -773,6 +782,7 @@ impl Isolate {
     fn announce(
         &mut self,
         ready: oneshot::Sender<Result<IsolateHandle, RuntimeError>>,
+        thread: usize,
     ) -> Option<(oneshot::Receiver<()>, Arc<HeapSize>)> {
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let heap = Arc::new(match self.heap_estimate {
@@ -803,6 +813,7 @@ impl Isolate {
             condemned: self.context.condemned.clone(),
             max_queued: self.options.limits.queued_requests,
             successor: Arc::default(),
+            thread,
         };
         ready.send(Ok(handle)).ok()?;
         Some((shutdown_rx, heap))

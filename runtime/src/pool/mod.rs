@@ -159,6 +159,11 @@ impl WorkerPool {
         Self::new(cores)
     }
 
+    /// Threads that take new isolates (the retiring and dedicated ones aside).
+    pub fn threads(&self) -> usize {
+        self.lock().active.len()
+    }
+
     /// Isolates alive on each thread that still takes new ones, in thread order.
     pub fn isolates_per_thread(&self) -> Vec<usize> {
         self.lock().active.iter().map(|t| t.load.count()).collect()
@@ -207,7 +212,33 @@ impl WorkerPool {
     pub async fn load(
         &self,
         bundle: Arc<ScriptBundle>,
+        options: IsolateOptions,
+    ) -> Result<IsolateHandle, RuntimeError> {
+        self.load_placed(bundle, options, None).await
+    }
+
+    /// Like [`WorkerPool::load`] in [`Lane::Shared`], on a thread other than `other`'s if the
+    /// pool has one: for a second isolate of a busy version, which gains nothing beside the
+    /// first.
+    pub(crate) async fn load_apart(
+        &self,
+        bundle: Arc<ScriptBundle>,
+        options: IsolateOptions,
+        other: &IsolateHandle,
+    ) -> Result<IsolateHandle, RuntimeError> {
+        let options = IsolateOptions {
+            lane: Lane::Shared,
+            ..options
+        };
+        self.load_placed(bundle, options, Some(other.thread()))
+            .await
+    }
+
+    async fn load_placed(
+        &self,
+        bundle: Arc<ScriptBundle>,
         mut options: IsolateOptions,
+        avoid: Option<usize>,
     ) -> Result<IsolateHandle, RuntimeError> {
         let (ready_tx, ready_rx) = oneshot::channel();
         {
@@ -220,7 +251,7 @@ impl WorkerPool {
                 Some(jobs) => (jobs, false),
                 None => {
                     options.lane = Lane::Shared;
-                    self.place(heap_limit)?
+                    self.place(heap_limit, avoid)?
                 }
             };
             if claimed {
@@ -231,6 +262,7 @@ impl WorkerPool {
             self.demand.note();
             let job: Job = Box::new(move |thread| {
                 let count = IsolateCount::new(thread.load.clone());
+                let thread_key = thread_key(&thread.load);
                 let warm = if claimed {
                     thread.warm.take_claimed(heap_limit)
                 } else {
@@ -243,7 +275,7 @@ impl WorkerPool {
                 };
                 let clock = thread.clock.clone();
                 tokio::task::spawn_local(isolate::run(
-                    count, bundle, options, warm, clock, kills, ready_tx,
+                    count, thread_key, bundle, options, warm, clock, kills, ready_tx,
                 ));
             });
             jobs.send(job).map_err(|_| RuntimeError::PoolGone)?;
@@ -255,13 +287,24 @@ impl WorkerPool {
     /// runtime ready for it, or else the least loaded one. Claims a warm runtime booted with
     /// `heap_limit` there if one is ready (`true`), else counts a creation against the
     /// thread's budget. A thread that has spent its budget and has no warm runtime left is
-    /// retired and replaced.
-    fn place(&self, heap_limit: usize) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
+    /// retired and replaced. The thread `avoid` (a [`thread_key`]) is passed over while
+    /// another takes loads.
+    fn place(
+        &self,
+        heap_limit: usize,
+        avoid: Option<usize>,
+    ) -> Result<(mpsc::UnboundedSender<Job>, bool), RuntimeError> {
         let mut threads = self.lock();
         threads.retired.retain(|t| !t.join.is_finished());
         loop {
+            let avoided = |i: usize| Some(thread_key(&threads.active[i].load)) == avoid;
             let index = (0..threads.active.len())
-                .min_by_key(|&i| threads.active[i].load.placement_rank(heap_limit))
+                .min_by_key(|&i| {
+                    (
+                        avoided(i) && threads.active.len() > 1,
+                        threads.active[i].load.placement_rank(heap_limit),
+                    )
+                })
                 .ok_or(RuntimeError::PoolGone)?;
             let thread = &threads.active[index];
             let claimed = thread.load.claim_warm(heap_limit);
@@ -347,4 +390,10 @@ impl Drop for WorkerPool {
         joins.extend(retired.into_iter().chain(dedicated).map(|t| t.join));
         join_until(joins, Instant::now() + STOP_WAIT);
     }
+}
+
+/// Names the thread whose counts are `load` as long as it lives (an isolate's
+/// [`IsolateHandle::thread`]).
+fn thread_key(load: &Arc<load::ThreadLoad>) -> usize {
+    Arc::as_ptr(load) as usize
 }
