@@ -275,19 +275,7 @@ impl IsolateHandle {
     /// request whose caller stops waiting before the script takes it never runs. A request
     /// sent after the isolate was replaced and closed its queue goes to its successor.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ResponseHead, RuntimeError> {
-        let mut home = self;
-        let mut request = request;
-        let response = loop {
-            home.check_queue()?;
-            match home.events.send(request) {
-                Ok(response) => break response,
-                Err(refused) => {
-                    home = home.successor.get().ok_or_else(|| home.gone())?;
-                    request = refused;
-                }
-            }
-        };
-        response.await.map_err(|_| home.gone())
+        self.deliver(request, EventSender::send).await
     }
 
     /// Runs the tenant's scheduled handler for one cron trigger and resolves once the handler
@@ -299,19 +287,29 @@ impl IsolateHandle {
         &self,
         request: ScheduledRequest,
     ) -> Result<ScheduledResult, RuntimeError> {
+        self.deliver(request, EventSender::send_scheduled).await
+    }
+
+    /// Queues `event` with `send` for this isolate, or for its successor once this one has
+    /// closed its queue (and so on down the line), and waits for its outcome.
+    async fn deliver<E, T>(
+        &self,
+        event: E,
+        send: impl Fn(&EventSender, E) -> Result<oneshot::Receiver<T>, E>,
+    ) -> Result<T, RuntimeError> {
         let mut home = self;
-        let mut request = request;
-        let result = loop {
+        let mut event = event;
+        let outcome = loop {
             home.check_queue()?;
-            match home.events.send_scheduled(request) {
-                Ok(result) => break result,
+            match send(&home.events, event) {
+                Ok(outcome) => break outcome,
                 Err(refused) => {
                     home = home.successor.get().ok_or_else(|| home.gone())?;
-                    request = refused;
+                    event = refused;
                 }
             }
         };
-        result.await.map_err(|_| home.gone())
+        outcome.await.map_err(|_| home.gone())
     }
 
     /// Names the isolate that replaces this one: events sent through this handle (or a clone)
