@@ -13,7 +13,9 @@
 # fast-xml-parser), each bundled once by `skiff deploy --dry-run` into one file both runtimes
 # load:
 #   Skiff, new isolate    a running node (--no-warm) with COPIES copies of the bundle under
-#                         distinct hostnames; each copy's first request, one after another: p50/p99;
+#                         distinct hostnames; each copy's first request, one after another: p50/p99,
+#                         compiled (a node over an empty data dir) and cached (a new node over the
+#                         same data dir, reading the bytecode the first one kept);
 #   process start         both runtimes: from starting the process, serving that one bundle, to
 #                         its first response (median of STARTS). workerd compiles its workers
 #                         when it starts, so this is its cold start; the same with hello world
@@ -296,34 +298,39 @@ for name in $WORKLOADS; do
   done
 done
 
-# Skiff: each of COPIES copies of a bundle loaded by its first request, back to back, in one node.
-# Writes "p50-ms p99-ms warm-runtimes-taken" to $work/rounds/cold-NAME.
+# Skiff: each of COPIES copies of a bundle loaded by its first request, back to back, in one node,
+# twice: a node over an empty data dir, which compiles each copy (pass "compiled"), then a new node
+# over the same data dir, which reads the bytecode the first one kept (pass "cached"). Writes
+# "p50-ms p99-ms warm-runtimes-taken bytecode-loads-from-disk" to $work/rounds/cold-NAME.PASS.
 skiff_cold_starts() { # name
-  rm -rf "$work/scripts" && mkdir -p "$work/scripts"
-  local i
+  rm -rf "$work/scripts" "$work/data" && mkdir -p "$work/scripts"
+  local i pass
   for i in $(seq "$COPIES"); do cp "$work/workers/$1.js" "$work/scripts/$1$i.js"; done
-  port=$(free_port)
-  run_skiff --no-warm --scripts "$work/scripts"
-  local deadline=$((SECONDS + 60))
-  until [ "$(metric skiff_startup_snapshot_ready)" = 1 ]; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no startup snapshot after 60 s"
-    sleep 0.1
+  for pass in compiled cached; do
+    port=$(free_port)
+    run_skiff --no-warm --scripts "$work/scripts" --data-dir "$work/data"
+    local deadline=$((SECONDS + 60))
+    until [ "$(metric skiff_startup_snapshot_ready)" = 1 ]; do
+      [ "$SECONDS" -lt "$deadline" ] || fail "no startup snapshot after 60 s"
+      sleep 0.1
+    done
+    wait_http "nothing.localhost" "$work/skiff.log"
+    local before; before=$(metric skiff_warm_starts_total)
+    for i in $(seq "$COPIES"); do
+      curl -s -o /dev/null -m 30 -w '%{http_code} %{time_total}\n' -H "Host: $1$i.localhost" "http://127.0.0.1:$port/"
+    done >"$work/cold.txt"
+    local warm; warm=$(($(metric skiff_warm_starts_total) - before))
+    local disk; disk=$(metric 'skiff_bytecode_cache_loads_total{from="disk"}')
+    stop_server
+    awk '$1 != 200 { bad++ } END { exit bad > 0 }' "$work/cold.txt" ||
+      fail "cold starts of $1 on Skiff answered: $(cut -d' ' -f1 "$work/cold.txt" | sort | uniq -c | tr '\n' ' ')"
+    echo "$(cut -d' ' -f2 "$work/cold.txt" | pct 50 | awk '{ printf "%.1f", $1 * 1000 }')" \
+      "$(cut -d' ' -f2 "$work/cold.txt" | pct 99 | awk '{ printf "%.1f", $1 * 1000 }')" "$warm" "$disk" \
+      >"$work/rounds/cold-$1.$pass"
+    read -r p50 p99 warm disk <"$work/rounds/cold-$1.$pass"
+    printf '  %-7s skiff   new isolate, %s, %d copies: p50 %.1f ms, p99 %.1f ms (%d from a pre-booted runtime, %d bytecode loads from disk)\n' \
+      "$1" "$pass" "$COPIES" "$p50" "$p99" "$warm" "$disk"
   done
-  wait_http "nothing.localhost" "$work/skiff.log"
-  local before; before=$(metric skiff_warm_starts_total)
-  for i in $(seq "$COPIES"); do
-    curl -s -o /dev/null -m 30 -w '%{http_code} %{time_total}\n' -H "Host: $1$i.localhost" "http://127.0.0.1:$port/"
-  done >"$work/cold.txt"
-  local warm; warm=$(($(metric skiff_warm_starts_total) - before))
-  stop_server
-  awk '$1 != 200 { bad++ } END { exit bad > 0 }' "$work/cold.txt" ||
-    fail "cold starts of $1 on Skiff answered: $(cut -d' ' -f1 "$work/cold.txt" | sort | uniq -c | tr '\n' ' ')"
-  echo "$(cut -d' ' -f2 "$work/cold.txt" | pct 50 | awk '{ printf "%.1f", $1 * 1000 }')" \
-    "$(cut -d' ' -f2 "$work/cold.txt" | pct 99 | awk '{ printf "%.1f", $1 * 1000 }')" "$warm" \
-    >"$work/rounds/cold-$1"
-  read -r p50 p99 warm <"$work/rounds/cold-$1"
-  printf '  %-7s skiff   new isolate, %d copies: p50 %.1f ms, p99 %.1f ms (%d from a pre-booted runtime)\n' \
-    "$1" "$COPIES" "$p50" "$p99" "$warm"
 }
 
 # From starting the process (serving the one worker NAME) to its first response, in ms; appended
@@ -431,22 +438,26 @@ report() {
   echo "unchanged by both runtimes. **Skiff, new isolate**: a running node (\`--no-warm\`) holding"
   echo "$COPIES copies of the bundle under distinct hostnames; the first request of each, one after"
   echo "another (curl's total time, a new connection each): the time to load the bundle into an isolate"
-  echo "(from a pre-booted runtime when one is ready) and answer. **Process start**: from starting the"
+  echo "(from a pre-booted runtime when one is ready) and answer. *Compiled*: a node over an empty data"
+  echo "dir, which compiles each copy and keeps its bytecode; *cached*: a new node over the same data"
+  echo "dir, which reads that bytecode instead (as every later isolate of a version does, also after a"
+  echo "restart). **Process start**: from starting the"
   echo "process with that one worker to its first response (a request tried every millisecond until"
   echo "one is answered), median of $STARTS. workerd compiles its workers when it starts and loads none"
   echo "later, so its process start is its cold start; the hello-world row shows the part that is the"
   echo "process itself, and \"+\" the part the bundle adds."
   echo
-  echo "| bundle | size | Skiff, new isolate: p50, p99 | Skiff, process start | workerd, process start |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| bundle | size | Skiff, new isolate, compiled: p50, p99 | Skiff, new isolate, cached: p50, p99 | Skiff, process start | workerd, process start |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   local size hello_s hello_w start_s start_w
   hello_s=$(median <"$work/rounds/start-hello.skiff")
   hello_w="-"; [ -z "$workerd" ] || hello_w=$(median <"$work/rounds/start-hello.workerd")
-  echo "| hello world (examples/hello) | $(stat -c %s "$work/workers/hello.js") B | - | $(fmt '%.1f ms' <<<"$hello_s")" \
+  echo "| hello world (examples/hello) | $(stat -c %s "$work/workers/hello.js") B | - | - | $(fmt '%.1f ms' <<<"$hello_s")" \
     "| $(fmt '%.1f ms' <<<"$hello_w") |"
   for name in "${bundles[@]}"; do
     size=$(stat -c %s "$work/workers/$name.js" | awk '{ printf "%.1f KiB", $1 / 1024 }')
-    read -r p50 p99 warm <"$work/rounds/cold-$name"
+    read -r p50 p99 warm _ <"$work/rounds/cold-$name.compiled"
+    read -r cached_p50 cached_p99 _ <"$work/rounds/cold-$name.cached"
     start_s=$(median <"$work/rounds/start-$name.skiff")
     start_w="-"
     if [ -n "$workerd" ]; then
@@ -454,6 +465,7 @@ report() {
       start_w=$(awk -v v="$start_w" -v h="$hello_w" 'BEGIN { printf "%.1f ms (%+.1f)", v, v - h }')
     fi
     echo "| $name | $size | $p50 ms, $p99 ms ($warm of $COPIES from a pre-booted runtime)" \
+      "| $cached_p50 ms, $cached_p99 ms" \
       "| $(awk -v v="$start_s" -v h="$hello_s" 'BEGIN { printf "%.1f ms (%+.1f)", v, v - h }') | $start_w |"
   done
 }

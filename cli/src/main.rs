@@ -242,7 +242,8 @@ struct NodeArgs {
     #[arg(long, env = "SKIFF_CONTROL_CA")]
     control_ca: Option<PathBuf>,
     /// Where the node keeps what it applied, to serve it also when the control plane is down,
-    /// and its busiest scripts, to warm them first after a restart.
+    /// its busiest scripts, to warm them first after a restart, and the bytecode it compiled
+    /// (DATA_DIR/bytecode, at most 1 GiB), so that a restart compiles nothing twice.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Script NAME answers for NAME.<zone>.
@@ -375,6 +376,7 @@ async fn run_node(args: NodeArgs) -> Result<()> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
         config.hot_list = Some(data_dir.join("hot-scripts.json"));
+        config.bytecode_dir = Some(data_dir.join("bytecode"));
     }
     config.zone = args.zone;
     config.certs_dir = args.certs;

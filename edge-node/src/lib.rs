@@ -67,6 +67,11 @@ pub enum NodeError {
     Source(#[from] SourceError),
     #[error("cannot start worker threads: {0}")]
     Threads(std::io::Error),
+    #[error("cannot keep bytecode in {}: {source}", dir.display())]
+    BytecodeDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config sync: {0}")]
     Sync(#[from] SyncError),
     #[error(transparent)]
@@ -111,6 +116,10 @@ pub struct NodeConfig {
     /// Where the node remembers its busiest scripts (written every minute and at shutdown),
     /// to warm them first after a restart.
     pub hot_list: Option<PathBuf>,
+    /// Where compiled bytecode outlives the process (`DATA_DIR/bytecode` for `skiff node`), so
+    /// that a restarted node compiles nothing it compiled before; in memory only when unset.
+    /// The engine keeps one such setting per process: the node sets it at start.
+    pub bytecode_dir: Option<PathBuf>,
     /// Serve what the control plane deploys (config sync), if set.
     pub sync: Option<SyncConfig>,
     /// Where a node without config sync keeps its KV namespaces (`skiff dev --persist-to`);
@@ -146,6 +155,7 @@ impl NodeConfig {
             warm_on_start: true,
             warm_at_start: DEFAULT_WARM_AT_START,
             hot_list: None,
+            bytecode_dir: None,
             sync: None,
             kv_path: None,
             response_cache_bytes: skiff_runtime::DEFAULT_CACHE_BYTES,
@@ -260,6 +270,13 @@ impl EdgeNode {
             }
             None => (config.log.clone(), None),
         };
+        if let Some(dir) = &config.bytecode_dir {
+            skiff_runtime::keep_bytecode_in(Some(dir), skiff_runtime::DEFAULT_BYTECODE_DISK_BYTES)
+                .map_err(|source| NodeError::BytecodeDir {
+                    dir: dir.clone(),
+                    source,
+                })?;
+        }
         let pool = if config.threads == 0 {
             WorkerPool::with_default_threads()
         } else {

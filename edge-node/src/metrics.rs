@@ -278,11 +278,27 @@ pub fn render(
             sync.refused_backwards(),
         );
     }
+    render_bytecode_cache(&mut out);
     render_response_cache(&mut out, response_cache);
     requests.render(&mut out);
     requests.connections.render(&mut out);
     requests.usage.render(&mut out);
     out
+}
+
+/// How the engine's bytecode cache answered module compiles (see `skiff_runtime::bytecode`).
+fn render_bytecode_cache(out: &mut String) {
+    let stats = skiff_runtime::bytecode_cache_stats();
+    let _ = writeln!(
+        out,
+        "# HELP skiff_bytecode_cache_loads_total Compiles of tenant code by where their bytecode came from: memory and disk (the cache), compiled (not cached yet).\n# TYPE skiff_bytecode_cache_loads_total counter\nskiff_bytecode_cache_loads_total{{from=\"memory\"}} {}\nskiff_bytecode_cache_loads_total{{from=\"disk\"}} {}\nskiff_bytecode_cache_loads_total{{from=\"compiled\"}} {}",
+        stats.memory_hits, stats.disk_hits, stats.misses
+    );
+    let _ = writeln!(
+        out,
+        "# HELP skiff_bytecode_cache_rejected_total Bytecode cache files that failed their check (engine build, key, length, SHA-256) and were removed.\n# TYPE skiff_bytecode_cache_rejected_total counter\nskiff_bytecode_cache_rejected_total {}",
+        stats.rejected
+    );
 }
 
 /// The Cache API's counters and usage (`caches.default`, `caches.open`).

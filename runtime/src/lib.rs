@@ -10,6 +10,7 @@
 //! request, and remembers versions whose own code failed to load.
 
 mod bundle;
+mod bytecode;
 mod cache;
 mod error;
 #[cfg(feature = "fault-injection")]
@@ -22,6 +23,10 @@ mod snapshot;
 mod sys;
 
 pub use bundle::{BUNDLE_BASE, ScriptBundle};
+pub use bytecode::{
+    BytecodeCacheStats, DEFAULT_BYTECODE_DISK_BYTES, bytecode_cache_stats,
+    forget_bytecode_in_memory, keep_bytecode_in,
+};
 pub use cache::{CacheCounters, CacheLimits, IsolateCache, Version};
 /// The byte strings of a response head's headers.
 pub use deno_core::ByteString;

@@ -112,6 +112,13 @@ mod jsc;
 
 #[cfg(feature = "engine_quickjs")]
 mod quickjs;
+// skiff patch: the embedder sets where the engine keeps compiled bytecode,
+// and reads how the cache answered (src/quickjs/code_cache.rs).
+#[cfg(feature = "engine_quickjs")]
+pub use quickjs::code_cache::{
+  CodeCacheStats, code_cache_stats, forget_code_cache_in_memory,
+  set_code_cache_dir,
+};
 
 // Pure-Rust implementation of the `crdtp__*` inspector-protocol C-ABI surface
 // (engine-independent), so `test_api.rs` and friends link and run. See the

@@ -2355,37 +2355,46 @@ thread_local! {
     const { RefCell::new(Vec::new()) };
 }
 
+// skiff patch: the text is shared (a module's with its module state) and its
+// line index is built when a line is first asked for, not at every compile.
 struct ScriptSource {
-  text: std::string::String,
-  line_ranges: Vec<std::ops::Range<usize>>,
+  text: std::sync::Arc<str>,
+  line_ranges: std::cell::OnceCell<Vec<std::ops::Range<usize>>>,
 }
 
 impl ScriptSource {
-  fn new(text: &str) -> Self {
-    let mut line_ranges = Vec::new();
-    let mut start = 0;
-    for line in text.split_inclusive('\n') {
-      let next = start + line.len();
-      let mut end = next;
-      if line.ends_with('\n') {
-        end -= 1;
-        if end > start && text.as_bytes()[end - 1] == b'\r' {
-          end -= 1;
-        }
-      }
-      line_ranges.push(start..end);
-      start = next;
-    }
+  fn new(text: std::sync::Arc<str>) -> Self {
     Self {
-      text: text.to_string(),
-      line_ranges,
+      text,
+      line_ranges: std::cell::OnceCell::new(),
     }
+  }
+
+  fn line_ranges(&self) -> &[std::ops::Range<usize>] {
+    self.line_ranges.get_or_init(|| {
+      let text = &*self.text;
+      let mut line_ranges = Vec::new();
+      let mut start = 0;
+      for line in text.split_inclusive('\n') {
+        let next = start + line.len();
+        let mut end = next;
+        if line.ends_with('\n') {
+          end -= 1;
+          if end > start && text.as_bytes()[end - 1] == b'\r' {
+            end -= 1;
+          }
+        }
+        line_ranges.push(start..end);
+        start = next;
+      }
+      line_ranges
+    })
   }
 
   fn line(&self, line: i32) -> Option<&str> {
     let index = usize::try_from(line.checked_sub(1)?).ok()?;
     self
-      .line_ranges
+      .line_ranges()
       .get(index)
       .map(|range| &self.text[range.clone()])
   }
@@ -2642,6 +2651,22 @@ pub(crate) fn register_script_source(filename: &str, source: &str) {
 }
 
 pub(crate) fn replace_script_source(filename: &str, source: &str) {
+  replace_shared_script_source(filename, std::sync::Arc::from(source));
+}
+
+// skiff patch: a module's text is registered without a copy.
+pub(crate) fn register_shared_script_source(
+  filename: &str,
+  source: std::sync::Arc<str>,
+) {
+  if filename.is_empty() {
+    return;
+  }
+  super::inspector::script_source_registered(filename, &source);
+  replace_shared_script_source(filename, source);
+}
+
+fn replace_shared_script_source(filename: &str, source: std::sync::Arc<str>) {
   SCRIPT_SOURCES.with(|m| {
     let mut map = m.borrow_mut();
     if map.len() > 256 && !map.contains_key(filename) {
@@ -2656,7 +2681,7 @@ pub(crate) fn script_source(filename: &str) -> Option<std::string::String> {
     sources
       .borrow()
       .get(filename)
-      .map(|source| source.text.clone())
+      .map(|source| source.text.to_string())
   })
 }
 
@@ -2666,7 +2691,7 @@ pub(crate) fn script_sources() -> Vec<(std::string::String, std::string::String)
     sources
       .borrow()
       .iter()
-      .map(|(name, source)| (name.clone(), source.text.clone()))
+      .map(|(name, source)| (name.clone(), source.text.to_string()))
       .collect()
   })
 }

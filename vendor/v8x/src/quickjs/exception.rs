@@ -141,7 +141,11 @@ pub(crate) unsafe fn clear_pending(ctx: *mut JSContext) {
 // constructor was refused; deno_core unwraps the error it asked for, so the node aborted.
 unsafe extern "C" {
   fn JS_NewError(ctx: *mut JSContext) -> JSValue;
-  fn JS_SetPrototype(ctx: *mut JSContext, obj: JSValue, proto: JSValue) -> c_int;
+  fn JS_SetPrototype(
+    ctx: *mut JSContext,
+    obj: JSValue,
+    proto: JSValue,
+  ) -> c_int;
   fn JS_DefinePropertyValueStr(
     ctx: *mut JSContext,
     this_obj: JSValue,
@@ -207,8 +211,9 @@ unsafe fn make_named_error_from_str(
     return jsv_undefined();
   }
   // skiff patch: see `new_native_error`.
-  let msg =
-    unsafe { JS_NewStringLen(ctx, message.as_ptr() as *const c_char, message.len()) };
+  let msg = unsafe {
+    JS_NewStringLen(ctx, message.as_ptr() as *const c_char, message.len())
+  };
   if msg.tag == JS_TAG_EXCEPTION {
     unsafe { clear_pending(ctx) };
     return jsv_undefined();
@@ -596,7 +601,9 @@ pub(crate) unsafe fn notify_message_listeners(
 unsafe fn current_backtrace_string(ctx: *mut JSContext) -> std::string::String {
   // `new Error()` captures the current backtrace; read its `.stack`.
   let global = unsafe { JS_GetGlobalObject(ctx) };
-  let ctor = unsafe { super::core::builtin(ctx, c"Error") /* skiff patch */ };
+  let ctor = unsafe {
+    super::core::builtin(ctx, c"Error") /* skiff patch */
+  };
   unsafe { JS_FreeValue(ctx, global) };
   if !unsafe { JS_IsConstructor(ctx, ctor) } {
     unsafe { JS_FreeValue(ctx, ctor) };

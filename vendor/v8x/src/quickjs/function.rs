@@ -26,7 +26,6 @@
 
 #![allow(non_snake_case, unused)]
 
-use std::sync::atomic::Ordering; // skiff patch: see `v8__Function__NewInstance`.
 use crate::quickjs::core::{
   ctx_of, current_ctx, current_iso, intern, intern_dup, iso_state, jsval_of,
   push_callback_context,
@@ -44,6 +43,7 @@ use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::ptr;
 use std::ptr::NonNull;
 use std::slice;
+use std::sync::atomic::Ordering; // skiff patch: see `v8__Function__NewInstance`.
 
 unsafe extern "C" {
 
@@ -361,9 +361,8 @@ fn new_owned_obj_template(
   owner: *const FnTemplate,
   parent_fn: *const FnTemplate,
 ) -> *mut ObjTemplate {
-  let isolate = TEMPLATES.with(|t| {
-    t.borrow().get(&(owner as usize)).map_or(0, |(_, iso)| *iso)
-  });
+  let isolate = TEMPLATES
+    .with(|t| t.borrow().get(&(owner as usize)).map_or(0, |(_, iso)| *iso));
   let template = Box::into_raw(Box::new(ObjTemplate::new(parent_fn)));
   TEMPLATES.with(|t| {
     t.borrow_mut()

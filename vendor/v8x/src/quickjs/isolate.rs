@@ -17,6 +17,8 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 unsafe extern "C" {
+  // skiff patch: see `v8__Isolate__GetHeapStatistics`.
+  fn JS_SkiffMallocState(rt: *mut JSRuntime, size: *mut i64, limit: *mut i64);
   fn v82jsc_ensure_error_backtrace(ctx: *mut JSContext, error: JSValue);
   // skiff patch: see `v8__Isolate__TerminateExecution`.
   fn JS_TriggerInterrupt(ctx: *mut JSContext);
@@ -1219,13 +1221,17 @@ pub extern "C" fn v8__Isolate__GetHeapStatistics(
       );
       if !this.is_null() {
         let st = iso_state(this);
-        let mut usage = JSMemoryUsage::default();
+        // skiff patch: the allocator's running totals, not a census of the
+        // heap (`JS_ComputeMemoryUsage` walks every object: milliseconds for
+        // a large bundle, and V8's statistics are cheap). What the census
+        // counts as used is part of what was allocated.
+        let (mut malloc_size, mut malloc_limit) = (0i64, 0i64);
         if !st.rt.is_null() {
-          JS_ComputeMemoryUsage(st.rt, &mut usage);
+          JS_SkiffMallocState(st.rt, &mut malloc_size, &mut malloc_limit);
         }
-        let malloc_size = usage.malloc_size.max(0) as usize;
-        let memory_used_size = usage.memory_used_size.max(0) as usize;
-        let malloc_limit = usage.malloc_limit.max(0) as usize;
+        let malloc_size = malloc_size.max(0) as usize;
+        let memory_used_size = malloc_size;
+        let malloc_limit = malloc_limit.max(0) as usize;
         let total_heap_size = malloc_size.max(memory_used_size).max(1);
         let heap_size_limit = if malloc_limit > total_heap_size {
           malloc_limit

@@ -8,6 +8,8 @@
 mod allocator;
 mod arraybuffer;
 mod cli_extra;
+// skiff patch: the verified bytecode cache.
+pub(crate) mod code_cache;
 mod core;
 mod exception;
 mod function;

@@ -103,8 +103,6 @@ const JS_GPN_ENUM_ONLY: int = 1 << 4;
 const JS_WRITE_OBJ_BYTECODE: int = 1 << 0;
 const JS_READ_OBJ_BYTECODE: int = 1 << 0;
 
-const BC_MAGIC: u32 = 0x5142_4306;
-
 unsafe extern "C" {
   fn v82jsc_mark_skip_next_async_frame(
     ctx: *mut JSContext,
@@ -144,227 +142,30 @@ unsafe fn finish_synthetic_namespace(
   }
 }
 
-fn bc_cache_dir() -> Option<std::path::PathBuf> {
-  use std::sync::OnceLock;
-  static DIR: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
-  DIR
-    .get_or_init(|| {
-      if std::env::var_os("V82JSC_NO_BC_CACHE").is_some() {
-        return None;
-      }
-      // skiff patch: the disk cache is off unless a directory is given. Its
-      // entries are named by a 64-bit non-cryptographic hash of the source
-      // and read back as trusted bytecode, unverified, from a directory
-      // shared by every process of the user (the system temp dir without
-      // HOME): a tenant whose source collided with another's would run that
-      // code (and read its source), and anyone able to write there would run
-      // theirs in the embedder.
-      let dir = std::env::var_os("V82JSC_BC_CACHE_DIR")
-        .map(std::path::PathBuf::from)?;
-      std::fs::create_dir_all(&dir).ok()?;
-      Some(dir)
-    })
-    .clone()
-}
-
-// skiff patch: unused since the cache needs a directory given (see above).
-#[allow(dead_code)]
-fn default_bc_cache_dir() -> std::path::PathBuf {
-  #[cfg(target_os = "macos")]
-  let base = std::env::var_os("HOME")
-    .map(std::path::PathBuf::from)
-    .map(|home| home.join("Library/Caches"));
-
-  #[cfg(target_os = "windows")]
-  let base = std::env::var_os("LOCALAPPDATA").map(std::path::PathBuf::from);
-
-  #[cfg(not(any(target_os = "macos", target_os = "windows")))]
-  let base = std::env::var_os("XDG_CACHE_HOME")
-    .map(std::path::PathBuf::from)
-    .or_else(|| {
-      std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .map(|home| home.join(".cache"))
-    });
-
-  base
-    .unwrap_or_else(std::env::temp_dir)
-    .join("v8x/quickjs-bytecode")
-}
-
-/// Fast non-cryptographic hash over 8-byte lanes. Cache keys hash multiple MB
-/// of extension source on every boot, so avoid SipHash's per-byte overhead.
-pub(crate) fn fast_content_hash(seed: u64, bytes: &[u8]) -> u64 {
-  const MIX_1: u64 = 0xa076_1d64_78bd_642f;
-  const MIX_2: u64 = 0xe703_7ed1_a0b4_28db;
-  const MIX_3: u64 = 0x8ebc_6af0_9c88_c6e3;
-
-  #[inline]
-  fn mix(a: u64, b: u64) -> u64 {
-    let product = (a as u128).wrapping_mul(b as u128);
-    product as u64 ^ (product >> 64) as u64
-  }
-
-  let mut h = seed ^ MIX_1 ^ bytes.len() as u64;
-  let mut chunks = bytes.chunks_exact(8);
-  for c in &mut chunks {
-    h = mix(h ^ u64::from_le_bytes(c.try_into().unwrap()), MIX_2);
-  }
-  let mut tail = 0u64;
-  for (shift, &byte) in chunks.remainder().iter().enumerate() {
-    tail |= (byte as u64) << (shift * 8);
-  }
-  mix(mix(h ^ tail, MIX_3), MIX_1)
-}
-
-fn versioned_bc_seed(seed: u64) -> u64 {
-  let cache_tag = u64::from_str_radix(env!("V82JSC_QUICKJS_CACHE_TAG"), 16)
-    .expect("invalid QuickJS cache tag");
-  seed ^ cache_tag
-}
-
-pub(crate) fn bc_key(source: &str, module_name: &str) -> u64 {
-  let seed = fast_content_hash(
-    versioned_bc_seed(BC_MAGIC as u64),
-    module_name.as_bytes(),
-  );
-  fast_content_hash(seed, source.as_bytes())
+// skiff patch: upstream's 64-bit cache keys and its disk directory gave way
+// to the verified cache in code_cache.rs (SHA-256 keys, checked files, the
+// directory set by the embedder).
+pub(crate) fn bc_key(
+  source: &str,
+  module_name: &str,
+) -> super::code_cache::Key {
+  super::code_cache::key(
+    super::code_cache::Kind::Module,
+    module_name,
+    source.as_bytes(),
+  )
 }
 
 pub(crate) fn script_bc_key(
   eval_flags: u64,
   source: &[u8],
   resource_name: &[u8],
-) -> u64 {
-  let seed = fast_content_hash(
-    versioned_bc_seed(0x5343_5249 ^ eval_flags),
-    resource_name,
-  );
-  fast_content_hash(seed, source)
-}
-
-#[cfg(test)]
-mod cache_key_tests {
-  use super::*;
-
-  #[test]
-  fn module_bytecode_cache_key_includes_name() {
-    assert_ne!(
-      bc_key("export const value = 1;", "file:///a.ts"),
-      bc_key("export const value = 1;", "file:///b.ts")
-    );
-  }
-
-  #[test]
-  fn module_bytecode_cache_keys_do_not_alias_correlated_sources_and_names() {
-    let mut keys = std::collections::HashSet::new();
-    for i in 0..200 {
-      let source = format!("export const value = {i};\n");
-      let name = format!("file:///tmp/modules/mod_{i}.ts");
-      assert!(keys.insert(bc_key(&source, &name)), "collision at {i}");
-    }
-  }
-
-  #[test]
-  fn script_bytecode_cache_key_includes_name() {
-    assert_ne!(
-      script_bc_key(0, b"1 + 1", b"file:///a.ts"),
-      script_bc_key(0, b"1 + 1", b"file:///b.ts")
-    );
-  }
-
-  #[test]
-  fn bytecode_cache_seed_includes_compiler_tag() {
-    assert_ne!(versioned_bc_seed(0), 0);
-  }
-
-  #[test]
-  fn import_attribute_keys_are_canonical() {
-    let first = import_attribute_key(vec![
-      ("type".to_string(), "bytes".to_string()),
-      ("mode".to_string(), "strict".to_string()),
-    ]);
-    let reordered = import_attribute_key(vec![
-      ("mode".to_string(), "strict".to_string()),
-      ("type".to_string(), "bytes".to_string()),
-    ]);
-    let different = import_attribute_key(vec![
-      ("mode".to_string(), "strict".to_string()),
-      ("type".to_string(), "text".to_string()),
-    ]);
-
-    assert_eq!(first, reordered);
-    assert_ne!(first, different);
-  }
-
-  #[test]
-  fn parses_import_specifier_with_semicolon() {
-    let source = r#"import * as value from "data:application/typescript;base64,ZXhwb3J0";"#;
-    assert_eq!(
-      parse_import_specifiers(source),
-      vec![(
-        "data:application/typescript;base64,ZXhwb3J0".to_string(),
-        None
-      )]
-    );
-  }
-
-  #[test]
-  fn module_caches_follow_nested_isolates() {
-    let outer = 1usize as *mut RealIsolate;
-    let inner = 2usize as *mut RealIsolate;
-
-    switch_module_caches(outer);
-    register_module_source("node:module", "outer".into());
-
-    switch_module_caches(inner);
-    assert_eq!(lookup_module_source_by_name("node:module"), None);
-    register_module_source("node:module", "inner".into());
-
-    switch_module_caches(outer);
-    assert_eq!(
-      lookup_module_source_by_name("node:module").as_deref(),
-      Some("outer")
-    );
-
-    discard_module_caches(inner);
-    discard_module_caches(outer);
-    switch_module_caches(ptr::null_mut());
-  }
-
-  #[test]
-  fn missing_export_location_points_to_import_name() {
-    let source = "import { add } from \"./add.js\";\nconsole.log(add);";
-    let message = "SyntaxError: The requested module './add.js' does not provide an export named 'add'";
-    assert_eq!(
-      missing_export_location(source, message),
-      Some((1, 9, Some("import { add } from \"./add.js\";".to_string())))
-    );
-  }
-
-  #[test]
-  fn missing_export_location_points_to_reexport_name() {
-    let source =
-      "export { AnInterface, isAnInterface } from \"./type_and_code.ts\";";
-    let message = "SyntaxError: The requested module './type_and_code.ts' does not provide an export named 'AnInterface'";
-    assert_eq!(
-      missing_export_location(source, message),
-      Some((
-        1,
-        9,
-        Some(
-          "export { AnInterface, isAnInterface } from \"./type_and_code.ts\";"
-            .to_string()
-        )
-      ))
-    );
-  }
-
-  #[test]
-  fn missing_export_location_falls_back_for_non_text_modules() {
-    let message = "SyntaxError: The requested module './math.ts' does not provide an export named 'add'";
-    assert_eq!(missing_export_location("", message), Some((1, 0, None)));
-  }
+) -> super::code_cache::Key {
+  super::code_cache::key(
+    super::code_cache::Kind::Script { eval_flags },
+    &std::string::String::from_utf8_lossy(resource_name),
+    source,
+  )
 }
 
 /// QuickJS takes source as a pointer plus an explicit length, but its parser
@@ -377,50 +178,12 @@ fn eval_source_buffer(source: &str) -> Vec<u8> {
   buffer
 }
 
-fn bc_path(key: u64) -> Option<std::path::PathBuf> {
-  Some(bc_cache_dir()?.join(format!("{key:016x}.qbc")))
-}
-
-// Build-time embedded bytecode blob (empty unless V82JSC_BC_BLOB was set at
-// build). Defines `EMBEDDED_BC: &[u8]`. Blob format: [count u32 LE] then
-// `count` entries of [key u64 LE][len u32 LE][bytes]. Lets a shipped binary
-// carry precompiled module bytecode instead of warming an on-disk cache.
-include!(concat!(env!("OUT_DIR"), "/bc_embed.rs"));
-
-fn embedded_bc() -> &'static HashMap<u64, &'static [u8]> {
-  use std::sync::OnceLock;
-  static M: OnceLock<HashMap<u64, &'static [u8]>> = OnceLock::new();
-  M.get_or_init(|| {
-    let mut m = HashMap::new();
-    let b = EMBEDDED_BC;
-    if b.len() >= 4 {
-      let count = u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-      let mut off = 4usize;
-      for _ in 0..count {
-        if off + 12 > b.len() {
-          break;
-        }
-        let key = u64::from_le_bytes(b[off..off + 8].try_into().unwrap());
-        let len =
-          u32::from_le_bytes(b[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 12;
-        if off + len > b.len() {
-          break;
-        }
-        m.insert(key, &b[off..off + len]);
-        off += len;
-      }
-    }
-    m
-  })
-}
-
-pub(crate) fn bc_load(key: u64) -> Option<Vec<u8>> {
-  if let Some(&bytes) = embedded_bc().get(&key) {
-    return Some(bytes.to_vec());
-  }
-  let p = bc_path(key)?;
-  std::fs::read(p).ok().filter(|b| !b.is_empty())
+// skiff patch: the cache lives in code_cache.rs; upstream's build-time
+// embedded blob (empty unless V82JSC_BC_BLOB was set) is no longer read.
+pub(crate) fn bc_load(
+  key: super::code_cache::Key,
+) -> Option<std::sync::Arc<[u8]>> {
+  super::code_cache::load(&key)
 }
 
 pub(crate) fn read_cached_bytecode(
@@ -432,28 +195,17 @@ pub(crate) fn read_cached_bytecode(
   })
 }
 
-fn bc_store(key: u64, bytes: &[u8]) {
-  if bytes.is_empty() {
-    return;
-  }
-  if let Some(p) = bc_path(key) {
-    let tmp = p.with_extension("tmp");
-    if std::fs::write(&tmp, bytes).is_ok() {
-      let _ = std::fs::rename(&tmp, &p);
-    }
-  }
-}
-
-pub(crate) unsafe fn bc_write(ctx: *mut JSContext, key: u64, obj: JSValue) {
-  if bc_cache_dir().is_none() {
-    return;
-  }
+pub(crate) unsafe fn bc_write(
+  ctx: *mut JSContext,
+  key: super::code_cache::Key,
+  obj: JSValue,
+) {
   let mut size: usize = 0;
   let buf =
     unsafe { JS_WriteObject(ctx, &mut size, obj, JS_WRITE_OBJ_BYTECODE) };
   if !buf.is_null() && size > 0 {
     let slice = unsafe { std::slice::from_raw_parts(buf, size) };
-    bc_store(key, slice);
+    super::code_cache::store(&key, slice);
   }
   if !buf.is_null() {
     unsafe { js_free(ctx, buf as *mut std::os::raw::c_void) };
@@ -2720,7 +2472,8 @@ pub(crate) fn register_module_source(name: &str, source: SourceText) {
   if name.is_empty() {
     return;
   }
-  super::core::register_script_source(name, &source);
+  // skiff patch: shared, not copied.
+  super::core::register_shared_script_source(name, source.clone());
   MODULE_SOURCES_BY_NAME.with(|t| {
     t.borrow_mut().insert(name.to_string(), source);
   });
@@ -3948,6 +3701,103 @@ pub extern "C" fn v8__ScriptCompiler__Compile(
   script
 }
 
+// skiff patch: what CompileModule derives from a module's text. The rewrites
+// and scans below cost as much as a tenth of a large bundle's cold start, and
+// every isolate of a version compiles the same text, so the result is kept
+// per process, found by the text's hash and taken only when the text is
+// equal in full. Texts whose rewrite numbers their imports (`import source`,
+// `import defer`) are prepared each time: the numbers are per compile.
+struct PreparedModule {
+  /// The text as given, when the rewrites changed it.
+  raw: Option<std::string::String>,
+  text: SourceText,
+  defines_dynamic_defer_global: bool,
+  deferred_imports: Vec<DeferredImport>,
+  source_imports: Vec<(u64, std::string::String)>,
+  import_specifiers: Vec<(std::string::String, Option<std::string::String>)>,
+  import_offsets: Vec<i32>,
+  import_attributes: Vec<Vec<ImportAttribute>>,
+  is_async: bool,
+}
+
+/// Texts at least this long are kept (smaller ones are cheap to scan).
+const PREPARED_MIN_LEN: usize = 4 << 10;
+/// At most this many texts are kept, the oldest dropped first.
+const PREPARED_MAX_ENTRIES: usize = 64;
+
+type PreparedTable = (
+  HashMap<[u8; 32], std::sync::Arc<PreparedModule>>,
+  std::collections::VecDeque<[u8; 32]>,
+);
+
+static PREPARED: std::sync::Mutex<Option<PreparedTable>> =
+  std::sync::Mutex::new(None);
+
+fn prepared_key(raw: &str) -> [u8; 32] {
+  use sha2::Digest;
+  sha2::Sha256::digest(raw.as_bytes()).into()
+}
+
+fn prepare_module_text(
+  raw_text: std::string::String,
+) -> std::sync::Arc<PreparedModule> {
+  let key =
+    (raw_text.len() >= PREPARED_MIN_LEN).then(|| prepared_key(&raw_text));
+  if let Some(key) = key {
+    let table = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = table
+      .as_ref()
+      .and_then(|(entries, _)| entries.get(&key))
+      .filter(|found| *found.raw.as_deref().unwrap_or(&found.text) == *raw_text)
+    {
+      return found.clone();
+    }
+  }
+
+  let intrinsic_text = super::core::rewrite_v8_native_intrinsics(&raw_text);
+  let input = intrinsic_text.as_deref().unwrap_or(&raw_text);
+  let dynamic_text = rewrite_dynamic_phase_imports(input, true);
+  let defines_dynamic_defer_global =
+    dynamic_text.is_some() && input.contains("import.defer");
+  let input = dynamic_text.as_deref().unwrap_or(input);
+  let (deferred_text, deferred_imports) = rewrite_deferred_imports(input);
+  let (text, source_imports) = rewrite_source_phase(&deferred_text);
+  let import_specifiers = parse_import_specifiers(&text);
+  let spec_strs: Vec<std::string::String> =
+    import_specifiers.iter().map(|(s, _)| s.clone()).collect();
+  let import_offsets = compute_import_offsets(&text, &spec_strs);
+  let import_attributes = compute_import_attributes(&text, &spec_strs);
+  let is_async = has_top_level_await(&text);
+  let numbered = !deferred_imports.is_empty() || !source_imports.is_empty();
+  let raw = (text != raw_text).then_some(raw_text);
+  let prepared = std::sync::Arc::new(PreparedModule {
+    raw,
+    text: SourceText::from(text),
+    defines_dynamic_defer_global,
+    deferred_imports,
+    source_imports,
+    import_specifiers,
+    import_offsets,
+    import_attributes,
+    is_async,
+  });
+  if let Some(key) = key
+    && !numbered
+  {
+    let mut table = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let (entries, order) = table.get_or_insert_with(Default::default);
+    if entries.insert(key, prepared.clone()).is_none() {
+      order.push_back(key);
+    }
+    while order.len() > PREPARED_MAX_ENTRIES {
+      if let Some(oldest) = order.pop_front() {
+        entries.remove(&oldest);
+      }
+    }
+  }
+  prepared
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn v8__ScriptCompiler__CompileModule(
   isolate: *mut RealIsolate,
@@ -3967,33 +3817,31 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
   let src_val = jsval_of(src);
   let raw_text = unsafe { jsval_to_rust(ctx, src_val) };
 
-  let intrinsic_text = super::core::rewrite_v8_native_intrinsics(&raw_text);
-  let input = intrinsic_text.as_deref().unwrap_or(&raw_text);
-  let dynamic_text = rewrite_dynamic_phase_imports(input, true);
-  if dynamic_text.is_some() && input.contains("import.defer") {
+  // skiff patch: the rewrites and scans of a text are done once per process
+  // (`prepare_module_text`).
+  let prepared = prepare_module_text(raw_text);
+  if prepared.defines_dynamic_defer_global {
     unsafe { ensure_dynamic_defer_import_global(ctx) };
   }
-  let input = dynamic_text.as_deref().unwrap_or(input);
-  let (deferred_text, deferred_imports) = rewrite_deferred_imports(input);
-  let (text, source_imports) = rewrite_source_phase(&deferred_text);
+  let deferred_imports = prepared.deferred_imports.clone();
+  let source_imports = prepared.source_imports.clone();
+  let text = &prepared.text;
   let specifier = unsafe { resource_name_of(ctx, source) };
   let fname = if specifier.is_empty() {
     "<module>".to_string()
   } else {
     specifier.clone()
   };
-  let source_map_url = unsafe { source_map_url_for_source(ctx, source, &text) };
+  let source_map_url = unsafe { source_map_url_for_source(ctx, source, text) };
   let script_id = assign_module_script_id(&fname);
-  let module_name = module_name_for_source(&fname, &text, script_id);
+  let module_name = module_name_for_source(&fname, text, script_id);
 
-  let import_specifiers = parse_import_specifiers(&text);
-  let spec_strs: Vec<std::string::String> =
-    import_specifiers.iter().map(|(s, _)| s.clone()).collect();
-  let import_offsets = compute_import_offsets(&text, &spec_strs);
-  let import_attributes = compute_import_attributes(&text, &spec_strs);
-  let is_async = has_top_level_await(&text);
+  let import_specifiers = prepared.import_specifiers.clone();
+  let import_offsets = prepared.import_offsets.clone();
+  let import_attributes = prepared.import_attributes.clone();
+  let is_async = prepared.is_async;
 
-  let text = SourceText::from(text);
+  let text = text.clone();
   register_module_source(&module_name, text.clone());
   note_main_module(&fname);
   if std::env::var_os("QJS_DEBUG_MOD").is_some() {

@@ -49,7 +49,8 @@ const TAG_SET: u8 = b'E';
 // skiff patch: the deepest nesting the graph walk follows; its recursion runs on the isolate
 // thread's stack (2 MiB).
 const MAX_GRAPH_DEPTH: u32 = 1000;
-const DEPTH_CLONE_ERROR: &[u8] = b"The value is nested too deeply to be cloned.";
+const DEPTH_CLONE_ERROR: &[u8] =
+  b"The value is nested too deeply to be cloned.";
 const JS_CLASS_OBJECT: u32 = 1;
 
 const SAB_CLONE_ERROR: &[u8] = b"#<SharedArrayBuffer> could not be cloned.";
@@ -345,7 +346,15 @@ fn graph_needs_walk(
   let mut found = false;
   for_each_own(ctx, v, JS_GPN_OWN_ENUM, |_keyatom, propval| {
     if !found
-      && graph_needs_walk(st, ctx, propval, brand, custom_hosts, seen, depth + 1)
+      && graph_needs_walk(
+        st,
+        ctx,
+        propval,
+        brand,
+        custom_hosts,
+        seen,
+        depth + 1,
+      )
     {
       found = true;
     }
@@ -367,9 +376,8 @@ fn for_each_own<F: FnMut(JSAtom, JSValue)>(
   }
   let mut ptab: *mut JSPropertyEnum = std::ptr::null_mut();
   let mut plen: u32 = 0;
-  let rc = unsafe {
-    JS_GetOwnPropertyNames(ctx, &mut ptab, &mut plen, v, flags)
-  };
+  let rc =
+    unsafe { JS_GetOwnPropertyNames(ctx, &mut ptab, &mut plen, v, flags) };
   if rc != 0 || ptab.is_null() {
     return;
   }
@@ -847,7 +855,15 @@ fn ser_rec(
         JS_FreeValue(ctx, lenval);
       }
       st.buf.push(TAG_ARRAY);
-      return ser_elements(st, ctx, v, len.max(0) as u32, brand, custom_hosts, depth);
+      return ser_elements(
+        st,
+        ctx,
+        v,
+        len.max(0) as u32,
+        brand,
+        custom_hosts,
+        depth,
+      );
     }
     if unsafe { JS_IsMap(v) || JS_IsSet(v) } {
       let entries = unsafe { JS_SkiffMapEntries(ctx, v) };
@@ -861,7 +877,11 @@ fn ser_rec(
         JS_ToInt32(ctx, &mut len, lenval);
         JS_FreeValue(ctx, lenval);
       }
-      st.buf.push(if unsafe { JS_IsMap(v) } { TAG_MAP } else { TAG_SET });
+      st.buf.push(if unsafe { JS_IsMap(v) } {
+        TAG_MAP
+      } else {
+        TAG_SET
+      });
       let ok = ser_elements(
         st,
         ctx,

@@ -712,8 +712,9 @@ unsafe fn throw_wasm_error(
   stackless: bool,
 ) -> JSValue {
   let global = unsafe { JS_GetGlobalObject(ctx) };
-  let webassembly =
-    unsafe { super::core::builtin(ctx, c"WebAssembly") /* skiff patch */ };
+  let webassembly = unsafe {
+    super::core::builtin(ctx, c"WebAssembly") /* skiff patch */
+  };
   let constructor =
     unsafe { JS_GetPropertyStr(ctx, webassembly, class_name.as_ptr()) };
   let Ok(message_c) = CString::new(message) else {
@@ -2016,8 +2017,9 @@ unsafe fn set_wasm_object_prototype(
   constructor_name: &std::ffi::CStr,
 ) {
   let global = unsafe { JS_GetGlobalObject(ctx) };
-  let webassembly =
-    unsafe { super::core::builtin(ctx, c"WebAssembly") /* skiff patch */ };
+  let webassembly = unsafe {
+    super::core::builtin(ctx, c"WebAssembly") /* skiff patch */
+  };
   let constructor =
     unsafe { JS_GetPropertyStr(ctx, webassembly, constructor_name.as_ptr()) };
   let prototype =
@@ -2147,8 +2149,9 @@ unsafe fn js_mem_new_buffer(
 ) -> JSValue {
   if shared {
     let global = unsafe { JS_GetGlobalObject(ctx) };
-    let constructor =
-      unsafe { super::core::builtin(ctx, c"SharedArrayBuffer") /* skiff patch */ };
+    let constructor = unsafe {
+      super::core::builtin(ctx, c"SharedArrayBuffer") /* skiff patch */
+    };
     let mut args = [unsafe { JS_NewInt64(ctx, bytes as i64) }];
     let buf =
       unsafe { JS_CallConstructor(ctx, constructor, 1, args.as_mut_ptr()) };
@@ -2288,7 +2291,9 @@ unsafe extern "C" fn wa_memory_ctor(
     )
   };
   if holder.tag == JS_TAG_EXCEPTION {
-    unsafe { js_mem_env_free(JS_GetRuntime(ctx), env as *mut c_void, ptr::null_mut()) };
+    unsafe {
+      js_mem_env_free(JS_GetRuntime(ctx), env as *mut c_void, ptr::null_mut())
+    };
     return holder;
   }
 
@@ -2911,8 +2916,9 @@ unsafe extern "C" fn wa_compile_streaming(
     JS_FreeValue(ctx, data);
   }
   let global = unsafe { JS_GetGlobalObject(ctx) };
-  let promise_constructor =
-    unsafe { super::core::builtin(ctx, c"Promise") /* skiff patch */ };
+  let promise_constructor = unsafe {
+    super::core::builtin(ctx, c"Promise") /* skiff patch */
+  };
   let resolve =
     unsafe { JS_GetPropertyStr(ctx, promise_constructor, c"resolve".as_ptr()) };
   let mut resolve_args = [unsafe { JS_DupValue(ctx, *argv) }];

@@ -7828,6 +7828,14 @@ void JS_SkiffFunctionSourceUsage(JSRuntime *rt, int64_t *bytes, int64_t *count)
     }
 }
 
+/* skiff patch: what the runtime has allocated and may allocate, read without the walk over
+   the whole heap that JS_ComputeMemoryUsage makes. */
+void JS_SkiffMallocState(JSRuntime *rt, int64_t *size, int64_t *limit)
+{
+    *size = rt->malloc_state.malloc_size;
+    *limit = rt->malloc_state.malloc_limit;
+}
+
 void JS_ComputeMemoryUsage(JSRuntime *rt, JSMemoryUsage *s)
 {
     struct list_head *el, *el1;
