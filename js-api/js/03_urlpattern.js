@@ -6,12 +6,13 @@
 // here.
 
 import { core, primordials } from "ext:core/mod.js";
-import { consoleMod, webidl } from "ext:skiff_worker/00_modules.js";
+import { consoleMod, url, webidl } from "ext:skiff_worker/00_modules.js";
 
 const {
   NumberPrototypeToString,
   ObjectDefineProperty,
   ObjectKeys,
+  ObjectPrototypeIsPrototypeOf,
   RegExpPrototypeExec,
   SafeRegExp,
   StringPrototypeCharCodeAt,
@@ -91,10 +92,32 @@ function urlPatternRegExp(source, ignoreCase) {
   }
 }
 
+const URLPrototype = url.URL.prototype;
+
+// The last string or URL matched without a base URL, and what it made: a router tries its
+// patterns one after another on the same URL, and converting the input and processing it (the
+// op) cost several times the regexps' matching. A URL is the same input while its href is.
+let lastMatch = null;
+
 // What test() and exec() match: their arguments converted (the input defaults to `{}`) and the
 // eight component values of the URL they make, or null values when they make none. The op
 // gives the values joined, with the UTF-8 offsets of each.
 function urlPatternMatchInput(input, baseURL, prefix) {
+  const given = input;
+  let href = null;
+  if (baseURL === undefined) {
+    if (typeof given === "string") href = given;
+    else if (ObjectPrototypeIsPrototypeOf(URLPrototype, given)) href = given.href;
+  }
+  if (href !== null && lastMatch !== null && lastMatch.given === given && lastMatch.href === href) {
+    return lastMatch.matched;
+  }
+  const matched = urlPatternMatchInputOnce(input, baseURL, prefix);
+  if (href !== null) lastMatch = { given, href, matched };
+  return matched;
+}
+
+function urlPatternMatchInputOnce(input, baseURL, prefix) {
   input = input === undefined
     ? { __proto__: null }
     : webidl.converters.URLPatternInput(input, prefix, "Argument 1");
@@ -202,6 +225,8 @@ export class URLPattern {
     const prefix = "Failed to execute 'test' on 'URLPattern'";
     const { values } = urlPatternMatchInput(input, baseURL, prefix);
     if (values === null) return false;
+    // The pathname first: it is what tells a router's patterns apart.
+    if (RegExpPrototypeExec(components[5].regexp, values[5]) === null) return false;
     for (let i = 0; i < 8; ++i) {
       if (RegExpPrototypeExec(components[i].regexp, values[i]) === null) return false;
     }
@@ -214,6 +239,7 @@ export class URLPattern {
     const matched = urlPatternMatchInput(input, baseURL, prefix);
     const values = matched.values;
     if (values === null) return null;
+    if (RegExpPrototypeExec(components[5].regexp, values[5]) === null) return null;
     const results = [];
     for (let i = 0; i < 8; ++i) {
       const { regexp, groupNames } = components[i];

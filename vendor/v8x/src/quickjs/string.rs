@@ -171,6 +171,48 @@ fn account_external_string_memory(isolate: *mut RealIsolate, bytes: usize) {
   adjust_external_string_memory(st, bytes);
 }
 
+// skiff patch: a flat string's characters as QuickJS holds them, for the
+// length and one-byte calls that made a UTF-8 and then a UTF-16 copy of the
+// whole string each (several per header crossing to Rust as a ByteString).
+unsafe extern "C" {
+  fn JS_SkiffStringView(
+    v: JSValue,
+    len: *mut u32,
+    is_wide: *mut c_int,
+    chars: *mut *const c_void,
+  ) -> c_int;
+}
+
+enum Chars<'a> {
+  Latin1(&'a [u8]),
+  Wide(&'a [u16]),
+}
+
+/// The characters of `this`, borrowed from the engine (valid while the
+/// handle is and no JavaScript runs), when it is a flat string.
+fn flat_chars<'a>(this: *const V8String) -> Option<Chars<'a>> {
+  if this.is_null() {
+    return None;
+  }
+  let (mut len, mut is_wide, mut chars) = (0u32, 0 as c_int, ptr::null());
+  if unsafe {
+    JS_SkiffStringView(jsval_of(this), &mut len, &mut is_wide, &mut chars)
+  } == 0
+  {
+    return None;
+  }
+  let len = len as usize;
+  Some(if len == 0 {
+    Chars::Latin1(&[])
+  } else if is_wide != 0 {
+    Chars::Wide(unsafe { std::slice::from_raw_parts(chars as *const u16, len) })
+  } else {
+    Chars::Latin1(unsafe {
+      std::slice::from_raw_parts(chars as *const u8, len)
+    })
+  })
+}
+
 #[inline]
 fn handle_to_utf16(ctx: *mut JSContext, this: *const V8String) -> Vec<u16> {
   if ctx.is_null() || this.is_null() {
@@ -409,6 +451,12 @@ pub extern "C" fn v8__String__ContainsOnlyOneByte(
   if ctx.is_null() || this.is_null() {
     return true;
   }
+  // skiff patch: see `flat_chars`.
+  match flat_chars(this) {
+    Some(Chars::Latin1(_)) => return true,
+    Some(Chars::Wide(units)) => return units.iter().all(|&c| c <= 0xFF),
+    None => {}
+  }
 
   handle_to_utf16(ctx, this).iter().all(|&c| c <= 0xFF)
 }
@@ -451,11 +499,34 @@ pub extern "C" fn v8__String__WriteOneByte_v2(
   if this.is_null() || buffer.is_null() {
     return;
   }
+  let start = offset as usize;
+  let mut n = 0usize;
+  // skiff patch: see `flat_chars`.
+  if let Some(chars) = flat_chars(this) {
+    let total = match chars {
+      Chars::Latin1(bytes) => bytes.len(),
+      Chars::Wide(units) => units.len(),
+    };
+    if start < total {
+      n = (total - start).min(length as usize);
+      let out = unsafe { std::slice::from_raw_parts_mut(buffer, n) };
+      match chars {
+        Chars::Latin1(bytes) => out.copy_from_slice(&bytes[start..start + n]),
+        Chars::Wide(units) => {
+          for (byte, &unit) in out.iter_mut().zip(&units[start..start + n]) {
+            *byte = unit as u8;
+          }
+        }
+      }
+    }
+    if (flags & K_NULL_TERMINATE) != 0 && (n as u32) < length {
+      unsafe { *buffer.add(n) = 0 };
+    }
+    return;
+  }
   let ctx = ctx_for(isolate);
   let units = handle_to_utf16(ctx, this);
   let total = units.len();
-  let start = offset as usize;
-  let mut n = 0usize;
   if start < total {
     n = (total - start).min(length as usize);
     for i in 0..n {
@@ -720,6 +791,12 @@ pub extern "C" fn v8__String__Length(this: *const V8String) -> c_int {
   let ctx = current_ctx();
   if ctx.is_null() || this.is_null() {
     return 0;
+  }
+  // skiff patch: see `flat_chars`.
+  match flat_chars(this) {
+    Some(Chars::Latin1(bytes)) => return bytes.len() as c_int,
+    Some(Chars::Wide(units)) => return units.len() as c_int,
+    None => {}
   }
   let v = jsval_of(this);
   let mut len: usize = 0;

@@ -7828,6 +7828,20 @@ void JS_SkiffFunctionSourceUsage(JSRuntime *rt, int64_t *bytes, int64_t *count)
     }
 }
 
+/* skiff patch: a flat string's length in UTF-16 units and its characters where they lie (8 or 16
+   bits each), without the UTF-8 copy JS_ToCStringLen makes; 0 when `v` is not a flat string. */
+int JS_SkiffStringView(JSValueConst v, uint32_t *len, int *is_wide, const void **chars)
+{
+    JSString *p;
+    if (JS_VALUE_GET_TAG(v) != JS_TAG_STRING)
+        return 0;
+    p = JS_VALUE_GET_STRING(v);
+    *len = p->len;
+    *is_wide = p->is_wide_char;
+    *chars = strv(p);
+    return 1;
+}
+
 /* skiff patch: what the runtime has allocated and may allocate, read without the walk over
    the whole heap that JS_ComputeMemoryUsage makes. */
 void JS_SkiffMallocState(JSRuntime *rt, int64_t *size, int64_t *limit)
