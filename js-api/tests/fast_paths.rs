@@ -3,7 +3,9 @@
 //!   drops them on every change, so an iteration sees what a loop body changed;
 //! - `new Request(url, { headers })` and `new Headers(headers)` copy another `Headers` without
 //!   converting it again, unless a worker replaced its iterator;
-//! - header values are checked by one regexp each, and still refused where they were;
+//! - header values are checked by one regexp each (deno_fetch's checks and webidl's
+//!   ByteString, replaced in 00_modules.js), and still refused where they were, with the same
+//!   messages;
 //! - `URLPattern` reuses what it made of the last URL it matched while that URL's href stays
 //!   the same, and hands out new result objects each time.
 
@@ -43,6 +45,7 @@ const HEADERS: &str = r#"(() => {
   out.nul = refused(() => new Headers().set("a", "x\0y"));
   out.wide = refused(() => new Headers({ a: "\u0100" }));
   out.latin1 = new Headers({ a: "\u00e9" }).get("a") === "\u00e9";
+  try { new Headers().set("a", "x\u0100"); } catch (e) { out.setWide = `${e.name}: ${e.message}`; }
   return out;
 })()"#;
 
@@ -89,6 +92,7 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "nul": "TypeError",
             "wide": "TypeError",
             "latin1": true,
+            "setWide": "TypeError: Failed to execute 'set' on 'Headers': Argument 2 is not a valid ByteString",
         })
     );
 
