@@ -75,6 +75,11 @@ async fn bytecode_is_compiled_once_kept_across_restarts_and_checked_before_use()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700, "the directory is the node's alone");
+        let mode = std::fs::metadata(&marked)
+            .expect("entry")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "and so are its files");
     }
 
     // A restart: the bytecode comes from the files, and the tenant's function still prints

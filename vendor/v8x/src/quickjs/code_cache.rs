@@ -284,7 +284,7 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
     std::process::id(),
     WRITES.fetch_add(1, Ordering::Relaxed)
   ));
-  if std::fs::write(&temporary, &file).is_err()
+  if write_private(&temporary, &file).is_err()
     || std::fs::rename(&temporary, &path).is_err()
   {
     let _ = std::fs::remove_file(&temporary);
@@ -295,6 +295,16 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
   if total > disk.budget {
     prune(&disk);
   }
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+  use std::io::Write;
+  let mut options = std::fs::OpenOptions::new();
+  options.write(true).create_new(true);
+  #[cfg(unix)]
+  std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+  options.open(path)?.write_all(bytes)
 }
 
 /// Counts the directory and, when it is over its budget, removes the oldest
