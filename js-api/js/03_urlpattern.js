@@ -12,7 +12,7 @@ const {
   NumberPrototypeToString,
   ObjectDefineProperty,
   ObjectKeys,
-  ObjectPrototypeIsPrototypeOf,
+  ObjectGetPrototypeOf,
   RegExpPrototypeExec,
   SafeRegExp,
   StringPrototypeCharCodeAt,
@@ -96,7 +96,8 @@ const URLPrototype = url.URL.prototype;
 
 // The last string or URL matched without a base URL, and what it made: a router tries its
 // patterns one after another on the same URL, and converting the input and processing it (the
-// op) cost several times the regexps' matching. A URL is the same input while its href is.
+// op) cost several times the regexps' matching. A URL (not a subclass, whose getters may say
+// otherwise) is the same input while its href is.
 let lastMatch = null;
 
 // What test() and exec() match: their arguments converted (the input defaults to `{}`) and the
@@ -107,7 +108,8 @@ function urlPatternMatchInput(input, baseURL, prefix) {
   let href = null;
   if (baseURL === undefined) {
     if (typeof given === "string") href = given;
-    else if (ObjectPrototypeIsPrototypeOf(URLPrototype, given)) href = given.href;
+    else if (typeof given === "object" && given !== null && !core.isProxy(given) &&
+      ObjectGetPrototypeOf(given) === URLPrototype) href = given.href;
   }
   if (href !== null && lastMatch !== null && lastMatch.given === given && lastMatch.href === href) {
     return lastMatch.matched;

@@ -7,7 +7,8 @@
 //!   ByteString, replaced in 00_modules.js), and still refused where they were, with the same
 //!   messages;
 //! - `URLPattern` reuses what it made of the last URL it matched while that URL's href stays
-//!   the same, and hands out new result objects each time.
+//!   the same (not for a subclass of URL, whose getters may answer otherwise), and hands out
+//!   new result objects each time.
 
 mod common;
 
@@ -58,7 +59,11 @@ const URL_PATTERN: &str = r#"(() => {
   const second = pattern.exec(url);
   url.pathname = "/users/2";
   const third = pattern.exec(url);
+  let moves = 0;
+  class Moving extends URL { get pathname() { return `/users/${++moves}`; } }
+  const moving = new Moving("https://x.test/users/0");
   return {
+    subclass: [pattern.exec(moving).pathname.groups.id, pattern.exec(moving).pathname.groups.id],
     second: [second.pathname.groups.id, second.inputs[0].pathname],
     third: third.pathname.groups.id,
     other: pattern.exec(new URL("https://x.test/other")),
@@ -100,6 +105,7 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
     assert_eq!(
         url_pattern,
         serde_json::json!({
+            "subclass": ["1", "2"],
             "second": ["1", "/users/1"],
             "third": "2",
             "other": null,
