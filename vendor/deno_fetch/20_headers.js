@@ -14,7 +14,6 @@ const {
   RegExpPrototypeTest,
   SafeArrayIterator,
   SafeRegExp, // skiff patch
-
   Symbol,
   SymbolFor,
   SymbolIterator,
@@ -103,11 +102,11 @@ function normalizeHeaderValue(potentialValue) {
 function fillHeaders(headers, object) {
   // skiff patch: entries copied from another `Headers` need no second check,
   // and into an empty list they go as they are (see `HeadersInit`).
+  const list = headerListFromHeaders(headers);
   if (
     object[_validatedEntries] === true && headers[_guard] !== "immutable" &&
-    headerListFromHeaders(headers).length === 0
+    list.length === 0
   ) {
-    const list = headerListFromHeaders(headers);
     const lowerNames = ensureLowerNames(headers);
     for (let i = 0; i < object.length; ++i) {
       ArrayPrototypePush(list, [object[i][0], object[i][1]]);
