@@ -356,3 +356,70 @@ fn insecure_client_config() -> rustls::ClientConfig {
         .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAny(provider)))
         .with_no_client_auth()
 }
+
+/// A response made from a string with at most a content type goes out without its body being
+/// built in the isolate (05_dispatch.js, and the deno_fetch patch that keeps it lazy): it must
+/// still answer as one built the long way does, and a response already sent, or read, is not
+/// sent again.
+#[tokio::test]
+async fn string_responses_go_out_as_made_and_only_once() {
+    const SCRIPT: &str = r#"
+const shared = new Response("shared", { headers: { "content-type": "text/html; charset=utf-8" } });
+export default { async fetch(req) {
+    const p = new URL(req.url).pathname;
+    if (p === "/html") return new Response("<p>hi</p>", { headers: { "Content-Type": "text/html; charset=utf-8" } });
+    if (p === "/default") return new Response("plain", {});
+    if (p === "/status") return new Response("made", { status: 201, headers: { "content-type": "text/x-a" } });
+    if (p === "/trimmed") return new Response("t", { headers: { "content-type": " text/x-b\t" } });
+    if (p === "/shared") return shared;
+    if (p === "/read") { const r = new Response("read", { headers: { "content-type": "text/x-c" } }); await r.text(); return r; }
+    if (p === "/changed") { const r = new Response("c", { headers: { "content-type": "text/x-d" } }); r.headers.set("x-extra", "1"); return r; }
+    if (p === "/head") return new Response("é ✓", { headers: { "content-type": "text/plain; charset=utf-8" } });
+    return new Response("?", { status: 404 });
+} };"#;
+    let node = start(&[("lazy", SCRIPT)]).await;
+    let client = node.client(&["lazy"]);
+    let get = |path: &str| {
+        let request = client.get(node.url("lazy", path));
+        async move {
+            let res = request.send().await.expect("request");
+            let status = res.status().as_u16();
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .map(|v| v.to_str().expect("text").to_string())
+            };
+            let (content_type, extra) = (header("content-type"), header("x-extra"));
+            (status, content_type, extra, res.text().await.expect("body"))
+        }
+    };
+    let ct = |s: &str| Some(s.to_string());
+    assert_eq!(
+        get("/html").await,
+        (200, ct("text/html; charset=utf-8"), None, "<p>hi</p>".into())
+    );
+    assert_eq!(
+        get("/default").await,
+        (200, ct("text/plain;charset=UTF-8"), None, "plain".into())
+    );
+    assert_eq!(
+        get("/status").await,
+        (201, ct("text/x-a"), None, "made".into())
+    );
+    assert_eq!(get("/trimmed").await, (200, ct("text/x-b"), None, "t".into()));
+    assert_eq!(
+        get("/changed").await,
+        (200, ct("text/x-d"), ct("1"), "c".into())
+    );
+    assert_eq!(
+        get("/head").await,
+        (200, ct("text/plain; charset=utf-8"), None, "é ✓".into())
+    );
+    assert_eq!(
+        get("/shared").await,
+        (200, ct("text/html; charset=utf-8"), None, "shared".into())
+    );
+    // Its body went out with the first answer; a second send has none to give.
+    assert_eq!(get("/shared").await.0, 500);
+    assert_eq!(get("/read").await.0, 500);
+}

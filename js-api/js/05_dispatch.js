@@ -76,7 +76,7 @@ const {
 
 const { InnerBody } = body;
 const { Request, fromInnerRequest, newInnerRequest } = request;
-const { ResponsePrototype, toInnerResponse } = response;
+const { ResponsePrototype, takeLazyStaticBody, toInnerResponse } = response;
 const { ReadableStreamPrototype, readableStreamForRid, resourceForReadableStream } = streams;
 const { Event } = event;
 const EMPTY = new Uint8Array(0);
@@ -431,13 +431,20 @@ function sendResponse(id, res) {
   if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, res)) {
     throw new TypeError("The fetch handler must return a Response (or a Promise of one)");
   }
-  const inner = toInnerResponse(res);
-  const headerList = inner.headerList;
   const socket = responseSocket(res);
   if (socket !== null) {
-    op_skiff_respond_websocket(id, headerList, socket);
+    op_skiff_respond_websocket(id, toInnerResponse(res).headerList, socket);
     return;
   }
+  // A response made from a string with at most a content type goes out without its inner
+  // body and header list being built.
+  const lazy = takeLazyStaticBody(res);
+  if (lazy !== null) {
+    op_skiff_respond(id, 200, [["content-type", lazy.contentType]], core.encode(lazy.body));
+    return;
+  }
+  const inner = toInnerResponse(res);
+  const headerList = inner.headerList;
   const innerBody = inner.body;
   if (innerBody === null) {
     op_skiff_respond(id, inner.status, headerList, EMPTY);

@@ -8,7 +8,9 @@
 //!   messages;
 //! - `URLPattern` reuses what it made of the last URL it matched while that URL's href stays
 //!   the same (not for a subclass of URL, whose getters may answer otherwise), and hands out
-//!   new result objects each time.
+//!   new result objects each time;
+//! - `new Response(string, init)` with at most a content type keeps its body lazy, for any
+//!   valid content type, and still refuses or normalizes every other value as before.
 
 mod common;
 
@@ -74,6 +76,27 @@ const URL_PATTERN: &str = r#"(() => {
   };
 })()"#;
 
+const RESPONSES: &str = r#"(() => {
+  const entries = (r) => [...r.headers].map((e) => e.join("="));
+  const refused = (f) => { try { f(); return "accepted"; } catch (e) { return `${e.name}: ${e.message}`; } };
+  const html = new Response("<p>x</p>", { headers: { "Content-Type": "text/html; charset=utf-8" } });
+  const cloned = html.clone();
+  return {
+    html: entries(html),
+    cloned: entries(cloned),
+    defaultType: entries(new Response("x", {})),
+    trimmed: entries(new Response("x", { headers: { "content-type": "\ttext/x-a " } })),
+    inner: entries(new Response("x", { headers: { "content-type": "a \u0001 b" } })),
+    two: entries(new Response("x", { headers: { "content-type": "text/x-b", "x-b": "2" } })),
+    status: new Response("x", { status: 202, headers: { "content-type": "text/x-c" } }).status,
+    number: entries(new Response("x", { headers: { "content-type": 7 } })),
+    newline: refused(() => new Response("x", { headers: { "content-type": "a\nb" } })),
+    nul: refused(() => new Response("x", { headers: { "content-type": "a\0b" } })),
+    wide: refused(() => new Response("x", { headers: { "content-type": "\u0100" } })),
+    used: [html.bodyUsed, cloned.bodyUsed],
+  };
+})()"#;
+
 #[test]
 fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
     let snapshot = startup_snapshot();
@@ -98,6 +121,28 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "wide": "TypeError",
             "latin1": true,
             "setWide": "TypeError: Failed to execute 'set' on 'Headers': Argument 2 is not a valid ByteString",
+        })
+    );
+
+    // A string body with one content type stays lazy (deno_fetch patch) for any valid value,
+    // and every other value still takes the checks of the long way.
+    let responses = run_json(&mut runtime, "responses.js", RESPONSES);
+    let wide = "TypeError: Failed to construct 'Response': Argument 2 is not a valid ByteString";
+    assert_eq!(
+        responses,
+        serde_json::json!({
+            "html": ["content-type=text/html; charset=utf-8"],
+            "cloned": ["content-type=text/html; charset=utf-8"],
+            "defaultType": ["content-type=text/plain;charset=UTF-8"],
+            "trimmed": ["content-type=text/x-a"],
+            "inner": ["content-type=a \u{1} b"],
+            "two": ["content-type=text/x-b", "x-b=2"],
+            "status": 202,
+            "number": ["content-type=7"],
+            "newline": "TypeError: Invalid header value: \"a\nb\"",
+            "nul": "TypeError: Invalid header value: \"a\u{0}b\"",
+            "wide": wide,
+            "used": [false, false],
         })
     );
 

@@ -40,6 +40,7 @@ const {
   ObjectPrototypeIsPrototypeOf,
   RangeError,
   RegExpPrototypeExec,
+  RegExpPrototypeTest, // skiff patch
   SafeArrayIterator,
   SafeFinalizationRegistry,
   SafeRegExp,
@@ -60,6 +61,13 @@ const REASON_PHRASE = [
 ];
 const REASON_PHRASE_MATCHER = regexMatcher(REASON_PHRASE);
 const REASON_PHRASE_RE = new SafeRegExp(`^[${REASON_PHRASE_MATCHER}]*$`);
+// skiff patch: a header value that normalizing leaves as it is and that is
+// valid: no HTTP whitespace at either end, no NUL, CR or LF, and no character
+// above U+00FF (which a ByteString refuses).
+const PLAIN_HEADER_VALUE_RE = new SafeRegExp(
+  "^[^\\0\\t\\n\\r \\u0100-\\uffff](?:[^\\0\\n\\r\\u0100-\\uffff]*" +
+    "[^\\0\\t\\n\\r \\u0100-\\uffff])?$",
+);
 
 const _response = Symbol("response");
 const _headers = Symbol("headers");
@@ -369,6 +377,27 @@ function materializeLazyStaticBody(response) {
   response[_lazyStaticContentType] = null;
 }
 
+// skiff patch: for a server, the string body of a response that is still
+// lazy (made from a string, its body and headers never asked for), with the
+// content type it goes out with; the response counts as consumed, as a sent
+// one does. Null for any other response: use `toInnerResponse`.
+function takeLazyStaticBody(response) {
+  const body = response[_lazyStaticBody];
+  if (typeof body !== "string") return null;
+  if (response[_serveFastConsumed]) {
+    // Sent before: from now on an ordinary response whose body was read.
+    materializeLazyStaticBody(response);
+    markMaterializedBodyConsumed(response);
+    return null;
+  }
+  response[_serveFastConsumed] = true;
+  return {
+    body,
+    contentType: response[_lazyStaticContentType] ??
+      "text/plain;charset=UTF-8",
+  };
+}
+
 function markMaterializedBodyConsumed(response) {
   const body = response[_response].body;
   const streamOrStatic = body?.streamOrStatic;
@@ -411,7 +440,12 @@ function tryGetSingleContentTypeHeader(object) {
   if (
     contentType !== "text/plain" &&
     contentType !== "text/plain;charset=UTF-8" &&
-    contentType !== "application/json"
+    contentType !== "application/json" &&
+    // skiff patch: any other value that is a header value as it stands (bytes,
+    // no NUL, CR or LF, nothing to trim) needs no more checks either, where
+    // "text/html; charset=utf-8" took the whole `fillHeaderList` path.
+    (typeof contentType !== "string" ||
+      !RegExpPrototypeTest(PLAIN_HEADER_VALUE_RE, contentType))
   ) {
     return null;
   }
@@ -758,6 +792,31 @@ class Response {
         );
         return;
       }
+      // skiff patch: a string with a plain init (status 200, no status text, at
+      // most a content type) stays lazy too, so that a server can send the
+      // string without an inner body being built for it.
+      if (
+        typeof body === "string" && init.status === 200 &&
+        init.statusText === ""
+      ) {
+        const contentType = init.headers === undefined
+          ? null
+          : tryGetSingleContentTypeHeader(init.headers);
+        if (init.headers === undefined || contentType !== null) {
+          this[_lazyStaticBody] = body;
+          this[_lazyStaticContentType] = contentType;
+          setServeFastStatic(
+            this,
+            200,
+            body,
+            contentType === null || contentType === "text/plain;charset=UTF-8"
+              ? SERVE_FAST_HEADER_DEFAULT_TEXT
+              : SERVE_FAST_HEADER_CONTENT_TYPE,
+            contentType,
+          );
+          return;
+        }
+      }
       bodyWithType = extractBody(body);
     }
     if (defaultInit) {
@@ -1022,6 +1081,7 @@ return {
   SERVE_FAST_HEADER_NONE,
   toInnerResponse,
   toInnerResponseForDenoServe,
+  takeLazyStaticBody, // skiff patch
   wireHeaderList,
 };
 })();
