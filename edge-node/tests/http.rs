@@ -396,7 +396,12 @@ export default { async fetch(req) {
     let ct = |s: &str| Some(s.to_string());
     assert_eq!(
         get("/html").await,
-        (200, ct("text/html; charset=utf-8"), None, "<p>hi</p>".into())
+        (
+            200,
+            ct("text/html; charset=utf-8"),
+            None,
+            "<p>hi</p>".into()
+        )
     );
     assert_eq!(
         get("/default").await,
@@ -406,7 +411,10 @@ export default { async fetch(req) {
         get("/status").await,
         (201, ct("text/x-a"), None, "made".into())
     );
-    assert_eq!(get("/trimmed").await, (200, ct("text/x-b"), None, "t".into()));
+    assert_eq!(
+        get("/trimmed").await,
+        (200, ct("text/x-b"), None, "t".into())
+    );
     assert_eq!(
         get("/changed").await,
         (200, ct("text/x-d"), ct("1"), "c".into())
