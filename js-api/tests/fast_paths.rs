@@ -10,7 +10,9 @@
 //!   the same (not for a subclass of URL, whose getters may answer otherwise), and hands out
 //!   new result objects each time;
 //! - `new Response(string, init)` with at most a content type keeps its body lazy, for any
-//!   valid content type, and still refuses or normalizes every other value as before.
+//!   valid content type, and still refuses or normalizes every other value as before;
+//! - `JSON.stringify` quotes an 8-bit string by copying the runs between the characters it
+//!   escapes (v8x patch), with the same output.
 
 mod common;
 
@@ -97,6 +99,11 @@ const RESPONSES: &str = r#"(() => {
   };
 })()"#;
 
+// Every kind of character `JSON.stringify` quotes, escapes or leaves, in 8-bit strings (which
+// the engine patch copies in runs) and in 16-bit ones (which it does not).
+const QUOTED: &str = r#"JSON.stringify(["plain", "q\"b\\s", "\t\r\n\b\f\x01\x1f", "\xe9\xff",
+  "\xe4\"\u2028", "\ud800x", "\udc00", "a\u0100\"b", "", "xxx\\", "\"", "end\x7f"])"#;
+
 #[test]
 fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
     let snapshot = startup_snapshot();
@@ -144,6 +151,16 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "wide": wide,
             "used": [false, false],
         })
+    );
+
+    let quoted = run_json(&mut runtime, "quoted.js", QUOTED);
+    assert_eq!(
+        quoted,
+        serde_json::json!(concat!(
+            "[\"plain\",\"q\\\"b\\\\s\",\"\\t\\r\\n\\b\\f\\u0001\\u001f\",",
+            "\"\u{e9}\u{ff}\",\"\u{e4}\\\"\u{2028}\",\"\\ud800x\",\"\\udc00\",",
+            "\"a\u{100}\\\"b\",\"\",\"xxx\\\\\",\"\\\"\",\"end\u{7f}\"]"
+        ))
     );
 
     let url_pattern = run_json(&mut runtime, "url_pattern.js", URL_PATTERN);

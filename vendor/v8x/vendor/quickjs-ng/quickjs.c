@@ -15478,6 +15478,18 @@ static JSValue JS_ToQuotedString(JSContext *ctx, JSValueConst val1)
     if (string_buffer_putc8(b, '\"'))
         goto fail;
     for(i = 0; i < p->len; ) {
+        /* skiff patch: an 8-bit string is copied in runs between the
+           characters that need an escape, not one character at a time. */
+        if (!p->is_wide_char) {
+            const uint8_t *s8 = str8(p);
+            int start = i;
+            while (i < p->len && s8[i] >= 32 && s8[i] != '\"' && s8[i] != '\\')
+                i++;
+            if (i > start && string_buffer_write8(b, s8 + start, i - start))
+                goto fail;
+            if (i >= p->len)
+                break;
+        }
         c = string_getc(p, &i);
         switch(c) {
         case '\t':
