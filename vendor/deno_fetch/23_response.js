@@ -459,7 +459,8 @@ function tryFillSingleContentTypeHeader(list, object) {
     return false;
   }
   // Safe to bypass normal header validation: tryGetSingleContentTypeHeader()
-  // accepts only the exact literal content-type values listed above.
+  // accepts only the exact literal content-type values listed above (skiff
+  // patch: or a value `PLAIN_HEADER_VALUE_RE` finds valid as it stands).
   ArrayPrototypePush(list, ["content-type", contentType]);
   return true;
 }
