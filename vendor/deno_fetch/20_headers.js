@@ -148,6 +148,20 @@ function isByteString(value) {
   return !RegExpPrototypeTest(NOT_A_BYTE_RE, value);
 }
 
+// skiff patch: a header value that normalizing leaves as it is and that is
+// valid: no HTTP whitespace at either end, no NUL, CR or LF, and no character
+// above U+00FF (which a ByteString refuses). One test for what
+// `normalizeHeaderValue`, `checkForInvalidValueChars` and `isByteString`
+// would all pass unchanged.
+const PLAIN_HEADER_VALUE_RE = new SafeRegExp(
+  "^[^\\0\\t\\n\\r \\u0100-\\uffff](?:[^\\0\\n\\r\\u0100-\\uffff]*" +
+    "[^\\0\\t\\n\\r \\u0100-\\uffff])?$",
+);
+
+function isPlainHeaderValue(value) {
+  return RegExpPrototypeTest(PLAIN_HEADER_VALUE_RE, value);
+}
+
 let HEADER_NAME_CACHE = { __proto__: null };
 let HEADER_CACHE_SIZE = 0;
 const HEADER_NAME_CACHE_SIZE_BOUNDARY = 4096;
@@ -823,5 +837,6 @@ return {
   headersFromHeaderList,
   headersFromHeaderListLazy,
   headersFromHeaderListLazyTarget,
+  isPlainHeaderValue, // skiff patch
 };
 })();

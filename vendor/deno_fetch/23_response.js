@@ -27,6 +27,7 @@ const {
   getDecodeSplitHeader,
   guardFromHeaders,
   headersFromHeaderList,
+  isPlainHeaderValue, // skiff patch
 } = core.loadExtScript("ext:deno_fetch/20_headers.js");
 const { markNotSerializable } = core.loadExtScript(
   "ext:deno_web/13_message_port.js",
@@ -40,7 +41,6 @@ const {
   ObjectPrototypeIsPrototypeOf,
   RangeError,
   RegExpPrototypeExec,
-  RegExpPrototypeTest, // skiff patch
   SafeArrayIterator,
   SafeFinalizationRegistry,
   SafeRegExp,
@@ -61,13 +61,6 @@ const REASON_PHRASE = [
 ];
 const REASON_PHRASE_MATCHER = regexMatcher(REASON_PHRASE);
 const REASON_PHRASE_RE = new SafeRegExp(`^[${REASON_PHRASE_MATCHER}]*$`);
-// skiff patch: a header value that normalizing leaves as it is and that is
-// valid: no HTTP whitespace at either end, no NUL, CR or LF, and no character
-// above U+00FF (which a ByteString refuses).
-const PLAIN_HEADER_VALUE_RE = new SafeRegExp(
-  "^[^\\0\\t\\n\\r \\u0100-\\uffff](?:[^\\0\\n\\r\\u0100-\\uffff]*" +
-    "[^\\0\\t\\n\\r \\u0100-\\uffff])?$",
-);
 
 const _response = Symbol("response");
 const _headers = Symbol("headers");
@@ -444,8 +437,7 @@ function tryGetSingleContentTypeHeader(object) {
     // skiff patch: any other value that is a header value as it stands (bytes,
     // no NUL, CR or LF, nothing to trim) needs no more checks either, where
     // "text/html; charset=utf-8" took the whole `fillHeaderList` path.
-    (typeof contentType !== "string" ||
-      !RegExpPrototypeTest(PLAIN_HEADER_VALUE_RE, contentType))
+    (typeof contentType !== "string" || !isPlainHeaderValue(contentType))
   ) {
     return null;
   }
@@ -460,7 +452,7 @@ function tryFillSingleContentTypeHeader(list, object) {
   }
   // Safe to bypass normal header validation: tryGetSingleContentTypeHeader()
   // accepts only the exact literal content-type values listed above (skiff
-  // patch: or a value `PLAIN_HEADER_VALUE_RE` finds valid as it stands).
+  // patch: or a value `isPlainHeaderValue` finds valid as it stands).
   ArrayPrototypePush(list, ["content-type", contentType]);
   return true;
 }

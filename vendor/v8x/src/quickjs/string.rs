@@ -188,6 +188,16 @@ enum Chars<'a> {
   Wide(&'a [u16]),
 }
 
+impl Chars<'_> {
+  /// The length in UTF-16 units, as `String::Length` counts.
+  fn len(&self) -> usize {
+    match self {
+      Chars::Latin1(bytes) => bytes.len(),
+      Chars::Wide(units) => units.len(),
+    }
+  }
+}
+
 /// The characters of `this`, borrowed from the engine (valid while the
 /// handle is and no JavaScript runs), when it is a flat string.
 fn flat_chars<'a>(this: *const V8String) -> Option<Chars<'a>> {
@@ -503,10 +513,7 @@ pub extern "C" fn v8__String__WriteOneByte_v2(
   let mut n = 0usize;
   // skiff patch: see `flat_chars`.
   if let Some(chars) = flat_chars(this) {
-    let total = match chars {
-      Chars::Latin1(bytes) => bytes.len(),
-      Chars::Wide(units) => units.len(),
-    };
+    let total = chars.len();
     if start < total {
       n = (total - start).min(length as usize);
       let out = unsafe { std::slice::from_raw_parts_mut(buffer, n) };
@@ -793,10 +800,8 @@ pub extern "C" fn v8__String__Length(this: *const V8String) -> c_int {
     return 0;
   }
   // skiff patch: see `flat_chars`.
-  match flat_chars(this) {
-    Some(Chars::Latin1(bytes)) => return bytes.len() as c_int,
-    Some(Chars::Wide(units)) => return units.len() as c_int,
-    None => {}
+  if let Some(chars) = flat_chars(this) {
+    return chars.len() as c_int;
   }
   let v = jsval_of(this);
   let mut len: usize = 0;
