@@ -13,6 +13,10 @@
 //!   valid content type, and still refuses or normalizes every other value as before;
 //! - `JSON.stringify` quotes an 8-bit string by copying the runs between the characters it
 //!   escapes (v8x patch), with the same output.
+//! - `String.prototype.replace` with an unmodified RegExp finds its matches without the
+//!   generic protocol, and a regexp that starts with a character or a class is searched for
+//!   that first character (v8x patches): the same results, and a regexp or prototype that a
+//!   script changed is still read through its properties.
 
 mod common;
 
@@ -104,6 +108,73 @@ const RESPONSES: &str = r#"(() => {
 const QUOTED: &str = r#"JSON.stringify(["plain", "q\"b\\s", "\t\r\n\b\f\x01\x1f", "\xe9\xff",
   "\xe4\"\u2028", "\ud800x", "\udc00", "a\u0100\"b", "", "xxx\\", "\"", "end\x7f"])"#;
 
+// Every replacement made by the fast path against the generic one (a regexp with an own `exec`
+// property is not a plain one), and every match position against a sticky scan (a sticky
+// regexp starts nowhere but where it is told, so the first-character search is not used).
+const REGEXPS: &str = r#"(() => {
+  const subjects = ["", "open", 'Customer "5" <c5@example.com>', "a&b&&c", "aab", "xyzab",
+    "\u0100<x>\u0101&", "h\xe9llo w\xf6rld", "a\nb\r\nc", "abcabc", "ab\ud83d\ude00cd<", "12-34-56",
+    "x".repeat(300) + "<"];
+  const patterns = [/[&<>"']/g, /[&<>"']/, /a/g, /ab/g, /(a)(b)?/g, /(a)|(b)/g, /x*/g, /[^a-z]/g,
+    /\s+/g, /(\d+)-(\d+)/g, /[a-c]+/gi, /\u0101/g, /[\u0100-\u0200]/g, /./gu, /[\ud83d\ude00]/gu,
+    /c$/gm, /^a/gm, /[\xe9-\xf6]/g, /\bw/g, /b(?=c)/g, /(?<=a)b/g, /[\0-\uffff]/g, /(?:)/g, /([<&])\1?/g];
+  const replacements = [(m, ...rest) => `[${m}|${rest.join(",")}]`, "$&$&", "<$1>", "-", "", "$'", "$`", "$$"];
+  const mismatches = [];
+  for (const s of subjects) {
+    for (const p of patterns) {
+      for (const r of replacements) {
+        const fast = new RegExp(p.source, p.flags);
+        const slow = new RegExp(p.source, p.flags);
+        slow.exec = RegExp.prototype.exec;
+        fast.lastIndex = slow.lastIndex = 2;
+        const a = s.replace(fast, r), b = s.replace(slow, r);
+        if (a !== b || fast.lastIndex !== slow.lastIndex) mismatches.push(["replace", s, String(p), String(r), a, b]);
+      }
+      const scanned = [];
+      const sticky = new RegExp(p.source, p.flags.replace("g", "") + "y");
+      for (let i = 0; i <= s.length; i++) {
+        sticky.lastIndex = i;
+        const m = sticky.exec(s);
+        if (m && (!scanned.length || i >= scanned[scanned.length - 1][1])) {
+          scanned.push([i, i + m[0].length]);
+          if (!p.global) break;
+        }
+      }
+      const found = [...s.matchAll(new RegExp(p.source, p.flags.includes("g") ? p.flags : p.flags + "g"))]
+        .map((m) => [m.index, m.index + m[0].length]);
+      const expected = p.global ? scanned.filter((e, i, all) => !i || e[0] >= all[i - 1][1] && (e[0] > all[i - 1][0] || e[1] > e[0])) : scanned;
+      if (p.global && JSON.stringify(found) !== JSON.stringify(expected)) mismatches.push(["positions", s, String(p), found, expected]);
+      if (!p.global && (found.length > 0) !== (expected.length > 0)) mismatches.push(["first", s, String(p)]);
+    }
+  }
+
+  const out = { mismatches };
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  out.escaped = 'Customer "5" <c5@example.com> & co'.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  out.wide = "\u0100<\u0101>".replace(/[<>]/g, (c, i, s) => `${i}/${s.length}`);
+  out.candidates = "aaab xab".replace(/ab/g, "_");
+  const log = [];
+  const spy = /a/g;
+  spy.exec = function (s) { log.push(`exec@${this.lastIndex}`); return RegExp.prototype.exec.call(this, s); };
+  out.spy = ["banana".replace(spy, "o"), log.splice(0)];
+  const counted = /a/;
+  counted.lastIndex = { valueOf() { log.push("valueOf"); return 0; } };
+  out.lastIndexRead = ["banana".replace(counted, "o"), log.splice(0)];
+  const during = /a/g;
+  out.order = ["aXa".replace(during, (m, i) => { log.push(`${i}:${during.lastIndex}`); during.lastIndex = 7; return "b"; }), log.splice(0), during.lastIndex];
+  const frozen = Object.freeze(/a/g);
+  try { "aa".replace(frozen, "b"); out.frozen = "replaced"; } catch (e) { out.frozen = e.constructor.name; }
+  const global = Object.getOwnPropertyDescriptor(RegExp.prototype, "global");
+  Object.defineProperty(RegExp.prototype, "global", { get() { return false; }, configurable: true });
+  out.globalGetter = "aaa".replace(/a/g, "b");
+  Object.defineProperty(RegExp.prototype, "global", global);
+  out.restored = "aaa".replace(/a/g, "b");
+  class Logged extends RegExp { exec(s) { log.push("sub"); return super.exec(s); } }
+  out.subclass = ["aa".replace(new Logged("a", "g"), "b"), log.splice(0).length];
+  try { "aa".replace(/a/g, () => { throw new Error("boom"); }); } catch (e) { out.thrown = e.message; }
+  return out;
+})()"#;
+
 #[test]
 fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
     let snapshot = startup_snapshot();
@@ -161,6 +232,25 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "\"\u{e9}\u{ff}\",\"\u{e4}\\\"\u{2028}\",\"\\ud800x\",\"\\udc00\",",
             "\"a\u{100}\\\"b\",\"\",\"xxx\\\\\",\"\\\"\",\"end\u{7f}\"]"
         ))
+    );
+
+    let regexps = run_json(&mut runtime, "regexps.js", REGEXPS);
+    assert_eq!(
+        regexps,
+        serde_json::json!({
+            "mismatches": [],
+            "escaped": "Customer &quot;5&quot; &lt;c5@example.com&gt; &amp; co",
+            "wide": "\u{100}1/4\u{101}3/4",
+            "candidates": "aa_ x_",
+            "spy": ["bonono", ["exec@0", "exec@2", "exec@4", "exec@6"]],
+            "lastIndexRead": ["bonana", ["valueOf"]],
+            "order": ["bXb", ["0:0", "2:7"], 7],
+            "frozen": "TypeError",
+            "globalGetter": "baa",
+            "restored": "bbb",
+            "subclass": ["bb", 3],
+            "thrown": "boom",
+        })
     );
 
     let url_pattern = run_json(&mut runtime, "url_pattern.js", URL_PATTERN);

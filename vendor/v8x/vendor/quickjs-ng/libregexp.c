@@ -3339,13 +3339,72 @@ static intptr_t lre_exec_backtrack(REExecContext *s, uint8_t **capture,
 /* Return 1 if match, 0 if not match or < 0 if error (see LRE_RET_x). cindex is the
    starting position of the match and must be such as 0 <= cindex <=
    clen. */
+/* skiff patch: where an unanchored match can start.
+
+   A regexp that is not sticky starts with the loop that tries every position
+   in turn (see lre_compile), and the backtracker runs that loop a character at
+   a time. When the pattern's first step consumes one character of a known set
+   (a character or a class, not folded for case), no match can start anywhere
+   else, so lre_exec scans for those characters and runs the pattern anchored
+   at each one instead. Returns the first op that consumes, or NULL. */
+static const uint8_t *lre_first_char_op(const uint8_t *bc)
+{
+    const uint8_t *pc;
+
+    if (bc[0] != REOP_split_goto_first || get_u32(bc + 1) != 6 ||
+        bc[5] != REOP_any || bc[6] != REOP_goto)
+        return NULL;
+    pc = bc + 11;
+    while (*pc == REOP_save_start)
+        pc += 2;
+    if (*pc == REOP_char || *pc == REOP_range)
+        return pc;
+    return NULL;
+}
+
+/* The first position at or after `cptr` whose character may begin a match
+   that starts with `op` (NULL if none). May answer a position that does not
+   match; never skips one that does. */
+static const uint8_t *lre_next_candidate(const uint8_t *op, const uint32_t *bitmap,
+                                         uint32_t max_c, const uint8_t *cptr,
+                                         const uint8_t *cbuf_end, int cbuf_type)
+{
+    if (*op == REOP_char) {
+        uint32_t val = get_u16(op + 1);
+        if (cbuf_type == 0) {
+            if (val > 0xff)
+                return NULL;
+            return memchr(cptr, (int)val, cbuf_end - cptr);
+        }
+        for (; cptr < cbuf_end; cptr += 2) {
+            if (*(const uint16_t *)cptr == val)
+                return cptr;
+        }
+        return NULL;
+    }
+    if (cbuf_type == 0) {
+        for (; cptr < cbuf_end; cptr++) {
+            uint32_t c = *cptr;
+            if (bitmap[c >> 5] & (1u << (c & 31)))
+                return cptr;
+        }
+        return NULL;
+    }
+    for (; cptr < cbuf_end; cptr += 2) {
+        uint32_t c = *(const uint16_t *)cptr;
+        if (c < 256 ? (bitmap[c >> 5] & (1u << (c & 31))) != 0 : c <= max_c)
+            return cptr;
+    }
+    return NULL;
+}
+
 int lre_exec(uint8_t **capture,
              const uint8_t *bc_buf, const uint8_t *cbuf, int cindex, int clen,
              int cbuf_type, void *opaque)
 {
     REExecContext s_s, *s = &s_s;
     int re_flags, i, ret;
-    const uint8_t *cptr;
+    const uint8_t *cptr, *first_op;
 
     re_flags = lre_get_flags(bc_buf);
     s->is_unicode = (re_flags & (LRE_FLAG_UNICODE | LRE_FLAG_UNICODE_SETS)) != 0;
@@ -3372,7 +3431,40 @@ int lre_exec(uint8_t **capture,
         }
     }
 
-    ret = lre_exec_backtrack(s, capture, bc_buf + RE_HEADER_LEN, cptr);
+    /* skiff patch: see lre_first_char_op */
+    first_op = s->cbuf_type == 2 ? NULL : lre_first_char_op(bc_buf + RE_HEADER_LEN);
+    if (first_op) {
+        uint32_t bitmap[8] = { 0 }, max_c = 0, low, high, c;
+        int n, k;
+
+        if (*first_op == REOP_range) {
+            n = get_u16(first_op + 1);
+            for (k = 0; k < n; k++) {
+                low = get_u16(first_op + 3 + 4 * k);
+                high = get_u16(first_op + 3 + 4 * k + 2);
+                /* 0xffff as the last high bound means no bound */
+                max_c = high == 0xffff ? UINT32_MAX : high;
+                for (c = low; c <= high && c < 256; c++)
+                    bitmap[c >> 5] |= 1u << (c & 31);
+            }
+        }
+        ret = 0;
+        for (;;) {
+            cptr = lre_next_candidate(first_op, bitmap, max_c, cptr,
+                                      s->cbuf_end, s->cbuf_type);
+            if (!cptr)
+                break;
+            /* the pattern anchored here: save_start 0 onwards */
+            ret = lre_exec_backtrack(s, capture, bc_buf + RE_HEADER_LEN + 11, cptr);
+            if (ret != 0)
+                break;
+            for(i = 0; i < s->capture_count * 2; i++)
+                capture[i] = NULL;
+            cptr += 1 << s->cbuf_type;
+        }
+    } else {
+        ret = lre_exec_backtrack(s, capture, bc_buf + RE_HEADER_LEN, cptr);
+    }
 
     if (s->stack_buf != s->static_stack_buf)
         lre_realloc(s->opaque, s->stack_buf, 0);

@@ -53221,7 +53221,7 @@ static JSValue js_regexp_get_flags(JSContext *ctx, JSValueConst this_val)
     if (JS_VALUE_GET_TAG(this_val) != JS_TAG_OBJECT)
         return JS_ThrowTypeErrorNotAnObject(ctx);
 
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "hasIndices"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_hasIndices));
     if (res < 0)
         goto exception;
     if (res)
@@ -53231,17 +53231,17 @@ static JSValue js_regexp_get_flags(JSContext *ctx, JSValueConst this_val)
         goto exception;
     if (res)
         *p++ = 'g';
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "ignoreCase"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_ignoreCase));
     if (res < 0)
         goto exception;
     if (res)
         *p++ = 'i';
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "multiline"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_multiline));
     if (res < 0)
         goto exception;
     if (res)
         *p++ = 'm';
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "dotAll"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_dotAll));
     if (res < 0)
         goto exception;
     if (res)
@@ -53251,12 +53251,12 @@ static JSValue js_regexp_get_flags(JSContext *ctx, JSValueConst this_val)
         goto exception;
     if (res)
         *p++ = 'u';
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "unicodeSets"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_unicodeSets));
     if (res < 0)
         goto exception;
     if (res)
         *p++ = 'v';
-    res = JS_ToBoolFree(ctx, JS_GetPropertyStr(ctx, this_val, "sticky"));
+    res = JS_ToBoolFree(ctx, JS_GetProperty(ctx, this_val, JS_ATOM_sticky));
     if (res < 0)
         goto exception;
     if (res)
@@ -54062,6 +54062,289 @@ static int js_is_standard_regexp(JSContext *ctx, JSValueConst rx)
     return res;
 }
 
+/* skiff patch: RegExp.prototype[Symbol.replace] without the generic protocol.
+
+   The specified algorithm reads `flags` (eight getters), writes and reads
+   `lastIndex`, and builds a result array per match through `exec`, then reads
+   every match back from those arrays. When the regexp is an ordinary RegExp of
+   this realm whose prototype still holds the built-in `exec` and flag getters,
+   none of that is observable, so the matches are found with lre_exec directly
+   and the replacement made from their positions: the same calls of the
+   replacer, in the same order, with the same arguments. Sticky regexps, named
+   groups and the `d` flag take the generic path. */
+static bool js_regexp_proto_getter_is(JSObject *proto, JSAtom atom,
+                                      JSCFunctionType fn, int magic)
+{
+    JSShapeProperty *prs;
+    JSProperty *pr;
+    JSObject *getter;
+
+    prs = find_own_property(&pr, proto, atom);
+    if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_GETSET)
+        return false;
+    getter = pr->u.getset.getter;
+    return getter && getter->class_id == JS_CLASS_C_FUNCTION &&
+        getter->u.cfunc.c_function.generic == fn.generic &&
+        getter->u.cfunc.magic == magic;
+}
+
+static bool js_regexp_is_pristine(JSContext *ctx, JSValueConst rx)
+{
+    static const struct { JSAtom atom; int mask; } flag_getters[] = {
+        { JS_ATOM_hasIndices, LRE_FLAG_INDICES },
+        { JS_ATOM_global, LRE_FLAG_GLOBAL },
+        { JS_ATOM_ignoreCase, LRE_FLAG_IGNORECASE },
+        { JS_ATOM_multiline, LRE_FLAG_MULTILINE },
+        { JS_ATOM_dotAll, LRE_FLAG_DOTALL },
+        { JS_ATOM_unicode, LRE_FLAG_UNICODE },
+        { JS_ATOM_unicodeSets, LRE_FLAG_UNICODE_SETS },
+        { JS_ATOM_sticky, LRE_FLAG_STICKY },
+    };
+    JSObject *p, *proto;
+    JSShapeProperty *prs;
+    JSProperty *pr;
+    size_t i;
+
+    if (JS_VALUE_GET_TAG(rx) != JS_TAG_OBJECT ||
+        JS_VALUE_GET_TAG(ctx->class_proto[JS_CLASS_REGEXP]) != JS_TAG_OBJECT)
+        return false;
+    p = JS_VALUE_GET_OBJ(rx);
+    proto = JS_VALUE_GET_OBJ(ctx->class_proto[JS_CLASS_REGEXP]);
+    /* own properties: a writable `lastIndex` and nothing else */
+    if (p->class_id != JS_CLASS_REGEXP || p->shape->proto != proto ||
+        p->shape->prop_count != 1)
+        return false;
+    prs = get_shape_prop(p->shape);
+    if (prs->atom != JS_ATOM_lastIndex ||
+        (prs->flags & (JS_PROP_TMASK | JS_PROP_WRITABLE)) != JS_PROP_WRITABLE)
+        return false;
+    prs = find_own_property(&pr, proto, JS_ATOM_exec);
+    if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL ||
+        !JS_IsCFunction(ctx, pr->u.value, js_regexp_exec, 0))
+        return false;
+    if (!js_regexp_proto_getter_is(proto, JS_ATOM_flags,
+                                   (JSCFunctionType){ .getter = js_regexp_get_flags }, 0))
+        return false;
+    for (i = 0; i < countof(flag_getters); i++) {
+        if (!js_regexp_proto_getter_is(proto, flag_getters[i].atom,
+                                       (JSCFunctionType){ .getter_magic = js_regexp_get_flag },
+                                       flag_getters[i].mask))
+            return false;
+    }
+    return true;
+}
+
+/* Returns JS_UNINITIALIZED when `rx` needs the generic algorithm; `str` is the
+   subject as a string, `rep_val` the replacement as a string unless
+   `functional`. */
+static JSValue js_regexp_replace_fast(JSContext *ctx, JSValueConst rx,
+                                      JSValueConst str, JSValueConst rep,
+                                      JSValueConst rep_val, bool functional)
+{
+    JSObject *p;
+    JSRegExp *re;
+    JSString *sp;
+    JSValue last_index_val, res, matched, tab, rep_str;
+    JSValue args_buf[16], *args;
+    StringBuffer b_s, *b = &b_s;
+    uint8_t *re_bytecode, *str_buf, **capture;
+    int *pos, *new_pos;
+    int re_flags, capture_count, alloc_count, shift, rc, i, k, n;
+    int pos_count, pos_size, next_source, start, end;
+    int64_t last_index;
+    bool global, full_unicode, plain_rep;
+
+    if (!js_regexp_is_pristine(ctx, rx))
+        return JS_UNINITIALIZED;
+    p = JS_VALUE_GET_OBJ(rx);
+    re = &p->u.regexp;
+    re_bytecode = str8(re->bytecode);
+    re_flags = lre_get_flags(re_bytecode);
+    if ((re_flags & (LRE_FLAG_STICKY | LRE_FLAG_INDICES)) ||
+        lre_get_groupnames(re_bytecode))
+        return JS_UNINITIALIZED;
+    global = (re_flags & LRE_FLAG_GLOBAL) != 0;
+    last_index_val = p->prop[0].u.value;
+    /* exec reads a non-global regexp's lastIndex with ToLength, which an
+       object's valueOf would observe */
+    if (!global && JS_VALUE_GET_TAG(last_index_val) != JS_TAG_INT)
+        return JS_UNINITIALIZED;
+    full_unicode = (re_flags & (LRE_FLAG_UNICODE | LRE_FLAG_UNICODE_SETS)) != 0;
+
+    sp = JS_VALUE_GET_STRING(str);
+    capture_count = lre_get_capture_count(re_bytecode);
+    alloc_count = lre_get_alloc_count(re_bytecode);
+    capture = NULL;
+    pos = NULL;
+    pos_count = 0;
+    pos_size = 0;
+    args = args_buf;
+    matched = JS_UNDEFINED;
+    tab = JS_UNDEFINED;
+    rep_str = JS_UNDEFINED;
+    string_buffer_init(ctx, b, 0);
+
+    if (alloc_count > 0) {
+        capture = js_malloc(ctx, sizeof(capture[0]) * alloc_count);
+        if (!capture)
+            goto exception;
+    }
+    /* every match first, as the specification collects the results before
+       it calls the replacer */
+    shift = sp->is_wide_char;
+    str_buf = str8(sp);
+    last_index = 0;
+    for (;;) {
+        if (last_index > sp->len)
+            break;
+        rc = lre_exec(capture, re_bytecode, str_buf, last_index, sp->len,
+                      shift, ctx);
+        if (rc != 1) {
+            if (rc >= 0)
+                break;
+            if (global)
+                set_value(ctx, &p->prop[0].u.value, js_int64(last_index));
+            switch(rc) {
+            case LRE_RET_TIMEOUT:
+                JS_ThrowInterrupted(ctx);
+                break;
+            case LRE_RET_MEMORY_ERROR:
+                JS_ThrowInternalError(ctx, "out of memory in regexp execution");
+                break;
+            default:
+                JS_ThrowInternalError(ctx, "corrupted bytecode in regexp execution");
+                break;
+            }
+            goto exception;
+        }
+        if (pos_count + 2 * capture_count > pos_size) {
+            int size = max_int(pos_size * 2, 16 + 2 * capture_count);
+            new_pos = js_realloc(ctx, pos, sizeof(pos[0]) * size);
+            if (!new_pos)
+                goto exception;
+            pos = new_pos;
+            pos_size = size;
+        }
+        for (i = 0; i < 2 * capture_count; i += 2) {
+            if (capture[i] && capture[i + 1]) {
+                pos[pos_count + i] = (capture[i] - str_buf) >> shift;
+                pos[pos_count + i + 1] = (capture[i + 1] - str_buf) >> shift;
+            } else {
+                pos[pos_count + i] = -1;
+                pos[pos_count + i + 1] = -1;
+            }
+        }
+        start = pos[pos_count];
+        end = pos[pos_count + 1];
+        pos_count += 2 * capture_count;
+        if (!global)
+            break;
+        last_index = end == start ? string_advance_index(sp, end, full_unicode) : end;
+    }
+    /* a global regexp's last exec failed and set lastIndex to 0; a non-global
+       one's lastIndex is left as it was */
+    if (global)
+        set_value(ctx, &p->prop[0].u.value, js_int32(0));
+    if (pos_count == 0) {
+        res = js_dup(str);
+        goto done;
+    }
+
+    plain_rep = !functional &&
+        string_indexof_char(JS_VALUE_GET_STRING(rep_val), '$', 0) < 0;
+    if (functional && capture_count + 2 > countof(args_buf)) {
+        args = js_malloc(ctx, sizeof(args[0]) * (capture_count + 2));
+        if (!args)
+            goto exception;
+    }
+    next_source = 0;
+    for (k = 0; k < pos_count; k += 2 * capture_count) {
+        start = pos[k];
+        end = pos[k + 1];
+        JS_FreeValue(ctx, matched);
+        matched = js_sub_string(ctx, sp, start, end);
+        if (JS_IsException(matched))
+            goto exception;
+        JS_FreeValue(ctx, rep_str);
+        rep_str = JS_UNDEFINED;
+        if (functional) {
+            n = 0;
+            args[n++] = js_dup(matched);
+            for (i = 1; i < capture_count; i++) {
+                if (pos[k + 2 * i] < 0) {
+                    args[n++] = JS_UNDEFINED;
+                } else {
+                    args[n] = js_sub_string(ctx, sp, pos[k + 2 * i],
+                                            pos[k + 2 * i + 1]);
+                    if (JS_IsException(args[n])) {
+                        while (n > 0)
+                            JS_FreeValue(ctx, args[--n]);
+                        goto exception;
+                    }
+                    n++;
+                }
+            }
+            args[n++] = js_int32(start);
+            args[n++] = js_dup(str);
+            rep_str = JS_Call(ctx, rep, JS_UNDEFINED, n, vc(args));
+            while (n > 0)
+                JS_FreeValue(ctx, args[--n]);
+            rep_str = JS_ToStringFree(ctx, rep_str);
+        } else if (plain_rep) {
+            rep_str = js_dup(rep_val);
+        } else {
+            JSValueConst sub_args[6];
+            JS_FreeValue(ctx, tab);
+            tab = JS_NewArray(ctx);
+            if (JS_IsException(tab))
+                goto exception;
+            for (i = 0; i < capture_count; i++) {
+                JSValue cap = JS_UNDEFINED;
+                if (pos[k + 2 * i] >= 0) {
+                    cap = js_sub_string(ctx, sp, pos[k + 2 * i],
+                                        pos[k + 2 * i + 1]);
+                    if (JS_IsException(cap))
+                        goto exception;
+                }
+                if (JS_DefinePropertyValueInt64(ctx, tab, i, cap,
+                                                JS_PROP_C_W_E | JS_PROP_THROW) < 0)
+                    goto exception;
+            }
+            sub_args[0] = matched;
+            sub_args[1] = str;
+            sub_args[2] = js_int32(start);
+            sub_args[3] = tab;
+            sub_args[4] = JS_UNDEFINED;
+            sub_args[5] = rep_val;
+            rep_str = js_string___GetSubstitution(ctx, JS_UNDEFINED, 6, sub_args);
+        }
+        if (JS_IsException(rep_str))
+            goto exception;
+        if (string_buffer_concat(b, sp, next_source, start) ||
+            string_buffer_concat_value(b, rep_str))
+            goto exception;
+        next_source = end;
+    }
+    if (string_buffer_concat(b, sp, next_source, sp->len))
+        goto exception;
+    res = string_buffer_end(b);
+    goto done1;
+
+exception:
+    res = JS_EXCEPTION;
+done:
+    string_buffer_free(b);
+done1:
+    JS_FreeValue(ctx, matched);
+    JS_FreeValue(ctx, tab);
+    JS_FreeValue(ctx, rep_str);
+    if (args != args_buf)
+        js_free(ctx, args);
+    js_free(ctx, pos);
+    js_free(ctx, capture);
+    return res;
+}
+
 static JSValue js_regexp_Symbol_replace(JSContext *ctx, JSValueConst this_val,
                                         int argc, JSValueConst *argv)
 {
@@ -54102,6 +54385,11 @@ static JSValue js_regexp_Symbol_replace(JSContext *ctx, JSValueConst this_val,
             goto exception;
         rp = JS_VALUE_GET_STRING(rep_val);
     }
+
+    /* skiff patch: see js_regexp_replace_fast */
+    res = js_regexp_replace_fast(ctx, rx, str, rep, rep_val, functionalReplace);
+    if (!JS_IsUninitialized(res))
+        goto done;
 
     flags = JS_GetProperty(ctx, rx, JS_ATOM_flags);
     if (JS_IsException(flags))
