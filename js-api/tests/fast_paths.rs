@@ -13,6 +13,11 @@
 //!   valid content type, and still refuses or normalizes every other value as before;
 //! - `JSON.stringify` quotes an 8-bit string by copying the runs between the characters it
 //!   escapes (v8x patch), with the same output.
+//! - `JSON.stringify` reads an ordinary object's keys from its shape, an array's elements where
+//!   they lie, makes a key string only for a `toJSON` or replacer call, and writes numbers and
+//!   strings into its output in place; a number with at most 8 decimals is written without the
+//!   exact algorithm (v8x patches): the same output, also when a `toJSON` or getter changes the
+//!   object or array being written;
 //! - `String.prototype.replace` with an unmodified RegExp finds its matches without the
 //!   generic protocol, and a regexp that starts with a character or a class is searched for
 //!   that first character (v8x patches): the same results, and a regexp or prototype that a
@@ -107,6 +112,48 @@ const RESPONSES: &str = r#"(() => {
 // the engine patch copies in runs) and in 16-bit ones (which it does not).
 const QUOTED: &str = r#"JSON.stringify(["plain", "q\"b\\s", "\t\r\n\b\f\x01\x1f", "\xe9\xff",
   "\xe4\"\u2028", "\ud800x", "\udc00", "a\u0100\"b", "", "xxx\\", "\"", "end\x7f"])"#;
+
+// What JSON.stringify writes where its fast paths could answer otherwise (expected values are
+// Node's), and every number written as the shortest decimal that reads back as itself.
+const STRINGIFY: &str = r#"(() => {
+  const out = {};
+  out.keys = JSON.stringify({ b: 1, 2: "two", a: [1.5, -0, 1e21, NaN], 1: "one", 3000000000: "big", 4294967295: "notIndex", [Symbol("s")]: 1, f() {}, u: undefined, "\u00e9\"": "\ud800" });
+  out.hidden = JSON.stringify(Object.defineProperty({ shown: 1 }, "hidden", { value: 2, enumerable: false }));
+  out.getter = JSON.stringify({ get g() { return { n: 1 }; }, after: true });
+  const o = { a: { toJSON(k) { delete o.b; delete o.c; o.d = 4; return `a:${k}`; } }, b: 2, c: 3 };
+  Object.setPrototypeOf(o, { c: "from prototype" });
+  out.changedDuring = JSON.stringify(o);
+  const arr = [1, { toJSON(k) { arr.length = 2; return `i:${typeof k}:${k}`; } }, 3, 4];
+  out.shrunk = JSON.stringify(arr);
+  out.holes = JSON.stringify([, 1, , { x: undefined }]);
+  out.replacerKeys = [];
+  JSON.stringify({ x: [10, { y: 2 }] }, function (k, v) { out.replacerKeys.push(`${typeof k}:${k}`); return v; });
+  out.list = JSON.stringify({ b: 1, a: 2, 1: 3, c: { a: 4, z: 5 } }, ["a", 1, "c"]);
+  out.gap = JSON.stringify({ a: [1, { b: 2 }], c: {} }, null, 2);
+  out.boxed = JSON.stringify([new Number(1.25), new String("s"), new Boolean(true), new Date(86400000)]);
+  class Point { constructor() { this.x = 1; this.y = 2; } get sum() { return 3; } }
+  out.instance = JSON.stringify({ p: new Point(), proxy: new Proxy({ q: 1 }, {}), map: new Map([[1, 2]]) });
+  let rope = "";
+  for (let i = 0; i < 300; i++) rope += `"${i}\n`;
+  out.rope = JSON.stringify({ rope }).length;
+  try { const c = { n: [1] }; c.n.push(c); JSON.stringify(c); } catch (e) { out.cycle = e.constructor.name; }
+  const shared = { s: 1 };
+  out.shared = JSON.stringify([shared, { shared }]);
+  let deep = {};
+  for (let i = 0; i < 500; i++) deep = { deep };
+  out.deep = JSON.stringify(deep).length;
+  // every number written as the shortest decimal that reads back as itself
+  const numbers = [79.19, 0.1, 0.3, 0.1 + 0.2, 1.005, 2.675, 1e-6, 0.000001234, 12345678.12345678, 99999999999999.9, 1 / 3, -0.07, 4.35, 5e-324, 123.456e10];
+  for (let i = 0; i < 3000; i++) numbers.push(((i * 7919) % 100003) / 10 ** (i % 9), (i * 2654435761 % 4294967296) / 4096 - 5e5);
+  out.notShortest = numbers.filter((x) => {
+    let p = 1;
+    while (Number(x.toPrecision(p)) !== x) p++;
+    const written = String(x), digits = written.replace(/^-|e.*$/g, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
+    return Number(written) !== x || Math.max(digits.length, 1) !== p || JSON.stringify(x) !== written;
+  });
+  out.prices = JSON.stringify([79.19, 0.5, 1234.05, -0.07, 0.000015, 12.3]);
+  return out;
+})()"#;
 
 // Every replacement made by the fast path against the generic one (a regexp with an own `exec`
 // property is not a plain one), and every match position against a sticky scan (a sticky
@@ -232,6 +279,30 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "\"\u{e9}\u{ff}\",\"\u{e4}\\\"\u{2028}\",\"\\ud800x\",\"\\udc00\",",
             "\"a\u{100}\\\"b\",\"\",\"xxx\\\\\",\"\\\"\",\"end\u{7f}\"]"
         ))
+    );
+
+    let stringified = run_json(&mut runtime, "stringify.js", STRINGIFY);
+    assert_eq!(
+        stringified,
+        serde_json::json!({
+            "keys": "{\"1\":\"one\",\"2\":\"two\",\"3000000000\":\"big\",\"b\":1,\"a\":[1.5,0,1e+21,null],\"4294967295\":\"notIndex\",\"\u{e9}\\\"\":\"\\ud800\"}",
+            "hidden": "{\"shown\":1}",
+            "getter": "{\"g\":{\"n\":1},\"after\":true}",
+            "changedDuring": "{\"a\":\"a:a\",\"c\":\"from prototype\"}",
+            "shrunk": "[1,\"i:string:1\",null,null]",
+            "holes": "[null,1,null,{}]",
+            "replacerKeys": ["string:", "string:x", "string:0", "string:1", "string:y"],
+            "list": "{\"a\":2,\"1\":3,\"c\":{\"a\":4}}",
+            "gap": "{\n  \"a\": [\n    1,\n    {\n      \"b\": 2\n    }\n  ],\n  \"c\": {}\n}",
+            "boxed": "[1.25,\"s\",true,\"1970-01-02T00:00:00.000Z\"]",
+            "instance": "{\"p\":{\"x\":1,\"y\":2},\"proxy\":{\"q\":1},\"map\":{}}",
+            "rope": 2001,
+            "cycle": "TypeError",
+            "shared": "[{\"s\":1},{\"shared\":{\"s\":1}}]",
+            "deep": 4502,
+            "notShortest": [],
+            "prices": "[79.19,0.5,1234.05,-0.07,0.000015,12.3]",
+        })
     );
 
     let regexps = run_json(&mut runtime, "regexps.js", REGEXPS);

@@ -1104,6 +1104,56 @@ static void dtoa_free(void *ptr)
 #endif
 
 /* return the length */
+/* skiff patch: the shortest decimal of a number with at most 8 digits after
+   the point (a price, a ratio), found without the exact algorithm below.
+   If m = |d| * 10^k is an integer and m / 10^k gives |d| back, m with k
+   decimals reads back as d. It is the only k-decimal string that does:
+   |m| < 2^50 keeps the rounding interval of d narrower than a quarter of
+   10^-k. So a string with fewer decimals that reads back as d is m with its
+   trailing zeros dropped, and that is what is written. Returns 0 (nothing
+   written) for integers, numbers outside [1e-6, 1e14) and everything else
+   it cannot answer. */
+static int js_dtoa_short_decimal(char *buf, double d)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8 };
+    static const uint64_t ipow10[] = { 1, 10, 100, 1000, 10000, 100000,
+                                       1000000, 10000000, 100000000 };
+    double a = fabs(d), m;
+    uint64_t digits, int_part, frac;
+    char *q = buf;
+    int k, i;
+
+    if (!(a >= 1e-6 && a < 1e14) || a == floor(a))
+        return 0;
+    for (k = 1; k <= 8; k++) {
+        m = a * pow10[k];
+        if (m >= 1125899906842624.0) /* 2^50 */
+            return 0;
+        if (m == floor(m) && m / pow10[k] == a)
+            break;
+    }
+    if (k > 8)
+        return 0;
+    digits = (uint64_t)m;
+    while (digits % 10 == 0) {
+        digits /= 10;
+        k--;
+    }
+    if (d < 0)
+        *q++ = '-';
+    int_part = digits / ipow10[k];
+    frac = digits % ipow10[k];
+    q += u64toa(q, int_part);
+    *q++ = '.';
+    for (i = k - 1; i >= 0; i--) {
+        q[i] = '0' + frac % 10;
+        frac /= 10;
+    }
+    q += k;
+    *q = '\0';
+    return q - buf;
+}
+
 int js_dtoa(char *buf, double d, int radix, int n_digits, int flags,
             JSDTOATempMem *tmp_mem)
 {
@@ -1112,6 +1162,13 @@ int js_dtoa(char *buf, double d, int radix, int n_digits, int flags,
     char *q;
     mpb_t *tmp1, *mant_max;
     int fmt = flags & JS_DTOA_FORMAT_MASK;
+
+    /* skiff patch: see js_dtoa_short_decimal */
+    if (radix == 10 && flags == JS_DTOA_FORMAT_FREE) {
+        l = js_dtoa_short_decimal(buf, d);
+        if (l > 0)
+            return l;
+    }
 
     tmp1 = dtoa_malloc(&mptr, sizeof(mpb_t) + sizeof(limb_t) * DBIGNUM_LEN_MAX);
     mant_max = dtoa_malloc(&mptr, sizeof(mpb_t) + sizeof(limb_t) * MANT_LEN_MAX);

@@ -15458,25 +15458,17 @@ static JSValue JS_ToStringCheckObject(JSContext *ctx, JSValueConst val)
     return JS_ToString(ctx, val);
 }
 
-static JSValue JS_ToQuotedString(JSContext *ctx, JSValueConst val1)
+/* skiff patch: the quoting of JS_ToQuotedString, writing into a buffer, so that
+   JSON.stringify quotes its keys and strings in place instead of making a
+   quoted copy of each. */
+static int string_buffer_put_quoted(StringBuffer *b, JSString *p)
 {
-    JSValue val;
-    JSString *p;
     int i;
     uint32_t c;
-    StringBuffer b_s, *b = &b_s;
     char buf[16];
 
-    val = JS_ToStringCheckObject(ctx, val1);
-    if (JS_IsException(val))
-        return val;
-    p = JS_VALUE_GET_STRING(val);
-
-    if (string_buffer_init(ctx, b, p->len + 2))
-        goto fail;
-
     if (string_buffer_putc8(b, '\"'))
-        goto fail;
+        return -1;
     for(i = 0; i < p->len; ) {
         /* skiff patch: an 8-bit string is copied in runs between the
            characters that need an escape, not one character at a time. */
@@ -15486,7 +15478,7 @@ static JSValue JS_ToQuotedString(JSContext *ctx, JSValueConst val1)
             while (i < p->len && s8[i] >= 32 && s8[i] != '\"' && s8[i] != '\\')
                 i++;
             if (i > start && string_buffer_write8(b, s8 + start, i - start))
-                goto fail;
+                return -1;
             if (i >= p->len)
                 break;
         }
@@ -15511,23 +15503,39 @@ static JSValue JS_ToQuotedString(JSContext *ctx, JSValueConst val1)
         case '\\':
         quote:
             if (string_buffer_putc8(b, '\\'))
-                goto fail;
+                return -1;
             if (string_buffer_putc8(b, c))
-                goto fail;
+                return -1;
             break;
         default:
             if (c < 32 || is_surrogate(c)) {
                 snprintf(buf, sizeof(buf), "\\u%04x", c);
                 if (string_buffer_write8(b, (uint8_t*)buf, 6))
-                    goto fail;
+                    return -1;
             } else {
                 if (string_buffer_putc(b, c))
-                    goto fail;
+                    return -1;
             }
             break;
         }
     }
-    if (string_buffer_putc8(b, '\"'))
+    return string_buffer_putc8(b, '\"');
+}
+
+static JSValue JS_ToQuotedString(JSContext *ctx, JSValueConst val1)
+{
+    JSValue val;
+    JSString *p;
+    StringBuffer b_s, *b = &b_s;
+
+    val = JS_ToStringCheckObject(ctx, val1);
+    if (JS_IsException(val))
+        return val;
+    p = JS_VALUE_GET_STRING(val);
+
+    if (string_buffer_init(ctx, b, p->len + 2))
+        goto fail;
+    if (string_buffer_put_quoted(b, p))
         goto fail;
     JS_FreeValue(ctx, val);
     return string_buffer_end(b);
@@ -55412,7 +55420,11 @@ static JSValue js_json_rawJSON(JSContext *ctx, JSValueConst this_val,
 
 typedef struct JSONStringifyContext {
     JSValueConst replacer_func;
-    JSValue stack;
+    /* skiff patch: the objects being written, for the cycle check, as a C
+       array instead of a JS array searched with Array.prototype.includes */
+    JSObject **stack;
+    int stack_len;
+    int stack_size;
     JSValue property_list;
     JSValue gap;
     JSValue empty;
@@ -55425,11 +55437,29 @@ static JSValue JS_ToQuotedStringFree(JSContext *ctx, JSValue val) {
     return r;
 }
 
+/* skiff patch: the key a value is written under, made into a string only when
+   a toJSON method or a replacer function is called with it: `str` if it is
+   not undefined, else `atom` if it is not JS_ATOM_NULL, else `index`. */
+typedef struct JSONKey {
+    JSValueConst str;
+    JSAtom atom;
+    int64_t index;
+} JSONKey;
+
+static JSValue js_json_key_string(JSContext *ctx, const JSONKey *key)
+{
+    if (!JS_IsUndefined(key->str))
+        return js_dup(key->str);
+    if (key->atom != JS_ATOM_NULL)
+        return JS_AtomToString(ctx, key->atom);
+    return JS_ToStringFree(ctx, js_int64(key->index));
+}
+
 static JSValue js_json_check(JSContext *ctx, JSONStringifyContext *jsc,
                              JSValueConst holder, JSValue val,
-                             JSValueConst key)
+                             const JSONKey *key)
 {
-    JSValue v;
+    JSValue v, key_str;
     JSValueConst args[2];
 
     if (JS_IsObject(val) || JS_IsBigInt(val)) {
@@ -55437,7 +55467,13 @@ static JSValue js_json_check(JSContext *ctx, JSONStringifyContext *jsc,
 		if (JS_IsException(f))
 			goto exception;
 		if (JS_IsFunction(ctx, f)) {
-			v = JS_CallFree(ctx, f, val, 1, &key);
+			key_str = js_json_key_string(ctx, key);
+			if (JS_IsException(key_str)) {
+				JS_FreeValue(ctx, f);
+				goto exception;
+			}
+			v = JS_CallFree(ctx, f, val, 1, vc(&key_str));
+			JS_FreeValue(ctx, key_str);
 			JS_FreeValue(ctx, val);
 			val = v;
 			if (JS_IsException(val))
@@ -55448,9 +55484,13 @@ static JSValue js_json_check(JSContext *ctx, JSONStringifyContext *jsc,
 	}
 
     if (!JS_IsUndefined(jsc->replacer_func)) {
-        args[0] = key;
+        key_str = js_json_key_string(ctx, key);
+        if (JS_IsException(key_str))
+            goto exception;
+        args[0] = key_str;
         args[1] = val;
         v = JS_Call(ctx, jsc->replacer_func, holder, 2, args);
+        JS_FreeValue(ctx, key_str);
         JS_FreeValue(ctx, val);
         val = v;
         if (JS_IsException(val))
@@ -55482,14 +55522,106 @@ exception:
     return JS_EXCEPTION;
 }
 
+/* skiff patch: the keys JSON.stringify writes of an ordinary object, read from
+   its shape: its enumerable string keys in the order they were added, which
+   is EnumerableOwnProperties' order when none is an array index. Returns 1
+   with `*patoms` (each atom duplicated; free with js_json_free_keys) and
+   `*pcount` set, 0 when the object needs Object.keys (exotic, or an index
+   key), -1 on exception. */
+static int js_json_own_keys(JSContext *ctx, JSObject *p, JSAtom **patoms,
+                            int *pcount)
+{
+    JSShape *sh = p->shape;
+    JSShapeProperty *prs;
+    JSString *name;
+    JSAtom *atoms;
+    uint32_t index;
+    int i, n;
+
+    if (p->class_id != JS_CLASS_OBJECT || p->is_exotic)
+        return 0;
+    n = 0;
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE))
+            continue;
+        if (__JS_AtomIsTaggedInt(prs->atom))
+            return 0;
+        name = ctx->rt->atom_array[prs->atom];
+        if (name->atom_type != JS_ATOM_TYPE_STRING)
+            continue;
+        /* an index too large for a tagged atom is still an index */
+        if (name->len > 0 && string_get(name, 0) >= '0' &&
+            string_get(name, 0) <= '9' &&
+            JS_AtomIsArrayIndex(ctx, &index, prs->atom))
+            return 0;
+        if ((prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL &&
+            (prs->flags & JS_PROP_TMASK) != JS_PROP_GETSET)
+            return 0;
+        n++;
+    }
+    atoms = js_malloc(ctx, sizeof(atoms[0]) * max_int(n, 1));
+    if (!atoms)
+        return -1;
+    n = 0;
+    for (i = 0, prs = get_shape_prop(sh); i < sh->prop_count; i++, prs++) {
+        if (prs->atom == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE) ||
+            ctx->rt->atom_array[prs->atom]->atom_type != JS_ATOM_TYPE_STRING)
+            continue;
+        atoms[n++] = JS_DupAtom(ctx, prs->atom);
+    }
+    *patoms = atoms;
+    *pcount = n;
+    return 1;
+}
+
+static void js_json_free_keys(JSContext *ctx, JSAtom *atoms, int count)
+{
+    int i;
+    for (i = 0; i < count; i++)
+        JS_FreeAtom(ctx, atoms[i]);
+    js_free(ctx, atoms);
+}
+
+/* skiff patch: numbers and strings are written into the output as they are,
+   not first made into strings of their own. */
+static int js_json_put_primitive(JSContext *ctx, StringBuffer *b, JSValue val)
+{
+    char buf[128];
+    JSDTOATempMem dtoa_mem;
+    double d;
+    int len;
+
+    switch (JS_VALUE_GET_NORM_TAG(val)) {
+    case JS_TAG_STRING:
+        len = string_buffer_put_quoted(b, JS_VALUE_GET_STRING(val));
+        JS_FreeValue(ctx, val);
+        return len;
+    case JS_TAG_INT:
+        len = i32toa(buf, JS_VALUE_GET_INT(val));
+        return string_buffer_write8(b, (uint8_t *)buf, len);
+    case JS_TAG_FLOAT64:
+        d = JS_VALUE_GET_FLOAT64(val);
+        if (!isfinite(d))
+            return string_buffer_write8(b, (const uint8_t *)"null", 4);
+        if (js_dtoa_max_len(d, 10, 0, JS_DTOA_FORMAT_FREE) >= sizeof(buf))
+            return string_buffer_concat_value_free(b, val);
+        len = js_dtoa(buf, d, 10, 0, JS_DTOA_FORMAT_FREE, &dtoa_mem);
+        return string_buffer_write8(b, (uint8_t *)buf, len);
+    default:
+        return string_buffer_concat_value_free(b, val);
+    }
+}
+
 static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
                           JSValueConst holder, JSValue val,
                           JSValueConst indent)
 {
     JSValue indent1, sep, sep1, tab, v, prop;
     JSObject *p;
+    JSAtom *keys;
+    JSONKey key;
     int64_t i, len;
-    int cl, ret;
+    int cl, ret, k, key_count;
     bool has_content;
 
     indent1 = JS_UNDEFINED;
@@ -55497,6 +55629,8 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
     sep1 = JS_UNDEFINED;
     tab = JS_UNDEFINED;
     prop = JS_UNDEFINED;
+    keys = NULL;
+    key_count = 0;
 
     if (js_check_stack_overflow(ctx->rt, 0)) {
         JS_ThrowStackOverflow(ctx);
@@ -55532,17 +55666,16 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
             val = val1;
             goto concat_value;
         }
-        v = js_array_includes(ctx, jsc->stack, 1, vc(&val));
-        if (JS_IsException(v))
-            goto exception;
-        if (JS_ToBoolFree(ctx, v)) {
-            JS_ThrowTypeError(ctx, "circular reference");
-            goto exception;
+        for (k = 0; k < jsc->stack_len; k++) {
+            if (jsc->stack[k] == p) {
+                JS_ThrowTypeError(ctx, "circular reference");
+                goto exception;
+            }
         }
-        indent1 = JS_ConcatString(ctx, js_dup(indent), js_dup(jsc->gap));
-        if (JS_IsException(indent1))
-            goto exception;
         if (!JS_IsEmptyString(jsc->gap)) {
+            indent1 = JS_ConcatString(ctx, js_dup(indent), js_dup(jsc->gap));
+            if (JS_IsException(indent1))
+                goto exception;
             sep = JS_ConcatString3(ctx, "\n", js_dup(indent1), "");
             if (JS_IsException(sep))
                 goto exception;
@@ -55550,39 +55683,48 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
             if (JS_IsException(sep1))
                 goto exception;
         } else {
+            indent1 = js_dup(jsc->empty);
             sep = js_dup(jsc->empty);
             sep1 = js_dup(jsc->empty);
         }
-        v = js_array_push(ctx, jsc->stack, 1, vc(&val), 0);
-        if (check_exception_free(ctx, v))
-            goto exception;
+        if (jsc->stack_len >= jsc->stack_size) {
+            int size = max_int(16, jsc->stack_size * 2);
+            JSObject **stack = js_realloc(ctx, jsc->stack, sizeof(stack[0]) * size);
+            if (!stack)
+                goto exception;
+            jsc->stack = stack;
+            jsc->stack_size = size;
+        }
+        jsc->stack[jsc->stack_len++] = p;
         ret = js_is_array(ctx, val);
         if (ret < 0)
-            goto exception;
+            goto exception_pop;
         if (ret) {
             if (js_get_length64(ctx, &len, val))
-                goto exception;
+                goto exception_pop;
             string_buffer_putc8(jsc->b, '[');
             for(i = 0; i < len; i++) {
                 if (i > 0)
                     string_buffer_putc8(jsc->b, ',');
                 string_buffer_concat_value(jsc->b, sep);
-                v = JS_GetPropertyInt64(ctx, val, i);
+                /* an element of a fast array is read where it lies; a
+                   toJSON or getter may have changed the array, so this is
+                   checked for every element */
+                if (p->class_id == JS_CLASS_ARRAY && p->fast_array &&
+                    i < p->u.array.count)
+                    v = js_dup(p->u.array.u.values[i]);
+                else
+                    v = JS_GetPropertyInt64(ctx, val, i);
                 if (JS_IsException(v))
-                    goto exception;
-                /* XXX: could do this string conversion only when needed */
-                prop = JS_ToStringFree(ctx, js_int64(i));
-                if (JS_IsException(prop))
-                    goto exception;
-                v = js_json_check(ctx, jsc, val, v, prop);
-                JS_FreeValue(ctx, prop);
-                prop = JS_UNDEFINED;
+                    goto exception_pop;
+                key = (JSONKey){ JS_UNDEFINED, JS_ATOM_NULL, i };
+                v = js_json_check(ctx, jsc, val, v, &key);
                 if (JS_IsException(v))
-                    goto exception;
+                    goto exception_pop;
                 if (JS_IsUndefined(v))
                     v = JS_NULL;
                 if (js_json_to_str(ctx, jsc, val, v, indent1))
-                    goto exception;
+                    goto exception_pop;
             }
             if (len > 0 && !JS_IsEmptyString(jsc->gap)) {
                 string_buffer_putc8(jsc->b, '\n');
@@ -55590,42 +55732,62 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
             }
             string_buffer_putc8(jsc->b, ']');
         } else {
-            if (!JS_IsUndefined(jsc->property_list))
-                tab = js_dup(jsc->property_list);
-            else
-                tab = js_object_keys(ctx, JS_UNDEFINED, 1, vc(&val),
-                                     JS_ITERATOR_KIND_KEY);
-            if (JS_IsException(tab))
-                goto exception;
-            if (js_get_length64(ctx, &len, tab))
-                goto exception;
+            ret = 0;
+            if (JS_IsUndefined(jsc->property_list))
+                ret = js_json_own_keys(ctx, p, &keys, &key_count);
+            if (ret < 0)
+                goto exception_pop;
+            if (ret) {
+                len = key_count;
+            } else {
+                if (!JS_IsUndefined(jsc->property_list))
+                    tab = js_dup(jsc->property_list);
+                else
+                    tab = js_object_keys(ctx, JS_UNDEFINED, 1, vc(&val),
+                                         JS_ITERATOR_KIND_KEY);
+                if (JS_IsException(tab))
+                    goto exception_pop;
+                if (js_get_length64(ctx, &len, tab))
+                    goto exception_pop;
+            }
             string_buffer_putc8(jsc->b, '{');
             has_content = false;
             for(i = 0; i < len; i++) {
                 JS_FreeValue(ctx, prop);
-                prop = JS_GetPropertyInt64(ctx, tab, i);
-                if (JS_IsException(prop))
-                    goto exception;
-                v = JS_GetPropertyValue(ctx, val, js_dup(prop));
+                prop = JS_UNDEFINED;
+                if (keys) {
+                    v = JS_GetProperty(ctx, val, keys[i]);
+                    key = (JSONKey){ JS_UNDEFINED, keys[i], 0 };
+                } else {
+                    prop = JS_GetPropertyInt64(ctx, tab, i);
+                    if (JS_IsException(prop))
+                        goto exception_pop;
+                    v = JS_GetPropertyValue(ctx, val, js_dup(prop));
+                    key = (JSONKey){ prop, JS_ATOM_NULL, 0 };
+                }
                 if (JS_IsException(v))
-                    goto exception;
-                v = js_json_check(ctx, jsc, val, v, prop);
+                    goto exception_pop;
+                v = js_json_check(ctx, jsc, val, v, &key);
                 if (JS_IsException(v))
-                    goto exception;
+                    goto exception_pop;
                 if (!JS_IsUndefined(v)) {
                     if (has_content)
                         string_buffer_putc8(jsc->b, ',');
-                    prop = JS_ToQuotedStringFree(ctx, prop);
-                    if (JS_IsException(prop)) {
-                        JS_FreeValue(ctx, v);
-                        goto exception;
-                    }
                     string_buffer_concat_value(jsc->b, sep);
-                    string_buffer_concat_value(jsc->b, prop);
+                    if (keys) {
+                        string_buffer_put_quoted(jsc->b, ctx->rt->atom_array[keys[i]]);
+                    } else {
+                        prop = JS_ToQuotedStringFree(ctx, prop);
+                        if (JS_IsException(prop)) {
+                            JS_FreeValue(ctx, v);
+                            goto exception_pop;
+                        }
+                        string_buffer_concat_value(jsc->b, prop);
+                    }
                     string_buffer_putc8(jsc->b, ':');
                     string_buffer_concat_value(jsc->b, sep1);
                     if (js_json_to_str(ctx, jsc, val, v, indent1))
-                        goto exception;
+                        goto exception_pop;
                     has_content = true;
                 }
             }
@@ -55635,8 +55797,9 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
             }
             string_buffer_putc8(jsc->b, '}');
         }
-        if (check_exception_free(ctx, js_array_pop(ctx, jsc->stack, 0, NULL, 0)))
-            goto exception;
+        jsc->stack_len--;
+        if (keys)
+            js_json_free_keys(ctx, keys, key_count);
         JS_FreeValue(ctx, val);
         JS_FreeValue(ctx, tab);
         JS_FreeValue(ctx, sep);
@@ -55647,18 +55810,15 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
     }
  concat_primitive:
     switch (JS_VALUE_GET_NORM_TAG(val)) {
-    case JS_TAG_STRING:
     case JS_TAG_STRING_ROPE:
         val = JS_ToQuotedStringFree(ctx, val);
         if (JS_IsException(val))
             goto exception;
         goto concat_value;
+    case JS_TAG_STRING:
     case JS_TAG_FLOAT64:
-        if (!isfinite(JS_VALUE_GET_FLOAT64(val))) {
-            val = JS_NULL;
-        }
-        goto concat_value;
     case JS_TAG_INT:
+        return js_json_put_primitive(ctx, jsc->b, val);
     case JS_TAG_BOOL:
     case JS_TAG_NULL:
     concat_value:
@@ -55672,7 +55832,11 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
         return 0;
     }
 
+exception_pop:
+    jsc->stack_len--;
 exception:
+    if (keys)
+        js_json_free_keys(ctx, keys, key_count);
     JS_FreeValue(ctx, val);
     JS_FreeValue(ctx, tab);
     JS_FreeValue(ctx, sep);
@@ -55692,7 +55856,9 @@ JSValue JS_JSONStringify(JSContext *ctx, JSValueConst obj,
     int64_t i, j, n;
 
     jsc->replacer_func = JS_UNDEFINED;
-    jsc->stack = JS_UNDEFINED;
+    jsc->stack = NULL;
+    jsc->stack_len = 0;
+    jsc->stack_size = 0;
     jsc->property_list = JS_UNDEFINED;
     jsc->gap = JS_UNDEFINED;
     jsc->b = &b_s;
@@ -55701,9 +55867,6 @@ JSValue JS_JSONStringify(JSContext *ctx, JSValueConst obj,
     wrapper = JS_UNDEFINED;
 
     string_buffer_init(ctx, jsc->b, 0);
-    jsc->stack = JS_NewArray(ctx);
-    if (JS_IsException(jsc->stack))
-        goto exception;
     if (JS_IsFunction(ctx, replacer)) {
         jsc->replacer_func = replacer;
     } else {
@@ -55790,7 +55953,8 @@ JSValue JS_JSONStringify(JSContext *ctx, JSValueConst obj,
         goto exception;
     val = js_dup(obj);
 
-    val = js_json_check(ctx, jsc, wrapper, val, jsc->empty);
+    val = js_json_check(ctx, jsc, wrapper, val,
+                        &(JSONKey){ jsc->empty, JS_ATOM_NULL, 0 });
     if (JS_IsException(val))
         goto exception;
     if (JS_IsUndefined(val)) {
@@ -55812,7 +55976,7 @@ done:
     JS_FreeValue(ctx, jsc->empty);
     JS_FreeValue(ctx, jsc->gap);
     JS_FreeValue(ctx, jsc->property_list);
-    JS_FreeValue(ctx, jsc->stack);
+    js_free(ctx, jsc->stack);
     return ret;
 }
 
