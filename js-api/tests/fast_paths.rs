@@ -18,6 +18,10 @@
 //!   strings into its output in place; a number with at most 8 decimals is written without the
 //!   exact algorithm (v8x patches): the same output, also when a `toJSON` or getter changes the
 //!   object or array being written;
+//! - `JSON.parse` reads a plain key straight into an atom, makes a plain string at its size,
+//!   reads an integer that fits as an int and a short decimal by one division, and adds new
+//!   properties and elements in place (v8x patch): the same values, key order, reviver calls
+//!   and error messages with their line and column;
 //! - `String.prototype.replace` with an unmodified RegExp finds its matches without the
 //!   generic protocol, and a regexp that starts with a character or a class is searched for
 //!   that first character (v8x patches): the same results, and a regexp or prototype that a
@@ -152,6 +156,33 @@ const STRINGIFY: &str = r#"(() => {
     return Number(written) !== x || Math.max(digits.length, 1) !== p || JSON.stringify(x) !== written;
   });
   out.prices = JSON.stringify([79.19, 0.5, 1234.05, -0.07, 0.000015, 12.3]);
+  return out;
+})()"#;
+
+// What JSON.parse makes where its fast paths could answer otherwise: values as Node makes them,
+// error messages as the engine made them before the fast paths (its own wording).
+const PARSE: &str = r#"(() => {
+  const out = {};
+  const parsed = JSON.parse('{"b": 1, "1": "one", "0": "zero", "a": [0, -0, 7, -7, 79.19, 2147483648, -2147483649, 1e3, 0.1, 1234567890123456, 10.50], "b": 2, "\\u0061\\"": 3, "__proto__": {"polluted": true}}');
+  out.keys = Object.keys(parsed);
+  out.written = JSON.stringify(parsed);
+  out.numbers = parsed.a.map((x) => (Object.is(x, -0) ? "-0" : String(x)));
+  out.arithmetic = [parsed.a[2] / 2, parsed.a[5] + 1, 2147483647 + JSON.parse("[1]")[0]];
+  out.ownProto = [Object.getPrototypeOf(parsed) === Object.prototype, ({}).polluted === undefined, Object.hasOwn(parsed, "__proto__")];
+  const copy = JSON.parse('{"x": 1, "y": 2}');
+  copy.z = 3;
+  delete copy.x;
+  out.changed = JSON.stringify(copy);
+  const grown = JSON.parse("[1, 2]");
+  grown.push(3);
+  out.grown = grown;
+  const seen = [];
+  out.revived = JSON.stringify(JSON.parse('{"k": [1, {"n": 2}]}', (k, v) => { seen.push(k); return typeof v === "number" ? v * 10 : v; }));
+  out.reviverKeys = seen;
+  out.errors = ['{\n "a": 1,\n "b" }', '{"a":1,}', '{a:1}', '{"a" 1}', '{"a":1 "b":2}', '"\u0001"', '{"a":'].map((text) => {
+    try { JSON.parse(text); return "parsed"; } catch (e) { return `${e.name}: ${e.message}`; }
+  });
+  out.crlf = JSON.parse('{\r\n "a":\r\n 1\r\n}').a;
   return out;
 })()"#;
 
@@ -302,6 +333,44 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "deep": 4502,
             "notShortest": [],
             "prices": "[79.19,0.5,1234.05,-0.07,0.000015,12.3]",
+        })
+    );
+
+    let parsed = run_json(&mut runtime, "parse.js", PARSE);
+    assert_eq!(
+        parsed,
+        serde_json::json!({
+            "keys": ["0", "1", "b", "a", "a\"", "__proto__"],
+            "written": "{\"0\":\"zero\",\"1\":\"one\",\"b\":2,\"a\":[0,0,7,-7,79.19,2147483648,-2147483649,1000,0.1,1234567890123456,10.5],\"a\\\"\":3,\"__proto__\":{\"polluted\":true}}",
+            "numbers": [
+                "0",
+                "-0",
+                "7",
+                "-7",
+                "79.19",
+                "2147483648",
+                "-2147483649",
+                "1000",
+                "0.1",
+                "1234567890123456",
+                "10.5",
+            ],
+            "arithmetic": [3.5, 2147483649_i64, 2147483648_i64],
+            "ownProto": [true, true, true],
+            "changed": "{\"y\":2,\"z\":3}",
+            "grown": [1, 2, 3],
+            "revived": "{\"k\":[10,{\"n\":20}]}",
+            "reviverKeys": ["0", "n", "1", "k", ""],
+            "errors": [
+                "SyntaxError: Expected ':' after property name in JSON at position 16 (line 3 column 6)",
+                "SyntaxError: Expected property name or '}' in JSON at position 7 (line 1 column 8)",
+                "SyntaxError: Expected property name or '}' in JSON at position 1 (line 1 column 2)",
+                "SyntaxError: Expected ':' after property name in JSON at position 5 (line 1 column 6)",
+                "SyntaxError: Expected ',' or '}' after property value in JSON at position 7 (line 1 column 8)",
+                "SyntaxError: Bad control character in string literal in JSON at position 1 (line 1 column 2)",
+                "SyntaxError: Unexpected end of JSON input",
+            ],
+            "crlf": 1,
         })
     );
 

@@ -25222,6 +25222,22 @@ static int json_parse_string(JSParseState *s, const uint8_t **pp)
     uint32_t c;
     StringBuffer b_s, *b = &b_s;
 
+    /* skiff patch: a string of plain ASCII up to its closing quote (most
+       keys and values) is made at its size, without a growing buffer. */
+    p = *pp;
+    while (p < s->buf_end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80)
+        p++;
+    if (p < s->buf_end && *p == '"') {
+        JSValue str = js_new_string8_len(s->ctx, (const char *)*pp, p - *pp);
+        if (JS_IsException(str))
+            return -1;
+        s->token.val = TOK_STRING;
+        s->token.u.str.sep = '"';
+        s->token.u.str.str = str;
+        *pp = p + 1;
+        return 0;
+    }
+
     if (string_buffer_init(s->ctx, b, 48))
         goto fail;
 
@@ -25306,6 +25322,43 @@ static int json_parse_string(JSParseState *s, const uint8_t **pp)
     return -1;
 }
 
+/* skiff patch: the value of a JSON number already checked to be one. An
+   integer that fits is an int (it was always a float64, so every integer read
+   from JSON took the slow paths of arithmetic and of conversion to a string);
+   a number of at most 15 digits and no exponent is m / 10^k, which IEEE
+   division rounds correctly since m and 10^k are exact; the rest is strtod. */
+static JSValue json_number_value(const uint8_t *start, const uint8_t *end)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    const uint8_t *p = start;
+    uint64_t m = 0;
+    int digits = 0, frac = -1;
+    bool neg = false;
+
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    for (; p < end; p++) {
+        if (*p == '.') {
+            frac = 0;
+            continue;
+        }
+        if (!is_digit(*p) || ++digits > 15)
+            return js_float64(strtod((const char *)start, NULL));
+        m = m * 10 + (*p - '0');
+        if (frac >= 0)
+            frac++;
+    }
+    if (frac < 0) {
+        if (m <= INT32_MAX && !(neg && m == 0))
+            return js_int32(neg ? -(int32_t)m : (int32_t)m);
+        return js_float64(neg ? -(double)m : (double)m);
+    }
+    return js_float64((neg ? -(double)m : (double)m) / pow10[frac]);
+}
+
 static int json_parse_number(JSParseState *s, const uint8_t **pp)
 {
     const uint8_t *p = *pp;
@@ -25340,7 +25393,7 @@ static int json_parse_number(JSParseState *s, const uint8_t **pp)
             p++;
     }
     s->token.val = TOK_NUMBER;
-    s->token.u.num.val = js_float64(strtod((const char *)p_start, NULL));
+    s->token.u.num.val = json_number_value(p_start, p);
     *pp = p;
     return 0;
 }
@@ -54984,6 +55037,76 @@ static void json_free_parse_record(JSContext *ctx, JSONParseRecord *pr)
     pr->value = JS_UNDEFINED; /* fail safe */
 }
 
+/* skiff patch: the key after '{' or ',' read straight into an atom when it
+   is plain ASCII without escapes (an atom that exists is found without making
+   a string), with the whitespace before it skipped as json_next_token skips
+   it. Returns 1 with *patom set, 0 when the key must be read as a token (the
+   state is then unchanged), -1 on exception. */
+static int json_next_key(JSParseState *s, JSAtom *patom)
+{
+    const uint8_t *p = s->buf_ptr, *q, *eol = s->eol, *mark = s->mark;
+    int line_num = s->line_num;
+    JSAtom atom;
+
+    for (;;) {
+        switch (*p) {
+        case '\r':
+            if (p[1] == '\n')
+                p++;
+            /* fall thru */
+        case '\n':
+            line_num++;
+            eol = p++;
+            mark = p;
+            continue;
+        case ' ':
+        case '\t':
+            p++;
+            mark = p;
+            continue;
+        default:
+            break;
+        }
+        break;
+    }
+    if (p >= s->buf_end || *p != '"')
+        return 0;
+    q = ++p;
+    while (q < s->buf_end && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80)
+        q++;
+    if (q >= s->buf_end || *q != '"')
+        return 0;
+    atom = JS_NewAtomLen(s->ctx, (const char *)p, q - p);
+    if (atom == JS_ATOM_NULL)
+        return -1;
+    s->buf_ptr = q + 1;
+    s->line_num = line_num;
+    s->eol = eol;
+    s->mark = mark;
+    *patom = atom;
+    return 1;
+}
+
+/* skiff patch: a new property of the object being parsed is added to its
+   shape directly (JSON may repeat a key: then the generic define). */
+static int json_define_property(JSContext *ctx, JSValueConst obj, JSAtom atom,
+                                JSValue val)
+{
+    JSObject *p = JS_VALUE_GET_OBJ(obj);
+    JSProperty *pr;
+
+    if (!find_own_property(&pr, p, atom)) {
+        pr = add_property(ctx, p, atom, JS_PROP_C_W_E);
+        if (!pr) {
+            JS_FreeValue(ctx, val);
+            return -1;
+        }
+        pr->u.value = val;
+        return 0;
+    }
+    return JS_DefinePropertyValue(ctx, obj, atom, val, JS_PROP_C_W_E);
+}
+
 /* 'pr' can be NULL */
 static JSValue json_parse_value(JSParseState *s, JSONParseRecord *pr)
 {
@@ -55005,20 +55128,26 @@ static JSValue json_parse_value(JSParseState *s, JSONParseRecord *pr)
             JSValue prop_val;
             JSAtom prop_name;
             JSONParseRecord *pr1;
-            int pr_size;
+            int pr_size, key_read;
 
-            if (json_next_token(s))
+            key_read = json_next_key(s, &prop_name);
+            if (key_read < 0 || (!key_read && json_next_token(s)))
                 goto fail;
             val = JS_NewObject(ctx);
-            if (JS_IsException(val))
+            if (JS_IsException(val)) {
+                if (key_read)
+                    JS_FreeAtom(ctx, prop_name);
                 goto fail;
+            }
             if (pr) {
                 json_parse_record_init_obj(ctx, pr, val);
                 pr_size = 0;
             }
-            if (s->token.val != '}') {
+            if (key_read || s->token.val != '}') {
                 for(;;) {
-                    if (s->token.val == TOK_STRING) {
+                    if (key_read) {
+                        /* prop_name read by json_next_key */
+                    } else if (s->token.val == TOK_STRING) {
                         prop_name = JS_ValueToAtom(ctx, s->token.u.str.str);
                         if (prop_name == JS_ATOM_NULL)
                             goto fail;
@@ -55047,8 +55176,7 @@ static JSValue json_parse_value(JSParseState *s, JSONParseRecord *pr)
                         JS_FreeAtom(ctx, prop_name);
                         goto fail;
                     }
-                    ret = JS_DefinePropertyValue(ctx, val, prop_name,
-                                                 prop_val, JS_PROP_C_W_E);
+                    ret = json_define_property(ctx, val, prop_name, prop_val);
                     JS_FreeAtom(ctx, prop_name);
                     if (ret < 0)
                         goto fail;
@@ -55059,7 +55187,8 @@ static JSValue json_parse_value(JSParseState *s, JSONParseRecord *pr)
                         json_parse_error(s, s->token.ptr, "Expected ',' or '}' after property value");
                         goto fail;
                     }
-                    if (json_next_token(s))
+                    key_read = json_next_key(s, &prop_name);
+                    if (key_read < 0 || (!key_read && json_next_token(s)))
                         goto fail;
                 }
             }
@@ -55097,7 +55226,13 @@ static JSValue json_parse_value(JSParseState *s, JSONParseRecord *pr)
                     el = json_parse_value(s, pr1);
                     if (JS_IsException(el))
                         goto fail;
-                    ret = JS_DefinePropertyValueUint32(ctx, val, idx, el, JS_PROP_C_W_E);
+                    /* skiff patch: appended to the fast array in place */
+                    if (JS_VALUE_GET_OBJ(val)->fast_array &&
+                        JS_VALUE_GET_OBJ(val)->u.array.count == idx)
+                        ret = add_fast_array_element(ctx, JS_VALUE_GET_OBJ(val), el,
+                                                     JS_PROP_THROW);
+                    else
+                        ret = JS_DefinePropertyValueUint32(ctx, val, idx, el, JS_PROP_C_W_E);
                     if (ret < 0)
                         goto fail;
                     if (s->token.val == ']')
