@@ -22,6 +22,9 @@
 //!   reads an integer that fits as an int and a short decimal by one division, and adds new
 //!   properties and elements in place (v8x patch): the same values, key order, reviver calls
 //!   and error messages with their line and column;
+//! - `crypto.subtle` methods answer through a promise without an async wrapper, and a key's
+//!   algorithm and usages (frozen objects) are read once (deno_crypto patch): the same
+//!   signatures, and rejections (not throws) for bad arguments;
 //! - `String.prototype.replace` with an unmodified RegExp finds its matches without the
 //!   generic protocol, and a regexp that starts with a character or a class is searched for
 //!   that first character (v8x patches): the same results, and a regexp or prototype that a
@@ -30,6 +33,7 @@
 mod common;
 
 use common::{current_thread_tokio, new_runtime, run_json, startup_snapshot};
+use deno_core::{serde_v8, v8};
 use skiff_js_api::boot;
 
 const HEADERS: &str = r#"(() => {
@@ -183,6 +187,32 @@ const PARSE: &str = r#"(() => {
     try { JSON.parse(text); return "parsed"; } catch (e) { return `${e.name}: ${e.message}`; }
   });
   out.crlf = JSON.parse('{\r\n "a":\r\n 1\r\n}').a;
+  return out;
+})()"#;
+
+// Signing through deno_crypto's forwarder and the key conversion it now keeps.
+const SUBTLE: &str = r#"(async () => {
+  const encoder = new TextEncoder();
+  const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const key = await crypto.subtle.importKey("raw", encoder.encode("key"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  const data = encoder.encode("The quick brown fox jumps over the lazy dog");
+  const out = {};
+  out.first = hex(await crypto.subtle.sign("HMAC", key, data));
+  out.again = hex(await crypto.subtle.sign({ name: "HMAC" }, key, data));
+  out.frozen = [Object.isFrozen(key.algorithm), Object.isFrozen(key.algorithm.hash), Object.isFrozen(key.usages)];
+  out.verified = await crypto.subtle.verify("HMAC", key, await crypto.subtle.sign("HMAC", key, data), data);
+  const sha1 = await crypto.subtle.importKey("raw", encoder.encode("key"), { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+  out.sha1 = hex(await crypto.subtle.sign("HMAC", sha1, data));
+  const settled = (make) => {
+    let result;
+    try { result = make(); } catch (e) { return `threw ${e.name}`; }
+    return result.then(() => "fulfilled", (e) => `rejected ${e.name}`);
+  };
+  out.notAKey = await settled(() => crypto.subtle.sign("HMAC", {}, data));
+  out.noUsage = await settled(() => crypto.subtle.verify("HMAC", sha1, data, data));
+  out.isPromise = crypto.subtle.sign("HMAC", key, data) instanceof Promise;
+  const proto = Object.getPrototypeOf(crypto.subtle);
+  out.shape = [proto.sign.name, proto.sign.length, proto.importKey.length, proto.deriveKey.length];
   return out;
 })()"#;
 
@@ -371,6 +401,33 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
                 "SyntaxError: Unexpected end of JSON input",
             ],
             "crlf": 1,
+        })
+    );
+
+    let promise = runtime.execute_script("subtle.js", SUBTLE).expect("runs");
+    let settled = runtime.resolve(promise);
+    let subtle = tokio
+        .block_on(runtime.with_event_loop_promise(settled, Default::default()))
+        .expect("resolves");
+    let subtle = {
+        deno_core::scope!(scope, runtime);
+        let subtle = v8::Local::new(scope, subtle);
+        serde_v8::from_v8::<serde_json::Value>(scope, subtle).expect("a JSON value")
+    };
+    // HMAC-SHA256 and HMAC-SHA1 of the pangram under "key", as published.
+    let sha256 = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
+    assert_eq!(
+        subtle,
+        serde_json::json!({
+            "first": sha256,
+            "again": sha256,
+            "frozen": [true, true, true],
+            "verified": true,
+            "sha1": "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9",
+            "notAKey": "rejected TypeError",
+            "noUsage": "rejected InvalidAccessError",
+            "isPromise": true,
+            "shape": ["sign", 3, 5, 5],
         })
     );
 

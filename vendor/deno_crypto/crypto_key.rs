@@ -52,6 +52,11 @@ pub struct CryptoKey {
   /// reference so two `CryptoKey`s representing the two halves of a key pair
   /// can share the same underlying key material.
   handle: v8::Global<v8::Value>,
+  /// skiff patch: what `SubtleKey`'s converter read from the slots above,
+  /// kept from the first conversion: the slots never change and their
+  /// objects are frozen, and reading them back through property lookups and
+  /// string copies was a sixth of every `sign`.
+  pub(crate) converted: std::cell::OnceCell<crate::subtle_key::SubtleKey>,
 }
 
 impl WebIdlInterfaceConverter for CryptoKey {
@@ -277,6 +282,7 @@ impl CryptoKey {
       usages: v8::Global::new(scope, usages),
       algorithm: v8::Global::new(scope, algorithm),
       handle: v8::Global::new(scope, handle),
+      converted: std::cell::OnceCell::new(),
     }
   }
 }

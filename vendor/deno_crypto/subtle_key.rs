@@ -32,6 +32,7 @@ use crate::shared::ShaHash;
   dead_code,
   reason = "fields are read by SubtleCrypto methods that are still being ported"
 )]
+#[derive(Clone)] // skiff patch: see `CryptoKey::converted`
 pub struct SubtleKey {
   pub algorithm_name: String,
   /// AES-`*` key length in bits (`128` / `192` / `256`). `None` for any
@@ -74,6 +75,10 @@ impl<'a> WebIdlConverter<'a> for SubtleKey {
       ));
     };
     let key: &CryptoKey = &key_ptr;
+    // skiff patch: see `CryptoKey::converted`.
+    if let Some(converted) = key.converted.get() {
+      return Ok(converted.clone());
+    }
 
     let algorithm_name = key.algorithm_name(scope).ok_or_else(|| {
       WebIdlError::other(
@@ -109,7 +114,7 @@ impl<'a> WebIdlConverter<'a> for SubtleKey {
     };
     let raw = handle_ptr.data().clone();
 
-    Ok(SubtleKey {
+    let converted = SubtleKey {
       algorithm_name,
       algorithm_length,
       algorithm_hash,
@@ -118,7 +123,10 @@ impl<'a> WebIdlConverter<'a> for SubtleKey {
       key_type: key.key_type(),
       extractable: key.extractable_(),
       raw,
-    })
+    };
+    // skiff patch: see `CryptoKey::converted`.
+    let _ = key.converted.set(converted.clone());
+    Ok(converted)
   }
 }
 
