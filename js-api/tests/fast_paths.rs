@@ -280,6 +280,22 @@ const REGEXPS: &str = r#"(() => {
   class Logged extends RegExp { exec(s) { log.push("sub"); return super.exec(s); } }
   out.subclass = ["aa".replace(new Logged("a", "g"), "b"), log.splice(0).length];
   try { "aa".replace(/a/g, () => { throw new Error("boom"); }); } catch (e) { out.thrown = e.message; }
+  // A prototype that holds copies of the built-ins (as deno's SafeRegExp does) is as plain as
+  // RegExp.prototype; one whose copy of exec was replaced is not.
+  const copied = (exec) => {
+    class Copy extends RegExp { constructor(p, f) { super(p, f); } }
+    for (const k of Reflect.ownKeys(RegExp.prototype)) {
+      if (k !== "constructor") Object.defineProperty(Copy.prototype, k, Object.getOwnPropertyDescriptor(RegExp.prototype, k));
+    }
+    Object.setPrototypeOf(Copy.prototype, null);
+    if (exec) Copy.prototype.exec = exec;
+    return new Copy("[<>]", "g");
+  };
+  out.copiedPrototype = [
+    "<a>".replace(copied(), (c, i) => `${c}${i}`),
+    "<a>".replace(copied(function (s) { log.push("copy exec"); return RegExp.prototype.exec.call(this, s); }), "_"),
+    log.splice(0),
+  ];
   return out;
 })()"#;
 
@@ -447,6 +463,7 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "restored": "bbb",
             "subclass": ["bb", 3],
             "thrown": "boom",
+            "copiedPrototype": ["<0a>2", "_a_", ["copy exec", "copy exec", "copy exec"]],
         })
     );
 

@@ -54127,8 +54127,9 @@ static int js_is_standard_regexp(JSContext *ctx, JSValueConst rx)
 
    The specified algorithm reads `flags` (eight getters), writes and reads
    `lastIndex`, and builds a result array per match through `exec`, then reads
-   every match back from those arrays. When the regexp is an ordinary RegExp of
-   this realm whose prototype still holds the built-in `exec` and flag getters,
+   every match back from those arrays. When the regexp has no own property but
+   `lastIndex` and its prototype holds the built-in `exec` and flag getters as
+   its own properties (RegExp.prototype, or a copy such as deno's SafeRegExp),
    none of that is observable, so the matches are found with lre_exec directly
    and the replacement made from their positions: the same calls of the
    replacer, in the same order, with the same arguments. Sticky regexps, named
@@ -54166,14 +54167,16 @@ static bool js_regexp_is_pristine(JSContext *ctx, JSValueConst rx)
     JSProperty *pr;
     size_t i;
 
-    if (JS_VALUE_GET_TAG(rx) != JS_TAG_OBJECT ||
-        JS_VALUE_GET_TAG(ctx->class_proto[JS_CLASS_REGEXP]) != JS_TAG_OBJECT)
+    if (JS_VALUE_GET_TAG(rx) != JS_TAG_OBJECT)
         return false;
     p = JS_VALUE_GET_OBJ(rx);
-    proto = JS_VALUE_GET_OBJ(ctx->class_proto[JS_CLASS_REGEXP]);
     /* own properties: a writable `lastIndex` and nothing else */
-    if (p->class_id != JS_CLASS_REGEXP || p->shape->proto != proto ||
-        p->shape->prop_count != 1)
+    if (p->class_id != JS_CLASS_REGEXP || p->shape->prop_count != 1)
+        return false;
+    /* the prototype holds the built-ins as its own properties: RegExp.prototype
+       of any realm, or a copy of it such as deno's SafeRegExp.prototype */
+    proto = p->shape->proto;
+    if (!proto || proto->class_id != JS_CLASS_OBJECT)
         return false;
     prs = get_shape_prop(p->shape);
     if (prs->atom != JS_ATOM_lastIndex ||
