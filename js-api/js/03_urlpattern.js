@@ -49,6 +49,26 @@ function defineData(object, key, value) {
   });
 }
 
+// A component's groups as a new object, each group defined as its own data property (never
+// through a setter a worker put on Object.prototype). One or two groups, as nearly every
+// component has (a wildcard is one group named "0"), are defined by an object literal, which
+// defines its computed keys; more, one by one.
+function matchGroups(groupNames, match) {
+  switch (groupNames.length) {
+    case 0:
+      return {};
+    case 1:
+      return { [groupNames[0]]: match[1] };
+    case 2:
+      return { [groupNames[0]]: match[1], [groupNames[1]]: match[2] };
+    default: {
+      const groups = {};
+      for (let j = 0; j < groupNames.length; ++j) defineData(groups, groupNames[j], match[j + 1]);
+      return groups;
+    }
+  }
+}
+
 // A component's regexp, with the spec's `v` flag. The engine's `v`-flag parser departs from
 // the flag's grammar in places: outside classes it refuses a bare `/` or `-` and `::`; inside
 // them it refuses the escaped punctuators the flag allows (`[^\:]`). So the source is
@@ -241,15 +261,14 @@ export class URLPattern {
     const matched = urlPatternMatchInput(input, baseURL, prefix);
     const values = matched.values;
     if (values === null) return null;
-    if (RegExpPrototypeExec(components[5].regexp, values[5]) === null) return null;
+    const pathname = RegExpPrototypeExec(components[5].regexp, values[5]);
+    if (pathname === null) return null;
     const results = [];
     for (let i = 0; i < 8; ++i) {
       const { regexp, groupNames } = components[i];
-      const match = RegExpPrototypeExec(regexp, values[i]);
+      const match = i === 5 ? pathname : RegExpPrototypeExec(regexp, values[i]);
       if (match === null) return null;
-      const groups = {};
-      for (let j = 0; j < groupNames.length; ++j) defineData(groups, groupNames[j], match[j + 1]);
-      results[i] = { input: values[i], groups };
+      results[i] = { input: values[i], groups: matchGroups(groupNames, match) };
     }
     // The input as given (a dictionary as converted: only the members present).
     let echoed = matched.input;

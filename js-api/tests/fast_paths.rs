@@ -72,6 +72,20 @@ const HEADERS: &str = r#"(() => {
 })()"#;
 
 const URL_PATTERN: &str = r#"(() => {
+  // Groups are own data properties, whatever a worker put on Object.prototype.
+  const ownGroups = () => {
+    Object.defineProperty(Object.prototype, "id", { set() { throw new Error("setter"); }, configurable: true });
+    try {
+      const one = new URLPattern({ pathname: "/users/:id" }).exec("https://x.test/users/1").pathname.groups;
+      const two = new URLPattern({ pathname: "/users/:id/:__proto__" }).exec("https://x.test/users/1/2").pathname.groups;
+      const three = new URLPattern({ pathname: "/:a/:id/:c" }).exec("https://x.test/x/y/z");
+      return [Object.hasOwn(one, "id") && one.id, Object.hasOwn(two, "__proto__") && two.id,
+        Object.getPrototypeOf(two) === Object.prototype, Object.values(three.pathname.groups),
+        three.hostname.groups[0], Object.keys(three.search.groups)];
+    } finally {
+      delete Object.prototype.id;
+    }
+  };
   const pattern = new URLPattern({ pathname: "/users/:id" });
   const url = new URL("https://x.test/users/1");
   const first = pattern.exec(url);
@@ -92,6 +106,7 @@ const URL_PATTERN: &str = r#"(() => {
     base: [pattern.exec("/users/4", "https://x.test").pathname.groups.id,
       pattern.exec("/users/4", "https://x.test").inputs.length],
     otherPattern: new URLPattern({ pathname: "/users/:id(\\d+)" }).exec(url).pathname.groups.id,
+    ownGroups: ownGroups(),
   };
 })()"#;
 
@@ -478,6 +493,7 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "string": [true, true],
             "base": ["4", 2],
             "otherPattern": "2",
+            "ownGroups": ["1", "1", true, ["x", "y", "z"], "x.test", ["0"]],
         })
     );
 }
