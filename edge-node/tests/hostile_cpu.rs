@@ -173,24 +173,30 @@ export default { fetch(req) {
 #[tokio::test]
 async fn single_long_native_calls_are_terminated_promptly() {
     // Each route is one native call that runs for seconds without calling back into
-    // JavaScript: a sort that compares numbers as strings, a typed array's numeric sort, and
-    // the stringifying of a small graph whose objects are shared (its text doubles with every
-    // level). The data is built at top level, under a generous startup allowance.
+    // JavaScript: a sort that compares numbers as strings, a typed array's numeric sort, the
+    // stringifying of a small graph whose objects are shared (its text doubles with every
+    // level), and a regexp that backtracks exponentially, tested and replaced (the engine runs
+    // a regexp that starts with a character from each place that character occurs, and
+    // replaces with a plain regexp without exec). The data is built at top level, under a
+    // generous startup allowance.
     let script = r#"const strings = Array.from({ length: 3e6 }, (_, i) => (i * 7919) % 3e6);
 const floats = new Float64Array(12e6);
 for (let i = 0; i < floats.length; i++) floats[i] = (i * 7919) % 1e6;
 let shared = {};
 for (let i = 0; i < 40; i++) shared = [shared, shared];
+const backtracks = "a" + "b".repeat(40);
 export default { fetch(req) {
     switch (new URL(req.url).pathname) {
         case "/sort": strings.sort(); break;
         case "/typed-sort": floats.sort(); break;
         case "/stringify": JSON.stringify(shared); break;
+        case "/regexp": /a(b+b+)+c/.test(backtracks); break;
+        case "/replace": backtracks.replace(/a(b+b+)+c/g, ""); break;
     }
     return new Response("neighbour");
 } };"#;
-    let routes = ["/sort", "/typed-sort", "/stringify"];
-    let names = ["n0", "n1", "n2", "h"];
+    let routes = ["/sort", "/typed-sort", "/stringify", "/regexp", "/replace"];
+    let names = ["n0", "n1", "n2", "n3", "n4", "h"];
     let scripts: Vec<_> = names.iter().map(|name| (*name, script)).collect();
     let node = start_with(script_dir(&scripts), |c| {
         c.isolate_limits = IsolateLimits {

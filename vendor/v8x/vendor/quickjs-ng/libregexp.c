@@ -3336,9 +3336,6 @@ static intptr_t lre_exec_backtrack(REExecContext *s, uint8_t **capture,
     }
 }
 
-/* Return 1 if match, 0 if not match or < 0 if error (see LRE_RET_x). cindex is the
-   starting position of the match and must be such as 0 <= cindex <=
-   clen. */
 /* skiff patch: where an unanchored match can start.
 
    A regexp that is not sticky starts with the loop that tries every position
@@ -3398,6 +3395,9 @@ static const uint8_t *lre_next_candidate(const uint8_t *op, const uint32_t *bitm
     return NULL;
 }
 
+/* Return 1 if match, 0 if not match or < 0 if error (see LRE_RET_x). cindex is the
+   starting position of the match and must be such as 0 <= cindex <=
+   clen. */
 int lre_exec(uint8_t **capture,
              const uint8_t *bc_buf, const uint8_t *cbuf, int cindex, int clen,
              int cbuf_type, void *opaque)
@@ -3453,6 +3453,10 @@ int lre_exec(uint8_t **capture,
             cptr = lre_next_candidate(first_op, bitmap, max_c, cptr,
                                       s->cbuf_end, s->cbuf_type);
             if (!cptr)
+                break;
+            /* as the loop it replaces, which polled at every position */
+            ret = lre_poll_timeout(s);
+            if (ret < 0)
                 break;
             /* the pattern anchored here: save_start 0 onwards */
             ret = lre_exec_backtrack(s, capture, bc_buf + RE_HEADER_LEN + 11, cptr);
