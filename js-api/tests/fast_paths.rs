@@ -68,6 +68,15 @@ const HEADERS: &str = r#"(() => {
   out.wide = refused(() => new Headers({ a: "\u0100" }));
   out.latin1 = new Headers({ a: "\u00e9" }).get("a") === "\u00e9";
   try { new Headers().set("a", "x\u0100"); } catch (e) { out.setWide = `${e.name}: ${e.message}`; }
+  // Headers.set skips its checks only for a name already known to be a token and a plain value.
+  const again = new Headers();
+  again.set("x-a", "1");
+  again.set("x-a", "  v\t");
+  again.set("x-n", "1");
+  again.set("x-n", 5);
+  out.setAgain = [again.get("x-a"), again.get("x-n")];
+  out.badNameTwice = [refused(() => new Headers().set("bad name", "1")), refused(() => new Headers().set("bad name", "1"))];
+  out.badValueAfterGood = [refused(() => again.set("x-a", "a\nb")), refused(() => again.set("x-a", ""))];
   return out;
 })()"#;
 
@@ -338,6 +347,9 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "wide": "TypeError",
             "latin1": true,
             "setWide": "TypeError: Failed to execute 'set' on 'Headers': Argument 2 is not a valid ByteString",
+            "setAgain": ["v", "5"],
+            "badNameTwice": ["TypeError", "TypeError"],
+            "badValueAfterGood": ["TypeError", "accepted"],
         })
     );
 

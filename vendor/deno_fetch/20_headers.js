@@ -612,19 +612,27 @@ class Headers {
    */
   set(name, value) {
     webidl.assertBranded(this, HeadersPrototype);
-    const prefix = "Failed to execute 'set' on 'Headers'";
-    webidl.requiredArguments(arguments.length, 2, prefix);
-    name = webidl.converters["ByteString"](name, prefix, "Argument 1");
-    value = webidl.converters["ByteString"](value, prefix, "Argument 2");
+    // skiff patch: a name already known to be a token and a value that every
+    // check below would pass unchanged (see `isPlainHeaderValue`) skip them;
+    // anything else takes them, with their messages.
+    if (
+      !(typeof name === "string" && typeof value === "string" &&
+        HEADER_NAME_CACHE[name] === true && isPlainHeaderValue(value))
+    ) {
+      const prefix = "Failed to execute 'set' on 'Headers'";
+      webidl.requiredArguments(arguments.length, 2, prefix);
+      name = webidl.converters["ByteString"](name, prefix, "Argument 1");
+      value = webidl.converters["ByteString"](value, prefix, "Argument 2");
 
-    value = normalizeHeaderValue(value);
+      value = normalizeHeaderValue(value);
 
-    // 2.
-    if (!checkHeaderNameForHttpTokenCodePoint(name)) {
-      throw new TypeError(`Invalid header name: "${name}"`);
-    }
-    if (!checkForInvalidValueChars(value)) {
-      throw new TypeError(`Invalid header value: "${value}"`);
+      // 2.
+      if (!checkHeaderNameForHttpTokenCodePoint(name)) {
+        throw new TypeError(`Invalid header name: "${name}"`);
+      }
+      if (!checkForInvalidValueChars(value)) {
+        throw new TypeError(`Invalid header value: "${value}"`);
+      }
     }
 
     if (this[_guard] == "immutable") {
