@@ -351,6 +351,9 @@ struct JSRuntime {
     struct list_head tmp_obj_list; /* used during GC */
     JSGCPhaseEnum gc_phase : 8;
     size_t malloc_gc_threshold;
+    /* skiff patch: > 0 while a module's bytecode is read or its top level runs
+       (see js_gc_defer_begin) */
+    int gc_defer_depth;
 #ifdef ENABLE_DUMPS // JS_DUMP_LEAKS
     struct list_head string_list; /* list of JSString.link */
 #endif
@@ -1795,6 +1798,27 @@ void v82jsc_free_heap_objects(JSContext *ctx, JSValue *objects, size_t count) {
     free(objects);
 }
 
+/* skiff patch: no collection while a module's bytecode is read (everything read
+   is live) or its top level runs (it builds what the module keeps), unless the
+   heap grows by JS_GC_DEFER_SLACK past the threshold: the collections the heap's
+   growth would otherwise set off, each a walk of the whole heap, were a fifth of
+   loading a large bundle. At the end the threshold is set as a collection would
+   set it, so the first request does not pay for the deferred one. */
+#define JS_GC_DEFER_SLACK ((size_t)16 << 20)
+
+static void js_gc_defer_begin(JSRuntime *rt)
+{
+    rt->gc_defer_depth++;
+}
+
+static void js_gc_defer_end(JSRuntime *rt)
+{
+    if (--rt->gc_defer_depth == 0 &&
+        rt->malloc_state.malloc_size > rt->malloc_gc_threshold)
+        rt->malloc_gc_threshold = rt->malloc_state.malloc_size +
+            (rt->malloc_state.malloc_size >> 1);
+}
+
 static void js_trigger_gc(JSRuntime *rt, size_t size)
 {
     bool force_gc;
@@ -1803,6 +1827,10 @@ static void js_trigger_gc(JSRuntime *rt, size_t size)
 #else
     force_gc = ((rt->malloc_state.malloc_size + size) >
                 rt->malloc_gc_threshold);
+    if (force_gc && rt->gc_defer_depth > 0 &&
+        rt->malloc_state.malloc_size + size <=
+        rt->malloc_gc_threshold + JS_GC_DEFER_SLACK)
+        force_gc = false;
 #endif
     if (force_gc) {
 #ifdef ENABLE_DUMPS // JS_DUMP_GC
@@ -34091,8 +34119,11 @@ static int js_execute_sync_module(JSContext *ctx, JSModuleDef *m,
         JSValue promise;
         JSPromiseStateEnum state;
 
+        /* skiff patch: see js_gc_defer_begin */
+        js_gc_defer_begin(ctx->rt);
         promise = js_async_function_call(ctx, m->func_obj, JS_UNDEFINED, 0,
                                          NULL, 0);
+        js_gc_defer_end(ctx->rt);
         if (JS_IsException(promise))
             goto fail;
         state = JS_PromiseState(ctx, promise);
@@ -44464,11 +44495,16 @@ JSValue JS_ReadObject2(JSContext *ctx, const uint8_t *buf, size_t buf_len,
         s->first_atom = JS_ATOM_END;
     else
         s->first_atom = 1;
+    /* skiff patch: see js_gc_defer_begin */
+    if (s->allow_bytecode)
+        js_gc_defer_begin(ctx->rt);
     if (JS_ReadObjectAtoms(s)) {
         obj = JS_EXCEPTION;
     } else {
         obj = JS_ReadObjectRec(s);
     }
+    if (s->allow_bytecode)
+        js_gc_defer_end(ctx->rt);
     if (psab_tab) {
         psab_tab->tab = s->sab_tab;
         psab_tab->len = s->sab_tab_len;
