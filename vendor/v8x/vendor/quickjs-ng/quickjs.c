@@ -54170,20 +54170,18 @@ static int js_is_standard_regexp(JSContext *ctx, JSValueConst rx)
    and the replacement made from their positions: the same calls of the
    replacer, in the same order, with the same arguments. Sticky regexps, named
    groups and the `d` flag take the generic path. */
-static bool js_regexp_proto_getter_is(JSObject *proto, JSAtom atom,
-                                      JSCFunctionType fn, int magic)
+static bool js_regexp_proto_getter_is(JSContext *ctx, JSObject *proto,
+                                      JSAtom atom, JSCFunctionType fn, int magic)
 {
     JSShapeProperty *prs;
     JSProperty *pr;
-    JSObject *getter;
 
     prs = find_own_property(&pr, proto, atom);
-    if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_GETSET)
+    if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_GETSET ||
+        !pr->u.getset.getter)
         return false;
-    getter = pr->u.getset.getter;
-    return getter && getter->class_id == JS_CLASS_C_FUNCTION &&
-        getter->u.cfunc.c_function.generic == fn.generic &&
-        getter->u.cfunc.magic == magic;
+    return JS_IsCFunction(ctx, JS_MKPTR(JS_TAG_OBJECT, pr->u.getset.getter),
+                          fn.generic, magic);
 }
 
 static bool js_regexp_is_pristine(JSContext *ctx, JSValueConst rx)
@@ -54222,11 +54220,11 @@ static bool js_regexp_is_pristine(JSContext *ctx, JSValueConst rx)
     if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL ||
         !JS_IsCFunction(ctx, pr->u.value, js_regexp_exec, 0))
         return false;
-    if (!js_regexp_proto_getter_is(proto, JS_ATOM_flags,
+    if (!js_regexp_proto_getter_is(ctx, proto, JS_ATOM_flags,
                                    (JSCFunctionType){ .getter = js_regexp_get_flags }, 0))
         return false;
     for (i = 0; i < countof(flag_getters); i++) {
-        if (!js_regexp_proto_getter_is(proto, flag_getters[i].atom,
+        if (!js_regexp_proto_getter_is(ctx, proto, flag_getters[i].atom,
                                        (JSCFunctionType){ .getter_magic = js_regexp_get_flag },
                                        flag_getters[i].mask))
             return false;
