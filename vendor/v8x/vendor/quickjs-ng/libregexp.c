@@ -3395,6 +3395,33 @@ static const uint8_t *lre_next_candidate(const uint8_t *op, const uint32_t *bitm
     return NULL;
 }
 
+/* skiff patch: the characters below 256 of the ranges of a REOP_range op, as a
+   256-bit map, filled a 32-bit word at a time (it is made at every lre_exec
+   call, and a negated class spans most of the 256); sets *pmax_c to the
+   largest character any range takes. */
+static void lre_range_bitmap(const uint8_t *op, uint32_t *bitmap, uint32_t *pmax_c)
+{
+    uint32_t low, high, word, first, last;
+    int n, k;
+
+    n = get_u16(op + 1);
+    for (k = 0; k < n; k++) {
+        low = get_u16(op + 3 + 4 * k);
+        high = get_u16(op + 3 + 4 * k + 2);
+        /* 0xffff as the last high bound means no bound */
+        *pmax_c = high == 0xffff ? UINT32_MAX : high;
+        if (high > 255)
+            high = 255;
+        while (low <= high) {
+            word = low >> 5;
+            first = low & 31;
+            last = (high >> 5) == word ? (high & 31) : 31;
+            bitmap[word] |= (uint32_t)(((uint64_t)2 << (last - first)) - 1) << first;
+            low = (word + 1) << 5;
+        }
+    }
+}
+
 /* Return 1 if match, 0 if not match or < 0 if error (see LRE_RET_x). cindex is the
    starting position of the match and must be such as 0 <= cindex <=
    clen. */
@@ -3434,20 +3461,10 @@ int lre_exec(uint8_t **capture,
     /* skiff patch: see lre_first_char_op */
     first_op = s->cbuf_type == 2 ? NULL : lre_first_char_op(bc_buf + RE_HEADER_LEN);
     if (first_op) {
-        uint32_t bitmap[8] = { 0 }, max_c = 0, low, high, c;
-        int n, k;
+        uint32_t bitmap[8] = { 0 }, max_c = 0;
 
-        if (*first_op == REOP_range) {
-            n = get_u16(first_op + 1);
-            for (k = 0; k < n; k++) {
-                low = get_u16(first_op + 3 + 4 * k);
-                high = get_u16(first_op + 3 + 4 * k + 2);
-                /* 0xffff as the last high bound means no bound */
-                max_c = high == 0xffff ? UINT32_MAX : high;
-                for (c = low; c <= high && c < 256; c++)
-                    bitmap[c >> 5] |= 1u << (c & 31);
-            }
-        }
+        if (*first_op == REOP_range)
+            lre_range_bitmap(first_op, bitmap, &max_c);
         ret = 0;
         for (;;) {
             cptr = lre_next_candidate(first_op, bitmap, max_c, cptr,
