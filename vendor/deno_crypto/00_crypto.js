@@ -31,7 +31,6 @@ const {
   PromiseReject,
   PromiseResolve,
   ReflectApply,
-  SafeArrayIterator,
   StringPrototypeSlice,
   SymbolFor,
 } = primordials;
