@@ -181,9 +181,9 @@ const DOMException = domException.DOMException;
 // ScheduledController.
 class ScheduledData {
   constructor(ev) {
-    this.id = ev.id;
-    this.cron = ev.cron;
-    this.scheduledTime = ev.scheduledTime;
+    this.id = ev[1];
+    this.cron = ev[2];
+    this.scheduledTime = ev[3];
   }
   noRetry() {
     op_skiff_scheduled_no_retry(this.id);
@@ -463,28 +463,43 @@ function sendResponse(id, res) {
   op_skiff_respond_stream(id, inner.status, headerList, rid, length);
 }
 
+// The kinds of event `op_skiff_next_event` gives (src/ops.rs, `NextEvent`): a request is
+// `[EVENT_FETCH, id, hopsLeft, method, url, bodyRid, headers]` with the headers flat (name,
+// value, name, value ...); a scheduled event, `[EVENT_SCHEDULED, id, cron, scheduledTime]`.
+const EVENT_FETCH = 0;
+const EVENT_SCHEDULED = 1;
+
+// A request's header list, as deno's inner request has it, from the event's flat headers.
+function headerPairs(flat) {
+  const list = [];
+  for (let i = 0; i < flat.length; i += 2) list[i >> 1] = [flat[i], flat[i + 1]];
+  return list;
+}
+
 async function dispatchFetch(ev) {
+  const { 1: id, 3: method, 4: url, 5: bodyRid, 6: headers } = ev;
   try {
-    const requestBody = ev.bodyRid === null ? null : new InnerBody(readableStreamForRid(ev.bodyRid));
-    const inner = newInnerRequest(ev.method, ev.url, () => ev.headers, requestBody, false);
+    const requestBody = bodyRid === null ? null : new InnerBody(readableStreamForRid(bodyRid));
+    const inner = newInnerRequest(method, url, () => headerPairs(headers), requestBody, false);
     const req = fromInnerRequest(inner, "immutable");
-    const res = await resolveHandlers().fetch(req, new ExecutionContext(token, ev.id));
-    sendResponse(ev.id, res);
+    const res = await resolveHandlers().fetch(req, new ExecutionContext(token, id));
+    sendResponse(id, res);
   } catch (error) {
     logError("Uncaught ", error);
-    op_skiff_respond_exception(ev.id);
+    op_skiff_respond_exception(id);
   }
 }
 
 async function dispatchScheduled(ev) {
+  const data = new ScheduledData(ev);
   let ok = true;
   try {
-    await resolveHandlers().scheduled(new ScheduledData(ev), new ExecutionContext(token, ev.id));
+    await resolveHandlers().scheduled(data, new ExecutionContext(token, data.id));
   } catch (error) {
     if (error !== LISTENER_THREW) logError("Uncaught ", error);
     ok = false;
   }
-  op_skiff_scheduled_settled(ev.id, ok);
+  op_skiff_scheduled_settled(data.id, ok);
 }
 
 export async function dispatchLoop() {
@@ -494,12 +509,12 @@ export async function dispatchLoop() {
     // Each event runs in its own async context, which carries its budgets through every
     // await of the handler; the loop itself goes on in the previous context. A scheduled
     // event starts a chain of invocations of its own.
-    const scheduled = ev.cron !== undefined;
-    const hopsLeft = scheduled ? config.invocationDepth - 1 : ev.hopsLeft;
-    const previous = requestContext.enter({ id: ev.id, subrequests: 0, logBytes: 0, hopsLeft });
+    const request = ev[0] === EVENT_FETCH;
+    const hopsLeft = request ? ev[2] : config.invocationDepth - 1;
+    const previous = requestContext.enter({ id: ev[1], subrequests: 0, logBytes: 0, hopsLeft });
     try {
-      if (scheduled) dispatchScheduled(ev);
-      else dispatchFetch(ev);
+      if (request) dispatchFetch(ev);
+      else dispatchScheduled(ev);
     } finally {
       core.setAsyncContext(previous);
     }

@@ -241,16 +241,26 @@ pub fn op_skiff_take_module(state: &mut OpState) -> Option<v8::Global<v8::Object
     state.borrow_mut::<TenantModule>().0.take()
 }
 
-/// The next event, as the dispatcher gets it: a scheduled event has `cron`, a request has not.
-#[derive(Serialize)]
-#[serde(untagged)]
+/// The next event, as the dispatcher gets it: an array whose first element says what it is.
+///
+/// - a request: `[EVENT_FETCH, id, hopsLeft, method, url, bodyRid | null, headers]`, with
+///   `headers` flat (`[name, value, name, value, ...]`);
+/// - a scheduled event: `[EVENT_SCHEDULED, id, cron, scheduledTime]`;
+/// - `null` once the isolate is being shut down.
+///
+/// Built with the engine's API rather than serde: an object with named fields cost a tenth of
+/// a hello-world request's time in the isolate, most of it making the fields' keys.
+struct NextEvent(Option<EventForJs>);
+
+/// `NextEvent`'s kinds (05_dispatch.js has the same numbers).
+const EVENT_FETCH: i32 = 0;
+const EVENT_SCHEDULED: i32 = 1;
+
 enum EventForJs {
     Fetch(FetchForJs),
     Scheduled(ScheduledForJs),
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct FetchForJs {
     id: u32,
     /// Invocations the request's chain may still make after this one (the value its own
@@ -258,12 +268,10 @@ struct FetchForJs {
     hops_left: u32,
     method: String,
     url: String,
-    headers: Vec<(String, ByteString)>,
+    headers: Vec<(String, Vec<u8>)>,
     body_rid: Option<ResourceId>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct ScheduledForJs {
     id: u32,
     cron: String,
@@ -271,11 +279,72 @@ struct ScheduledForJs {
     scheduled_time: f64,
 }
 
+impl<'a> deno_core::ToV8<'a> for NextEvent {
+    type Error = std::convert::Infallible;
+
+    fn to_v8<'i>(
+        self,
+        scope: &mut v8::PinScope<'a, 'i>,
+    ) -> Result<v8::Local<'a, v8::Value>, Self::Error> {
+        let Some(event) = self.0 else {
+            return Ok(v8::null(scope).into());
+        };
+        let int = |scope: &mut v8::PinScope<'a, 'i>, n: i32| -> v8::Local<'a, v8::Value> {
+            v8::Integer::new(scope, n).into()
+        };
+        let elements = match event {
+            EventForJs::Fetch(fetch) => {
+                let mut headers = Vec::with_capacity(fetch.headers.len() * 2);
+                for (name, value) in &fetch.headers {
+                    headers.push(utf8(scope, name.as_bytes()));
+                    headers.push(latin1(scope, value));
+                }
+                let body_rid = match fetch.body_rid {
+                    Some(rid) => v8::Integer::new_from_unsigned(scope, rid).into(),
+                    None => v8::null(scope).into(),
+                };
+                vec![
+                    int(scope, EVENT_FETCH),
+                    v8::Integer::new_from_unsigned(scope, fetch.id).into(),
+                    v8::Integer::new_from_unsigned(scope, fetch.hops_left).into(),
+                    utf8(scope, fetch.method.as_bytes()),
+                    utf8(scope, fetch.url.as_bytes()),
+                    body_rid,
+                    v8::Array::new_with_elements(scope, &headers).into(),
+                ]
+            }
+            EventForJs::Scheduled(scheduled) => vec![
+                int(scope, EVENT_SCHEDULED),
+                v8::Integer::new_from_unsigned(scope, scheduled.id).into(),
+                utf8(scope, scheduled.cron.as_bytes()),
+                v8::Number::new(scope, scheduled.scheduled_time).into(),
+            ],
+        };
+        Ok(v8::Array::new_with_elements(scope, &elements).into())
+    }
+}
+
+/// A JavaScript string of UTF-8 `bytes`.
+fn utf8<'a>(scope: &mut v8::PinScope<'a, '_>, bytes: &[u8]) -> v8::Local<'a, v8::Value> {
+    match v8::String::new_from_utf8(scope, bytes, v8::NewStringType::Normal) {
+        Some(string) => string.into(),
+        None => v8::String::empty(scope).into(),
+    }
+}
+
+/// A JavaScript string of Latin-1 `bytes`, one character for each byte (a header value as
+/// `ByteString` has it).
+fn latin1<'a>(scope: &mut v8::PinScope<'a, '_>, bytes: &[u8]) -> v8::Local<'a, v8::Value> {
+    match v8::String::new_from_one_byte(scope, bytes, v8::NewStringType::Normal) {
+        Some(string) => string.into(),
+        None => v8::String::empty(scope).into(),
+    }
+}
+
 /// Waits for the next event and starts its invocation. Resolves to `null` when the isolate is
 /// being shut down.
 #[op2]
-#[serde]
-pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventForJs> {
+pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> NextEvent {
     let inbox = state.borrow().borrow::<Inbox>().0.clone();
     let turn_over = state.borrow().borrow::<Load>().0.turn_over();
     if turn_over {
@@ -283,7 +352,10 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
         tokio::task::yield_now().await;
     }
     let (event, hops) = loop {
-        let event = std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await?;
+        let Some(event) = std::future::poll_fn(|cx| inbox.borrow_mut().poll_recv(cx)).await
+        else {
+            return NextEvent(None);
+        };
         if event.abandoned() {
             // Its caller stopped waiting (the client went away): it never reaches the script.
             abandoned(&state.borrow());
@@ -307,26 +379,22 @@ pub async fn op_skiff_next_event(state: Rc<RefCell<OpState>>) -> Option<EventFor
                 .body
                 .map(|body| state.resource_table.add(RequestBodyResource::new(body)));
             let id = invocations(&state).begin(Reply::Fetch(respond), request.meter);
-            Some(EventForJs::Fetch(FetchForJs {
+            NextEvent(Some(EventForJs::Fetch(FetchForJs {
                 id,
                 hops_left: hops,
                 method: request.method,
                 url: request.url,
-                headers: request
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, ByteString::from(v)))
-                    .collect(),
+                headers: request.headers,
                 body_rid,
-            }))
+            })))
         }
         QueuedEvent::Scheduled { request, respond } => {
             let id = invocations(&state).begin(Reply::Scheduled(respond), request.meter);
-            Some(EventForJs::Scheduled(ScheduledForJs {
+            NextEvent(Some(EventForJs::Scheduled(ScheduledForJs {
                 id,
                 cron: request.cron,
                 scheduled_time: request.scheduled_time_ms as f64,
-            }))
+            })))
         }
     }
 }

@@ -129,57 +129,65 @@ function newInnerRequest(method, url, headerList, body, maybeBlob) {
   ) {
     blobUrlEntry = blobFromObjectUrl(url);
   }
-  return {
-    methodInner: method,
-    get method() {
-      return this.methodInner;
-    },
-    set method(value) {
-      this.methodInner = value;
-    },
-    headerListInner: null,
-    get headerList() {
-      if (this.headerListInner === null) {
-        try {
-          this.headerListInner = headerList();
-        } catch {
-          throw new TypeError("Cannot read headers: request closed");
-        }
+  return new InnerRequest(method, url, headerList, body, blobUrlEntry);
+}
+
+// skiff patch: an inner request is an instance of this class, whose accessors
+// and methods are its prototype's, where upstream's object literal made six new
+// functions for every request. Same members, same behaviour.
+class InnerRequest {
+  constructor(method, url, headerList, body, blobUrlEntry) {
+    this.methodInner = method;
+    this.headerListInner = null;
+    this.headerListSource = headerList;
+    this.body = body;
+    this.redirectMode = "follow";
+    this.redirectCount = 0;
+    this.urlList = [typeof url === "string" ? () => url : url];
+    this.urlListProcessed = [];
+    this.clientRid = null;
+    this.blobUrlEntry = blobUrlEntry;
+  }
+  get method() {
+    return this.methodInner;
+  }
+  set method(value) {
+    this.methodInner = value;
+  }
+  get headerList() {
+    if (this.headerListInner === null) {
+      try {
+        this.headerListInner = this.headerListSource();
+      } catch {
+        throw new TypeError("Cannot read headers: request closed");
       }
-      return this.headerListInner;
-    },
-    set headerList(value) {
-      this.headerListInner = value;
-    },
-    body,
-    redirectMode: "follow",
-    redirectCount: 0,
-    urlList: [typeof url === "string" ? () => url : url],
-    urlListProcessed: [],
-    clientRid: null,
-    blobUrlEntry,
-    url() {
-      if (this.urlListProcessed[0] === undefined) {
-        try {
-          this.urlListProcessed[0] = this.urlList[0]();
-        } catch {
-          throw new TypeError("cannot read url: request closed");
-        }
+    }
+    return this.headerListInner;
+  }
+  set headerList(value) {
+    this.headerListInner = value;
+  }
+  url() {
+    if (this.urlListProcessed[0] === undefined) {
+      try {
+        this.urlListProcessed[0] = this.urlList[0]();
+      } catch {
+        throw new TypeError("cannot read url: request closed");
       }
-      return this.urlListProcessed[0];
-    },
-    currentUrl() {
-      const currentIndex = this.urlList.length - 1;
-      if (this.urlListProcessed[currentIndex] === undefined) {
-        try {
-          this.urlListProcessed[currentIndex] = this.urlList[currentIndex]();
-        } catch {
-          throw new TypeError("Cannot read url: request closed");
-        }
+    }
+    return this.urlListProcessed[0];
+  }
+  currentUrl() {
+    const currentIndex = this.urlList.length - 1;
+    if (this.urlListProcessed[currentIndex] === undefined) {
+      try {
+        this.urlListProcessed[currentIndex] = this.urlList[currentIndex]();
+      } catch {
+        throw new TypeError("Cannot read url: request closed");
       }
-      return this.urlListProcessed[currentIndex];
-    },
-  };
+    }
+    return this.urlListProcessed[currentIndex];
+  }
 }
 
 /**

@@ -172,11 +172,15 @@ function newInnerResponse(status = 200, statusMessage = "") {
     statusMessage,
     aborted: false,
     bodyDecoded: false,
-    url() {
-      if (this.urlList.length == 0) return null;
-      return this.urlList[this.urlList.length - 1];
-    },
+    url: innerResponseUrl,
   };
+}
+
+// skiff patch: one function for every inner response's `url()`, where upstream's
+// object literal made a new one for each.
+function innerResponseUrl() {
+  if (this.urlList.length == 0) return null;
+  return this.urlList[this.urlList.length - 1];
 }
 
 /**

@@ -782,10 +782,14 @@ pub extern "C" fn v8__String__NewFromOneByte(
   } else {
     unsafe { std::slice::from_raw_parts(data, len) }
   };
-  let utf8: std::string::String =
-    bytes.iter().map(|&b| b as ::std::primitive::char).collect();
-  let v =
-    unsafe { JS_NewStringLen(ctx, utf8.as_ptr() as *const c_char, utf8.len()) };
+  // skiff patch: ASCII is its own UTF-8; only other Latin-1 bytes need re-encoding.
+  let v = if bytes.is_ascii() {
+    unsafe { JS_NewStringLen(ctx, bytes.as_ptr() as *const c_char, bytes.len()) }
+  } else {
+    let utf8: std::string::String =
+      bytes.iter().map(|&b| b as ::std::primitive::char).collect();
+    unsafe { JS_NewStringLen(ctx, utf8.as_ptr() as *const c_char, utf8.len()) }
+  };
   if v.tag == JS_TAG_EXCEPTION {
     return ptr::null();
   }
