@@ -15,6 +15,7 @@ import {
   op_skiff_respond,
   op_skiff_respond_exception,
   op_skiff_respond_stream,
+  op_skiff_respond_text,
   op_skiff_respond_websocket,
   op_skiff_scheduled_no_retry,
   op_skiff_scheduled_settled,
@@ -440,7 +441,7 @@ function sendResponse(id, res) {
   // body and header list being built.
   const lazy = takeLazyStaticBody(res);
   if (lazy !== null) {
-    op_skiff_respond(id, 200, [["content-type", lazy.contentType]], core.encode(lazy.body));
+    op_skiff_respond_text(id, lazy.contentType, lazy.body);
     return;
   }
   const inner = toInnerResponse(res);

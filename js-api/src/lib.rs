@@ -137,6 +137,7 @@ deno_core::extension!(
         ops::op_skiff_log_within,
         ops::op_skiff_next_event,
         ops::op_skiff_respond,
+        ops::op_skiff_respond_text,
         ops::op_skiff_respond_stream,
         ops::op_skiff_respond_exception,
         ops::op_skiff_scheduled_settled,

@@ -834,6 +834,29 @@ pub extern "C" fn v8__String__ValueView__CONSTRUCT(
   isolate: *mut RealIsolate,
   string: *const V8String,
 ) {
+  // skiff patch: a flat string's characters are copied as the engine holds them, 8-bit or
+  // 16-bit, as V8's view shows them. The path below, through UTF-8, made three copies and
+  // turned each lone surrogate into three U+FFFD where V8 (and deno's decoding of the view)
+  // gives one.
+  let flat: Option<(*mut c_void, usize, bool)> = match flat_chars(string) {
+    Some(Chars::Latin1(bytes)) => {
+      let copy: Box<[u8]> = bytes.into();
+      Some((Box::into_raw(copy) as *mut c_void, bytes.len(), true))
+    }
+    Some(Chars::Wide(units)) => {
+      let copy: Box<[u16]> = units.into();
+      Some((Box::into_raw(copy) as *mut c_void, units.len(), false))
+    }
+    None => None,
+  };
+  if let Some((data, len, is_one_byte)) = flat {
+    unsafe {
+      (*buf).data = data;
+      (*buf).len = len;
+      (*buf).is_one_byte = is_one_byte;
+    }
+    return;
+  }
   let ctx = ctx_for(isolate);
   let units: Vec<u16> = if ctx.is_null() || string.is_null() {
     Vec::new()
