@@ -1023,3 +1023,45 @@ async fn errors_clone_inside_maps_and_sets_and_keep_shared_objects_shared() {
     );
     assert_eq!(out["patched"], serde_json::json!(["real"]));
 }
+
+/// The dispatcher answers a Response returned as it is at once, and waits for anything else
+/// as `await` would: a promise, a thenable, a Response given a `then`. Anything that is not a
+/// Response in the end, or a throw, is a 500.
+#[tokio::test]
+async fn a_handler_is_answered_whatever_it_returns() {
+    let source = r#"
+        export default {
+            fetch(request) {
+                const path = new URL(request.url).pathname;
+                if (path === "/now") return new Response("now");
+                if (path === "/promise") return Promise.resolve(new Response("promise"));
+                if (path === "/thenable") {
+                    return { then(resolve) { resolve(new Response("thenable")); } };
+                }
+                if (path === "/response-then") {
+                    const response = new Response("not this one");
+                    response.then = (resolve) => resolve(new Response("its then"));
+                    return response;
+                }
+                if (path === "/string") return "a string";
+                if (path === "/rejects") return Promise.reject(new Error("no"));
+                throw new Error("thrown");
+            },
+        };"#;
+    let node = start(&[("shapes", source)]).await;
+    for (path, status, body) in [
+        ("/now", 200, "now"),
+        ("/promise", 200, "promise"),
+        ("/thenable", 200, "thenable"),
+        ("/response-then", 200, "its then"),
+        ("/string", 500, "Internal Server Error\n"),
+        ("/rejects", 500, "Internal Server Error\n"),
+        ("/throws", 500, "Internal Server Error\n"),
+    ] {
+        assert_eq!(
+            node.get("shapes", path).await,
+            (status, body.to_string()),
+            "{path}"
+        );
+    }
+}

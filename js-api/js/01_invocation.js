@@ -11,8 +11,15 @@ import { core, primordials } from "ext:core/mod.js";
 import { op_skiff_config, op_skiff_log_within, op_skiff_subrequest, op_skiff_subrequest_refused } from "ext:core/ops";
 import { performanceMod } from "ext:skiff_worker/00_modules.js";
 
-const { ArrayPrototypePush, ArrayPrototypeSplice, String, StringPrototypeSlice, StringPrototypeToLowerCase, TypeError } =
-  primordials;
+const {
+  ArrayPrototypePush,
+  ArrayPrototypeSplice,
+  ObjectPrototypeIsPrototypeOf,
+  String,
+  StringPrototypeSlice,
+  StringPrototypeToLowerCase,
+  TypeError,
+} = primordials;
 
 // The node's configuration (subrequest budget, waitUntil budget), read when the runtime is
 // given its tenant: a runtime is booted before anyone knows which tenant it will serve.
@@ -29,12 +36,34 @@ export function logError(prefix, error) {
   tenantLog(LOG_ERROR, `${prefix}${text}`);
 }
 
-export const requestContext = new core.AsyncVariable();
+// An invocation's budgets. The value of a request's async context is its RequestContext
+// itself: no other code in the runtime sets an async context of its own (deno's timers and
+// promise jobs only carry it), where core.AsyncVariable made three objects and a WeakMap entry
+// for every request.
+class RequestContext {
+  constructor(id, hopsLeft) {
+    this.id = id;
+    this.subrequests = 0;
+    this.logBytes = 0;
+    this.hopsLeft = hopsLeft;
+  }
+}
+const RequestContextPrototype = RequestContext.prototype;
+
 // Work outside any request belongs to no invocation: id 0.
-const outsideRequests = { id: 0, subrequests: 0, logBytes: 0, hopsLeft: 0 };
+const outsideRequests = new RequestContext(0, 0);
+
+// Makes invocation `id`'s budgets the current async context's value; returns the context to
+// restore (with core.setAsyncContext) once its handler has been called.
+export function enterRequest(id, hopsLeft) {
+  const previous = core.getAsyncContext();
+  core.setAsyncContext(new RequestContext(id, hopsLeft));
+  return previous;
+}
 
 export function invocation() {
-  return requestContext.get() ?? outsideRequests;
+  const current = core.getAsyncContext();
+  return ObjectPrototypeIsPrototypeOf(RequestContextPrototype, current) ? current : outsideRequests;
 }
 
 // Counts one subrequest (a fetch(), a service binding's fetch, a new WebSocket(url)) of the

@@ -424,6 +424,9 @@ export function Response(body = null, init = undefined) {
         "Responses may only be constructed with status codes in the range 200 to 599, inclusive.",
       );
     }
+    // `new Response(...)` itself: the same object as through Reflect.construct (the two
+    // constructors share their prototype), without its argument array.
+    if (new.target === Response) return new DenoResponse(body, init);
     return ReflectConstruct(DenoResponse, [body, init], new.target);
   }
   if (!ObjectPrototypeIsPrototypeOf(WebSocketPrototype, webSocket)) {

@@ -36,7 +36,7 @@ import {
   countSubrequest,
   invocation,
   logError,
-  requestContext,
+  enterRequest,
 } from "ext:skiff_worker/01_invocation.js";
 import { structuredClone } from "ext:skiff_worker/02_fixes.js";
 import {
@@ -87,18 +87,12 @@ const token = Symbol("dispatcher");
 
 class ExecutionContext {
   #id;
+  // What the caller passed along (Cloudflare: a service binding's `props`); an event from the
+  // outside brings none, an empty object.
+  props = {};
   constructor(key, id) {
     if (key !== token) throw new TypeError("Illegal constructor");
     this.#id = id;
-    // What the caller passed along (Cloudflare: a service binding's `props`); an event from
-    // the outside brings none, an empty object.
-    ObjectDefineProperty(this, "props", {
-      __proto__: null,
-      value: {},
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
     if (cloudflare.compatibilityFlags?.enable_ctx_exports) {
       ObjectDefineProperty(this, "exports", {
         __proto__: null,
@@ -477,18 +471,37 @@ function headerPairs(flat) {
   return list;
 }
 
-async function dispatchFetch(ev) {
+function dispatchFetch(ev) {
   const { 1: id, 3: method, 4: url, 5: bodyRid, 6: headers } = ev;
   try {
     const requestBody = bodyRid === null ? null : new InnerBody(readableStreamForRid(bodyRid));
     const inner = newInnerRequest(method, url, () => headerPairs(headers), requestBody, false);
     const req = fromInnerRequest(inner, "immutable");
-    const res = await resolveHandlers().fetch(req, new ExecutionContext(token, id));
-    sendResponse(id, res);
+    const result = resolveHandlers().fetch(req, new ExecutionContext(token, id));
+    // A handler that returned its Response (not a promise, nor anything with a `then`) is
+    // answered now; `await` would read the same `then` and find nothing to wait for.
+    if (ObjectPrototypeIsPrototypeOf(ResponsePrototype, result) && result.then === undefined) {
+      sendResponse(id, result);
+      return;
+    }
+    settleFetch(id, result);
   } catch (error) {
-    logError("Uncaught ", error);
-    op_skiff_respond_exception(id);
+    handlerFailed(id, error);
   }
+}
+
+// Answers request `id` once the handler's promise (or thenable) settles.
+async function settleFetch(id, pending) {
+  try {
+    sendResponse(id, await pending);
+  } catch (error) {
+    handlerFailed(id, error);
+  }
+}
+
+function handlerFailed(id, error) {
+  logError("Uncaught ", error);
+  op_skiff_respond_exception(id);
 }
 
 async function dispatchScheduled(ev) {
@@ -512,7 +525,7 @@ export async function dispatchLoop() {
     // event starts a chain of invocations of its own.
     const request = ev[0] === EVENT_FETCH;
     const hopsLeft = request ? ev[2] : config.invocationDepth - 1;
-    const previous = requestContext.enter({ id: ev[1], subrequests: 0, logBytes: 0, hopsLeft });
+    const previous = enterRequest(ev[1], hopsLeft);
     try {
       if (request) dispatchFetch(ev);
       else dispatchScheduled(ev);
