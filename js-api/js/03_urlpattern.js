@@ -25,6 +25,7 @@ const {
 const {
   op_urlpattern_parse: opUrlPatternParse,
   op_urlpattern_process_match_input: opUrlPatternProcessMatchInput,
+  op_urlpattern_process_match_input_string: opUrlPatternProcessMatchInputString,
 } = core.ops;
 const URL_PATTERN_COMPONENTS = [
   "protocol",
@@ -146,7 +147,10 @@ function urlPatternMatchInputOnce(input, baseURL, prefix) {
   if (baseURL !== undefined) {
     baseURL = webidl.converters.USVString(baseURL, prefix, "Argument 2");
   }
-  const joined = opUrlPatternProcessMatchInput(input, baseURL ?? null, urlPatternOffsets);
+  // A string skips serde's untagged union (deno_web's urlpattern.rs).
+  const joined = typeof input === "string"
+    ? opUrlPatternProcessMatchInputString(input, baseURL ?? null, urlPatternOffsets)
+    : opUrlPatternProcessMatchInput(input, baseURL ?? null, urlPatternOffsets);
   let values = null;
   if (joined !== null) {
     values = [];

@@ -2,7 +2,9 @@
 //! - `Headers` keeps its sorted entries between reads for every guard (deno_fetch patch), and
 //!   drops them on every change, so an iteration sees what a loop body changed;
 //! - `new Request(url, { headers })` and `new Headers(headers)` copy another `Headers` without
-//!   converting it again, unless a worker replaced its iterator;
+//!   converting it again, unless a worker replaced its iterator, and read an array of pairs by
+//!   index while array iteration is the engine's own;
+//! - `Headers.set` finds a name's entries with `indexOf`, and keeps the first in its place;
 //! - header values are checked by one regexp each (deno_fetch's checks and webidl's
 //!   ByteString, replaced in 00_modules.js), and still refused where they were, with the same
 //!   messages;
@@ -77,6 +79,49 @@ const HEADERS: &str = r#"(() => {
   out.setAgain = [again.get("x-a"), again.get("x-n")];
   out.badNameTwice = [refused(() => new Headers().set("bad name", "1")), refused(() => new Headers().set("bad name", "1"))];
   out.badValueAfterGood = [refused(() => again.set("x-a", "a\nb")), refused(() => again.set("x-a", ""))];
+  return out;
+})()"#;
+
+const HEADER_ARRAYS: &str = r#"(() => {
+  const out = {};
+  const entries = (h) => [...h].map((e) => e.join("="));
+  const refused = (f) => { try { f(); return "accepted"; } catch (e) { return `${e.name}: ${e.message}`; } };
+  out.pairs = entries(new Headers([["B", "2"], ["a", " 1 "], ["b", "3"], ["c", 4]]));
+  out.converted = entries(new Headers([["x", { toString() { return "obj"; } }], ["n", 12.5]]));
+  out.wide = refused(() => new Headers([["a", "ok"], ["b", "\u0100"]]));
+  out.wideName = refused(() => new Headers([["\u0100", "x"]]));
+  out.three = refused(() => new Headers([["a", "1", "2"]]));
+  out.notPair = refused(() => new Headers([["a", "1"], 5]));
+  out.badName = refused(() => new Headers([["a b", "1"]]));
+  out.newline = refused(() => new Headers([["a", "x\ny"]]));
+  out.setPair = entries(new Headers([new Set(["s", "v"])]));
+  const own = [["a", "1"]];
+  own[Symbol.iterator] = function* () { yield ["from", "iterator"]; };
+  out.ownIterator = entries(new Headers(own));
+  const innerOwn = ["a", "1"];
+  innerOwn[Symbol.iterator] = function* () { yield "inner"; yield "iterator"; };
+  out.innerOwnIterator = entries(new Headers([innerOwn]));
+  const ArrayIteratorPrototype = Object.getPrototypeOf([][Symbol.iterator]());
+  const next = ArrayIteratorPrototype.next;
+  let nexts = 0;
+  ArrayIteratorPrototype.next = function () { nexts++; return next.call(this); };
+  let counted;
+  try { counted = new Headers([["a", "1"]]); } finally { ArrayIteratorPrototype.next = next; }
+  out.counted = [entries(counted), nexts];
+  let reads = 0;
+  const getters = [];
+  Object.defineProperty(getters, 0, { get() { reads++; return ["g", "1"]; }, enumerable: true });
+  out.getter = [entries(new Headers(getters)), reads];
+  const dup = new Headers([["a", "1"], ["b", "2"], ["A", "3"], ["c", "4"], ["a", "5"]]);
+  dup.set("a", "x");
+  out.setDuplicates = entries(dup);
+  dup.set("d", "new");
+  dup.set("b", "y");
+  out.setAfter = entries(dup);
+  const req = new Request("https://x.test/", { headers: [["x-a", "1"], ["X-A", "2"]] });
+  out.request = entries(req.headers);
+  const res = new Response("r", { status: 201, headers: [["x-r", "1"], ["content-type", "text/x"]] });
+  out.response = [res.status, entries(res.headers)];
   return out;
 })()"#;
 
@@ -350,6 +395,33 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "setAgain": ["v", "5"],
             "badNameTwice": ["TypeError", "TypeError"],
             "badValueAfterGood": ["TypeError", "accepted"],
+        })
+    );
+
+    // An array of pairs is read by index while array iteration is the engine's own
+    // (deno_fetch patch): the same entries, conversions, reads and messages as through the
+    // iterator protocol (checked against the build before the patch).
+    let arrays = run_json(&mut runtime, "header_arrays.js", HEADER_ARRAYS);
+    assert_eq!(
+        arrays,
+        serde_json::json!({
+            "pairs": ["a=1", "b=2, 3", "c=4"],
+            "converted": ["n=12.5", "x=obj"],
+            "wide": "TypeError: Failed to construct 'Headers': Argument 1, index 1, index 1 is not a valid ByteString",
+            "wideName": "TypeError: Failed to construct 'Headers': Argument 1, index 0, index 0 is not a valid ByteString",
+            "three": "TypeError: Invalid header: length must be 2, but is 3",
+            "notPair": "TypeError: Failed to construct 'Headers': Argument 1, index 1 can not be converted to sequence.",
+            "badName": "TypeError: Invalid header name: \"a b\"",
+            "newline": "TypeError: Invalid header value: \"x\ny\"",
+            "setPair": ["s=v"],
+            "ownIterator": ["from=iterator"],
+            "innerOwnIterator": ["inner=iterator"],
+            "counted": [["a=1"], 5],
+            "getter": [["g=1"], 1],
+            "setDuplicates": ["a=x", "b=2", "c=4"],
+            "setAfter": ["a=x", "b=y", "c=4", "d=new"],
+            "request": ["x-a=1, 2"],
+            "response": [201, ["content-type=text/x", "x-r=1"]],
         })
     );
 

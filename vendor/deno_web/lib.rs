@@ -132,6 +132,7 @@ deno_core::extension!(deno_web,
     url::op_url_stringify_search_params,
     urlpattern::op_urlpattern_parse,
     urlpattern::op_urlpattern_process_match_input,
+    urlpattern::op_urlpattern_process_match_input_string, // skiff patch
     console::op_preview_entries,
     console::op_console_inspect,
     console::op_console_inspect_args,

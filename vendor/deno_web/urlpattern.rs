@@ -179,6 +179,27 @@ pub fn op_urlpattern_process_match_input(
   #[string] base_url: Option<String>,
   #[buffer] buf: &mut [u32],
 ) -> Result<Option<String>, UrlPatternError> {
+  process_match_input(input, base_url, buf)
+}
+
+// skiff patch: the same for an input that is a string, without serde: its
+// untagged enum first tried the string as a dictionary and formatted the error
+// (most of the op's time, for the commonest input).
+#[op2]
+#[string]
+pub fn op_urlpattern_process_match_input_string(
+  #[string] input: String,
+  #[string] base_url: Option<String>,
+  #[buffer] buf: &mut [u32],
+) -> Result<Option<String>, UrlPatternError> {
+  process_match_input(StringOrInit::String(input), base_url, buf)
+}
+
+fn process_match_input(
+  input: StringOrInit,
+  base_url: Option<String>,
+  buf: &mut [u32],
+) -> Result<Option<String>, UrlPatternError> {
   let res = quirks::process_match_input(input, base_url.as_deref())?;
 
   let (input, _inputs) = match res {
