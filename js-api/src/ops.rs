@@ -527,7 +527,7 @@ pub fn op_skiff_respond_text(
     } else {
         content_type
             .chars()
-            .map(|c| u8::try_from(c))
+            .map(u8::try_from)
             .collect::<Result<Vec<u8>, _>>()
             .map_err(|_| JsErrorBox::type_error("Invalid header value"))?
     };
