@@ -355,6 +355,10 @@ pub(crate) struct IsoState {
   // `IsoState::new_handle`).
   pub free_slots: Vec<*mut JSValue>,
 
+  // skiff patch: each dispatch entry's `External` data in this isolate, with the pointer it
+  // holds (see `function::external_data`).
+  pub external_data: HashMap<c_int, (usize, JSValue)>,
+
   pub persistent_handles: Vec<PersistentHandle>,
 
   pub script_host_defined_options: HashMap<usize, JSValue>,
@@ -975,7 +979,8 @@ pub extern "C" fn v8__Isolate__New(params: *const c_void) -> *mut RealIsolate {
     ctx,
     contexts: Vec::new(),
     handles: Vec::new(),
-    free_slots: Vec::new(), // skiff patch
+    free_slots: Vec::new(),       // skiff patch
+    external_data: HashMap::new(), // skiff patch
     persistent_handles: Vec::new(),
     script_host_defined_options: HashMap::new(),
     host_defined_options_by_name: HashMap::new(),
@@ -1124,6 +1129,10 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
     // skiff patch: see `IsoState::new_handle`.
     for slot in st.free_slots.drain(..) {
       drop(Box::from_raw(slot));
+    }
+    // skiff patch: see `function::external_data`.
+    for (_, (_, value)) in st.external_data.drain() {
+      JS_FreeValue(st.ctx, value);
     }
     while let Some(slot) = st.persistent_handles.pop() {
       let cell = slot.slot as *mut PersistentCell;

@@ -395,7 +395,8 @@ struct DispatchEntry {
 
   instance: *const ObjTemplate,
   signature: *const FnTemplate,
-  fast_overloads: Vec<RawCFunction>,
+  // skiff patch: shared, so that a call takes it without copying the list.
+  fast_overloads: std::rc::Rc<[RawCFunction]>,
 }
 
 #[derive(Clone, Copy, Hash, PartialEq, Eq)]
@@ -634,7 +635,7 @@ fn register_dispatch(
       data_is_undefined,
       instance,
       signature,
-      fast_overloads,
+      fast_overloads: fast_overloads.into(),
     });
     if let Some(key) = reusable_key {
       t.reusable.insert(key, idx);
@@ -651,7 +652,7 @@ fn lookup_dispatch(
   JSValue,
   *const ObjTemplate,
   *const FnTemplate,
-  Vec<RawCFunction>,
+  std::rc::Rc<[RawCFunction]>,
 )> {
   DISPATCH.with(|t| {
     t.borrow().entries.get(idx as usize).map(|e| {
@@ -664,7 +665,7 @@ fn lookup_dispatch(
       let data = if e.data_is_undefined {
         jsv_undefined()
       } else if let Some(ptr) = e.data_external {
-        make_external_jsvalue(super::core::current_iso(), ctx, ptr)
+        external_data(ctx, idx, ptr)
       } else {
         unsafe { JS_DupValue(ctx, e.data) }
       };
@@ -677,6 +678,32 @@ fn lookup_dispatch(
       )
     })
   })
+}
+
+/// skiff patch: the `External` holding a dispatch entry's data pointer in the calling
+/// isolate, made once per isolate and entry. Every call of a native function (every deno op)
+/// made a new one: an object, and an entry in the process's table of externals under its
+/// mutex, which the isolate threads contended for; a twentieth of a hello-world request.
+/// Returns an owned value.
+fn external_data(ctx: *mut JSContext, idx: c_int, ptr: *mut c_void) -> JSValue {
+  let iso = super::core::current_iso();
+  if iso.is_null() {
+    return make_external_jsvalue(iso, ctx, ptr);
+  }
+  let st = iso_state(iso);
+  if let Some(&(cached_ptr, value)) = st.external_data.get(&idx)
+    && cached_ptr == ptr as usize
+  {
+    return unsafe { JS_DupValue(ctx, value) };
+  }
+  let value = make_external_jsvalue(iso, ctx, ptr);
+  if jsv_is_object(&value) {
+    let kept = unsafe { JS_DupValue(ctx, value) };
+    if let Some((_, old)) = st.external_data.insert(idx, (ptr as usize, kept)) {
+      unsafe { JS_FreeValue(ctx, old) };
+    }
+  }
+  value
 }
 
 #[cfg(test)]
