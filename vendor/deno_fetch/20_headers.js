@@ -161,8 +161,16 @@ const PLAIN_HEADER_VALUE_RE = new SafeRegExp(
     "[^\\0\\t\\n\\r \\u0100-\\uffff])?$",
 );
 
+// The last string found plain: a worker sets the same content type or header
+// value request after request, and comparing strings costs less than the
+// regexp (whose result depends on the string alone).
+let lastPlainHeaderValue = null;
+
 function isPlainHeaderValue(value) {
-  return RegExpPrototypeTest(PLAIN_HEADER_VALUE_RE, value);
+  if (value === lastPlainHeaderValue) return true;
+  if (!RegExpPrototypeTest(PLAIN_HEADER_VALUE_RE, value)) return false;
+  if (typeof value === "string") lastPlainHeaderValue = value;
+  return true;
 }
 
 let HEADER_NAME_CACHE = { __proto__: null };
