@@ -431,3 +431,37 @@ export default { async fetch(req) {
     assert_eq!(get("/shared").await.0, 500);
     assert_eq!(get("/read").await.0, 500);
 }
+
+/// A lazy text response (`op_skiff_respond_text`, which reads its strings through the engine's
+/// string view) goes out with the bytes of the long way (`core.encode`): its body in UTF-8
+/// with one U+FFFD for a lone surrogate, as V8 makes it, and its content type as a
+/// ByteString, one byte for each character.
+#[tokio::test]
+async fn a_text_response_keeps_its_characters() {
+    const SCRIPT: &str = r#"
+export default { fetch(req) {
+    const body = "caf\u00e9 \ud800 ok \u{1F600}";
+    if (new URL(req.url).pathname === "/lazy") {
+        return new Response(body, { headers: { "content-type": "text/x; q=\u00e9" } });
+    }
+    return new Response(body, { status: 201, headers: { "content-type": "text/x; q=\u00e9", "x-way": "long" } });
+} };"#;
+    let node = start(&[("text", SCRIPT)]).await;
+    let client = node.client(&["text"]);
+    for (path, status) in [("/lazy", 200), ("/long", 201)] {
+        let res = client
+            .get(node.url("text", path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        let content_type = res.headers().get("content-type").expect("content type");
+        assert_eq!(content_type.as_bytes(), b"text/x; q=\xe9", "{path}");
+        let body = res.bytes().await.expect("body");
+        assert_eq!(
+            &body[..],
+            "caf\u{e9} \u{fffd} ok \u{1F600}".as_bytes(),
+            "{path}"
+        );
+    }
+}
