@@ -1024,9 +1024,9 @@ async fn errors_clone_inside_maps_and_sets_and_keep_shared_objects_shared() {
     assert_eq!(out["patched"], serde_json::json!(["real"]));
 }
 
-/// The dispatcher answers a Response returned as it is at once, and waits for anything else
-/// as `await` would: a promise, a thenable, a Response given a `then`. Anything that is not a
-/// Response in the end, or a throw, is a 500.
+/// The dispatcher awaits what a handler returns, as workerd does: a Response, a promise, a
+/// thenable, a Response given a `then`; what the handler queued runs before the response is
+/// read. Anything that is not a Response in the end, or a throw, is a 500.
 #[tokio::test]
 async fn a_handler_is_answered_whatever_it_returns() {
     let source = r#"
@@ -1041,6 +1041,11 @@ async fn a_handler_is_answered_whatever_it_returns() {
                 if (path === "/response-then") {
                     const response = new Response("not this one");
                     response.then = (resolve) => resolve(new Response("its then"));
+                    return response;
+                }
+                if (path === "/queued") {
+                    const response = new Response("queued", { headers: { "x-a": "1" } });
+                    Promise.resolve().then(() => response.headers.set("x-b", "2"));
                     return response;
                 }
                 if (path === "/string") return "a string";
@@ -1064,4 +1069,17 @@ async fn a_handler_is_answered_whatever_it_returns() {
             "{path}"
         );
     }
+    // What the handler queued before it returned runs before the response is read, as in
+    // workerd: the header set by a microtask goes out.
+    let res = node
+        .client(&["shapes"])
+        .get(node.url("shapes", "/queued"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        res.headers().get("x-b").map(|v| v.as_bytes()),
+        Some(&b"2"[..])
+    );
+    assert_eq!(res.text().await.expect("body"), "queued");
 }

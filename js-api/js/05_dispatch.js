@@ -477,20 +477,16 @@ function dispatchFetch(ev) {
     const requestBody = bodyRid === null ? null : new InnerBody(readableStreamForRid(bodyRid));
     const inner = newInnerRequest(method, url, () => headerPairs(headers), requestBody, false);
     const req = fromInnerRequest(inner, "immutable");
-    const result = resolveHandlers().fetch(req, new ExecutionContext(token, id));
-    // A handler that returned its Response (not a promise, nor anything with a `then`) is
-    // answered now; `await` would read the same `then` and find nothing to wait for.
-    if (ObjectPrototypeIsPrototypeOf(ResponsePrototype, result) && result.then === undefined) {
-      sendResponse(id, result);
-      return;
-    }
-    settleFetch(id, result);
+    // Awaited even when it is a Response already: what the handler queued before returning
+    // runs first, as workerd reads a response only once the microtasks have run.
+    settleFetch(id, resolveHandlers().fetch(req, new ExecutionContext(token, id)));
   } catch (error) {
     handlerFailed(id, error);
   }
 }
 
-// Answers request `id` once the handler's promise (or thenable) settles.
+// Answers request `id` once the handler's result (a Response, or a promise or thenable of
+// one) settles.
 async function settleFetch(id, pending) {
   try {
     sendResponse(id, await pending);
