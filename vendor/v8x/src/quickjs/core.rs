@@ -1122,12 +1122,8 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
       JS_FreeValue(weak.context, weak.weak_ref);
     }
 
-    while let Some(slot) = st.handles.pop() {
-      let v = *slot;
-      JS_FreeValue(st.ctx, v);
-      drop(Box::from_raw(slot));
-    }
     // skiff patch: see `IsoState::new_handle`.
+    st.release_handles_to(0);
     for slot in st.free_slots.drain(..) {
       drop(Box::from_raw(slot));
     }

@@ -926,14 +926,6 @@ unsafe fn atom_to_u32_index(ctx: *mut JSContext, atom: JSAtom) -> Option<u32> {
   if ok { Some(out as u32) } else { None }
 }
 
-unsafe fn restore_callback_handles(iso: *mut RealIsolate, saved_depth: usize) {
-  if iso.is_null() {
-    return;
-  }
-  let st = iso_state(iso);
-  st.release_handles_to(saved_depth);
-}
-
 unsafe fn call_named_getter(
   ctx: *mut JSContext,
   this_val: JSValue,
@@ -967,7 +959,7 @@ unsafe fn call_named_getter(
   let key_handle = intern::<Name>(key);
   let Some(key_handle) = NonNull::new(key_handle as *mut Name) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return (0, jsv_undefined());
   };
   let intercepted =
@@ -987,7 +979,7 @@ unsafe fn call_named_getter(
   } else {
     (0, jsv_undefined())
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1024,7 +1016,7 @@ unsafe fn call_named_query(
   let key_handle = intern::<Name>(key);
   let Some(key_handle) = NonNull::new(key_handle as *mut Name) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return (0, 0);
   };
   let intercepted =
@@ -1045,7 +1037,7 @@ unsafe fn call_named_query(
   } else {
     (0, 0)
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1087,7 +1079,7 @@ unsafe fn call_named_setter(
     NonNull::new(value_handle as *mut Value),
   ) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return 0;
   };
   let intercepted = unsafe {
@@ -1106,7 +1098,7 @@ unsafe fn call_named_setter(
   } else {
     0
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1143,7 +1135,7 @@ unsafe fn call_named_deleter(
   let key_handle = intern::<Name>(key);
   let Some(key_handle) = NonNull::new(key_handle as *mut Name) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return 0;
   };
   let intercepted =
@@ -1162,7 +1154,7 @@ unsafe fn call_named_deleter(
   } else {
     0
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1204,7 +1196,7 @@ unsafe fn call_named_enumerator(
   } else {
     unsafe { JS_DupValue(ctx, ret) }
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1301,7 +1293,7 @@ unsafe fn call_named_definer(
   let key_handle = intern::<Name>(key);
   let Some(key_handle) = NonNull::new(key_handle as *mut Name) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return 0;
   };
   let mut pd = MaybeUninit::<PropertyDescriptor>::zeroed();
@@ -1328,7 +1320,7 @@ unsafe fn call_named_definer(
   } else {
     0
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1377,7 +1369,7 @@ unsafe fn call_indexed_getter(
   } else {
     (0, jsv_undefined())
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1427,7 +1419,7 @@ unsafe fn call_indexed_query(
   } else {
     (0, 0)
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1464,7 +1456,7 @@ unsafe fn call_indexed_setter(
   let value_handle = intern_dup::<Value>(ctx, value);
   let Some(value_handle) = NonNull::new(value_handle as *mut Value) else {
     let _ = unsafe { Box::from_raw(info_ptr) };
-    unsafe { restore_callback_handles(iso, saved_depth) };
+    unsafe { restore_handle_depth(iso, saved_depth) };
     return 0;
   };
   let intercepted =
@@ -1478,7 +1470,7 @@ unsafe fn call_indexed_setter(
   } else {
     0
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1527,7 +1519,7 @@ unsafe fn call_indexed_deleter(
   } else {
     (0, 1)
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1569,7 +1561,7 @@ unsafe fn call_indexed_enumerator(
   } else {
     unsafe { JS_DupValue(ctx, ret) }
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -1628,7 +1620,7 @@ unsafe fn call_indexed_definer(
   } else {
     0
   };
-  unsafe { restore_callback_handles(iso, saved_depth) };
+  unsafe { restore_handle_depth(iso, saved_depth) };
   result
 }
 
@@ -2289,10 +2281,7 @@ unsafe fn dispatch(
     unsafe { JS_DupValue(ctx, ret) }
   };
 
-  if !iso.is_null() {
-    let st = iso_state(iso);
-    st.release_handles_to(saved_depth);
-  }
+  unsafe { restore_handle_depth(iso, saved_depth) };
 
   result
 }
@@ -3013,10 +3002,7 @@ unsafe extern "C" fn named_getter_trampoline(
     jsv_undefined()
   };
 
-  if !iso.is_null() {
-    let st = iso_state(iso);
-    st.release_handles_to(saved_depth);
-  }
+  unsafe { restore_handle_depth(iso, saved_depth) };
   if free_callback_data {
     unsafe { JS_FreeValue(ctx, callback_data) };
   }
@@ -3332,10 +3318,7 @@ pub(crate) unsafe fn call_accessor_name_getter(
     unsafe { JS_DupValue(ctx, ret) }
   };
 
-  if !iso.is_null() {
-    let st = iso_state(iso);
-    st.release_handles_to(saved_depth);
-  }
+  unsafe { restore_handle_depth(iso, saved_depth) };
 
   result
 }
@@ -3399,10 +3382,7 @@ pub(crate) unsafe fn call_accessor_name_setter(
     jsv_undefined()
   };
 
-  if !iso.is_null() {
-    let st = iso_state(iso);
-    st.release_handles_to(saved_depth);
-  }
+  unsafe { restore_handle_depth(iso, saved_depth) };
 
   result
 }
