@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use deno_core::ByteString;
+use deno_core::convert;
 use deno_core::error::ResourceError;
 use deno_core::{OpState, ResourceId, op2, v8};
 use deno_error::JsErrorBox;
@@ -466,10 +467,7 @@ impl<'a> deno_core::FromV8<'a> for HeaderList {
         scope: &mut v8::PinScope<'a, '_>,
         value: v8::Local<'a, v8::Value>,
     ) -> Result<Self, Self::Error> {
-        type Pair = (
-            deno_core::convert::ByteString,
-            deno_core::convert::ByteString,
-        );
+        type Pair = (convert::ByteString, convert::ByteString);
         let pairs = Vec::<Pair>::from_v8(scope, value)?;
         Ok(HeaderList(
             pairs
@@ -494,59 +492,49 @@ pub fn op_skiff_respond(
     #[scoped] headers: HeaderList,
     #[buffer(copy)] body: Bytes,
 ) -> bool {
-    let Some(responder) = invocations(state).take_responder(id) else {
-        return false;
-    };
-    let sent = responder
-        .send(ResponseHead {
-            status,
-            headers: headers.0,
-            body: ResponseBody::Full(body),
-            length: None,
-        })
-        .is_ok();
-    close_handler(state, id);
-    sent
+    respond_full(state, id, status, headers.0, body)
 }
 
 /// Answers event `id` with status 200, a text body and its content type: a response made from
 /// a string with at most a content type (deno's lazy static body), which goes out without an
 /// encoded copy or a header list being made in JavaScript. Returns false when the client has
 /// gone away.
-#[op2(fast)]
+#[op2]
 pub fn op_skiff_respond_text(
     state: &mut OpState,
     #[smi] id: u32,
-    #[string] content_type: String,
+    #[scoped] content_type: convert::ByteString,
     #[string] body: String,
-) -> Result<bool, JsErrorBox> {
-    // A header value is a ByteString: one byte for each character (deno's converter has
-    // already refused a character above U+00FF).
-    let content_type = if content_type.is_ascii() {
-        content_type.into_bytes()
-    } else {
-        content_type
-            .chars()
-            .map(u8::try_from)
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| JsErrorBox::type_error("Invalid header value"))?
-    };
+) -> bool {
+    let headers = vec![(
+        ByteString::from("content-type"),
+        ByteString::from(content_type.to_vec()),
+    )];
+    respond_full(state, id, 200, headers, Bytes::from(body.into_bytes()))
+}
+
+/// Sends event `id` its response with a complete body and closes its handler part. Returns
+/// false when the client has gone away.
+fn respond_full(
+    state: &mut OpState,
+    id: u32,
+    status: u16,
+    headers: Vec<(ByteString, ByteString)>,
+    body: Bytes,
+) -> bool {
     let Some(responder) = invocations(state).take_responder(id) else {
-        return Ok(false);
+        return false;
     };
     let sent = responder
         .send(ResponseHead {
-            status: 200,
-            headers: vec![(
-                ByteString::from("content-type"),
-                ByteString::from(content_type),
-            )],
-            body: ResponseBody::Full(Bytes::from(body.into_bytes())),
+            status,
+            headers,
+            body: ResponseBody::Full(body),
             length: None,
         })
         .is_ok();
     close_handler(state, id);
-    Ok(sent)
+    sent
 }
 
 /// Answers event `id`, whose handler threw or rejected, with a 500 "Internal Server Error".
