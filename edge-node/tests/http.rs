@@ -432,6 +432,35 @@ export default { async fetch(req) {
     assert_eq!(get("/read").await.0, 500);
 }
 
+/// A module of 64 KiB or more that is not all ASCII becomes an engine string in one pass (v8x
+/// patch, `new_long_string`), and is read back for compiling in one (`flat_text`): the
+/// characters its author wrote arrive as written, whether the engine holds the text in 8 bits
+/// (Latin-1 only) or in 16 (with a surrogate pair).
+#[tokio::test]
+async fn a_long_module_keeps_its_characters() {
+    let padding = format!("// {}\n", "x".repeat(70 << 10));
+    let latin = format!(
+        "{padding}export default {{ fetch() {{ return new Response(\"caf\u{e9} \u{ff} \" + \"\u{e9}\".length); }} }};"
+    );
+    let wide = format!(
+        "{padding}export default {{ fetch() {{ const s = \"\u{4e2d}\u{6587} \u{1F600} caf\u{e9}\"; return new Response(s + \" \" + s.length); }} }};"
+    );
+    let node = start(&[("latin", &latin), ("wide", &wide)]).await;
+    for (script, expected) in [
+        ("latin", "caf\u{e9} \u{ff} 1"),
+        ("wide", "\u{4e2d}\u{6587} \u{1F600} caf\u{e9} 10"),
+    ] {
+        let res = node
+            .client(&[script])
+            .get(node.url(script, "/"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), 200, "{script}");
+        assert_eq!(res.text().await.expect("body"), expected, "{script}");
+    }
+}
+
 /// A lazy text response (`op_skiff_respond_text`, which reads its strings through the engine's
 /// string view) goes out with the bytes of the long way (`core.encode`): its body in UTF-8
 /// with one U+FFFD for a lone surrogate, as V8 makes it, and its content type as a

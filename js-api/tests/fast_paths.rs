@@ -31,6 +31,9 @@
 //!   generic protocol, and a regexp that starts with a character or a class is searched for
 //!   that first character (v8x patches): the same results, and a regexp or prototype that a
 //!   script changed is still read through its properties.
+//! - A regexp compiled by one isolate is copied into the next that compiles the same pattern
+//!   with the same flags (v8x patch): the same matches and flags, and the same pattern under
+//!   other flags compiled for those flags.
 
 mod common;
 
@@ -580,4 +583,55 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "ownGroups": ["1", "1", true, ["x", "y", "z"], "x.test", ["0"]],
         })
     );
+}
+
+/// Patterns of Unicode properties, whose bytecode is large enough for the process's table of
+/// compiled regexps, each built as a top level builds them; the same pattern under flags that
+/// change what it matches (`i`, `v`) or how it is used (`g`, `y`, `d`).
+const SHARED_REGEXPS: &str = r##"(() => {
+  const emoji = "^(\\p{Extended_Pictographic}|\\p{Emoji_Component})+$";
+  const upper = "^\\p{Lu}+$";
+  const out = {};
+  out.emoji = ["\u{1F600}\u{1F44D}", "a\u{1F600}", "#\u20E3"].map((s) => new RegExp(emoji, "u").test(s));
+  out.upper = ["ABC", "abc", "\u00C9T\u00C9"].map((s) => new RegExp(upper, "u").test(s));
+  out.caseless = ["ABC", "abc"].map((s) => new RegExp(upper, "ui").test(s));
+  out.sets = ["ABC", "abc"].map((s) => new RegExp(upper, "v").test(s));
+  const flags = (f) => { const r = new RegExp(upper, f); return [r.flags, r.global, r.sticky, r.hasIndices]; };
+  out.flags = [flags("u"), flags("ug"), flags("uy"), flags("ud")];
+  const all = new RegExp("\\p{Lu}+", "gu");
+  out.all = "ab CD ef GH".match(all);
+  out.indices = new RegExp("\\p{Lu}+", "du").exec("ab CD").indices[0];
+  out.bad = (() => { try { new RegExp("\\p{Nope}", "u"); return "compiled"; } catch (e) { return e.constructor.name; } })();
+  return out;
+})()"##;
+
+#[test]
+fn a_regexp_is_the_same_in_every_isolate_that_compiles_it() {
+    let snapshot = startup_snapshot();
+    let tokio = current_thread_tokio();
+    let _entered = tokio.enter();
+    let expected = serde_json::json!({
+        "emoji": [true, false, true],
+        "upper": [true, false, true],
+        "caseless": [true, true],
+        "sets": [true, false],
+        "flags": [["u", false, false, false], ["gu", true, false, false], ["uy", false, true, false], ["du", false, false, true]],
+        "all": ["CD", "GH"],
+        "indices": [3, 5],
+        "bad": "SyntaxError",
+    });
+    // The first isolate compiles each pattern (or finds what an earlier test compiled); each
+    // later one copies the bytecode the process kept, also twice within one isolate.
+    for _ in 0..3 {
+        let mut runtime = new_runtime(Some(snapshot));
+        boot(&mut runtime).expect("boots");
+        assert_eq!(
+            run_json(&mut runtime, "shared.js", SHARED_REGEXPS),
+            expected
+        );
+        assert_eq!(
+            run_json(&mut runtime, "shared.js", SHARED_REGEXPS),
+            expected
+        );
+    }
 }

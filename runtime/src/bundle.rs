@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use deno_core::{
     ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleResolveResponse,
@@ -115,10 +116,11 @@ export const env = m.env;
 /// booted before its tenant is known); the bundle's modules are put in just before the main
 /// module is loaded.
 #[derive(Default)]
-pub(crate) struct BundleLoader(RefCell<HashMap<ModuleSpecifier, String>>);
+pub(crate) struct BundleLoader(RefCell<HashMap<ModuleSpecifier, Arc<str>>>);
 
 impl BundleLoader {
-    pub(crate) fn set_modules(&self, modules: HashMap<ModuleSpecifier, String>) {
+    /// The bundle's modules, shared: each load hands the engine the same text, not a copy.
+    pub(crate) fn set_modules(&self, modules: HashMap<ModuleSpecifier, Arc<str>>) {
         *self.0.borrow_mut() = modules;
     }
 }

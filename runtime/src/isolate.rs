@@ -663,7 +663,10 @@ impl Isolate {
         };
         let mut modules = HashMap::with_capacity(bundle.modules.len());
         for (path, source) in &bundle.modules {
-            modules.insert(module_url(path).map_err(load_error)?, source.clone());
+            modules.insert(
+                module_url(path).map_err(load_error)?,
+                Arc::from(source.as_str()),
+            );
         }
         let main = module_url(&bundle.main_module).map_err(load_error)?;
         let limits = options.limits;

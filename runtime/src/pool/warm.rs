@@ -35,6 +35,11 @@ const DEMAND_WINDOW: Duration = Duration::from_millis(250);
 /// How long a refill waits after a boot failed before it tries again.
 const REFILL_RETRY: Duration = Duration::from_secs(1);
 
+/// Arena pages (4 KiB each, 16 MiB) the engine keeps in memory on each isolate thread after a
+/// boot, so that the next isolate's objects go into pages already faulted in rather than pages
+/// the kernel must supply while a request waits: an 800 KB bundle takes about 3,000.
+const ARENA_PAGES_AHEAD: usize = 4096;
+
 /// The warm runtimes of one pool thread. Lives on that thread only; its count and heap limit
 /// are published in the thread's [`ThreadLoad`].
 pub(super) struct WarmSet {
@@ -214,6 +219,7 @@ pub(super) async fn refill(warm: Rc<WarmSet>, clock: Arc<ThreadClock>) {
                     "warm runtime booted"
                 );
                 warm.push(booted);
+                deno_core::v8::fill_arena_pages(ARENA_PAGES_AHEAD);
             }
             Err(err) => {
                 tracing::warn!(%err, "booting a warm runtime failed");

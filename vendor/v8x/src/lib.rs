@@ -120,6 +120,11 @@ pub use quickjs::code_cache::{
   set_code_cache_dir,
 };
 
+// skiff patch: the embedder fills a thread's store of arena pages ahead of
+// the isolates that will take them (src/quickjs/arena_pages.rs).
+#[cfg(feature = "engine_quickjs")]
+pub use quickjs::arena_pages::fill_arena_pages;
+
 // Pure-Rust implementation of the `crdtp__*` inspector-protocol C-ABI surface
 // (engine-independent), so `test_api.rs` and friends link and run. See the
 // module docs for the simplified "CBOR == JSON bytes" encoding rationale.

@@ -3,7 +3,7 @@
 // were named by a 64-bit non-cryptographic hash and read back unverified.
 //
 // - Keys are SHA-256 over the engine build's tag, the kind of code, the
-//   module's name and its source text: two keys are equal only for the same
+//   module's name and its source text's SHA-256: two keys are equal only for the same
 //   program, so one tenant's bytecode can never be read for another's
 //   source, and bytecode from another engine build is never read.
 // - One store per process, in memory (bounded, first in first out), shared
@@ -51,6 +51,17 @@ fn engine_tag() -> u64 {
 }
 
 pub(crate) fn key(kind: Kind, name: &str, source: &[u8]) -> Key {
+  key_of_digest(kind, name, &source_digest(source))
+}
+
+/// The SHA-256 of a source text, from which its keys are made: a caller that
+/// keeps it (`PreparedModule` in module.rs) hashes a large text once.
+pub(crate) fn source_digest(source: &[u8]) -> [u8; 32] {
+  Sha256::digest(source).into()
+}
+
+/// The key of the source whose `source_digest` is `digest`.
+pub(crate) fn key_of_digest(kind: Kind, name: &str, digest: &[u8; 32]) -> Key {
   let mut hash = Sha256::new();
   hash.update(FILE_MAGIC);
   hash.update(engine_tag().to_le_bytes());
@@ -64,8 +75,22 @@ pub(crate) fn key(kind: Kind, name: &str, source: &[u8]) -> Key {
   }
   hash.update((name.len() as u64).to_le_bytes());
   hash.update(name.as_bytes());
-  hash.update(source);
+  hash.update(digest);
   Key(hash.finalize().into())
+}
+
+/// Bytecode as the cache holds it: a file read from the directory keeps its
+/// header in front rather than being copied out from behind it.
+pub(crate) struct Bytecode {
+  bytes: Vec<u8>,
+  start: usize,
+}
+
+impl std::ops::Deref for Bytecode {
+  type Target = [u8];
+  fn deref(&self) -> &[u8] {
+    &self.bytes[self.start..]
+  }
 }
 
 /// How the cache has answered since the process started.
@@ -100,14 +125,14 @@ pub fn code_cache_stats() -> CodeCacheStats {
 }
 
 struct Memory {
-  entries: HashMap<Key, Arc<[u8]>>,
+  entries: HashMap<Key, Arc<Bytecode>>,
   order: VecDeque<Key>,
   bytes: usize,
   budget: usize,
 }
 
 impl Memory {
-  fn insert(&mut self, key: Key, bytes: Arc<[u8]>) {
+  fn insert(&mut self, key: Key, bytes: Arc<Bytecode>) {
     if bytes.len() > self.budget || self.entries.contains_key(&key) {
       return;
     }
@@ -208,7 +233,7 @@ fn file_of(disk: &Disk, key: &Key) -> PathBuf {
 
 /// The bytecode stored for `key`, from memory, else from the directory once
 /// its file passes the check.
-pub(crate) fn load(key: &Key) -> Option<Arc<[u8]>> {
+pub(crate) fn load(key: &Key) -> Option<Arc<Bytecode>> {
   if let Some(bytes) = with_memory(|memory| memory.entries.get(key).cloned()) {
     MEMORY_HITS.fetch_add(1, Ordering::Relaxed);
     return Some(bytes);
@@ -216,13 +241,15 @@ pub(crate) fn load(key: &Key) -> Option<Arc<[u8]>> {
   let found = disk().and_then(|disk| {
     let path = file_of(&disk, key);
     let file = std::fs::read(&path).ok()?;
-    match verified_payload(&file, key) {
-      Some(payload) => Some(Arc::<[u8]>::from(payload)),
-      None => {
-        REJECTED.fetch_add(1, Ordering::Relaxed);
-        let _ = std::fs::remove_file(&path);
-        None
-      }
+    if verified_payload(&file, key).is_some() {
+      Some(Arc::new(Bytecode {
+        bytes: file,
+        start: HEADER_LEN,
+      }))
+    } else {
+      REJECTED.fetch_add(1, Ordering::Relaxed);
+      let _ = std::fs::remove_file(&path);
+      None
     }
   });
   match found {
@@ -263,7 +290,11 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
     return;
   }
   STORED.fetch_add(1, Ordering::Relaxed);
-  with_memory(|memory| memory.insert(*key, Arc::from(bytes)));
+  let kept = Arc::new(Bytecode {
+    bytes: bytes.to_vec(),
+    start: 0,
+  });
+  with_memory(|memory| memory.insert(*key, kept));
   let Some(disk) = disk() else {
     return;
   };
@@ -408,6 +439,13 @@ mod tests {
     assert_eq!(verified_payload(&file[..HEADER_LEN], &key_a), None);
   }
 
+  fn kept(bytes: &[u8]) -> Arc<Bytecode> {
+    Arc::new(Bytecode {
+      bytes: bytes.to_vec(),
+      start: 0,
+    })
+  }
+
   #[test]
   fn memory_keeps_the_newest_within_its_budget() {
     let mut memory = Memory {
@@ -418,14 +456,14 @@ mod tests {
     };
     let keys: Vec<Key> =
       (0..3u8).map(|i| key(Kind::Module, "m", &[i])).collect();
-    memory.insert(keys[0], Arc::from(&[0u8; 4][..]));
-    memory.insert(keys[1], Arc::from(&[1u8; 4][..]));
-    memory.insert(keys[2], Arc::from(&[2u8; 4][..]));
+    memory.insert(keys[0], kept(&[0u8; 4]));
+    memory.insert(keys[1], kept(&[1u8; 4]));
+    memory.insert(keys[2], kept(&[2u8; 4]));
     assert!(!memory.entries.contains_key(&keys[0]));
     assert!(memory.entries.contains_key(&keys[1]));
     assert!(memory.entries.contains_key(&keys[2]));
     assert_eq!(memory.bytes, 8);
-    memory.insert(key(Kind::Module, "big", b""), Arc::from(&[0u8; 11][..]));
+    memory.insert(key(Kind::Module, "big", b""), kept(&[0u8; 11]));
     assert_eq!(memory.bytes, 8, "larger than the whole budget: not kept");
   }
 }

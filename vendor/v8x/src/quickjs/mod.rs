@@ -6,6 +6,7 @@
 //! implementations land incrementally, same pattern as the JSC backend).
 
 mod allocator;
+pub(crate) mod arena_pages;
 mod arraybuffer;
 mod cli_extra;
 // skiff patch: the verified bytecode cache.
@@ -21,6 +22,7 @@ mod module;
 mod object;
 mod primitive;
 mod property;
+mod regexp_cache;
 pub(crate) mod quickjs_sys;
 mod runtime;
 mod serializer;

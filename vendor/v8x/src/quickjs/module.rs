@@ -156,6 +156,20 @@ pub(crate) fn bc_key(
   )
 }
 
+// skiff patch: a module compiled from source keeps its text's digest
+// (`PreparedModule`), so its key is made without hashing the text again.
+fn module_bc_key(
+  this: *const Module,
+  source: &str,
+  module_name: &str,
+) -> super::code_cache::Key {
+  with_module_state(this, |m| {
+    m.prepared.as_ref().map(|prepared| prepared.bc_key(module_name))
+  })
+  .flatten()
+  .unwrap_or_else(|| bc_key(source, module_name))
+}
+
 pub(crate) fn script_bc_key(
   eval_flags: u64,
   source: &[u8],
@@ -182,7 +196,7 @@ fn eval_source_buffer(source: &str) -> Vec<u8> {
 // embedded blob (empty unless V82JSC_BC_BLOB was set) is no longer read.
 pub(crate) fn bc_load(
   key: super::code_cache::Key,
-) -> Option<std::sync::Arc<[u8]>> {
+) -> Option<std::sync::Arc<super::code_cache::Bytecode>> {
   super::code_cache::load(&key)
 }
 
@@ -256,6 +270,10 @@ struct ModuleState {
   // UnboundModuleScript::GetSourceMappingURL to register native source maps
   // (inline `data:` payloads or external `.map` files).
   source_map_url: Option<std::string::String>,
+
+  // skiff patch: what CompileModule derived from `source_text` (its digest,
+  // its exported functions' positions), for a module compiled from source.
+  prepared: Option<std::sync::Arc<PreparedModule>>,
 }
 
 thread_local! {
@@ -2657,6 +2675,7 @@ pub(crate) fn tape_make_module_handle(
       module_name: name.to_string(),
       script_id,
       source_map_url: None,
+      prepared: None,
     },
   );
   record_module_wrapper(name, this);
@@ -2784,6 +2803,7 @@ fn restore_module_from_snapshot_exports_for_wrapper(
       module_name: name.to_string(),
       script_id: assign_module_script_id(name),
       source_map_url: None,
+      prepared: None,
     },
   );
   record_module_wrapper(name, this);
@@ -3701,6 +3721,29 @@ pub extern "C" fn v8__ScriptCompiler__Compile(
   script
 }
 
+unsafe extern "C" {
+  fn JS_SkiffDeferGCBegin(rt: *mut JSRuntime);
+  fn JS_SkiffDeferGCEnd(rt: *mut JSRuntime);
+}
+
+/// skiff patch: collections deferred for as long as this lives.
+struct DeferredCollection(*mut JSRuntime);
+
+impl DeferredCollection {
+  fn begin(rt: *mut JSRuntime) -> Option<Self> {
+    (!rt.is_null()).then(|| {
+      unsafe { JS_SkiffDeferGCBegin(rt) };
+      Self(rt)
+    })
+  }
+}
+
+impl Drop for DeferredCollection {
+  fn drop(&mut self) {
+    unsafe { JS_SkiffDeferGCEnd(self.0) };
+  }
+}
+
 // skiff patch: what CompileModule derives from a module's text. The rewrites
 // and scans below cost as much as a tenth of a large bundle's cold start, and
 // every isolate of a version compiles the same text, so the result is kept
@@ -3718,6 +3761,30 @@ struct PreparedModule {
   import_offsets: Vec<i32>,
   import_attributes: Vec<Vec<ImportAttribute>>,
   is_async: bool,
+  /// `code_cache::source_digest` of `text`, from which its bytecode key is
+  /// made without hashing the text again.
+  digest: [u8; 32],
+  /// The text's own `//# sourceMappingURL=` comment.
+  source_mapping_url: Option<std::string::String>,
+  /// `exported_function_positions` of `text`, found when first asked for.
+  exported_functions:
+    std::sync::OnceLock<Vec<(std::string::String, int, int)>>,
+}
+
+impl PreparedModule {
+  fn bc_key(&self, module_name: &str) -> super::code_cache::Key {
+    super::code_cache::key_of_digest(
+      super::code_cache::Kind::Module,
+      module_name,
+      &self.digest,
+    )
+  }
+
+  fn exported_functions(&self) -> &[(std::string::String, int, int)] {
+    self
+      .exported_functions
+      .get_or_init(|| exported_function_positions(&self.text))
+  }
 }
 
 /// Texts at least this long are kept (smaller ones are cheap to scan).
@@ -3733,16 +3800,11 @@ type PreparedTable = (
 static PREPARED: std::sync::Mutex<Option<PreparedTable>> =
   std::sync::Mutex::new(None);
 
-fn prepared_key(raw: &str) -> [u8; 32] {
-  use sha2::Digest;
-  sha2::Sha256::digest(raw.as_bytes()).into()
-}
-
 fn prepare_module_text(
   raw_text: std::string::String,
 ) -> std::sync::Arc<PreparedModule> {
-  let key =
-    (raw_text.len() >= PREPARED_MIN_LEN).then(|| prepared_key(&raw_text));
+  let key = (raw_text.len() >= PREPARED_MIN_LEN)
+    .then(|| super::code_cache::source_digest(raw_text.as_bytes()));
   if let Some(key) = key {
     let table = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(found) = table
@@ -3770,6 +3832,11 @@ fn prepare_module_text(
   let is_async = has_top_level_await(&text);
   let numbered = !deferred_imports.is_empty() || !source_imports.is_empty();
   let raw = (text != raw_text).then_some(raw_text);
+  let digest = match key {
+    Some(key) if raw.is_none() => key,
+    _ => super::code_cache::source_digest(text.as_bytes()),
+  };
+  let source_mapping_url = extract_source_mapping_url(&text);
   let prepared = std::sync::Arc::new(PreparedModule {
     raw,
     text: SourceText::from(text),
@@ -3780,6 +3847,9 @@ fn prepare_module_text(
     import_offsets,
     import_attributes,
     is_async,
+    digest,
+    source_mapping_url,
+    exported_functions: std::sync::OnceLock::new(),
   });
   if let Some(key) = key
     && !numbered
@@ -3814,8 +3884,11 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
   if ctx.is_null() || src.is_null() {
     return ptr::null();
   }
-  let src_val = jsval_of(src);
-  let raw_text = unsafe { jsval_to_rust(ctx, src_val) };
+  // skiff patch: no collection while a module is compiled, as while it is
+  // read and its top level runs (see `js_gc_defer_begin`).
+  let _deferred = DeferredCollection::begin(st.rt);
+  let raw_text = super::string::flat_text(src)
+    .unwrap_or_else(|| unsafe { jsval_to_rust(ctx, jsval_of(src)) });
 
   // skiff patch: the rewrites and scans of a text are done once per process
   // (`prepare_module_text`).
@@ -3832,7 +3905,8 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
   } else {
     specifier.clone()
   };
-  let source_map_url = unsafe { source_map_url_for_source(ctx, source, text) };
+  let source_map_url = unsafe { source_map_url_of(ctx, source) }
+    .or_else(|| prepared.source_mapping_url.clone());
   let script_id = assign_module_script_id(&fname);
   let module_name = module_name_for_source(&fname, text, script_id);
 
@@ -3880,6 +3954,7 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
       module_name: module_name.clone(),
       script_id,
       source_map_url,
+      prepared: Some(prepared),
     },
   );
   // Map name -> this wrapper so deno's import.meta callback can be handed the
@@ -4568,13 +4643,14 @@ unsafe fn annotate_namespace_function_positions(
   namespace: JSValue,
   module: *const Module,
 ) {
-  let Some((source_text, source_name, script_id, source_map_url)) =
+  let Some((source_text, source_name, script_id, source_map_url, prepared)) =
     with_module_state(module, |m| {
       (
         m.source_text.clone(),
         m.source_name.clone(),
         m.script_id,
         m.source_map_url.clone(),
+        m.prepared.clone(),
       )
     })
   else {
@@ -4584,8 +4660,17 @@ unsafe fn annotate_namespace_function_positions(
     return;
   }
 
-  for (name, line, column) in exported_function_positions(&source_text) {
-    let Ok(cname) = CString::new(name) else {
+  // skiff patch: a prepared text's positions are found once per process.
+  let found;
+  let positions = match &prepared {
+    Some(prepared) => prepared.exported_functions(),
+    None => {
+      found = exported_function_positions(&source_text);
+      &found[..]
+    }
+  };
+  for (name, line, column) in positions {
+    let Ok(cname) = CString::new(name.as_str()) else {
       continue;
     };
     let value = unsafe { JS_GetPropertyStr(ctx, namespace, cname.as_ptr()) };
@@ -4597,8 +4682,8 @@ unsafe fn annotate_namespace_function_positions(
     if unsafe { JS_IsFunction(ctx, value) } {
       super::function::record_function_script_position(
         value,
-        line,
-        column,
+        *line,
+        *column,
         script_id,
         (!source_name.is_empty()).then_some(source_name.clone()),
         source_map_url.clone(),
@@ -4750,7 +4835,7 @@ unsafe fn materialize_module_def(
   } else {
     module_name.as_str()
   };
-  let key = bc_key(&source_text, cache_name);
+  let key = module_bc_key(this, &source_text, cache_name);
   let Ok(cname) = CString::new(if module_name.is_empty() {
     "<module>".to_string()
   } else {
@@ -4985,7 +5070,7 @@ unsafe fn compile_module_for_instantiation(
   } else {
     module_name.as_str()
   };
-  let key = bc_key(&source_text, cache_name);
+  let key = module_bc_key(this, &source_text, cache_name);
   let Ok(cname) = CString::new(cache_name) else {
     return ptr::null_mut();
   };
@@ -5465,7 +5550,7 @@ pub extern "C" fn v8__Module__Evaluate(
     } else {
       module_name.as_str()
     };
-    let key = bc_key(&source_text, cache_name);
+    let key = module_bc_key(this, &source_text, cache_name);
     let cname = CString::new(if module_name.is_empty() {
       "<module>".to_string()
     } else {
@@ -5807,6 +5892,7 @@ pub extern "C" fn v8__Module__CreateSyntheticModule(
       engine_synthetic: true,
       is_async: false,
       source_map_url: None,
+      prepared: None,
       source_text: SourceText::default(),
       source_name: std::string::String::new(),
       module_name: name.clone(),

@@ -1819,6 +1819,18 @@ static void js_gc_defer_end(JSRuntime *rt)
             (rt->malloc_state.malloc_size >> 1);
 }
 
+/* skiff patch: the same deferral around CompileModule (src/quickjs/module.rs),
+   whose first object was set to collect the heap the source string had grown. */
+void JS_SkiffDeferGCBegin(JSRuntime *rt)
+{
+    js_gc_defer_begin(rt);
+}
+
+void JS_SkiffDeferGCEnd(JSRuntime *rt)
+{
+    js_gc_defer_end(rt);
+}
+
 static void js_trigger_gc(JSRuntime *rt, size_t size)
 {
     bool force_gc;
@@ -1892,6 +1904,21 @@ static inline void *arena_get_block(JSArena *ar, unsigned int idx,
     return ar->blocks + (size_t)idx * block_size;
 }
 
+/* skiff patch: an arena's page comes from the thread's store of pages
+   (src/quickjs/arena_pages.rs), filled ahead of time, and goes back to it,
+   when the runtime allocates with malloc (JS_NewRuntime). */
+extern void *skiff_arena_page_take(void);
+extern void skiff_arena_page_give(void *page);
+static void js_def_free(void *opaque, void *ptr);
+
+static void arena_page_free(JSRuntime *rt, JSArena *ar)
+{
+    if (rt->mf.js_free == js_def_free)
+        skiff_arena_page_give(ar);
+    else
+        rt->mf.js_free(rt->malloc_state.opaque, ar);
+}
+
 static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
 {
     JSMallocBlockHeader *b;
@@ -1900,8 +1927,11 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
 
     block_size = arena_block_sizes[block_size_idx];
     n_blocks = (JS_ARENA_SIZE - sizeof(JSArena)) / block_size;
-    ar = rt->mf.js_malloc(rt->malloc_state.opaque,
-                          sizeof(JSArena) + (size_t)n_blocks * block_size);
+    if (rt->mf.js_free == js_def_free)
+        ar = skiff_arena_page_take();
+    else
+        ar = rt->mf.js_malloc(rt->malloc_state.opaque,
+                              sizeof(JSArena) + (size_t)n_blocks * block_size);
     if (!ar)
         return NULL;
     ar->block_size_idx = block_size_idx;
@@ -2014,7 +2044,7 @@ static void js_arena_free(JSRuntime *rt, void *ptr)
         if (unlikely(ar->n_used_blocks == 0)) {
             list_del(&ar->link);
             list_del(&ar->free_link);
-            rt->mf.js_free(rt->malloc_state.opaque, ar);
+            arena_page_free(rt, ar);
         }
     }
 }
@@ -2115,7 +2145,7 @@ static void js_arena_free_all(JSRuntime *rt)
     for (i = 0; i < JS_ARENA_BLOCK_SIZE_COUNT; i++) {
         list_for_each_safe(el, el1, &s->arena_list[i]) {
             JSArena *ar = list_entry(el, JSArena, link);
-            rt->mf.js_free(rt->malloc_state.opaque, ar);
+            arena_page_free(rt, ar);
         }
         init_list_head(&s->arena_list[i]);
         init_list_head(&s->free_arena_list[i]);
@@ -7868,6 +7898,26 @@ int JS_SkiffStringView(JSValueConst v, uint32_t *len, int *is_wide, const void *
     *is_wide = p->is_wide_char;
     *chars = strv(p);
     return 1;
+}
+
+/* skiff patch: a new flat string of `len` characters (16 bits each when `is_wide`), for the
+   caller to write before any other use: String::NewFromUtf8 fills a long text in one pass
+   where JS_NewStringLen reads it three times (src/quickjs/string.rs). */
+JSValue JS_SkiffNewStringBuffer(JSContext *ctx, uint32_t len, int is_wide, void **chars)
+{
+    JSString *str;
+    if (len > JS_STRING_LEN_MAX)
+        return JS_ThrowRangeError(ctx, "invalid string length");
+    str = js_alloc_string(ctx, len, is_wide);
+    if (!str)
+        return JS_EXCEPTION;
+    if (is_wide) {
+        *chars = str16(str);
+    } else {
+        str8(str)[len] = '\0';
+        *chars = str8(str);
+    }
+    return JS_MKPTR(JS_TAG_STRING, str);
 }
 
 /* skiff patch: what the runtime has allocated and may allocate, read without the walk over
@@ -52947,6 +52997,21 @@ static void js_regexp_finalizer(JSRuntime *rt, JSValueConst val)
 }
 
 /* create a string containing the RegExp bytecode */
+/* skiff patch: the process's table of compiled regexps (regexp_cache.rs). */
+extern int skiff_regexp_cache_find(const char *pattern, size_t pattern_len,
+                                   int flags,
+                                   void *(*allocate)(void *opaque, size_t size),
+                                   void *opaque, uint8_t **bytecode,
+                                   int *length);
+extern void skiff_regexp_cache_keep(const char *pattern, size_t pattern_len,
+                                    int flags, const uint8_t *bytecode,
+                                    int length);
+
+static void *skiff_regexp_alloc(void *opaque, size_t size)
+{
+    return js_malloc((JSContext *)opaque, size);
+}
+
 static JSValue js_compile_regexp(JSContext *ctx, JSValueConst pattern,
                                  JSValueConst flags)
 {
@@ -53013,13 +53078,28 @@ static JSValue js_compile_regexp(JSContext *ctx, JSValueConst pattern,
                            !(re_flags & (LRE_FLAG_UNICODE | LRE_FLAG_UNICODE_SETS)));
     if (!str)
         return JS_EXCEPTION;
+    /* skiff patch: bytecode compiled by any runtime of the process for the
+       same pattern and flags is copied (src/quickjs/regexp_cache.rs). */
+    switch (skiff_regexp_cache_find(str, len, re_flags, skiff_regexp_alloc, ctx,
+                                    &re_bytecode_buf, &re_bytecode_len)) {
+    case 1:
+        JS_FreeCString(ctx, str);
+        goto compiled;
+    case -1:
+        JS_FreeCString(ctx, str);
+        return JS_EXCEPTION;
+    }
     re_bytecode_buf = lre_compile(&re_bytecode_len, error_msg,
                                   sizeof(error_msg), str, len, re_flags, ctx);
+    if (re_bytecode_buf)
+        skiff_regexp_cache_keep(str, len, re_flags, re_bytecode_buf,
+                                re_bytecode_len);
     JS_FreeCString(ctx, str);
     if (!re_bytecode_buf) {
         JS_ThrowSyntaxError(ctx, "%s", error_msg);
         return JS_EXCEPTION;
     }
+ compiled:
 
     ret = js_new_string8_len(ctx, (void *)&re_bytecode_buf,
                              sizeof(re_bytecode_buf));
