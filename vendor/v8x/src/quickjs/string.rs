@@ -238,7 +238,14 @@ pub(crate) fn flat_text(this: *const V8String) -> Option<std::string::String> {
       let mut text = std::string::String::with_capacity(units.len() + units.len() / 4);
       let mut rest = units;
       while !rest.is_empty() {
-        let ascii = rest.iter().position(|&c| c >= 0x80).unwrap_or(rest.len());
+        let mut ascii = 0;
+        for chunk in rest.chunks_exact(32) {
+          if chunk.iter().any(|&c| c >= 0x80) {
+            break;
+          }
+          ascii += 32;
+        }
+        ascii += rest[ascii..].iter().position(|&c| c >= 0x80).unwrap_or(rest.len() - ascii);
         // Safety: every unit of the run is below 0x80, so each byte is ASCII.
         unsafe { text.as_mut_vec() }.extend(rest[..ascii].iter().map(|&c| c as u8));
         rest = &rest[ascii..];
@@ -782,7 +789,12 @@ pub extern "C" fn v8__String__NewFromUtf8(
   } else {
     unsafe { std::slice::from_raw_parts(data as *const u8, len) }
   };
-  let utf8 = std::string::String::from_utf8_lossy(bytes);
+  // skiff patch: valid UTF-8 is checked by the standard library's fast path
+  // first (a word at a time over ASCII); only invalid input is repaired.
+  let utf8 = match std::str::from_utf8(bytes) {
+    Ok(text) => std::borrow::Cow::Borrowed(text),
+    Err(_) => std::string::String::from_utf8_lossy(bytes),
+  };
   let v = if utf8.len() >= LONG_TEXT_BYTES && !utf8.is_ascii() {
     unsafe { new_long_string(ctx, &utf8) }
   } else {
@@ -814,15 +826,32 @@ unsafe extern "C" {
 /// The length of `text` in UTF-16 units, and whether any character is above
 /// U+00FF (so that the engine holds it in 16 bits).
 fn utf16_shape(text: &str) -> (usize, bool) {
-  let (mut continuations, mut astral, mut wide) = (0usize, 0usize, false);
-  for &byte in text.as_bytes() {
-    continuations += usize::from(byte & 0xC0 == 0x80);
-    // A four-byte sequence is a surrogate pair; a lead above 0xC3 is a
-    // character above U+00FF.
-    astral += usize::from(byte >= 0xF0);
-    wide |= byte >= 0xC4;
+  let (mut len, mut wide) = (0usize, false);
+  for chunk in text.as_bytes().chunks(64) {
+    if chunk.is_ascii() {
+      len += chunk.len();
+      continue;
+    }
+    for &byte in chunk {
+      // A continuation byte adds nothing, a four-byte sequence is a
+      // surrogate pair, and a lead above 0xC3 is a character above U+00FF.
+      len += usize::from(byte & 0xC0 != 0x80) + usize::from(byte >= 0xF0);
+      wide |= byte >= 0xC4;
+    }
   }
-  (text.len() - continuations + astral, wide)
+  (len, wide)
+}
+
+/// How many bytes `bytes` starts with that are ASCII.
+fn ascii_prefix(bytes: &[u8]) -> usize {
+  let mut at = 0;
+  for chunk in bytes.chunks_exact(32) {
+    if !chunk.is_ascii() {
+      break;
+    }
+    at += 32;
+  }
+  at + bytes[at..].iter().position(|&b| b >= 0x80).unwrap_or(bytes.len() - at)
 }
 
 unsafe fn new_long_string(ctx: *mut JSContext, text: &str) -> JSValue {
@@ -841,7 +870,7 @@ unsafe fn new_long_string(ctx: *mut JSContext, text: &str) -> JSValue {
     let mut at = 0;
     let mut rest = text;
     while !rest.is_empty() {
-      let ascii = rest.bytes().position(|b| b >= 0x80).unwrap_or(rest.len());
+      let ascii = ascii_prefix(rest.as_bytes());
       for (slot, &byte) in out[at..at + ascii].iter_mut().zip(rest.as_bytes()) {
         *slot = u16::from(byte);
       }
