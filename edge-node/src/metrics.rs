@@ -296,7 +296,7 @@ fn render_bytecode_cache(out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "# HELP skiff_bytecode_cache_rejected_total Bytecode cache files that failed their check (engine build, key, length, SHA-256) and were removed.\n# TYPE skiff_bytecode_cache_rejected_total counter\nskiff_bytecode_cache_rejected_total {}",
+        "# HELP skiff_bytecode_cache_rejected_total Bytecode cache files that failed their check (engine build, key, length, BLAKE3 hash) and were removed.\n# TYPE skiff_bytecode_cache_rejected_total counter\nskiff_bytecode_cache_rejected_total {}",
         stats.rejected
     );
 }

@@ -435,7 +435,8 @@ export default { async fetch(req) {
 /// A module of 64 KiB or more that is not all ASCII becomes an engine string in one pass (v8x
 /// patch, `new_long_string`), and is read back for compiling in one (`flat_text`): the
 /// characters its author wrote arrive as written, whether the engine holds the text in 8 bits
-/// (Latin-1 only) or in 16 (with a surrogate pair).
+/// (Latin-1 only) or in 16 (with a surrogate pair). The same text under another name is found
+/// by the hash of its characters (`flat_chars_digest`) and answers the same.
 #[tokio::test]
 async fn a_long_module_keeps_its_characters() {
     let padding = format!("// {}\n", "x".repeat(70 << 10));
@@ -445,10 +446,11 @@ async fn a_long_module_keeps_its_characters() {
     let wide = format!(
         "{padding}export default {{ fetch() {{ const s = \"\u{4e2d}\u{6587} \u{1F600} caf\u{e9}\"; return new Response(s + \" \" + s.length); }} }};"
     );
-    let node = start(&[("latin", &latin), ("wide", &wide)]).await;
+    let node = start(&[("latin", &latin), ("wide", &wide), ("again", &wide)]).await;
     for (script, expected) in [
         ("latin", "caf\u{e9} \u{ff} 1"),
         ("wide", "\u{4e2d}\u{6587} \u{1F600} caf\u{e9} 10"),
+        ("again", "\u{4e2d}\u{6587} \u{1F600} caf\u{e9} 10"),
     ] {
         let res = node
             .client(&[script])

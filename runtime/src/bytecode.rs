@@ -4,8 +4,8 @@
 //! first time an isolate compiles it and reads it back for every later isolate of the same
 //! code: from memory in this process (at most 128 MiB, oldest first out), and, once
 //! [`keep_bytecode_in`] has named a directory, from a file there after a restart. Entries are
-//! keyed by SHA-256 over the engine build, the module's name and its source, and a file is
-//! read only after its header (engine build, key, length) and the SHA-256 of its content
+//! keyed by BLAKE3 hashes over the engine build, the module's name and its source, and a file
+//! is read only after its header (engine build, key, length) and the BLAKE3 hash of its content
 //! check out; anything else is removed and the module compiled from source. Tenant code keeps
 //! its source text in the bytecode (`Function.prototype.toString` is unchanged).
 

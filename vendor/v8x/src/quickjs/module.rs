@@ -143,7 +143,7 @@ unsafe fn finish_synthetic_namespace(
 }
 
 // skiff patch: upstream's 64-bit cache keys and its disk directory gave way
-// to the verified cache in code_cache.rs (SHA-256 keys, checked files, the
+// to the verified cache in code_cache.rs (BLAKE3 keys, checked files, the
 // directory set by the embedder).
 pub(crate) fn bc_key(
   source: &str,
@@ -3747,12 +3747,12 @@ impl Drop for DeferredCollection {
 // skiff patch: what CompileModule derives from a module's text. The rewrites
 // and scans below cost as much as a tenth of a large bundle's cold start, and
 // every isolate of a version compiles the same text, so the result is kept
-// per process, found by the text's hash and taken only when the text is
-// equal in full. Texts whose rewrite numbers their imports (`import source`,
-// `import defer`) are prepared each time: the numbers are per compile.
+// per process, found by a BLAKE3 hash of the engine's own characters
+// (`flat_chars_digest`), so that a text found is never read out of the engine:
+// a 256-bit cryptographic hash, as the bytecode cache's keys are. Texts whose
+// rewrite numbers their imports (`import source`, `import defer`) are
+// prepared each time: the numbers are per compile.
 struct PreparedModule {
-  /// The text as given, when the rewrites changed it.
-  raw: Option<std::string::String>,
   text: SourceText,
   defines_dynamic_defer_global: bool,
   deferred_imports: Vec<DeferredImport>,
@@ -3787,7 +3787,8 @@ impl PreparedModule {
   }
 }
 
-/// Texts at least this long are kept (smaller ones are cheap to scan).
+/// Texts of at least this many characters are kept (smaller ones are cheap
+/// to scan).
 const PREPARED_MIN_LEN: usize = 4 << 10;
 /// At most this many texts are kept, the oldest dropped first.
 const PREPARED_MAX_ENTRIES: usize = 64;
@@ -3801,20 +3802,20 @@ static PREPARED: std::sync::Mutex<Option<PreparedTable>> =
   std::sync::Mutex::new(None);
 
 fn prepare_module_text(
-  raw_text: std::string::String,
+  source: *const V8String,
+  ctx: *mut JSContext,
 ) -> std::sync::Arc<PreparedModule> {
-  let key = (raw_text.len() >= PREPARED_MIN_LEN)
-    .then(|| super::code_cache::source_digest(raw_text.as_bytes()));
+  let key = super::string::flat_chars_digest(source, PREPARED_MIN_LEN);
   if let Some(key) = key {
     let table = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(found) = table
-      .as_ref()
-      .and_then(|(entries, _)| entries.get(&key))
-      .filter(|found| *found.raw.as_deref().unwrap_or(&found.text) == *raw_text)
+    if let Some(found) =
+      table.as_ref().and_then(|(entries, _)| entries.get(&key))
     {
       return found.clone();
     }
   }
+  let raw_text = super::string::flat_text(source)
+    .unwrap_or_else(|| unsafe { jsval_to_rust(ctx, jsval_of(source)) });
 
   let intrinsic_text = super::core::rewrite_v8_native_intrinsics(&raw_text);
   let input = intrinsic_text.as_deref().unwrap_or(&raw_text);
@@ -3831,14 +3832,9 @@ fn prepare_module_text(
   let import_attributes = compute_import_attributes(&text, &spec_strs);
   let is_async = has_top_level_await(&text);
   let numbered = !deferred_imports.is_empty() || !source_imports.is_empty();
-  let raw = (text != raw_text).then_some(raw_text);
-  let digest = match key {
-    Some(key) if raw.is_none() => key,
-    _ => super::code_cache::source_digest(text.as_bytes()),
-  };
+  let digest = super::code_cache::source_digest(text.as_bytes());
   let source_mapping_url = extract_source_mapping_url(&text);
   let prepared = std::sync::Arc::new(PreparedModule {
-    raw,
     text: SourceText::from(text),
     defines_dynamic_defer_global,
     deferred_imports,
@@ -3887,12 +3883,10 @@ pub extern "C" fn v8__ScriptCompiler__CompileModule(
   // skiff patch: no collection while a module is compiled, as while it is
   // read and its top level runs (see `js_gc_defer_begin`).
   let _deferred = DeferredCollection::begin(st.rt);
-  let raw_text = super::string::flat_text(src)
-    .unwrap_or_else(|| unsafe { jsval_to_rust(ctx, jsval_of(src)) });
 
   // skiff patch: the rewrites and scans of a text are done once per process
   // (`prepare_module_text`).
-  let prepared = prepare_module_text(raw_text);
+  let prepared = prepare_module_text(src, ctx);
   if prepared.defines_dynamic_defer_global {
     unsafe { ensure_dynamic_defer_import_global(ctx) };
   }

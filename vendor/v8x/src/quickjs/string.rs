@@ -223,6 +223,25 @@ fn flat_chars<'a>(this: *const V8String) -> Option<Chars<'a>> {
   })
 }
 
+/// skiff patch: a BLAKE3 hash of a flat string of at least `min_len`
+/// characters, over the characters as the engine holds them (and their
+/// width): what was derived from a text is found by it without the text being
+/// read out first.
+pub(crate) fn flat_chars_digest(
+  this: *const V8String,
+  min_len: usize,
+) -> Option<[u8; 32]> {
+  let chars = flat_chars(this).filter(|chars| chars.len() >= min_len)?;
+  let mut hash = blake3::Hasher::new();
+  match chars {
+    Chars::Latin1(bytes) => hash.update(&[1]).update(bytes),
+    Chars::Wide(units) => hash.update(&[2]).update(unsafe {
+      std::slice::from_raw_parts(units.as_ptr() as *const u8, units.len() * 2)
+    }),
+  };
+  Some(hash.finalize().into())
+}
+
 /// skiff patch: the whole text of a flat string in one pass over its
 /// characters (a lone surrogate becomes U+FFFD), for a text read in full (a
 /// module's source). The copy through `JS_ToCStringLen` it replaces took a
