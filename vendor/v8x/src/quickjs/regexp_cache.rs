@@ -24,7 +24,7 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-const MIN_BYTES: usize = 256;
+const MIN_BYTES: usize = 64;
 const MAX_PATTERN_BYTES: usize = 16 << 10;
 const BUDGET_BYTES: usize = 8 << 20;
 
