@@ -1,7 +1,8 @@
 //! The engine's bytecode cache (`skiff_runtime::keep_bytecode_in`): a node compiles a script
 //! once, a restarted node over the same directory reads the bytecode instead of compiling, and
 //! a file that fails its check (changed content, or another script's entry under this one's
-//! name) is removed and the script compiled from its source, never run.
+//! name) is removed and the script compiled from its source, never run: for a file the cache
+//! maps (64 KiB or more) and for one it reads whole.
 //!
 //! One test: the cache and its counters are per process.
 
@@ -18,10 +19,19 @@ const MARKED_BODY: &str = "compiled from the original source\n\
     function handler() { return \"compiled from the original source\"; }";
 const OTHER: &str = r#"export default { fetch() { return new Response("the other script"); } };"#;
 
+/// The marked script with a function whose text (kept in the bytecode for `toString`) makes
+/// its entry larger than 64 KiB, so that the cache maps the file rather than reading it.
+fn marked_source() -> String {
+    format!(
+        "{MARKED}\nfunction padding() {{ /* {} */ }}\n",
+        "x".repeat(70 << 10)
+    )
+}
+
 /// Starts a node over `bytecode`, checks both scripts' answers, and stops it.
 async fn serve_both(bytecode: &Path) {
     let node = start_with(
-        script_dir(&[("marked", MARKED), ("other", OTHER)]),
+        script_dir(&[("marked", &marked_source()), ("other", OTHER)]),
         |config| config.bytecode_dir = Some(bytecode.to_path_buf()),
     )
     .await;
@@ -67,6 +77,12 @@ async fn bytecode_is_compiled_once_kept_across_restarts_and_checked_before_use()
     assert!(first.misses >= before.misses + 2, "{first:?}");
     let marked = entry_with(&bytecode, b"compiled from the original source");
     let other = entry_with(&bytecode, b"the other script");
+    let size = |path: &Path| std::fs::metadata(path).expect("an entry").len();
+    assert!(
+        size(&marked) >= 64 << 10,
+        "the marked entry is mapped when read"
+    );
+    assert!(size(&other) < 64 << 10, "the other is read whole");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -4,7 +4,7 @@
 //
 // - Keys are BLAKE3 hashes over the engine build's tag, the kind of code,
 //   the module's name and its source text's BLAKE3 hash (a cryptographic hash
-//   at three times SHA-256's speed here): two keys are equal only for the same
+//   at over twice SHA-256's speed here): two keys are equal only for the same
 //   program, so one tenant's bytecode can never be read for another's
 //   source, and bytecode from another engine build is never read.
 // - One store per process, in memory (bounded, first in first out), shared
@@ -79,17 +79,84 @@ pub(crate) fn key_of_digest(kind: Kind, name: &str, digest: &[u8; 32]) -> Key {
   Key(hash.finalize().into())
 }
 
-/// Bytecode as the cache holds it: a file read from the directory keeps its
-/// header in front rather than being copied out from behind it.
-pub(crate) struct Bytecode {
-  bytes: Vec<u8>,
-  start: usize,
+/// Bytecode as the cache holds it: what this process compiled, or a file of
+/// the directory mapped into memory, header and all (reading it into a new
+/// buffer was a copy and a page fault per 4 KiB: 0.8 ms of a new isolate of
+/// an 800 KB bundle). The cache never changes a file in place (it writes a
+/// new one and renames it over), so a mapping stays whole while it is held.
+pub(crate) enum Bytecode {
+  Compiled(Vec<u8>),
+  /// A file smaller than `MAP_MIN_BYTES`, read whole.
+  Read(Vec<u8>),
+  Mapped(Mapping),
 }
+
+/// Files at least this large are mapped; smaller ones are read, so that the
+/// memory side's 128 MiB never needs more than 2,048 mappings.
+const MAP_MIN_BYTES: u64 = 64 << 10;
 
 impl std::ops::Deref for Bytecode {
   type Target = [u8];
   fn deref(&self) -> &[u8] {
-    &self.bytes[self.start..]
+    match self {
+      Bytecode::Compiled(bytes) => bytes,
+      Bytecode::Read(file) => &file[HEADER_LEN..],
+      Bytecode::Mapped(mapping) => &mapping.bytes()[HEADER_LEN..],
+    }
+  }
+}
+
+/// A file mapped read-only into memory.
+pub(crate) struct Mapping {
+  ptr: *mut std::ffi::c_void,
+  len: usize,
+}
+
+// The mapping is read-only and owned by this value alone.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+unsafe extern "C" {
+  fn mmap(
+    addr: *mut std::ffi::c_void,
+    len: usize,
+    prot: std::ffi::c_int,
+    flags: std::ffi::c_int,
+    fd: std::ffi::c_int,
+    offset: i64,
+  ) -> *mut std::ffi::c_void;
+  fn munmap(addr: *mut std::ffi::c_void, len: usize) -> std::ffi::c_int;
+}
+
+impl Mapping {
+  const PROT_READ: std::ffi::c_int = 1;
+  const MAP_PRIVATE: std::ffi::c_int = 2;
+
+  fn open(file: &std::fs::File, len: u64) -> Option<Self> {
+    use std::os::fd::AsRawFd;
+    let len = usize::try_from(len).ok().filter(|&len| len > 0)?;
+    let ptr = unsafe {
+      mmap(
+        std::ptr::null_mut(),
+        len,
+        Self::PROT_READ,
+        Self::MAP_PRIVATE,
+        file.as_raw_fd(),
+        0,
+      )
+    };
+    // MAP_FAILED is (void *)-1.
+    (ptr as isize != -1).then_some(Self { ptr, len })
+  }
+
+  fn bytes(&self) -> &[u8] {
+    unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+  }
+}
+
+impl Drop for Mapping {
+  fn drop(&mut self) {
+    unsafe { munmap(self.ptr, self.len) };
   }
 }
 
@@ -240,12 +307,14 @@ pub(crate) fn load(key: &Key) -> Option<Arc<Bytecode>> {
   }
   let found = disk().and_then(|disk| {
     let path = file_of(&disk, key);
-    let file = std::fs::read(&path).ok()?;
-    if verified_payload(&file, key).is_some() {
-      Some(Arc::new(Bytecode {
-        bytes: file,
-        start: HEADER_LEN,
-      }))
+    let bytecode = read_file(&path)?;
+    let file = match &bytecode {
+      Bytecode::Read(file) => &file[..],
+      Bytecode::Mapped(mapping) => mapping.bytes(),
+      Bytecode::Compiled(_) => return None,
+    };
+    if verified_payload(file, key).is_some() {
+      Some(Arc::new(bytecode))
     } else {
       REJECTED.fetch_add(1, Ordering::Relaxed);
       let _ = std::fs::remove_file(&path);
@@ -263,6 +332,19 @@ pub(crate) fn load(key: &Key) -> Option<Arc<Bytecode>> {
       None
     }
   }
+}
+
+/// A cache file as it is on disk: mapped when large, else read.
+fn read_file(path: &Path) -> Option<Bytecode> {
+  use std::io::Read;
+  let mut file = std::fs::File::open(path).ok()?;
+  let len = file.metadata().ok()?.len();
+  if len >= MAP_MIN_BYTES {
+    return Mapping::open(&file, len).map(Bytecode::Mapped);
+  }
+  let mut bytes = Vec::with_capacity(len as usize);
+  file.read_to_end(&mut bytes).ok()?;
+  Some(Bytecode::Read(bytes))
 }
 
 /// The payload of a cache file, if the file is whole and is the entry for
@@ -290,10 +372,7 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
     return;
   }
   STORED.fetch_add(1, Ordering::Relaxed);
-  let kept = Arc::new(Bytecode {
-    bytes: bytes.to_vec(),
-    start: 0,
-  });
+  let kept = Arc::new(Bytecode::Compiled(bytes.to_vec()));
   with_memory(|memory| memory.insert(*key, kept));
   let Some(disk) = disk() else {
     return;
@@ -440,10 +519,7 @@ mod tests {
   }
 
   fn kept(bytes: &[u8]) -> Arc<Bytecode> {
-    Arc::new(Bytecode {
-      bytes: bytes.to_vec(),
-      start: 0,
-    })
+    Arc::new(Bytecode::Compiled(bytes.to_vec()))
   }
 
   #[test]
