@@ -52996,7 +52996,6 @@ static void js_regexp_finalizer(JSRuntime *rt, JSValueConst val)
     JS_FreeValueRT(rt, JS_MKPTR(JS_TAG_STRING, re->pattern));
 }
 
-/* create a string containing the RegExp bytecode */
 /* skiff patch: the process's table of compiled regexps (regexp_cache.rs). */
 extern int skiff_regexp_cache_find(const char *pattern, size_t pattern_len,
                                    int flags,
@@ -53012,6 +53011,7 @@ static void *skiff_regexp_alloc(void *opaque, size_t size)
     return js_malloc((JSContext *)opaque, size);
 }
 
+/* create a string containing the RegExp bytecode */
 static JSValue js_compile_regexp(JSContext *ctx, JSValueConst pattern,
                                  JSValueConst flags)
 {
