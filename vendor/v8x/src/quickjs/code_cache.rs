@@ -84,11 +84,35 @@ pub(crate) fn key_of_digest(kind: Kind, name: &str, digest: &[u8; 32]) -> Key {
 /// buffer was a copy and a page fault per 4 KiB: 0.8 ms of a new isolate of
 /// an 800 KB bundle). The cache never changes a file in place (it writes a
 /// new one and renames it over), so a mapping stays whole while it is held.
-pub(crate) enum Bytecode {
-  Compiled(Vec<u8>),
-  /// A file smaller than `MAP_MIN_BYTES`, read whole.
-  Read(Vec<u8>),
+pub(crate) struct Bytecode {
+  bytes: Bytes,
+  /// Where the bytecode starts: after the header, in a file.
+  start: usize,
+}
+
+enum Bytes {
+  /// Compiled by this process, or a file smaller than `MAP_MIN_BYTES`.
+  Owned(Vec<u8>),
   Mapped(Mapping),
+}
+
+impl Bytecode {
+  /// A copy of bytecode this process compiled.
+  fn compiled(bytes: &[u8]) -> Self {
+    Self {
+      bytes: Bytes::Owned(bytes.to_vec()),
+      start: 0,
+    }
+  }
+}
+
+impl Bytes {
+  fn as_slice(&self) -> &[u8] {
+    match self {
+      Bytes::Owned(bytes) => bytes,
+      Bytes::Mapped(mapping) => mapping.bytes(),
+    }
+  }
 }
 
 /// Files at least this large are mapped; smaller ones are read, so that the
@@ -98,11 +122,7 @@ const MAP_MIN_BYTES: u64 = 64 << 10;
 impl std::ops::Deref for Bytecode {
   type Target = [u8];
   fn deref(&self) -> &[u8] {
-    match self {
-      Bytecode::Compiled(bytes) => bytes,
-      Bytecode::Read(file) => &file[HEADER_LEN..],
-      Bytecode::Mapped(mapping) => &mapping.bytes()[HEADER_LEN..],
-    }
+    &self.bytes.as_slice()[self.start..]
   }
 }
 
@@ -307,14 +327,12 @@ pub(crate) fn load(key: &Key) -> Option<Arc<Bytecode>> {
   }
   let found = disk().and_then(|disk| {
     let path = file_of(&disk, key);
-    let bytecode = read_file(&path)?;
-    let file = match &bytecode {
-      Bytecode::Read(file) => &file[..],
-      Bytecode::Mapped(mapping) => mapping.bytes(),
-      Bytecode::Compiled(_) => return None,
-    };
-    if verified_payload(file, key).is_some() {
-      Some(Arc::new(bytecode))
+    let file = read_file(&path)?;
+    if verified_payload(file.as_slice(), key).is_some() {
+      Some(Arc::new(Bytecode {
+        bytes: file,
+        start: HEADER_LEN,
+      }))
     } else {
       REJECTED.fetch_add(1, Ordering::Relaxed);
       let _ = std::fs::remove_file(&path);
@@ -335,16 +353,16 @@ pub(crate) fn load(key: &Key) -> Option<Arc<Bytecode>> {
 }
 
 /// A cache file as it is on disk: mapped when large, else read.
-fn read_file(path: &Path) -> Option<Bytecode> {
+fn read_file(path: &Path) -> Option<Bytes> {
   use std::io::Read;
   let mut file = std::fs::File::open(path).ok()?;
   let len = file.metadata().ok()?.len();
   if len >= MAP_MIN_BYTES {
-    return Mapping::open(&file, len).map(Bytecode::Mapped);
+    return Mapping::open(&file, len).map(Bytes::Mapped);
   }
   let mut bytes = Vec::with_capacity(len as usize);
   file.read_to_end(&mut bytes).ok()?;
-  Some(Bytecode::Read(bytes))
+  Some(Bytes::Owned(bytes))
 }
 
 /// The payload of a cache file, if the file is whole and is the entry for
@@ -372,7 +390,7 @@ pub(crate) fn store(key: &Key, bytes: &[u8]) {
     return;
   }
   STORED.fetch_add(1, Ordering::Relaxed);
-  let kept = Arc::new(Bytecode::Compiled(bytes.to_vec()));
+  let kept = Arc::new(Bytecode::compiled(bytes));
   with_memory(|memory| memory.insert(*key, kept));
   let Some(disk) = disk() else {
     return;
@@ -519,7 +537,7 @@ mod tests {
   }
 
   fn kept(bytes: &[u8]) -> Arc<Bytecode> {
-    Arc::new(Bytecode::Compiled(bytes.to_vec()))
+    Arc::new(Bytecode::compiled(bytes))
   }
 
   #[test]
