@@ -127,17 +127,39 @@ let lastMatch = null;
 function urlPatternMatchInput(input, baseURL, prefix) {
   const given = input;
   let href = null;
+  let isURL = false;
   if (baseURL === undefined) {
     if (typeof given === "string") href = given;
     else if (typeof given === "object" && given !== null && !core.isProxy(given) &&
-      ObjectGetPrototypeOf(given) === URLPrototype) href = given.href;
+      ObjectGetPrototypeOf(given) === URLPrototype) {
+      href = given.href;
+      isURL = true;
+    }
   }
   if (href !== null && lastMatch !== null && lastMatch.given === given && lastMatch.href === href) {
     return lastMatch.matched;
   }
-  const matched = urlPatternMatchInputOnce(input, baseURL, prefix);
+  const matched = isURL
+    ? { input: null, url: given, baseURL, values: urlPatternValues(href, undefined, true) }
+    : urlPatternMatchInputOnce(input, baseURL, prefix);
   if (href !== null) lastMatch = { given, href, matched };
   return matched;
+}
+
+// A URL's members as the URLPatternInit dictionary converter reads them (in its order: the
+// members sorted by name), without the generic converter: a URL's getters give strings, so
+// every member is present and already a USVString. Only exec() echoes them.
+function urlPatternInitOfURL(url) {
+  return {
+    hash: url.hash,
+    hostname: url.hostname,
+    password: url.password,
+    pathname: url.pathname,
+    port: url.port,
+    protocol: url.protocol,
+    search: url.search,
+    username: url.username,
+  };
 }
 
 function urlPatternMatchInputOnce(input, baseURL, prefix) {
@@ -147,23 +169,41 @@ function urlPatternMatchInputOnce(input, baseURL, prefix) {
   if (baseURL !== undefined) {
     baseURL = webidl.converters.USVString(baseURL, prefix, "Argument 2");
   }
+  const values = urlPatternValues(input, baseURL, typeof input === "string");
+  return { input, url: null, baseURL, values };
+}
+
+// The eight component values of what `input` (a string or a converted URLPatternInit) makes,
+// or null when it makes no URL. A URL's href is processed as the string it is: the URL
+// parser already made every member canonical, so its href gives the values its members would.
+function urlPatternValues(input, baseURL, isString) {
   // A string skips serde's untagged union (deno_web's urlpattern.rs).
-  const joined = typeof input === "string"
+  const joined = isString
     ? opUrlPatternProcessMatchInputString(input, baseURL ?? null, urlPatternOffsets)
     : opUrlPatternProcessMatchInput(input, baseURL ?? null, urlPatternOffsets);
-  let values = null;
-  if (joined !== null) {
-    values = [];
-    const bytes = joined.length === urlPatternOffsets[8] ? null : core.encode(joined);
-    for (let i = 0; i < 8; ++i) {
-      const start = urlPatternOffsets[i];
-      const end = urlPatternOffsets[i + 1];
-      values[i] = bytes === null
-        ? StringPrototypeSlice(joined, start, end)
-        : core.decode(TypedArrayPrototypeSubarray(bytes, start, end));
-    }
+  if (joined === null) return null;
+  const values = [];
+  const bytes = joined.length === urlPatternOffsets[8] ? null : core.encode(joined);
+  for (let i = 0; i < 8; ++i) {
+    const start = urlPatternOffsets[i];
+    const end = urlPatternOffsets[i + 1];
+    values[i] = bytes === null
+      ? StringPrototypeSlice(joined, start, end)
+      : core.decode(TypedArrayPrototypeSubarray(bytes, start, end));
   }
-  return { input, baseURL, values };
+  return values;
+}
+
+// A component's regexp run on `value`, or the match it gave the last time it was run on that
+// value: a pattern's components other than the pathname see the same values request after
+// request. The regexps have neither `g` nor `y` (no lastIndex), so a match depends on the
+// value alone; the match arrays are only read.
+function componentMatch(component, value) {
+  if (value === component.lastValue) return component.lastMatch;
+  const match = RegExpPrototypeExec(component.regexp, value);
+  component.lastValue = value;
+  component.lastMatch = match;
+  return match;
 }
 
 export class URLPattern {
@@ -204,6 +244,8 @@ export class URLPattern {
         pattern: component.patternString,
         regexp,
         groupNames: component.groupNameList,
+        lastValue: null,
+        lastMatch: null,
       };
     }
     this.#components = components;
@@ -252,9 +294,9 @@ export class URLPattern {
     const { values } = urlPatternMatchInput(input, baseURL, prefix);
     if (values === null) return false;
     // The pathname first: it is what tells a router's patterns apart.
-    if (RegExpPrototypeExec(components[5].regexp, values[5]) === null) return false;
+    if (componentMatch(components[5], values[5]) === null) return false;
     for (let i = 0; i < 8; ++i) {
-      if (RegExpPrototypeExec(components[i].regexp, values[i]) === null) return false;
+      if (componentMatch(components[i], values[i]) === null) return false;
     }
     return true;
   }
@@ -265,18 +307,21 @@ export class URLPattern {
     const matched = urlPatternMatchInput(input, baseURL, prefix);
     const values = matched.values;
     if (values === null) return null;
-    const pathname = RegExpPrototypeExec(components[5].regexp, values[5]);
-    if (pathname === null) return null;
+    if (componentMatch(components[5], values[5]) === null) return null;
     const results = [];
     for (let i = 0; i < 8; ++i) {
-      const { regexp, groupNames } = components[i];
-      const match = i === 5 ? pathname : RegExpPrototypeExec(regexp, values[i]);
+      const component = components[i];
+      const match = componentMatch(component, values[i]);
       if (match === null) return null;
-      results[i] = { input: values[i], groups: matchGroups(groupNames, match) };
+      results[i] = { input: values[i], groups: matchGroups(component.groupNames, match) };
     }
     // The input as given (a dictionary as converted: only the members present).
-    let echoed = matched.input;
-    if (typeof echoed !== "string") {
+    let echoed;
+    if (matched.url !== null) {
+      echoed = urlPatternInitOfURL(matched.url);
+    } else if (typeof matched.input === "string") {
+      echoed = matched.input;
+    } else {
       echoed = {};
       const keys = ObjectKeys(matched.input);
       for (let i = 0; i < keys.length; ++i) defineData(echoed, keys[i], matched.input[keys[i]]);

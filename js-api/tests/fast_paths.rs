@@ -10,7 +10,9 @@
 //!   messages;
 //! - `URLPattern` reuses what it made of the last URL it matched while that URL's href stays
 //!   the same (not for a subclass of URL, whose getters may answer otherwise), and hands out
-//!   new result objects each time;
+//!   new result objects each time; it matches a URL as the string its href is, with the same
+//!   components and echoed members as a dictionary of that URL's members; and each component
+//!   reuses its regexp's last match when it sees the same value again;
 //! - `new Response(string, init)` with at most a content type keeps its body lazy, for any
 //!   valid content type, and still refuses or normalizes every other value as before;
 //! - `JSON.stringify` quotes an 8-bit string by copying the runs between the characters it
@@ -143,6 +145,34 @@ const URL_PATTERN: &str = r#"(() => {
       delete Object.prototype.id;
     }
   };
+  // A URL is matched as the string its href is, and echoed as its members: the same as a
+  // plain dictionary of those members, which takes the generic conversion.
+  const urlAsDictionary = () => {
+    const every = new URLPattern({});
+    const members = ["hash", "hostname", "password", "pathname", "port", "protocol", "search", "username"];
+    return ["https://us%20er:p%40ss@m\u00fcnchen.example:8443/a b/./c?q=1&r=\u00e9#fr ag",
+      "http://[::1]:80/x?#", "foo://host/./p/../q?x#y", "data:text/plain,hi", "file:///C:/x/../y"].map((href) => {
+      const url = new URL(href);
+      const dictionary = {};
+      for (const member of members) dictionary[member] = url[member];
+      const viaURL = every.exec(url);
+      const viaDictionary = every.exec(dictionary);
+      const parts = (result) => JSON.stringify(members.map((m) => [result[m].input, result[m].groups]));
+      return [parts(viaURL) === parts(viaDictionary),
+        JSON.stringify(viaURL.inputs) === JSON.stringify(viaDictionary.inputs),
+        Object.keys(viaURL.inputs[0]).join(), viaURL.pathname.input];
+    });
+  };
+  // Each component remembers its last match: alternating values, a value it refuses and one
+  // it matched before each answer for themselves.
+  const lastMatches = () => {
+    const sub = new URLPattern({ hostname: ":sub.example.com", pathname: "/:page" });
+    return ["https://a.example.com/1", "https://b.example.com/2", "https://a.example.com/3",
+      "https://x.other/1", "https://b.example.com/x", "https://b.example.com/2"].map((href) => {
+      const found = sub.exec(href);
+      return [sub.test(href), found && `${found.hostname.groups.sub} ${found.pathname.groups.page}`];
+    });
+  };
   const pattern = new URLPattern({ pathname: "/users/:id" });
   const url = new URL("https://x.test/users/1");
   const first = pattern.exec(url);
@@ -164,6 +194,8 @@ const URL_PATTERN: &str = r#"(() => {
       pattern.exec("/users/4", "https://x.test").inputs.length],
     otherPattern: new URLPattern({ pathname: "/users/:id(\\d+)" }).exec(url).pathname.groups.id,
     ownGroups: ownGroups(),
+    urlAsDictionary: urlAsDictionary(),
+    lastMatches: lastMatches(),
   };
 })()"#;
 
@@ -570,6 +602,8 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
     );
 
     let url_pattern = run_json(&mut runtime, "url_pattern.js", URL_PATTERN);
+    // The URLPatternInit dictionary's members, sorted as its converter reads them.
+    const ORDER: &str = "hash,hostname,password,pathname,port,protocol,search,username";
     assert_eq!(
         url_pattern,
         serde_json::json!({
@@ -581,6 +615,21 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "base": ["4", 2],
             "otherPattern": "2",
             "ownGroups": ["1", "1", true, ["x", "y", "z"], "x.test", ["0"]],
+            "urlAsDictionary": [
+                [true, true, ORDER, "/a%20b/c"],
+                [true, true, ORDER, "/x"],
+                [true, true, ORDER, "/q"],
+                [true, true, ORDER, "text/plain,hi"],
+                [true, true, ORDER, "/C:/y"],
+            ],
+            "lastMatches": [
+                [true, "a 1"],
+                [true, "b 2"],
+                [true, "a 3"],
+                [false, null],
+                [true, "b x"],
+                [true, "b 2"],
+            ],
         })
     );
 }
