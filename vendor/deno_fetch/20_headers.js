@@ -413,47 +413,59 @@ class Headers {
 
     // The order of steps are not similar to the ones suggested by the
     // spec but produce the same result.
+    // skiff patch: the names are the lowercase ones kept beside the list, each
+    // combined entry is found by its name, and only the distinct names are
+    // sorted, by the engine's own string order (what the comparator upstream
+    // passed computed, in JavaScript, for every pair of entries). `set-cookie`
+    // keeps one entry per value, in list order, as the stable sort kept them.
+    const lowerNames = ensureLowerNames(this);
     const seenHeaders = { __proto__: null };
-    const entries = [];
+    const names = [];
+    let cookies = null;
     for (let i = 0; i < list.length; ++i) {
-      const entry = list[i];
-      const name = byteLowerCase(entry[0]);
-      const value = entry[1];
+      const name = lowerNames[i];
+      const value = list[i][1];
       if (value === null) throw new TypeError("Unreachable");
       // The following if statement is not spec compliant.
       // `set-cookie` is the only header that can not be concatenated,
       // so must be given to the user as multiple headers.
       // The else block of the if statement is spec compliant again.
       if (name === "set-cookie") {
-        ArrayPrototypePush(entries, [name, value]);
+        if (cookies === null) {
+          cookies = [];
+          ArrayPrototypePush(names, name);
+        }
+        ArrayPrototypePush(cookies, [name, value]);
       } else {
         // The following code has the same behaviour as getHeader()
         // at the end of loop. But it avoids looping through the entire
         // list to combine multiple values with same header name. It
         // instead gradually combines them as they are found.
-        const seenHeaderIndex = seenHeaders[name];
-        if (seenHeaderIndex !== undefined) {
-          const entryValue = entries[seenHeaderIndex][1];
-          entries[seenHeaderIndex][1] = entryValue.length > 0
+        const seen = seenHeaders[name];
+        if (seen !== undefined) {
+          const entryValue = seen[1];
+          seen[1] = entryValue.length > 0
             ? entryValue + "\x2C\x20" + value
             : value;
         } else {
-          seenHeaders[name] = entries.length; // store header index in entries array
-          ArrayPrototypePush(entries, [name, value]);
+          seenHeaders[name] = [name, value];
+          ArrayPrototypePush(names, name);
         }
       }
     }
 
-    ArrayPrototypeSort(
-      entries,
-      (a, b) => {
-        const akey = a[0];
-        const bkey = b[0];
-        if (akey > bkey) return 1;
-        if (akey < bkey) return -1;
-        return 0;
-      },
-    );
+    ArrayPrototypeSort(names);
+    const entries = [];
+    for (let i = 0; i < names.length; ++i) {
+      const name = names[i];
+      if (name === "set-cookie") {
+        for (let j = 0; j < cookies.length; ++j) {
+          ArrayPrototypePush(entries, cookies[j]);
+        }
+      } else {
+        ArrayPrototypePush(entries, seenHeaders[name]);
+      }
+    }
 
     this[_iterableHeadersCache] = { list, length: list.length, entries }; // skiff patch
 
