@@ -36,6 +36,9 @@
 //! - A regexp compiled by one isolate is copied into the next that compiles the same pattern
 //!   with the same flags (v8x patch): the same matches and flags, and the same pattern under
 //!   other flags compiled for those flags.
+//! - `Function.prototype.call` bound to a function with no arguments of its own (behind every
+//!   primordial) calls that function directly (v8x patch): the same results, `this`, errors,
+//!   and the generic path for bound arguments and `new`.
 
 mod common;
 
@@ -54,6 +57,17 @@ const HEADERS: &str = r#"(() => {
   out.iterated = seen;
   h.set("a", "9");
   out.afterSet = [...h].map((e) => e.join("="));
+  // Combined and sorted by code unit (`!` and `-` sort before letters), `set-cookie` one entry
+  // per value in the order appended, an empty first value taking the next one as it is.
+  const mixed = new Headers();
+  for (const [name, value] of [["b", "1"], ["Set-Cookie", "c=1"], ["a-b", "2"], ["A", "3"],
+    ["set-cookie", "d=2"], ["a!", "4"], ["B", ""], ["a", "5"], ["z", ""], ["z", "6"]]) {
+    mixed.append(name, value);
+  }
+  out.combined = [...mixed].map((e) => e.join("="));
+  mixed.delete("a");
+  mixed.append("A", "7");
+  out.recombined = [...mixed].map((e) => e.join("="));
 
   const source = new Headers({ "x-one": "1", "X-Two": "2" });
   source.append("x-one", "1b");
@@ -417,6 +431,8 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
         serde_json::json!({
             "iterated": ["a=1", "c=3"],
             "afterSet": ["a=9", "c=3"],
+            "combined": ["a=3, 5", "a!=4", "a-b=2", "b=1, ", "set-cookie=c=1", "set-cookie=d=2", "z=6"],
+            "recombined": ["a=7", "a!=4", "a-b=2", "b=1, ", "set-cookie=c=1", "set-cookie=d=2", "z=6"],
             "request": ["x-one=1, 1b", "x-two=2"],
             "requestAfter": 3,
             "source": 3,
@@ -683,4 +699,54 @@ fn a_regexp_is_the_same_in_every_isolate_that_compiles_it() {
             expected
         );
     }
+}
+
+/// `Function.prototype.call` bound to a function (the runtime's primordials, and any worker's
+/// own `call.bind(f)`), which the engine patch calls straight through, and the shapes it leaves
+/// to the generic path: bound arguments, a target that is not callable, `new`.
+const UNCURRIED: &str = r#"(() => {
+  const call = Function.prototype.call;
+  const refused = (f) => { try { f(); return "returned"; } catch (e) { return `${e.constructor.name}`; } };
+  const push = call.bind(Array.prototype.push);
+  const list = [1];
+  const pushed = push(list, 2, 3);
+  const strict = call.bind(function () { "use strict"; return [this === undefined ? "undefined" : this, arguments.length]; });
+  const sloppy = call.bind(function () { return typeof this; });
+  const withArgument = call.bind(Array.prototype.push, [9]);
+  const notCallable = call.bind({ notAFunction: true });
+  const throwing = call.bind(function () { throw new RangeError("from the target"); });
+  return {
+    push: [pushed, list],
+    strict: [strict(5, "a"), strict(), strict(undefined, 1, 2)],
+    sloppy: [sloppy(5), sloppy("s")],
+    withArgument: withArgument(4),
+    notCallable: refused(() => notCallable(1)),
+    throwing: refused(() => throwing(null)),
+    construct: refused(() => new push([])),
+    nested: call.bind(call)(function (x) { "use strict"; return [this, x]; }, "t", "x"),
+    slice: call.bind(String.prototype.slice)("abcdef", 1, 3),
+  };
+})()"#;
+
+#[test]
+fn a_bound_call_answers_as_call_does() {
+    let snapshot = startup_snapshot();
+    let tokio = current_thread_tokio();
+    let _entered = tokio.enter();
+    let mut runtime = new_runtime(Some(snapshot));
+    boot(&mut runtime).expect("boots");
+    assert_eq!(
+        run_json(&mut runtime, "uncurried.js", UNCURRIED),
+        serde_json::json!({
+            "push": [3, [1, 2, 3]],
+            "strict": [[5, 1], ["undefined", 0], ["undefined", 2]],
+            "sloppy": ["object", "object"],
+            "withArgument": 2,
+            "notCallable": "TypeError",
+            "throwing": "RangeError",
+            "construct": "TypeError",
+            "nested": ["t", "x"],
+            "slice": "bc",
+        })
+    );
 }

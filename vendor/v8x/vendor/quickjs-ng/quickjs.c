@@ -1368,6 +1368,8 @@ static __maybe_unused void JS_DumpShapes(JSRuntime *rt);
 
 static JSValue js_function_apply(JSContext *ctx, JSValueConst this_val,
                                  int argc, JSValueConst *argv, int magic);
+static JSValue js_function_call(JSContext *ctx, JSValueConst this_val,
+                                int argc, JSValueConst *argv); /* skiff patch */
 static void js_array_finalizer(JSRuntime *rt, JSValueConst val);
 static void js_array_mark(JSRuntime *rt, JSValueConst val,
                           JS_MarkFunc *mark_func);
@@ -18854,6 +18856,19 @@ static JSValue js_call_bound_function(JSContext *ctx, JSValueConst func_obj,
 
     p = JS_VALUE_GET_OBJ(func_obj);
     bf = p->u.bound_function;
+    /* skiff patch: `Function.prototype.call` bound to a function with no
+       arguments of its own (`uncurryThis`, behind every primordial of the
+       runtime's JavaScript: `ArrayPrototypePush(list, x)`) calls that function
+       directly with the first argument as `this`, as `call` itself would,
+       without a second copy of the arguments and a native frame for `call`. */
+    if (bf->argc == 0 && !(flags & JS_CALL_FLAG_CONSTRUCTOR) &&
+        JS_VALUE_GET_TAG(bf->func_obj) == JS_TAG_OBJECT) {
+        JSObject *target = JS_VALUE_GET_OBJ(bf->func_obj);
+        if (target->class_id == JS_CLASS_C_FUNCTION &&
+            target->u.cfunc.c_function.generic == js_function_call)
+            return js_function_call(target->u.cfunc.realm, bf->this_val,
+                                    argc, argv);
+    }
     arg_count = bf->argc + argc;
     if (js_check_stack_overflow(ctx->rt, sizeof(JSValue) * arg_count))
         return JS_ThrowStackOverflow(ctx);
