@@ -104,7 +104,8 @@ function normalizeHeaderValue(potentialValue) {
  */
 function fillHeaders(headers, object) {
   // skiff patch: entries copied from another `Headers` need no second check,
-  // and into an empty list they go as they are (see `HeadersInit`).
+  // and into an empty list they go as they are (see `HeadersInit`): the pairs
+  // themselves, which the copy made and nothing else holds.
   const list = headerListFromHeaders(headers);
   if (
     object[_validatedEntries] === true && headers[_guard] !== "immutable" &&
@@ -112,7 +113,7 @@ function fillHeaders(headers, object) {
   ) {
     const lowerNames = ensureLowerNames(headers);
     for (let i = 0; i < object.length; ++i) {
-      ArrayPrototypePush(list, [object[i][0], object[i][1]]);
+      ArrayPrototypePush(list, object[i]);
       ArrayPrototypePush(lowerNames, object[i][0]);
     }
     headers[_iterableHeadersCache] = undefined;
