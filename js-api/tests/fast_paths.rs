@@ -1,6 +1,8 @@
 //! The request path's fast paths (issue #17) behave as the slow paths they skip:
-//! - `Headers` keeps its sorted entries between reads for every guard (deno_fetch patch), and
-//!   drops them on every change, so an iteration sees what a loop body changed;
+//! - `Headers` keeps its sorted entries between reads for every guard (deno_fetch patch),
+//!   updates them for a `set` or `append` of a new name, a name's only entry or one more entry
+//!   of a name, and drops them on every other change, so an iteration sees what a loop body
+//!   changed;
 //! - `new Request(url, { headers })` and `new Headers(headers)` copy another `Headers` without
 //!   converting it again, unless a worker replaced its iterator, and read an array of pairs by
 //!   index while array iteration is the engine's own;
@@ -68,6 +70,32 @@ const HEADERS: &str = r#"(() => {
   mixed.delete("a");
   mixed.append("A", "7");
   out.recombined = [...mixed].map((e) => e.join("="));
+  // The kept sorted entries follow `set` and `append` (a new name, a name's only entry
+  // replaced, one more entry of a name, `set-cookie`), also while a loop iterates, and a
+  // `Request` and a `Response` copy them: each read as a rebuild makes it.
+  const kept = new Headers([["b", "1"], ["d", "4"]]);
+  const steps = [];
+  const read = (h) => steps.push([...h].map((e) => e.join("=")).join(" "));
+  read(kept);
+  kept.set("c", "3"); read(kept);
+  kept.set("B", "2"); read(kept);
+  kept.append("d", "5"); read(kept);
+  kept.append("a", ""); read(kept);
+  kept.append("A", "x"); read(kept);
+  kept.append("Set-Cookie", "s=1"); read(kept);
+  kept.set("e", "6"); read(kept);
+  kept.append("set-cookie", "s=2"); read(kept);
+  kept.set("d", "7"); read(kept);
+  const during = [];
+  for (const [name, value] of kept) {
+    during.push(`${name}=${value}`);
+    if (name === "b") { kept.set("bb", "8"); kept.append("c", "9"); }
+  }
+  steps.push(during.join(" "));
+  read(new Request("https://x.test/", { headers: kept }).headers);
+  kept.set("z", "0");
+  read(new Response("r", { headers: kept }).headers);
+  out.kept = steps;
 
   const source = new Headers({ "x-one": "1", "X-Two": "2" });
   source.append("x-one", "1b");
@@ -433,6 +461,21 @@ fn headers_and_url_pattern_fast_paths_match_the_slow_ones() {
             "afterSet": ["a=9", "c=3"],
             "combined": ["a=3, 5", "a!=4", "a-b=2", "b=1, ", "set-cookie=c=1", "set-cookie=d=2", "z=6"],
             "recombined": ["a=7", "a!=4", "a-b=2", "b=1, ", "set-cookie=c=1", "set-cookie=d=2", "z=6"],
+            "kept": [
+                "b=1 d=4",
+                "b=1 c=3 d=4",
+                "b=2 c=3 d=4",
+                "b=2 c=3 d=4, 5",
+                "a= b=2 c=3 d=4, 5",
+                "a=x b=2 c=3 d=4, 5",
+                "a=x b=2 c=3 d=4, 5 set-cookie=s=1",
+                "a=x b=2 c=3 d=4, 5 e=6 set-cookie=s=1",
+                "a=x b=2 c=3 d=4, 5 e=6 set-cookie=s=1 set-cookie=s=2",
+                "a=x b=2 c=3 d=7 e=6 set-cookie=s=1 set-cookie=s=2",
+                "a=x b=2 bb=8 c=3, 9 d=7 e=6 set-cookie=s=1 set-cookie=s=2",
+                "a=x b=2 bb=8 c=3, 9 d=7 e=6 set-cookie=s=1 set-cookie=s=2",
+                "a=x b=2 bb=8 c=3, 9 content-type=text/plain;charset=UTF-8 d=7 e=6 set-cookie=s=1 set-cookie=s=2 z=0",
+            ],
             "request": ["x-one=1, 1b", "x-two=2"],
             "requestAfter": 3,
             "source": 3,

@@ -195,6 +195,52 @@ function checkHeaderNameForHttpTokenCodePoint(name) {
   return valid;
 }
 
+// skiff patch: the sorted entries `_iterableHeaders` keeps, taken from
+// `headers` if they still describe `list` (the list they were built from, at
+// that length) before a change; `keepIterableCache` puts them back updated
+// for the changes it knows, and any other change leaves them dropped.
+function takeIterableCache(headers, list) {
+  const cache = headers[_iterableHeadersCache];
+  headers[_iterableHeadersCache] = undefined;
+  return cache !== undefined && cache.list === list &&
+      cache.length === list.length
+    ? cache
+    : undefined;
+}
+
+// skiff patch: `cache` (from `takeIterableCache`) updated after `list` got
+// `value` for the lowercase `name`: as a new name ("new"), as the only entry
+// of a name it had ("replace"), or as one more entry of a name it had
+// ("append"); what a rebuild would make. `set-cookie`, whose entries are not
+// combined, drops it.
+function keepIterableCache(headers, cache, list, name, value, how) {
+  if (cache === undefined || name === "set-cookie") return;
+  const entries = cache.entries;
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (entries[middle][0] < name) low = middle + 1;
+    else high = middle;
+  }
+  const found = low < entries.length && entries[low][0] === name;
+  if (how === "new") {
+    if (found) return;
+    ArrayPrototypeSplice(entries, low, 0, [name, value]);
+  } else if (!found) {
+    return;
+  } else if (how === "replace") {
+    entries[low][1] = value;
+  } else {
+    const entryValue = entries[low][1];
+    entries[low][1] = entryValue.length > 0
+      ? entryValue + "\x2C\x20" + value
+      : value;
+  }
+  cache.length = list.length;
+  headers[_iterableHeadersCache] = cache;
+}
+
 /**
  * https://fetch.spec.whatwg.org/#concept-headers-append
  * @param {Headers} headers
@@ -225,11 +271,19 @@ function appendHeader(headers, name, value) {
   const list = headerListFromHeaders(headers);
   const lowerNames = ensureLowerNames(headers);
   const lowercaseName = byteLowerCase(name);
+  const cache = takeIterableCache(headers, list); // skiff patch
   const existing = ArrayPrototypeIndexOf(lowerNames, lowercaseName); // skiff patch
   if (existing !== -1) name = list[existing][0];
   ArrayPrototypePush(list, [name, value]);
   ArrayPrototypePush(lowerNames, lowercaseName);
-  headers[_iterableHeadersCache] = undefined; // skiff patch
+  keepIterableCache( // skiff patch
+    headers,
+    cache,
+    list,
+    lowercaseName,
+    value,
+    existing === -1 ? "new" : "append",
+  );
 }
 
 function appendHeaderToList(list, name, value) {
@@ -665,7 +719,7 @@ class Headers {
     const list = headerListFromHeaders(this);
     const lowerNames = ensureLowerNames(this);
     const lowercaseName = byteLowerCase(name);
-    this[_iterableHeadersCache] = undefined; // skiff patch
+    const cache = takeIterableCache(this, list); // skiff patch
     // skiff patch: the first entry of the name and any other are found by
     // `indexOf` (the engine's loop); the list is rewritten only from a second
     // one on, where upstream rewrote all of it at every call.
@@ -673,11 +727,15 @@ class Headers {
     if (first === -1) {
       ArrayPrototypePush(list, [name, value]);
       ArrayPrototypePush(lowerNames, lowercaseName);
+      keepIterableCache(this, cache, list, lowercaseName, value, "new");
       return;
     }
     list[first][1] = value;
     const second = ArrayPrototypeIndexOf(lowerNames, lowercaseName, first + 1);
-    if (second === -1) return;
+    if (second === -1) {
+      keepIterableCache(this, cache, list, lowercaseName, value, "replace");
+      return;
+    }
     let writeIdx = second;
     for (let i = second + 1; i < lowerNames.length; i++) {
       if (lowerNames[i] !== lowercaseName) {
