@@ -2625,6 +2625,49 @@ pub(crate) fn is_module_wrapper(p: *const std::os::raw::c_void) -> bool {
     .with(|t| t.borrow().contains_key(&handle_key(p as *const Module)))
 }
 
+// skiff patch: what `tape_make_module_handle` reads from a restored module's
+// text (its import specifiers, whether it awaits at its top level), kept per
+// process by the text's shared copy: every runtime restored from the startup
+// snapshot restores the same modules with the same texts (`snapshot_source`),
+// and scanning them again was about a tenth of each boot. An entry holds its
+// text, so the address it is found by stays that text's while it is kept.
+struct TapeScan {
+  _text: SourceText,
+  import_specifiers: Vec<(std::string::String, Option<std::string::String>)>,
+  is_async: bool,
+}
+
+/// At most this many texts' scans are kept; later texts are scanned each time.
+const TAPE_SCANS_MAX: usize = 1024;
+
+fn tape_scan(source: &SourceText) -> std::sync::Arc<TapeScan> {
+  type Scans = HashMap<usize, std::sync::Arc<TapeScan>>;
+  static SCANS: std::sync::Mutex<Option<Scans>> = std::sync::Mutex::new(None);
+  let key = std::sync::Arc::as_ptr(source) as *const u8 as usize;
+  if !source.is_empty()
+    && let Some(found) = SCANS
+      .lock()
+      .unwrap_or_else(|e| e.into_inner())
+      .as_ref()
+      .and_then(|scans| scans.get(&key))
+  {
+    return found.clone();
+  }
+  let scan = std::sync::Arc::new(TapeScan {
+    _text: source.clone(),
+    import_specifiers: parse_import_specifiers(source),
+    is_async: has_top_level_await(source),
+  });
+  if !source.is_empty() {
+    let mut scans = SCANS.lock().unwrap_or_else(|e| e.into_inner());
+    let scans = scans.get_or_insert_with(HashMap::new);
+    if scans.len() < TAPE_SCANS_MAX {
+      scans.insert(key, scan.clone());
+    }
+  }
+  scan
+}
+
 /// Tape replay: recreate a module WRAPPER handle for `name`. The wrapper is
 /// deno_core's module identity (Global<Module> in its map); its side-table
 /// state carries just enough for post-restore queries — status comes from
@@ -2645,6 +2688,7 @@ pub(crate) fn tape_make_module_handle(
     return this;
   }
   let source = lookup_module_source_by_name(name).unwrap_or_default();
+  let scan = tape_scan(&source);
   let script_id = module_script_id_for_name(name);
   let def = MODULE_DEF_CACHE
     .with(|c| c.borrow().get(name).copied())
@@ -2662,14 +2706,14 @@ pub(crate) fn tape_make_module_handle(
       },
       module_def: def,
       bytecode: None,
-      import_specifiers: parse_import_specifiers(&source),
+      import_specifiers: scan.import_specifiers.clone(),
       import_offsets: Vec::new(),
       import_attributes: Vec::new(),
       source_imports: Vec::new(),
       deferred_imports: Vec::new(),
       synthetic: false,
       engine_synthetic: false,
-      is_async: has_top_level_await(&source),
+      is_async: scan.is_async,
       source_text: source.clone(),
       source_name: name.to_string(),
       module_name: name.to_string(),
