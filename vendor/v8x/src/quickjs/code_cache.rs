@@ -93,7 +93,7 @@ pub(crate) struct Bytecode {
 enum Bytes {
   /// Compiled by this process, or a file smaller than `MAP_MIN_BYTES`.
   Owned(Vec<u8>),
-  Mapped(Mapping),
+  Mapped(memmap2::Mmap),
 }
 
 impl Bytecode {
@@ -110,7 +110,7 @@ impl Bytes {
   fn as_slice(&self) -> &[u8] {
     match self {
       Bytes::Owned(bytes) => bytes,
-      Bytes::Mapped(mapping) => mapping.bytes(),
+      Bytes::Mapped(mapping) => mapping,
     }
   }
 }
@@ -123,60 +123,6 @@ impl std::ops::Deref for Bytecode {
   type Target = [u8];
   fn deref(&self) -> &[u8] {
     &self.bytes.as_slice()[self.start..]
-  }
-}
-
-/// A file mapped read-only into memory.
-pub(crate) struct Mapping {
-  ptr: *mut std::ffi::c_void,
-  len: usize,
-}
-
-// The mapping is read-only and owned by this value alone.
-unsafe impl Send for Mapping {}
-unsafe impl Sync for Mapping {}
-
-unsafe extern "C" {
-  fn mmap(
-    addr: *mut std::ffi::c_void,
-    len: usize,
-    prot: std::ffi::c_int,
-    flags: std::ffi::c_int,
-    fd: std::ffi::c_int,
-    offset: i64,
-  ) -> *mut std::ffi::c_void;
-  fn munmap(addr: *mut std::ffi::c_void, len: usize) -> std::ffi::c_int;
-}
-
-impl Mapping {
-  const PROT_READ: std::ffi::c_int = 1;
-  const MAP_PRIVATE: std::ffi::c_int = 2;
-
-  fn open(file: &std::fs::File, len: u64) -> Option<Self> {
-    use std::os::fd::AsRawFd;
-    let len = usize::try_from(len).ok().filter(|&len| len > 0)?;
-    let ptr = unsafe {
-      mmap(
-        std::ptr::null_mut(),
-        len,
-        Self::PROT_READ,
-        Self::MAP_PRIVATE,
-        file.as_raw_fd(),
-        0,
-      )
-    };
-    // MAP_FAILED is (void *)-1.
-    (ptr as isize != -1).then_some(Self { ptr, len })
-  }
-
-  fn bytes(&self) -> &[u8] {
-    unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-  }
-}
-
-impl Drop for Mapping {
-  fn drop(&mut self) {
-    unsafe { munmap(self.ptr, self.len) };
   }
 }
 
@@ -358,7 +304,11 @@ fn read_file(path: &Path) -> Option<Bytes> {
   let mut file = std::fs::File::open(path).ok()?;
   let len = file.metadata().ok()?.len();
   if len >= MAP_MIN_BYTES {
-    return Mapping::open(&file, len).map(Bytes::Mapped);
+    // SAFETY: the cache never changes a file in place (it writes a new one and
+    // renames it over), so the mapped bytes stay as they are while held; the
+    // directory is trusted as the embedder's own data is (see the top of this
+    // file).
+    return unsafe { memmap2::Mmap::map(&file) }.ok().map(Bytes::Mapped);
   }
   let mut bytes = Vec::with_capacity(len as usize);
   file.read_to_end(&mut bytes).ok()?;
