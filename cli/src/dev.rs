@@ -49,7 +49,7 @@ pub struct DevArgs {
     #[command(flatten)]
     build: BuildArgs,
     #[command(flatten)]
-    runtime: RuntimeArgs,
+    pub(crate) runtime: RuntimeArgs,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

@@ -91,6 +91,10 @@ pub struct RuntimeArgs {
     /// Worker threads for isolates (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Threads for the network: connections, TLS and HTTP, beside the isolates' own threads
+    /// (0: half the cores, at least one).
+    #[arg(long, default_value_t = 0)]
+    io_threads: usize,
     /// CPU milliseconds a request may use (503 above).
     #[arg(long, default_value_t = skiff_runtime::DEFAULT_CPU.as_millis() as u64)]
     cpu_ms: u64,
@@ -124,6 +128,18 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
+    /// The threads the async runtime gets for the network. Half the cores by default: the
+    /// isolate threads (one per core) do the JavaScript, and a network thread per core beside
+    /// them only adds wake-ups and context switches (on 2 cores, one network thread served 4 to
+    /// 14 % more requests/s of every bench workload than two).
+    fn io_threads(&self) -> usize {
+        if self.io_threads > 0 {
+            return self.io_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.div_ceil(2)
+    }
+
     fn apply(&self, config: &mut NodeConfig) {
         config.limits = Limits {
             max_body_bytes: self.max_body_bytes,
@@ -339,7 +355,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    match &cli.command {
+        Command::Node(args) => builder.worker_threads(args.runtime.io_threads()),
+        Command::Dev(args) => builder.worker_threads(args.runtime.io_threads()),
+        _ => &mut builder,
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -41,6 +41,50 @@ fn node_finishes_in_flight_requests_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
+/// The node's metric `name` from the admin listener on `admin`, once it is served.
+fn metric(admin: u16, name: &str) -> u64 {
+    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .and_then(|r| r.text())
+        .expect("metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[test]
+fn node_runs_half_the_cores_as_network_threads_unless_told() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    for (flags, io_threads, isolate_threads) in [
+        (&[][..], cores.div_ceil(2), cores),
+        (&["--io-threads", "3", "--threads", "2"][..], 3, 2),
+    ] {
+        let mut args = vec![
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--scripts",
+            "scripts",
+        ];
+        args.extend_from_slice(flags);
+        let mut node = Skiff::spawn(&args, dir.path());
+        let line = node.wait_for("metrics on http://");
+        let admin = Skiff::port_from(line.trim_end_matches("/metrics"));
+        assert_eq!(metric(admin, "skiff_io_threads"), io_threads, "{flags:?}");
+        assert_eq!(
+            metric(admin, "skiff_isolate_threads"),
+            isolate_threads,
+            "{flags:?}"
+        );
+        node.signal(libc::SIGTERM);
+        assert!(node.child.wait().expect("exits").success());
+    }
+}
+
 #[test]
 fn node_log_in_a_pipe_has_no_colour_codes() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -228,6 +228,22 @@ pub fn render(
         "gauge",
         registry.pool().dedicated_threads() as u64,
     );
+    gauge(
+        &mut out,
+        "skiff_isolate_threads",
+        "Shared threads that take new isolates.",
+        "gauge",
+        registry.pool().threads() as u64,
+    );
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        gauge(
+            &mut out,
+            "skiff_io_threads",
+            "Threads of the async runtime: connections, TLS and HTTP.",
+            "gauge",
+            runtime.metrics().num_workers() as u64,
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP skiff_limit_kills_total Isolates stopped for breaking a limit.\n# TYPE skiff_limit_kills_total counter\nskiff_limit_kills_total{{kind=\"cpu\"}} {}\nskiff_limit_kills_total{{kind=\"memory\"}} {}",
