@@ -52,8 +52,22 @@ fn metric(admin: u16, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
+/// The name and scheduling policy of each thread of process `pid` (/proc's `stat`, field 41).
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            // Fields from the third (state) on follow the name.
+            Some((name, rest.split_whitespace().nth(41 - 3)?.parse().ok()?))
+        })
+        .collect()
+}
+
 #[test]
-fn node_runs_half_the_cores_as_network_threads_unless_told() {
+fn node_runs_half_the_cores_as_network_threads_that_yield_on_wake_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
@@ -79,6 +93,29 @@ fn node_runs_half_the_cores_as_network_threads_unless_told() {
             metric(admin, "skiff_isolate_threads"),
             isolate_threads,
             "{flags:?}"
+        );
+        // The network threads do not preempt the isolates' JavaScript when they wake.
+        let policies = thread_policies(node.child.id());
+        let network: Vec<_> = policies
+            .iter()
+            .filter(|(name, _)| name == "skiff-io")
+            .collect();
+        assert!(network.len() as u64 >= io_threads, "{policies:?}");
+        assert!(
+            network
+                .iter()
+                .all(|(_, policy)| *policy == libc::SCHED_BATCH as u32),
+            "{policies:?}"
+        );
+        let isolates = policies
+            .iter()
+            .filter(|(name, _)| name.starts_with("skiff-isolates"));
+        assert!(isolates.clone().count() > 0, "{policies:?}");
+        assert!(
+            isolates
+                .clone()
+                .all(|(_, policy)| *policy == libc::SCHED_OTHER as u32),
+            "{policies:?}"
         );
         node.signal(libc::SIGTERM);
         assert!(node.child.wait().expect("exits").success());
