@@ -7,6 +7,7 @@
 //! `no_bundle` (`--no-bundle`, or `no_bundle = true` in the configuration) uploads the project's
 //! JavaScript modules as they are instead.
 
+mod ascii;
 mod plugin;
 mod report;
 mod rules;
@@ -149,13 +150,18 @@ async fn bundle(root: PathBuf, main: &str, rules: Rules) -> Result<Build, BuildE
         if chunk.is_entry {
             bundle.main_module = filename.clone();
         }
-        if let Some(map) = &chunk.map {
+        // In ASCII where that means the same (see ascii.rs), as esbuild writes bundles.
+        let (code, map) = match ascii::escape(&chunk.code, chunk.map.as_ref()) {
+            Some((code, map)) => (code, map),
+            None => (chunk.code.clone(), chunk.map.clone()),
+        };
+        if let Some(map) = &map {
             // Stored beside the module it maps: the node's loader looks it up there.
             bundle
                 .modules
                 .insert(format!("{filename}.map"), map.to_json_string());
         }
-        bundle.modules.insert(filename, chunk.code.clone());
+        bundle.modules.insert(filename, code);
     }
     Ok(Build {
         bundle,

@@ -323,3 +323,92 @@ fn an_exception_names_the_typescript_file_and_line() {
     let line = dev.wait_for("src/check.ts:5:");
     assert!(line.contains("src/check.ts:5:11"), "{line}");
 }
+
+/// A bundle is written in ASCII, as esbuild writes it (each other character escaped in its
+/// string, template, regular expression, name or comment), and means the same: the worker's
+/// answers are those of its source, a tagged template's raw text is kept, and an exception
+/// after an escaped string on the same line still names the TypeScript file's line and column.
+#[test]
+fn a_bundle_in_ascii_means_what_its_source_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("wrangler.toml", b"name = \"unicode\"\nmain = \"src/index.ts\"\n"),
+            (
+                "src/index.ts",
+                "import { check } from \"./check\";\n\
+                 // Grüße: a comment\n\
+                 const café: string = \"crème brûlée 😀\";\n\
+                 const wörds = /^[à-ÿ]+$/;\n\
+                 export default {\n  fetch(request: Request): Response {\n    \
+                 const path = new URL(request.url).pathname;\n    \
+                 if (path === \"/throw\") check(path);\n    \
+                 const raw = String.raw`é\\n${café.length}`;\n    \
+                 return Response.json({ café, length: café.length, accented: wörds.test(\"éèà\"), \
+                 plain: wörds.test(\"abc\"), emoji: /😀/u.test(café), template: `ü-${café.slice(0, 5)}`, \
+                 raw, rawLength: raw.length });\n  },\n};\n"
+                    .as_bytes(),
+            ),
+            (
+                "src/check.ts",
+                "export function check(path: string): void {\n  \
+                 if (path !== \"ünïcödé 😀\") throw new Error(`refused ${path}`);\n}\n"
+                    .as_bytes(),
+            ),
+        ],
+    );
+    let out = dir.path().join("out");
+    let output = Skiff::run(
+        &[
+            "deploy",
+            "--dry-run",
+            "--outdir",
+            out.to_str().expect("utf-8 path"),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let code = std::fs::read_to_string(out.join("index.js")).expect("index.js written");
+    let kept: Vec<char> = code.chars().filter(|c| !c.is_ascii()).collect();
+    assert_eq!(
+        kept,
+        ['é'],
+        "only the tagged template's raw text stays: {code}"
+    );
+    assert!(code.contains("caf\\u00e9"), "{code}");
+
+    let mut dev = Skiff::spawn(&["dev", "--port", "0"], dir.path());
+    let port = Skiff::port_from(&dev.wait_for("ready on http://"));
+    let body: serde_json::Value = client("127.0.0.1", port)
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .and_then(|r| r.json())
+        .expect("a JSON answer");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "café": "crème brûlée 😀",
+            "length": 15,
+            "accented": true,
+            "plain": false,
+            "emoji": true,
+            "template": "ü-crème",
+            "raw": "é\\n15",
+            "rawLength": 5,
+        })
+    );
+    let status = client("127.0.0.1", port)
+        .get(format!("http://127.0.0.1:{port}/throw"))
+        .send()
+        .expect("request")
+        .status();
+    assert_eq!(status, 500);
+    // `new Error` in check.ts's second line, after the escaped string.
+    let column = "  if (path !== \"ünïcödé 😀\") throw "
+        .encode_utf16()
+        .count()
+        + 1;
+    let line = dev.wait_for("src/check.ts:2:");
+    assert!(line.contains(&format!("src/check.ts:2:{column}")), "{line}");
+}
