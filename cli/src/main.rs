@@ -6,6 +6,7 @@ mod client;
 mod dev;
 mod init;
 mod kv;
+mod network;
 mod nodes;
 mod platform;
 mod usage;
@@ -354,23 +355,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Makes the calling thread (a network thread of a serving command) one that does not preempt
-/// a running thread when it wakes: Linux's SCHED_BATCH, with the same share of the CPU as
-/// before. Woken for every response an isolate sent, a network thread interrupted the isolate
-/// threads' JavaScript one request at a time; now it runs at the next turn of the scheduler and
-/// handles what came meanwhile in one go. On 2 cores the proxy workload's network CPU per
-/// request halved (41 to 21 us) and its requests/s rose by a fifth; hello world and HMAC, where
-/// the network does half the work, did not lose (bench/README.md).
-fn yield_on_wake_up() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` outlives the call. A refusal leaves the
-        // thread as it was, which serves as well, only less efficiently.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    }
-}
-
 fn run(cli: Cli) -> Result<()> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let serving = match &cli.command {
@@ -382,7 +366,7 @@ fn run(cli: Cli) -> Result<()> {
         builder
             .worker_threads(runtime_args.io_threads())
             .thread_name("skiff-io")
-            .on_thread_start(yield_on_wake_up);
+            .on_thread_unpark(network::woke);
     }
     let runtime = builder
         .enable_all()

@@ -67,7 +67,7 @@ fn thread_policies(pid: u32) -> Vec<(String, u32)> {
 }
 
 #[test]
-fn node_runs_half_the_cores_as_network_threads_that_yield_on_wake_up() {
+fn node_runs_half_the_cores_as_network_threads_unless_told() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
@@ -94,31 +94,88 @@ fn node_runs_half_the_cores_as_network_threads_that_yield_on_wake_up() {
             isolate_threads,
             "{flags:?}"
         );
-        // The network threads do not preempt the isolates' JavaScript when they wake.
-        let policies = thread_policies(node.child.id());
-        let network: Vec<_> = policies
-            .iter()
+        let network = thread_policies(node.child.id())
+            .into_iter()
             .filter(|(name, _)| name == "skiff-io")
-            .collect();
-        assert!(network.len() as u64 >= io_threads, "{policies:?}");
-        assert!(
-            network
-                .iter()
-                .all(|(_, policy)| *policy == libc::SCHED_BATCH as u32),
-            "{policies:?}"
-        );
-        let isolates = policies
-            .iter()
-            .filter(|(name, _)| name.starts_with("skiff-isolates"));
-        assert!(isolates.clone().count() > 0, "{policies:?}");
-        assert!(
-            isolates
-                .clone()
-                .all(|(_, policy)| *policy == libc::SCHED_OTHER as u32),
-            "{policies:?}"
-        );
+            .count();
+        assert!(network as u64 >= io_threads, "{flags:?}");
         node.signal(libc::SIGTERM);
         assert!(node.child.wait().expect("exits").success());
+    }
+}
+
+/// The policies of process `pid`'s threads named `name`.
+fn policies_of(pid: u32, name: &str) -> Vec<u32> {
+    thread_policies(pid)
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, policy)| policy)
+        .collect()
+}
+
+/// A busy network thread runs batched (it does not preempt an isolate's JavaScript when it
+/// wakes); an idle one, and the isolate threads always, run as ordinary threads.
+#[test]
+fn busy_network_threads_run_batched_and_idle_ones_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("scripts")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("scripts/hello.js"),
+        "export default { fetch() { return new Response('hello'); } };",
+    )
+    .expect("write");
+    let mut node = Skiff::spawn(
+        &["node", "--listen", "127.0.0.1:0", "--scripts", "scripts"],
+        dir.path(),
+    );
+    let port = Skiff::port_from(&node.wait_for("listening on http://"));
+    let pid = node.child.id();
+    let other = libc::SCHED_OTHER as u32;
+    let batch = libc::SCHED_BATCH as u32;
+    assert!(policies_of(pid, "skiff-io").iter().all(|p| *p == other));
+
+    // Load from four clients until a network thread is batched (at most 30 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let busy = std::sync::atomic::AtomicBool::new(true);
+    let batched = std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let client = client("hello.localhost", port);
+                while busy.load(std::sync::atomic::Ordering::Relaxed)
+                    && std::time::Instant::now() < deadline
+                {
+                    let _ = client
+                        .get(format!("http://hello.localhost:{port}/"))
+                        .send()
+                        .and_then(|r| r.bytes());
+                }
+            });
+        }
+        let mut batched = false;
+        while !batched && std::time::Instant::now() < deadline {
+            batched = policies_of(pid, "skiff-io").contains(&batch);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        busy.store(false, std::sync::atomic::Ordering::Relaxed);
+        batched
+    });
+    assert!(batched, "no network thread was batched under load");
+    assert!(
+        policies_of(pid, "skiff-isolates-")
+            .iter()
+            .all(|p| *p == other)
+    );
+
+    // Requests now and then: each wakes a network thread, which finds itself idle.
+    let client = client("hello.localhost", port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while policies_of(pid, "skiff-io").contains(&batch) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a network thread stayed batched when idle"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let _ = client.get(format!("http://hello.localhost:{port}/")).send();
     }
 }
 
