@@ -17,6 +17,21 @@ fn write(dir: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
+/// `skiff deploy --dry-run` of the project in `dir` into `dir/out`: its output, and that folder.
+fn deploy_dry_run(dir: &Path) -> (std::process::Output, std::path::PathBuf) {
+    let out = dir.join("out");
+    let output = Skiff::run(
+        &[
+            "deploy",
+            "--dry-run",
+            "--outdir",
+            out.to_str().expect("utf-8 path"),
+        ],
+        dir,
+    );
+    (output, out)
+}
+
 /// A WebAssembly module exporting `add(i32, i32) -> i32`.
 const ADD_WASM: &[u8] = &[
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
@@ -168,16 +183,7 @@ fn deploy_dry_run_writes_the_bundle_and_its_source_map() {
     let config = dir.path().join("wrangler.toml");
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(&config, format!("workers_dev = true\n{text}")).expect("write");
-    let out = dir.path().join("out");
-    let output = Skiff::run(
-        &[
-            "deploy",
-            "--dry-run",
-            "--outdir",
-            out.to_str().expect("utf-8 path"),
-        ],
-        dir.path(),
-    );
+    let (output, out) = deploy_dry_run(dir.path());
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -358,16 +364,7 @@ fn a_bundle_in_ascii_means_what_its_source_says() {
             ),
         ],
     );
-    let out = dir.path().join("out");
-    let output = Skiff::run(
-        &[
-            "deploy",
-            "--dry-run",
-            "--outdir",
-            out.to_str().expect("utf-8 path"),
-        ],
-        dir.path(),
-    );
+    let (output, out) = deploy_dry_run(dir.path());
     assert!(output.status.success(), "{output:?}");
     let code = std::fs::read_to_string(out.join("index.js")).expect("index.js written");
     let kept: Vec<char> = code.chars().filter(|c| !c.is_ascii()).collect();

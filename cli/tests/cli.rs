@@ -52,16 +52,16 @@ fn metric(admin: u16, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
-/// The name and scheduling policy of each thread of process `pid` (/proc's `stat`, field 41).
-fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+/// The scheduling policies of process `pid`'s threads named `name` (/proc's `stat`, field 41).
+fn policies_of(pid: u32, name: &str) -> Vec<u32> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
     tasks
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
         .filter_map(|stat| {
             let (head, rest) = stat.rsplit_once(')')?;
-            let name = head.split_once('(')?.1.to_string();
+            (head.split_once('(')?.1 == name).then_some(())?;
             // Fields from the third (state) on follow the name.
-            Some((name, rest.split_whitespace().nth(41 - 3)?.parse().ok()?))
+            rest.split_whitespace().nth(41 - 3)?.parse().ok()
         })
         .collect()
 }
@@ -94,23 +94,11 @@ fn node_runs_half_the_cores_as_network_threads_unless_told() {
             isolate_threads,
             "{flags:?}"
         );
-        let network = thread_policies(node.child.id())
-            .into_iter()
-            .filter(|(name, _)| name == "skiff-io")
-            .count();
+        let network = policies_of(node.child.id(), "skiff-io").len();
         assert!(network as u64 >= io_threads, "{flags:?}");
         node.signal(libc::SIGTERM);
         assert!(node.child.wait().expect("exits").success());
     }
-}
-
-/// The policies of process `pid`'s threads named `name`.
-fn policies_of(pid: u32, name: &str) -> Vec<u32> {
-    thread_policies(pid)
-        .into_iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, policy)| policy)
-        .collect()
 }
 
 /// A busy network thread runs batched (it does not preempt an isolate's JavaScript when it
@@ -160,11 +148,8 @@ fn busy_network_threads_run_batched_and_idle_ones_do_not() {
         batched
     });
     assert!(batched, "no network thread was batched under load");
-    assert!(
-        policies_of(pid, "skiff-isolates-")
-            .iter()
-            .all(|p| *p == other)
-    );
+    let isolates = policies_of(pid, "skiff-isolates-");
+    assert!(!isolates.is_empty() && isolates.iter().all(|p| *p == other));
 
     // Requests now and then: each wakes a network thread, which finds itself idle.
     let client = client("hello.localhost", port);
